@@ -1,0 +1,29 @@
+# mftl: multi-fidelity transfer learning of MACE potentials (Cui, Reuter, Margraf 2025).
+# This file is a table of contents; see workflow/rules/ for the stages.
+import sys
+
+from snakemake.utils import min_version
+
+sys.path.insert(0, f"{workflow.basedir}/workflow")
+from mftl.config import check_config
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+check_config(config, f"{workflow.basedir}/workflow/schemas/config.schema.yaml")
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/label.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/figures.smk"
+
+
+rule all:
+    input:
+        final_targets(),

@@ -1,0 +1,103 @@
+"""A real tiny run of the whole Snakefile, and what its outputs must satisfy."""
+
+import json
+import subprocess
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from conftest import BIN, REPO, env_with_venv, run_snakemake
+from mftl.references import e0s_from_json, reference_energy
+from mftl.runs import export_checkpoint
+from mftl.structures import labels, read_structures
+from mftl.training import checkpoint_for_cap
+
+
+def test_curves_have_a_row_for_every_model_and_the_figure_exists(tiny_campaign):
+    curves = pd.read_csv(tiny_campaign / "results/tiny/curves.csv")
+    scratch = curves[curves.method == "scratch"]
+    mftl = curves[curves.method == "mftl"]
+    assert sorted(scratch.train_size) == [5, 10]
+    assert sorted(zip(mftl.epoch_cap, mftl.train_size)) == [(1, 5), (1, 10), (3, 5), (3, 10)]
+    assert set(mftl.fidelities) == {"gfn1->ref"} and set(scratch.fidelities) == {"ref"}
+    assert (curves.n_test == 10).all()
+    assert np.isfinite(curves[["energy_rmse_meV_atom", "forces_rmse_meV_A"]].to_numpy()).all()
+    assert (curves.energy_rmse_meV_atom >= curves.energy_mae_meV_atom).all()
+    for ext in ("png", "pdf"):
+        figure = tiny_campaign / f"results/tiny/figures/learning_curves.{ext}"
+        assert figure.stat().st_size > 5000
+
+
+def test_reported_rmse_equals_what_mace_eval_configs_predicts(tiny_campaign, tmp_path):
+    model_dir = tiny_campaign / "results/tiny/models/mftl/p40_e3_n10_s0"
+    test_file = tiny_campaign / "results/tiny/labels/test.ref.extxyz"
+    out = tmp_path / "pred.xyz"
+    subprocess.run(
+        [str(BIN / "mace_eval_configs"), f"--configs={test_file}", f"--model={model_dir / 'model.model'}",
+         f"--output={out}", "--device=cpu", "--default_dtype=float32"],
+        check=True, env=env_with_venv(), capture_output=True,
+    )
+    e0s = e0s_from_json(json.loads((model_dir / "e0s.json").read_text()))
+    reference = read_structures(test_file)
+    predicted = read_structures(out)
+    de, df = [], []
+    for ref, pred in zip(reference, predicted):
+        energy, forces = labels(ref, "ref")
+        de.append((pred.info["MACE_energy"] + reference_energy(ref, e0s) - energy) / len(ref))
+        df.append((pred.arrays["MACE_forces"] - forces).ravel())
+    curves = pd.read_csv(tiny_campaign / "results/tiny/curves.csv")
+    row = curves[(curves.method == "mftl") & (curves.epoch_cap == 3) & (curves.train_size == 10)].iloc[0]
+    assert row.energy_rmse_meV_atom == pytest.approx(1000 * np.sqrt(np.mean(np.square(de))), rel=1e-4)
+    assert row.forces_rmse_meV_A == pytest.approx(1000 * np.sqrt(np.mean(np.square(np.concatenate(df)))), rel=1e-4)
+
+
+def test_fine_tuned_energies_carry_the_high_fidelity_reference(tiny_campaign):
+    """Pre-training and fine-tuning fidelities have E0s tens of eV apart; the errors must not show it."""
+    results = tiny_campaign / "results/tiny"
+    lf = e0s_from_json(json.loads((results / "pretrain/p40_s0/e0s.json").read_text()))
+    hf = e0s_from_json(json.loads((results / "models/mftl/p40_e3_n10_s0/e0s.json").read_text()))
+    test = read_structures(results / "labels/test.ref.extxyz")
+    shift_meV_atom = 1000 * np.mean([abs(reference_energy(a, lf) - reference_energy(a, hf)) / len(a) for a in test])
+    assert shift_meV_atom > 1000  # GFN1 vs GFN2 totals: over 1 eV/atom apart
+    curves = pd.read_csv(results / "curves.csv")
+    # a model that kept the pre-training reference would be off by about the shift
+    assert (curves[curves.method == "mftl"].energy_mae_meV_atom < 0.5 * shift_meV_atom).all()
+
+
+def test_epoch_cap_served_from_checkpoints_equals_a_capped_run(tiny_campaign, tmp_path):
+    """One pre-training to the largest cap serves every smaller cap: same weights as a run stopped there."""
+    pool = tiny_campaign / "results/tiny/labels/pretrain_pool.gfn1.extxyz"
+    hyper = json.dumps({"model": "MACE", "num_channels": 8, "max_L": 0, "correlation": 2, "num_interactions": 2,
+                        "r_max": 4.0, "default_dtype": "float64", "batch_size": 10})
+    for name, epochs in (("capped", 2), ("long", 4)):
+        subprocess.run(
+            [str(BIN / "mftl"), "train", "--train-pool", str(pool), "--fidelity", "gfn1", "--size", "20",
+             "--seed", "0", "--max-epochs", str(epochs), "--keep-checkpoints", "--hyperparameters", hyper,
+             "--device", "cpu", "--out-dir", str(tmp_path / name)],
+            check=True, env=env_with_venv(), capture_output=True,
+        )
+    epoch, checkpoint = checkpoint_for_cap(tmp_path / "long/checkpoints", 2)
+    assert epoch <= 1
+    export_checkpoint(tmp_path / "long/model.model", checkpoint, tmp_path / "served.model")
+    served = torch.load(tmp_path / "served.model", weights_only=False).state_dict()
+    capped = torch.load(tmp_path / "capped/model.model", weights_only=False).state_dict()
+    assert served.keys() == capped.keys()
+    for key in served:
+        torch.testing.assert_close(served[key], capped[key], rtol=1e-10, atol=1e-12)
+    long_final = torch.load(tmp_path / "long/model.model", weights_only=False).state_dict()
+    assert any(not torch.equal(long_final[k], capped[k]) for k in capped), "4 epochs must differ from 2"
+
+
+def test_rerun_does_nothing_and_dry_run_of_the_demo_lists_its_jobs(tiny_campaign):
+    again = run_snakemake(["--configfile", str(tiny_campaign / "config.yaml"), "--cores", "1", "-n"], tiny_campaign)
+    assert again.returncode == 0
+    assert "Nothing to be done" in again.stdout + again.stderr
+    demo = subprocess.run([str(BIN / "snakemake"), "-n", "--cores", "1"], cwd=REPO, env=env_with_venv(),
+                          capture_output=True, text=True, timeout=300)
+    assert demo.returncode == 0, demo.stderr
+    out = demo.stdout + demo.stderr
+    for rule in ("split", "label_chunk", "collect_labels", "pretrain", "finetune", "scratch", "evaluate",
+                 "curves", "learning_curves"):
+        assert rule in out

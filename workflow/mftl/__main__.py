@@ -1,0 +1,5 @@
+import sys
+
+from mftl.cli import main
+
+sys.exit(main())

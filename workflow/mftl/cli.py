@@ -1,0 +1,220 @@
+"""The ``mftl`` command line: one subcommand per workflow step.
+
+Rules in ``workflow/rules/*.smk`` call these; each also runs by hand.
+This module does the I/O; the computing lives in the library modules.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+
+def _cmd_demo_data(args: argparse.Namespace) -> None:
+    from mftl.demo import generate_demo
+
+    start = time.perf_counter()
+    generate_demo(
+        Path(args.out), seed=args.seed, n_per_molecule=args.n_per_molecule,
+        n_high_per_molecule=args.n_high_per_molecule, fidelity=args.fidelity,
+        options={"xc": args.xc, "basis": args.basis}, threads=args.threads,
+    )
+    print(f"wrote {args.out} in {time.perf_counter() - start:.0f} s")
+
+
+def _write_json(path: str | Path, data: dict) -> None:
+    from mftl.structures import write_text_atomic
+
+    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def _by_id(frames) -> dict:
+    return {int(a.info["config_id"]): a for a in frames}
+
+
+def _cmd_split(args: argparse.Namespace) -> None:
+    from mftl.datasets import load_source
+    from mftl.splits import make_split
+    from mftl.structures import write_structures
+
+    frames = load_source(args.source, args.high_energy_key, args.high_forces_key)
+    hf_ids = [int(a.info["config_id"]) for a in frames if args.high_energy_key is None
+              or (args.high_energy_key in a.info and args.high_forces_key in a.arrays)]
+    split = make_split(hf_ids, [int(a.info["config_id"]) for a in frames],
+                       args.test, args.validation, args.train_pool, args.pretrain_pool, args.seed)
+    by_id = _by_id(frames)
+    out = Path(args.out_dir)
+    for part, ids in split.as_dict().items():
+        write_structures(out / f"{part}.extxyz", [by_id[i] for i in ids])
+    _write_json(out / "split.json", {"seed": args.seed, "source": str(args.source), **split.as_dict()})
+
+
+def _cmd_label(args: argparse.Namespace) -> None:
+    from mftl.labelers import label_frames
+    from mftl.structures import read_structures, write_structures
+
+    frames = read_structures(args.input)
+    chunk = frames[args.chunk * args.chunk_size:(args.chunk + 1) * args.chunk_size]
+    options = json.loads(args.options)
+    labelled, report = label_frames(chunk, args.fidelity, args.labeller, options, threads=args.threads)
+    for failure in report.failures:
+        print(f"config {failure.config_id}: {failure.error}", file=sys.stderr)
+    write_structures(args.out, labelled) if labelled else Path(args.out).write_text("")
+    _write_json(args.report, report.as_dict())
+
+
+def _cmd_collect(args: argparse.Namespace) -> None:
+    from mftl.datasets import collect_labels
+    from mftl.structures import write_structures
+
+    frames, report = collect_labels(
+        args.inputs, args.fidelity, args.energy_key, args.forces_key, args.reports,
+        args.max_failure_fraction,
+    )
+    write_structures(args.out, frames)
+    _write_json(args.report, report)
+
+
+def _cmd_train(args: argparse.Namespace) -> None:
+    from mftl.runs import train
+
+    train(
+        out_dir=Path(args.out_dir), train_pool=Path(args.train_pool), fidelity=args.fidelity,
+        size=args.size, subset_seed=args.seed, seed=args.seed, max_epochs=args.max_epochs,
+        valid_file=Path(args.valid) if args.valid else None, device=args.device,
+        hyperparameters=json.loads(args.hyperparameters), threads=args.threads,
+        init_checkpoint_dir=Path(args.init_from) if args.init_from else None, init_cap=args.init_cap,
+        keep_checkpoints=args.keep_checkpoints,
+    )
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> None:
+    from mftl.runs import evaluate
+
+    metadata = json.loads(args.metadata)
+    result = evaluate(Path(args.model_dir), Path(args.test), args.fidelity, args.device, threads=args.threads)
+    _write_json(args.out, {**metadata, **result})
+
+
+def _cmd_curves(args: argparse.Namespace) -> None:
+    from mftl.curves import curves_table, read_records
+    from mftl.structures import atomic_path
+
+    table = curves_table(read_records(args.inputs))
+    with atomic_path(args.out) as tmp:
+        table.to_csv(tmp, index=False)
+
+
+def _cmd_plot(args: argparse.Namespace) -> None:
+    import pandas as pd
+
+    from mftl import plots
+
+    curves = pd.read_csv(args.curves)
+    plots.save(plots.learning_curves(curves, title=args.title), args.out)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mftl", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("demo-data", help="generate the embedded demo dataset (GFN1 sampling + PySCF labels)")
+    p.add_argument("--out", default="resources/demo/demo.extxyz")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--n-per-molecule", type=int, default=300)
+    p.add_argument("--n-high-per-molecule", type=int, default=70)
+    p.add_argument("--fidelity", default="pbe0")
+    p.add_argument("--xc", default="pbe0")
+    p.add_argument("--basis", default="6-31g*")
+    p.add_argument("--threads", type=int, default=2)
+    p.set_defaults(func=_cmd_demo_data)
+
+    p = sub.add_parser("split", help="seeded test / validation / training pool / pre-training pool split")
+    p.add_argument("--source", required=True)
+    p.add_argument("--high-energy-key", help="info key of the high-fidelity energy in the source (if read from it)")
+    p.add_argument("--high-forces-key")
+    p.add_argument("--test", type=int, required=True)
+    p.add_argument("--validation", type=int, required=True)
+    p.add_argument("--train-pool", type=int, required=True, help="size of the training pool (largest train size)")
+    p.add_argument("--pretrain-pool", type=int, required=True)
+    p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--out-dir", required=True)
+    p.set_defaults(func=_cmd_split)
+
+    p = sub.add_parser("label", help="label one chunk of a structure file with a named labeller")
+    p.add_argument("--input", required=True)
+    p.add_argument("--fidelity", required=True)
+    p.add_argument("--labeller", required=True)
+    p.add_argument("--options", default="{}", help="labeller options as JSON")
+    p.add_argument("--chunk", type=int, default=0)
+    p.add_argument("--chunk-size", type=int, default=10**9)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--out", required=True)
+    p.add_argument("--report", required=True)
+    p.set_defaults(func=_cmd_label)
+
+    p = sub.add_parser("collect", help="gather labelled chunks (or read labels from keys) into one checked file")
+    p.add_argument("inputs", nargs="+")
+    p.add_argument("--fidelity", required=True)
+    p.add_argument("--energy-key", help="read the energy from this info key instead of '<fidelity>_energy'")
+    p.add_argument("--forces-key", help="read forces from this array key instead of '<fidelity>_forces'")
+    p.add_argument("--reports", nargs="*", default=[], help="labelling reports of the chunks")
+    p.add_argument("--max-failure-fraction", type=float, default=0.0)
+    p.add_argument("--out", required=True)
+    p.add_argument("--report", required=True)
+    p.set_defaults(func=_cmd_collect)
+
+    p = sub.add_parser("train", help="train a MACE model (from scratch or from a pre-trained checkpoint)")
+    p.add_argument("--train-pool", required=True, help="labelled configurations to draw the training set from")
+    p.add_argument("--fidelity", required=True)
+    p.add_argument("--size", type=int, required=True)
+    p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--max-epochs", type=int, required=True)
+    p.add_argument("--valid", help="validation file (default: 10%% of the training set)")
+    p.add_argument("--init-from", help="training folder of a pre-trained model to fine-tune")
+    p.add_argument("--init-cap", type=int, help="epoch cap: use the pre-trained model as it was after this many epochs")
+    p.add_argument("--keep-checkpoints", action="store_true", help="keep every checkpoint (serves epoch caps)")
+    p.add_argument("--hyperparameters", default="{}", help="mace_run_train flags as JSON")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--out-dir", required=True)
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("evaluate", help="test-set errors of a trained model from mace_eval_configs predictions")
+    p.add_argument("--model-dir", required=True)
+    p.add_argument("--test", required=True)
+    p.add_argument("--fidelity", required=True)
+    p.add_argument("--metadata", default="{}", help="JSON merged into the result (method, sizes, seed)")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser("curves", help="tidy learning-curve table from evaluation results")
+    p.add_argument("inputs", nargs="+")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=_cmd_curves)
+
+    p = sub.add_parser("plot", help="learning-curve figure from curves.csv")
+    p.add_argument("--curves", required=True)
+    p.add_argument("--title", default="")
+    p.add_argument("--out", nargs="+", required=True)
+    p.set_defaults(func=_cmd_plot)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except (ValueError, FileNotFoundError, KeyError) as err:
+        print(f"mftl {args.command}: error: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

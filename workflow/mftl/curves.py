@@ -1,0 +1,50 @@
+"""Learning-curve tables: one tidy row per evaluated model."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+
+import pandas as pd
+
+COLUMNS = [
+    "dataset", "method", "fidelities", "pretrain_size", "epoch_cap", "train_size", "seed",
+    "energy_rmse_meV_atom", "forces_rmse_meV_A", "energy_mae_meV_atom", "forces_mae_meV_A", "n_test",
+]
+
+METRICS = ["energy_rmse_meV_atom", "forces_rmse_meV_A", "energy_mae_meV_atom", "forces_mae_meV_A"]
+
+
+def curves_table(records: Iterable[dict]) -> pd.DataFrame:
+    """Tidy table of evaluation records, sorted; pre-training columns are empty for scratch."""
+    frame = pd.DataFrame(list(records))
+    missing = [c for c in COLUMNS if c not in frame.columns]
+    if missing:
+        raise ValueError(f"evaluation records lack column(s) {missing}")
+    frame = frame[COLUMNS].astype({"pretrain_size": "Int64", "epoch_cap": "Int64", "train_size": int, "seed": int})
+    return frame.sort_values(["method", "pretrain_size", "epoch_cap", "train_size", "seed"]).reset_index(drop=True)
+
+
+def read_records(paths: Iterable[str | Path]) -> list[dict]:
+    return [json.loads(Path(p).read_text()) for p in paths]
+
+
+def series_label(row: pd.Series) -> str:
+    """Legend name of a learning curve: method plus what distinguishes its runs."""
+    parts = [row["method"]]
+    if pd.notna(row.get("pretrain_size")):
+        parts.append(f"pre {int(row['pretrain_size'])}")
+    if pd.notna(row.get("epoch_cap")):
+        parts.append(f"cap {int(row['epoch_cap'])}")
+    return parts[0] if len(parts) == 1 else f"{parts[0]} ({', '.join(parts[1:])})"
+
+
+def seed_statistics(curves: pd.DataFrame) -> pd.DataFrame:
+    """Mean, standard deviation, min and max over seeds per series and training size."""
+    table = curves.assign(series=curves.apply(series_label, axis=1))
+    grouped = table.groupby(["series", "train_size"])[METRICS]
+    stats = grouped.agg(["mean", "std", "min", "max"])
+    stats.columns = [f"{metric}_{stat}" for metric, stat in stats.columns]
+    stats["n_seeds"] = table.groupby(["series", "train_size"])["seed"].nunique()
+    return stats.reset_index()

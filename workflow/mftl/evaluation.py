@@ -1,0 +1,56 @@
+"""Test-set errors computed from a model's predictions (never from training logs).
+
+Predictions come from mace-torch's own ``mace_eval_configs``; energies are
+referenced per fidelity (see :mod:`mftl.references`), so the model's E0 sum is
+added back before comparing totals.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from ase import Atoms
+
+from mftl.references import reference_energy
+from mftl.structures import labels
+
+PRED_ENERGY_KEY = "MACE_energy"
+PRED_FORCES_KEY = "MACE_forces"
+
+
+def eval_command(
+    configs: Path, model: Path, output: Path, device: str, default_dtype: str, batch_size: int = 32,
+) -> list[str]:
+    """``mace_eval_configs`` command; ``default_dtype`` must be the model's own (float32/float64)."""
+    return [
+        "mace_eval_configs", f"--configs={configs}", f"--model={model}", f"--output={output}",
+        f"--device={device}", f"--default_dtype={default_dtype}", f"--batch_size={batch_size}",
+    ]
+
+
+def predictions(frames: Sequence[Atoms], e0s: dict[int, float]) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Total energies (eV, E0s restored) and forces (eV/A) from ``mace_eval_configs`` output frames."""
+    energies = np.array([float(a.info[PRED_ENERGY_KEY]) + reference_energy(a, e0s) for a in frames])
+    forces = [np.asarray(a.arrays[PRED_FORCES_KEY], dtype=float) for a in frames]
+    return energies, forces
+
+
+def errors(
+    reference: Sequence[Atoms], fidelity: str, pred_energy_eV: np.ndarray, pred_forces_eV_A: Sequence[np.ndarray],
+) -> dict[str, float]:
+    """RMSE and MAE of energy per atom (meV/atom) and force components (meV/A)."""
+    if len(reference) != len(pred_energy_eV):
+        raise ValueError(f"{len(reference)} reference configurations but {len(pred_energy_eV)} predictions")
+    ref = [labels(atoms, fidelity) for atoms in reference]
+    natoms = np.array([len(a) for a in reference])
+    de = (np.asarray(pred_energy_eV) - np.array([e for e, _ in ref])) / natoms * 1000.0
+    df = np.concatenate([(p - f).ravel() for p, (_, f) in zip(pred_forces_eV_A, ref)]) * 1000.0
+    return {
+        "energy_rmse_meV_atom": float(np.sqrt(np.mean(de**2))),
+        "energy_mae_meV_atom": float(np.mean(np.abs(de))),
+        "forces_rmse_meV_A": float(np.sqrt(np.mean(df**2))),
+        "forces_mae_meV_A": float(np.mean(np.abs(df))),
+        "n_test": int(len(reference)),
+    }

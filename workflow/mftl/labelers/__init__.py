@@ -1,0 +1,123 @@
+"""Labellers: one backend per module, chosen by name in the config.
+
+A labeller turns a configuration into (energy eV, forces eV/A) through an ASE
+calculator. Failures (an SCF that does not converge, an unsupported element)
+are returned per configuration, never hidden; the caller records and counts them.
+"""
+
+from __future__ import annotations
+
+import importlib
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+import numpy as np
+from ase import Atoms
+from ase.calculators.calculator import Calculator
+
+from mftl.structures import set_labels
+
+#: labeller name -> module (under mftl.labelers) that defines ``make_calculator`` and ``SUPPORTED_ELEMENTS``.
+BACKENDS = {"tblite": "tblite", "pyscf": "pyscf"}
+
+
+class LabellerError(ValueError):
+    """A labeller that cannot be used as configured (unknown name, unsupported element)."""
+
+
+@dataclass
+class Failure:
+    config_id: int
+    error: str
+
+
+@dataclass
+class LabelReport:
+    """What happened when a set of configurations was labelled."""
+
+    fidelity: str
+    labeller: str
+    n_total: int = 0
+    n_labelled: int = 0
+    failures: list[Failure] = field(default_factory=list)
+    wall_s: float = 0.0
+
+    @property
+    def failure_fraction(self) -> float:
+        return len(self.failures) / self.n_total if self.n_total else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "fidelity": self.fidelity,
+            "labeller": self.labeller,
+            "n_total": self.n_total,
+            "n_labelled": self.n_labelled,
+            "n_failed": len(self.failures),
+            "failure_fraction": self.failure_fraction,
+            "wall_s": self.wall_s,
+            "failures": [{"config_id": f.config_id, "error": f.error} for f in self.failures],
+        }
+
+
+def backend(name: str):
+    if name not in BACKENDS:
+        raise LabellerError(f"unknown labeller '{name}'; known: {', '.join(sorted(BACKENDS))}")
+    return importlib.import_module(f"mftl.labelers.{BACKENDS[name]}")
+
+
+def make_calculator(name: str, options: dict[str, Any] | None = None, threads: int = 1) -> Calculator:
+    """Build the ASE calculator of labeller ``name`` with its config ``options``."""
+    return backend(name).make_calculator(dict(options or {}), threads=threads)
+
+
+def check_elements(name: str, frames: Iterable[Atoms]) -> None:
+    """Raise LabellerError naming the first element the labeller does not support."""
+    supported = backend(name).SUPPORTED_ELEMENTS
+    seen = {s for atoms in frames for s in atoms.get_chemical_symbols()}
+    missing = sorted(seen - set(supported))
+    if missing:
+        raise LabellerError(f"labeller '{name}' does not support element(s) {', '.join(missing)}")
+
+
+def label_frames(
+    frames: list[Atoms],
+    fidelity: str,
+    labeller: str,
+    options: dict[str, Any] | None = None,
+    threads: int = 1,
+    calculator_factory: Callable[[], Calculator] | None = None,
+) -> tuple[list[Atoms], LabelReport]:
+    """Label ``frames`` with one fidelity; return the labelled frames and a report.
+
+    Configurations whose calculation fails are left out of the returned list and
+    listed in the report with their error. Each configuration gets its own
+    calculator so that no state (SCF guess, failure) leaks between them.
+    """
+    check_elements(labeller, frames)
+    factory = calculator_factory or (lambda: make_calculator(labeller, options, threads))
+    report = LabelReport(fidelity=fidelity, labeller=labeller, n_total=len(frames))
+    start = time.perf_counter()
+    labelled: list[Atoms] = []
+    for atoms in frames:
+        work = atoms.copy()
+        work.calc = factory()
+        cid = int(atoms.info.get("config_id", len(labelled) + len(report.failures)))
+        t0, c0 = time.perf_counter(), time.process_time()
+        try:
+            energy = work.get_potential_energy()
+            forces = work.get_forces()
+            if not (np.isfinite(energy) and np.all(np.isfinite(forces))):
+                raise ValueError("calculator returned non-finite energy or forces")
+        except Exception as err:  # every calculator has its own failure types
+            report.failures.append(Failure(cid, f"{type(err).__name__}: {err}".strip()[:500]))
+            continue
+        out = atoms.copy()
+        out.calc = None
+        set_labels(out, fidelity, energy, forces)
+        out.info[f"{fidelity}_wall_s"] = time.perf_counter() - t0
+        out.info[f"{fidelity}_cpu_s"] = time.process_time() - c0
+        labelled.append(out)
+    report.n_labelled = len(labelled)
+    report.wall_s = time.perf_counter() - start
+    return labelled, report

@@ -1,0 +1,110 @@
+"""Reading and writing structures as extxyz, atomically, with checked labels.
+
+Conventions used across the project (units: eV, Angstrom):
+
+* ``info[f"{fidelity}_energy"]`` -- total energy of that fidelity in eV;
+* ``arrays[f"{fidelity}_forces"]`` -- forces in eV/A;
+* ``info["config_id"]`` -- a stable integer id of the configuration;
+* ``info["molecule"]`` (optional) -- name of the molecule or system.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+from ase import Atoms
+import ase.io
+
+
+class StructureError(ValueError):
+    """Raised for structure files that cannot be used as they are."""
+
+
+def energy_key(fidelity: str) -> str:
+    return f"{fidelity}_energy"
+
+
+def forces_key(fidelity: str) -> str:
+    return f"{fidelity}_forces"
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; rename it onto ``path`` on success.
+
+    A crash or exception leaves no half-written ``path`` behind.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+
+
+def read_structures(path: str | os.PathLike) -> list[Atoms]:
+    """Read every frame of an extxyz file; malformed or empty files raise StructureError."""
+    path = Path(path)
+    if not path.exists():
+        raise StructureError(f"{path}: file does not exist")
+    try:
+        frames = ase.io.read(path, index=":", format="extxyz")
+    except Exception as err:  # ASE raises many kinds for malformed files
+        raise StructureError(f"{path}: malformed extxyz ({type(err).__name__}: {err})") from err
+    if not frames:
+        raise StructureError(f"{path}: contains no structures")
+    return frames
+
+
+def write_structures(path: str | os.PathLike, frames: Sequence[Atoms]) -> None:
+    """Write frames as extxyz atomically (temporary file, then rename)."""
+    with atomic_path(path) as tmp:
+        ase.io.write(tmp, list(frames), format="extxyz")
+
+
+def has_labels(atoms: Atoms, fidelity: str) -> bool:
+    return energy_key(fidelity) in atoms.info and forces_key(fidelity) in atoms.arrays
+
+
+def labels(atoms: Atoms, fidelity: str) -> tuple[float, np.ndarray]:
+    """Return (energy eV, forces eV/A) of one fidelity, checking they exist and are finite."""
+    cid = atoms.info.get("config_id", "?")
+    ekey, fkey = energy_key(fidelity), forces_key(fidelity)
+    if ekey not in atoms.info:
+        raise StructureError(f"config {cid}: missing energy key '{ekey}'")
+    if fkey not in atoms.arrays:
+        raise StructureError(f"config {cid}: missing forces key '{fkey}'")
+    energy = float(atoms.info[ekey])
+    forces = np.asarray(atoms.arrays[fkey], dtype=float)
+    if not np.isfinite(energy):
+        raise StructureError(f"config {cid}: energy '{ekey}' is not finite ({energy})")
+    if forces.shape != (len(atoms), 3) or not np.all(np.isfinite(forces)):
+        raise StructureError(f"config {cid}: forces '{fkey}' are not finite or have the wrong shape")
+    return energy, forces
+
+
+def set_labels(atoms: Atoms, fidelity: str, energy: float, forces: np.ndarray) -> None:
+    atoms.info[energy_key(fidelity)] = float(energy)
+    atoms.arrays[forces_key(fidelity)] = np.asarray(forces, dtype=float)
+
+
+def geometry_only(atoms: Atoms) -> Atoms:
+    """A copy carrying positions, numbers, cell, pbc and ``info`` metadata but no labels."""
+    clean = Atoms(numbers=atoms.numbers, positions=atoms.positions, cell=atoms.cell, pbc=atoms.pbc)
+    clean.info = {k: v for k, v in atoms.info.items() if not k.endswith("_energy")}
+    return clean

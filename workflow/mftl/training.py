@@ -1,0 +1,142 @@
+"""MACE training: building ``mace_run_train`` command lines, in one place.
+
+Training data files written by :func:`training_frames` carry energies relative
+to the fidelity's fitted E0s (``REF_energy``) and the forces (``REF_forces``);
+MACE is always told that every E0 is zero, so no model ever holds a fidelity's
+reference energies (see :mod:`mftl.references`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ase import Atoms
+
+from mftl.references import reference_energy
+from mftl.structures import labels
+
+ENERGY_KEY = "REF_energy"
+FORCES_KEY = "REF_forces"
+
+#: mace-torch flags that mftl sets itself and a config must not override
+RESERVED_FLAGS = frozenset({
+    "name", "seed", "train_file", "valid_file", "valid_fraction", "test_file", "E0s",
+    "energy_key", "forces_key", "max_num_epochs", "foundation_model", "device",
+    "restart_latest", "keep_checkpoints", "work_dir", "model_dir", "log_dir",
+    "checkpoints_dir", "results_dir",
+})
+
+
+def resolve_device(device: str) -> str:
+    """``auto`` -> ``cuda`` when torch sees a GPU, else ``cpu``."""
+    if device != "auto":
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def training_frames(frames: Sequence[Atoms], fidelity: str, e0s: dict[int, float]) -> list[Atoms]:
+    """Copies of ``frames`` with ``REF_energy`` (eV, E0-referenced) and ``REF_forces`` (eV/A)."""
+    out = []
+    for atoms in frames:
+        energy, forces = labels(atoms, fidelity)
+        copy = Atoms(numbers=atoms.numbers, positions=atoms.positions, cell=atoms.cell, pbc=atoms.pbc)
+        copy.info = {"config_id": atoms.info.get("config_id"), ENERGY_KEY: energy - reference_energy(atoms, e0s)}
+        copy.arrays[FORCES_KEY] = forces
+        out.append(copy)
+    return out
+
+
+@dataclass
+class MaceRun:
+    """One ``mace_run_train`` invocation, run in its own working directory."""
+
+    name: str
+    train_file: Path
+    seed: int
+    max_epochs: int
+    elements: Sequence[int]
+    device: str = "cpu"
+    valid_file: Path | None = None
+    valid_fraction: float = 0.1
+    foundation_model: Path | None = None
+    restart_latest: bool = True
+    keep_checkpoints: bool = False
+    hyperparameters: dict[str, Any] = field(default_factory=dict)
+
+    def command(self) -> list[str]:
+        clash = RESERVED_FLAGS & set(self.hyperparameters)
+        if clash:
+            raise ValueError(f"model/training options may not set {sorted(clash)}: mftl sets them")
+        zero_e0s = "{" + ", ".join(f"{int(z)}: 0.0" for z in sorted(self.elements)) + "}"
+        cmd = [
+            "mace_run_train",
+            f"--name={self.name}",
+            f"--seed={self.seed}",
+            f"--train_file={self.train_file}",
+            f"--energy_key={ENERGY_KEY}",
+            f"--forces_key={FORCES_KEY}",
+            f"--E0s={zero_e0s}",
+            f"--max_num_epochs={self.max_epochs}",
+            f"--device={self.device}",
+        ]
+        if self.valid_file is not None:
+            cmd.append(f"--valid_file={self.valid_file}")
+        else:
+            cmd.append(f"--valid_fraction={self.valid_fraction}")
+        if self.foundation_model is not None:
+            cmd.append(f"--foundation_model={Path(self.foundation_model).resolve()}")
+        if self.restart_latest:
+            cmd.append("--restart_latest")
+        if self.keep_checkpoints:
+            cmd.append("--keep_checkpoints")
+        for key, value in sorted(self.hyperparameters.items()):
+            if isinstance(value, bool):
+                cmd.append(f"--{key}={value}")
+            else:
+                cmd.append(f"--{key}={value}")
+        return cmd
+
+    def model_path(self, work_dir: Path) -> Path:
+        return work_dir / f"{self.name}.model"
+
+    def checkpoint_dir(self, work_dir: Path) -> Path:
+        return work_dir / "checkpoints"
+
+
+_CHECKPOINT = re.compile(r"_epoch-(\d+)\.pt$")
+
+
+def checkpoints_by_epoch(checkpoint_dir: Path) -> dict[int, Path]:
+    """Map epoch index (0-based) -> checkpoint file in a mace ``checkpoints/`` folder."""
+    found = {}
+    for path in Path(checkpoint_dir).glob("*_epoch-*.pt"):
+        match = _CHECKPOINT.search(path.name)
+        if match:
+            found[int(match.group(1))] = path
+    return dict(sorted(found.items()))
+
+
+def checkpoint_for_cap(checkpoint_dir: Path, cap: int) -> tuple[int, Path]:
+    """The checkpoint a run capped at ``cap`` epochs would end with.
+
+    mace saves a checkpoint only when the validation loss improves, and a capped
+    run exports the last saved one, i.e. the best epoch among 0..cap-1. With
+    ``--keep_checkpoints`` one long run keeps all of them.
+    """
+    eligible = {e: p for e, p in checkpoints_by_epoch(checkpoint_dir).items() if e < cap}
+    if not eligible:
+        raise FileNotFoundError(f"no checkpoint before epoch {cap} in {checkpoint_dir}")
+    epoch = max(eligible)
+    return epoch, eligible[epoch]
+
+
+def epochs_run(log_text: str) -> int:
+    """Number of epochs reported in a mace training log (0 if none)."""
+    epochs = [int(m) for m in re.findall(r"Epoch (\d+):", log_text)]
+    return max(epochs) + 1 if epochs else 0

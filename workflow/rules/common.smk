@@ -1,0 +1,205 @@
+# Config -> targets and input functions. Rules call these; they hold no logic themselves.
+import json
+import math
+import os
+import sys
+
+# Jobs run the library as `python -m mftl` from this checkout, so a --sdm conda
+# environment needs only mftl's dependencies (cluster jobs re-read this file).
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    [f"{workflow.basedir}/workflow", *filter(None, [os.environ.get("PYTHONPATH")])]
+)
+_conda = "conda" in str(getattr(workflow.deployment_settings, "deployment_method", ""))
+MFTL = "python -m mftl" if _conda else f"{sys.executable} -m mftl"
+
+PARTS = ("test", "validation", "train_pool", "pretrain_pool")
+
+
+wildcard_constraints:
+    dataset=r"[A-Za-z0-9][A-Za-z0-9_-]*",
+    part="|".join(PARTS),
+    fidelity=r"[A-Za-z][A-Za-z0-9]*",
+    chunk=r"\d+",
+    size=r"\d+",
+    pretrain=r"\d+",
+    cap=r"\d+",
+    seed=r"\d+",
+
+
+def dataset_config(wildcards):
+    return config["datasets"][wildcards.dataset]
+
+
+def fidelity_config(wildcards):
+    return dataset_config(wildcards)["fidelities"][wildcards.fidelity]
+
+
+def high_fidelity(wildcards):
+    return dataset_config(wildcards)["high_fidelity"]
+
+
+def low_fidelity(wildcards):
+    return dataset_config(wildcards)["low_fidelity"]
+
+
+def part_size(dataset, part):
+    """Configurations in a split part, known from the config alone."""
+    ds = config["datasets"][dataset]
+    sizes = {
+        "test": ds["split"]["test"],
+        "validation": ds["split"]["validation"],
+        "train_pool": max(ds["train_sizes"]),
+        "pretrain_pool": ds["split"]["pretrain_pool"],
+    }
+    return sizes[part]
+
+
+# ---- data and labels -------------------------------------------------------
+
+
+def split_args(wildcards):
+    ds = dataset_config(wildcards)
+    hf = ds["fidelities"][ds["high_fidelity"]]
+    args = [
+        f"--test {ds['split']['test']}",
+        f"--validation {ds['split']['validation']}",
+        f"--train-pool {max(ds['train_sizes'])}",
+        f"--pretrain-pool {ds['split']['pretrain_pool']}",
+        f"--seed {ds['split']['seed']}",
+    ]
+    if "energy_key" in hf:
+        args += [f"--high-energy-key {hf['energy_key']}", f"--high-forces-key {hf['forces_key']}"]
+    return " ".join(args)
+
+
+def dataset_source(wildcards):
+    return dataset_config(wildcards)["source"]
+
+
+def n_chunks(dataset, part):
+    return math.ceil(part_size(dataset, part) / config["labelling"]["chunk_size"])
+
+
+def labelled_chunks(wildcards):
+    """Inputs of a labelled part: the split file (labels read from keys) or labelled chunks."""
+    spec = fidelity_config(wildcards)
+    if "labeller" not in spec:
+        return {"frames": [f"results/{wildcards.dataset}/splits/{wildcards.part}.extxyz"], "reports": []}
+    prefix = f"results/{wildcards.dataset}/labels/chunks/{wildcards.fidelity}/{wildcards.part}"
+    chunks = range(n_chunks(wildcards.dataset, wildcards.part))
+    return {
+        "frames": [f"{prefix}.{i}.extxyz" for i in chunks],
+        "reports": [f"{prefix}.{i}.report.json" for i in chunks],
+    }
+
+
+def collect_args(wildcards):
+    spec = fidelity_config(wildcards)
+    args = f"--max-failure-fraction {config['labelling']['max_failure_fraction']}"
+    if "energy_key" in spec:
+        args += f" --energy-key {spec['energy_key']} --forces-key {spec['forces_key']}"
+    return args
+
+
+def labeller_name(wildcards):
+    return fidelity_config(wildcards)["labeller"]
+
+
+def labeller_options(wildcards):
+    return json.dumps(fidelity_config(wildcards).get("options", {}))
+
+
+def chunk_size(wildcards):
+    return config["labelling"]["chunk_size"]
+
+
+# ---- training ----------------------------------------------------------------
+
+
+def labelled(dataset, part, fidelity):
+    return f"results/{dataset}/labels/{part}.{fidelity}.extxyz"
+
+
+def hf_train_inputs(wildcards):
+    hf = high_fidelity(wildcards)
+    return {
+        "pool": labelled(wildcards.dataset, "train_pool", hf),
+        "valid": labelled(wildcards.dataset, "validation", hf),
+    }
+
+
+def lf_pretrain_pool(wildcards):
+    return labelled(wildcards.dataset, "pretrain_pool", low_fidelity(wildcards))
+
+
+def pretrained_run(wildcards):
+    return f"results/{wildcards.dataset}/pretrain/p{wildcards.pretrain}_s{wildcards.seed}/training.json"
+
+
+def hyperparameters(stage):
+    """mace_run_train flags of a stage as JSON (architecture + stage flags; max_epochs is mftl's).
+
+    Fine-tuning takes the architecture from the pre-trained model; the flags still
+    matter for the dtype.
+    """
+    flags = {**config["model"], **config["training"][stage]}
+    flags.pop("max_epochs", None)
+    return json.dumps(flags, sort_keys=True)
+
+
+def max_epochs(stage):
+    return config["training"][stage]["max_epochs"]
+
+
+def pretrain_epochs(wildcards):
+    """One pre-training run per (size, seed) goes to the largest cap; smaller caps are served from its checkpoints."""
+    return max(dataset_config(wildcards)["epoch_caps"])
+
+
+# ---- evaluation and targets ----------------------------------------------------
+
+
+def model_runs(dataset):
+    """(method, run folder tag, metadata) of every model a dataset's campaign trains."""
+    ds = config["datasets"][dataset]
+    hf, lf = ds["high_fidelity"], ds["low_fidelity"]
+    runs = []
+    for seed in ds["seeds"]:
+        for size in ds["train_sizes"]:
+            base = {"dataset": dataset, "train_size": size, "seed": seed}
+            if "scratch" in ds["methods"]:
+                runs.append(("scratch", f"n{size}_s{seed}", {**base, "method": "scratch", "fidelities": hf}))
+            if "mftl" in ds["methods"]:
+                for pre in ds["pretrain_sizes"]:
+                    for cap in ds["epoch_caps"]:
+                        meta = {**base, "method": "mftl", "fidelities": f"{lf}->{hf}",
+                                "pretrain_size": pre, "epoch_cap": cap}
+                        runs.append(("mftl", f"p{pre}_e{cap}_n{size}_s{seed}", meta))
+    return runs
+
+
+def evaluation_results(wildcards):
+    return [f"results/{wildcards.dataset}/eval/{m}/{tag}.json" for m, tag, _ in model_runs(wildcards.dataset)]
+
+
+def eval_metadata(wildcards):
+    for method, tag, meta in model_runs(wildcards.dataset):
+        if method == wildcards.method and tag == wildcards.tag:
+            return json.dumps(meta, sort_keys=True)
+    raise ValueError(f"no model {wildcards.method}/{wildcards.tag} in dataset {wildcards.dataset}")
+
+
+def trained_model(wildcards):
+    return f"results/{wildcards.dataset}/models/{wildcards.method}/{wildcards.tag}/training.json"
+
+
+def hf_test(wildcards):
+    return labelled(wildcards.dataset, "test", high_fidelity(wildcards))
+
+
+def final_targets():
+    targets = []
+    for dataset in config["datasets"]:
+        targets.append(f"results/{dataset}/curves.csv")
+        targets += [f"results/{dataset}/figures/learning_curves.{ext}" for ext in ("png", "pdf")]
+    return targets

@@ -1,0 +1,37 @@
+# Test-set errors of every trained model, and the tidy learning-curve table.
+
+
+rule evaluate:
+    input:
+        model=trained_model,
+        test=hf_test,
+    output:
+        "results/{dataset}/eval/{method}/{tag}.json",
+    params:
+        fidelity=high_fidelity,
+        metadata=eval_metadata,
+        device=config["device"],
+    threads: 1
+    conda:
+        "../../envs/training.yaml"
+    log:
+        "results/{dataset}/logs/eval/{method}/{tag}.log",
+    benchmark:
+        "results/{dataset}/benchmarks/eval/{method}/{tag}.tsv"
+    shell:
+        "{MFTL} evaluate --model-dir results/{wildcards.dataset}/models/{wildcards.method}/{wildcards.tag}"
+        " --test {input.test} --fidelity {params.fidelity} --metadata '{params.metadata}'"
+        " --device {params.device} --threads {threads} --out {output} > {log} 2>&1"
+
+
+rule curves:
+    input:
+        evaluation_results,
+    output:
+        "results/{dataset}/curves.csv",
+    conda:
+        "../../envs/analysis.yaml"
+    log:
+        "results/{dataset}/logs/curves.log",
+    shell:
+        "{MFTL} curves {input} --out {output} > {log} 2>&1"

@@ -1,0 +1,21 @@
+# Figures drawn from result tables.
+
+localrules:
+    split,
+    collect_labels,
+    curves,
+    learning_curves,
+
+
+rule learning_curves:
+    input:
+        "results/{dataset}/curves.csv",
+    output:
+        png="results/{dataset}/figures/learning_curves.png",
+        pdf="results/{dataset}/figures/learning_curves.pdf",
+    conda:
+        "../../envs/analysis.yaml"
+    log:
+        "results/{dataset}/logs/learning_curves.log",
+    shell:
+        "{MFTL} plot --curves {input} --title {wildcards.dataset} --out {output.png} {output.pdf} > {log} 2>&1"

@@ -1,0 +1,41 @@
+# Labels per fidelity: read from the source's keys, or computed in chunks by a named labeller.
+
+
+rule label_chunk:
+    input:
+        "results/{dataset}/splits/{part}.extxyz",
+    output:
+        frames="results/{dataset}/labels/chunks/{fidelity}/{part}.{chunk}.extxyz",
+        report="results/{dataset}/labels/chunks/{fidelity}/{part}.{chunk}.report.json",
+    params:
+        labeller=labeller_name,
+        options=labeller_options,
+        chunk_size=chunk_size,
+    threads: 1
+    conda:
+        "../../envs/labelling.yaml"
+    log:
+        "results/{dataset}/logs/label/{fidelity}/{part}.{chunk}.log",
+    benchmark:
+        "results/{dataset}/benchmarks/label/{fidelity}/{part}.{chunk}.tsv"
+    shell:
+        "{MFTL} label --input {input} --fidelity {wildcards.fidelity} --labeller {params.labeller}"
+        " --options '{params.options}' --chunk {wildcards.chunk} --chunk-size {params.chunk_size}"
+        " --threads {threads} --out {output.frames} --report {output.report} > {log} 2>&1"
+
+
+rule collect_labels:
+    input:
+        unpack(labelled_chunks),
+    output:
+        frames="results/{dataset}/labels/{part}.{fidelity}.extxyz",
+        report="results/{dataset}/labels/{part}.{fidelity}.report.json",
+    params:
+        args=collect_args,
+    conda:
+        "../../envs/labelling.yaml"
+    log:
+        "results/{dataset}/logs/collect/{part}.{fidelity}.log",
+    shell:
+        "{MFTL} collect {input.frames} --reports {input.reports} --fidelity {wildcards.fidelity} {params.args}"
+        " --out {output.frames} --report {output.report} > {log} 2>&1"

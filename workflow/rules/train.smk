@@ -1,0 +1,76 @@
+# MACE training: low-fidelity pre-training, high-fidelity fine-tuning (mftl) and from scratch.
+
+
+rule pretrain:
+    input:
+        pool=lf_pretrain_pool,
+    output:
+        "results/{dataset}/pretrain/p{pretrain}_s{seed}/training.json",
+    params:
+        fidelity=low_fidelity,
+        epochs=pretrain_epochs,
+        hyper=hyperparameters("pretrain"),
+        device=config["device"],
+    threads: 1
+    conda:
+        "../../envs/training.yaml"
+    log:
+        "results/{dataset}/logs/pretrain/p{pretrain}_s{seed}.log",
+    benchmark:
+        "results/{dataset}/benchmarks/pretrain/p{pretrain}_s{seed}.tsv"
+    shell:
+        "{MFTL} train --train-pool {input.pool} --fidelity {params.fidelity} --size {wildcards.pretrain}"
+        " --seed {wildcards.seed} --max-epochs {params.epochs} --keep-checkpoints"
+        " --hyperparameters '{params.hyper}' --device {params.device} --threads {threads}"
+        " --out-dir results/{wildcards.dataset}/pretrain/p{wildcards.pretrain}_s{wildcards.seed} > {log} 2>&1"
+
+
+rule finetune:
+    input:
+        unpack(hf_train_inputs),
+        pretrained=pretrained_run,
+    output:
+        "results/{dataset}/models/mftl/p{pretrain}_e{cap}_n{size}_s{seed}/training.json",
+    params:
+        fidelity=high_fidelity,
+        epochs=max_epochs("finetune"),
+        hyper=hyperparameters("finetune"),
+        device=config["device"],
+    threads: 1
+    conda:
+        "../../envs/training.yaml"
+    log:
+        "results/{dataset}/logs/mftl/p{pretrain}_e{cap}_n{size}_s{seed}.log",
+    benchmark:
+        "results/{dataset}/benchmarks/mftl/p{pretrain}_e{cap}_n{size}_s{seed}.tsv"
+    shell:
+        "{MFTL} train --train-pool {input.pool} --valid {input.valid} --fidelity {params.fidelity}"
+        " --size {wildcards.size} --seed {wildcards.seed} --max-epochs {params.epochs}"
+        " --init-from results/{wildcards.dataset}/pretrain/p{wildcards.pretrain}_s{wildcards.seed}"
+        " --init-cap {wildcards.cap} --hyperparameters '{params.hyper}' --device {params.device}"
+        " --threads {threads} --out-dir results/{wildcards.dataset}/models/mftl/p{wildcards.pretrain}_e{wildcards.cap}_n{wildcards.size}_s{wildcards.seed}"
+        " > {log} 2>&1"
+
+
+rule scratch:
+    input:
+        unpack(hf_train_inputs),
+    output:
+        "results/{dataset}/models/scratch/n{size}_s{seed}/training.json",
+    params:
+        fidelity=high_fidelity,
+        epochs=max_epochs("scratch"),
+        hyper=hyperparameters("scratch"),
+        device=config["device"],
+    threads: 1
+    conda:
+        "../../envs/training.yaml"
+    log:
+        "results/{dataset}/logs/scratch/n{size}_s{seed}.log",
+    benchmark:
+        "results/{dataset}/benchmarks/scratch/n{size}_s{seed}.tsv"
+    shell:
+        "{MFTL} train --train-pool {input.pool} --valid {input.valid} --fidelity {params.fidelity}"
+        " --size {wildcards.size} --seed {wildcards.seed} --max-epochs {params.epochs}"
+        " --hyperparameters '{params.hyper}' --device {params.device} --threads {threads}"
+        " --out-dir results/{wildcards.dataset}/models/scratch/n{wildcards.size}_s{wildcards.seed} > {log} 2>&1"
