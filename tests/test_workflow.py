@@ -39,13 +39,15 @@ def test_reported_rmse_equals_what_mace_eval_configs_predicts(tiny_campaign, tmp
          f"--output={out}", "--device=cpu", "--default_dtype=float32"],
         check=True, env=env_with_venv(), capture_output=True,
     )
-    e0s = e0s_from_json(json.loads((model_dir / "e0s.json").read_text()))
+    e0s = json.loads((model_dir / "e0s.json").read_text())
+    fit, held = e0s_from_json(e0s["fit"]), e0s_from_json(e0s["model"])
+    assert set(held.values()) == {0.0}, "models pre-trained by mftl hold no reference energies"
     reference = read_structures(test_file)
     predicted = read_structures(out)
     de, df = [], []
     for ref, pred in zip(reference, predicted):
         energy, forces = labels(ref, "ref")
-        de.append((pred.info["MACE_energy"] + reference_energy(ref, e0s) - energy) / len(ref))
+        de.append((pred.info["MACE_energy"] + reference_energy(ref, fit) - energy) / len(ref))
         df.append((pred.arrays["MACE_forces"] - forces).ravel())
     curves = pd.read_csv(tiny_campaign / "results/tiny/curves.csv")
     row = curves[(curves.method == "mftl") & (curves.epoch_cap == 3) & (curves.train_size == 10)].iloc[0]
@@ -56,8 +58,8 @@ def test_reported_rmse_equals_what_mace_eval_configs_predicts(tiny_campaign, tmp
 def test_fine_tuned_energies_carry_the_high_fidelity_reference(tiny_campaign):
     """Pre-training and fine-tuning fidelities have E0s tens of eV apart; the errors must not show it."""
     results = tiny_campaign / "results/tiny"
-    lf = e0s_from_json(json.loads((results / "pretrain/p40_s0/e0s.json").read_text()))
-    hf = e0s_from_json(json.loads((results / "models/mftl/p40_e3_n10_s0/e0s.json").read_text()))
+    lf = e0s_from_json(json.loads((results / "pretrain/p40_s0/e0s.json").read_text())["fit"])
+    hf = e0s_from_json(json.loads((results / "models/mftl/p40_e3_n10_s0/e0s.json").read_text())["fit"])
     test = read_structures(results / "labels/test.ref.extxyz")
     shift_meV_atom = 1000 * np.mean([abs(reference_energy(a, lf) - reference_energy(a, hf)) / len(a) for a in test])
     assert shift_meV_atom > 1000  # GFN1 vs GFN2 totals: over 1 eV/atom apart

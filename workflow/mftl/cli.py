@@ -81,13 +81,15 @@ def _cmd_collect(args: argparse.Namespace) -> None:
 def _cmd_train(args: argparse.Namespace) -> None:
     from mftl.runs import train
 
+    def path(value):
+        return Path(value) if value else None
+
     train(
         out_dir=Path(args.out_dir), train_pool=Path(args.train_pool), fidelity=args.fidelity,
-        size=args.size, subset_seed=args.seed, seed=args.seed, max_epochs=args.max_epochs,
-        valid_file=Path(args.valid) if args.valid else None, device=args.device,
-        hyperparameters=json.loads(args.hyperparameters), threads=args.threads,
-        init_checkpoint_dir=Path(args.init_from) if args.init_from else None, init_cap=args.init_cap,
-        keep_checkpoints=args.keep_checkpoints,
+        size=args.size, seed=args.seed, max_epochs=args.max_epochs, valid_file=path(args.valid),
+        device=args.device, hyperparameters=json.loads(args.hyperparameters), threads=args.threads,
+        init_from=path(args.init_from), init_cap=args.init_cap, keep_checkpoints=args.keep_checkpoints,
+        base_fidelity=args.base_fidelity, base_pool=path(args.base_pool), base_valid=path(args.base_valid),
     )
 
 
@@ -95,7 +97,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
     from mftl.runs import evaluate
 
     metadata = json.loads(args.metadata)
-    result = evaluate(Path(args.model_dir), Path(args.test), args.fidelity, args.device, threads=args.threads)
+    result = evaluate(Path(args.model_dir), Path(args.test), args.fidelity, args.device, threads=args.threads,
+                      base_file=Path(args.base) if args.base else None, base_fidelity=args.base_fidelity)
     _write_json(args.out, {**metadata, **result})
 
 
@@ -174,9 +177,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, required=True)
     p.add_argument("--max-epochs", type=int, required=True)
     p.add_argument("--valid", help="validation file (default: 10%% of the training set)")
-    p.add_argument("--init-from", help="training folder of a pre-trained model to fine-tune")
+    p.add_argument("--init-from", help="pre-training folder (with --init-cap) or model file to fine-tune")
     p.add_argument("--init-cap", type=int, help="epoch cap: use the pre-trained model as it was after this many epochs")
     p.add_argument("--keep-checkpoints", action="store_true", help="keep every checkpoint (serves epoch caps)")
+    p.add_argument("--base-fidelity", help="Delta-learning: learn fidelity minus this one")
+    p.add_argument("--base-pool", help="Delta-learning: base labels of the training pool")
+    p.add_argument("--base-valid", help="Delta-learning: base labels of the validation set")
     p.add_argument("--hyperparameters", default="{}", help="mace_run_train flags as JSON")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--threads", type=int, default=1)
@@ -187,6 +193,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model-dir", required=True)
     p.add_argument("--test", required=True)
     p.add_argument("--fidelity", required=True)
+    p.add_argument("--base", help="Delta models: base-fidelity labels of the test configurations")
+    p.add_argument("--base-fidelity")
     p.add_argument("--metadata", default="{}", help="JSON merged into the result (method, sizes, seed)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--threads", type=int, default=1)

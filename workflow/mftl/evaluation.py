@@ -30,9 +30,16 @@ def eval_command(
     ]
 
 
-def predictions(frames: Sequence[Atoms], e0s: dict[int, float]) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Total energies (eV, E0s restored) and forces (eV/A) from ``mace_eval_configs`` output frames."""
-    energies = np.array([float(a.info[PRED_ENERGY_KEY]) + reference_energy(a, e0s) for a in frames])
+def predictions(
+    frames: Sequence[Atoms], fit: dict[int, float], held: dict[int, float],
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Energies (eV) and forces (eV/A) on the fidelity's scale from ``mace_eval_configs`` output frames.
+
+    The model's own E0s (``held``) are replaced by the fidelity's fitted ones (``fit``).
+    """
+    energies = np.array([
+        float(a.info[PRED_ENERGY_KEY]) - reference_energy(a, held) + reference_energy(a, fit) for a in frames
+    ])
     forces = [np.asarray(a.arrays[PRED_FORCES_KEY], dtype=float) for a in frames]
     return energies, forces
 

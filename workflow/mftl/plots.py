@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -28,6 +29,9 @@ def learning_curves(curves: pd.DataFrame, title: str = "") -> plt.Figure:
                             color=line.get_color(), alpha=0.2, linewidth=0)
         ax.set_xscale("log")
         ax.set_yscale("log")
+        sizes = sorted(stats["train_size"].unique())
+        ax.set_xticks(sizes, [str(n) for n in sizes])
+        ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
         ax.set_xlabel("high-fidelity training configurations")
         ax.set_ylabel(label)
         ax.grid(True, which="both", alpha=0.3)

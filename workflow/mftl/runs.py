@@ -20,8 +20,10 @@ from typing import Any
 from mftl.evaluation import errors, eval_command, predictions
 from mftl.references import e0s_from_json, e0s_to_json, fit_e0s
 from mftl.splits import subset
-from mftl.structures import atomic_path, read_structures, write_structures, write_text_atomic
-from mftl.training import MaceRun, checkpoint_for_cap, epochs_run, resolve_device, training_frames
+from mftl.structures import atomic_path, labels, read_structures, set_labels, write_structures, write_text_atomic
+from mftl.training import (
+    MaceRun, checkpoint_for_cap, epochs_run, model_e0s, resolve_device, training_frames,
+)
 
 RUN_NAME = "mace"
 MODEL_FILE = "model.model"
@@ -51,38 +53,74 @@ def export_checkpoint(final_model: Path, checkpoint: Path, out: Path) -> None:
         torch.save(model, tmp)
 
 
+def _targets(frames, fidelity: str, base: dict | None, base_fidelity: str | None) -> list:
+    """Frames labelled with what the model learns: ``fidelity``, or ``fidelity - base_fidelity`` (Delta)."""
+    if base is None:
+        return [a for a in frames]
+    out = []
+    for atoms in frames:
+        cid = int(atoms.info["config_id"])
+        energy, forces = labels(atoms, fidelity)
+        base_energy, base_forces = labels(base[cid], base_fidelity)
+        diff = atoms.copy()
+        set_labels(diff, fidelity, energy - base_energy, forces - base_forces)
+        out.append(diff)
+    return out
+
+
+def _base_by_id(path: Path | None) -> dict | None:
+    return None if path is None else {int(a.info["config_id"]): a for a in read_structures(path)}
+
+
 def train(
-    out_dir: Path, train_pool: Path, fidelity: str, size: int, subset_seed: int, seed: int,
-    max_epochs: int, valid_file: Path | None, device: str, hyperparameters: dict[str, Any],
-    threads: int = 1, init_checkpoint_dir: Path | None = None, init_cap: int | None = None,
-    keep_checkpoints: bool = False,
+    out_dir: Path, train_pool: Path, fidelity: str, size: int, seed: int, max_epochs: int,
+    valid_file: Path | None, device: str, hyperparameters: dict[str, Any], threads: int = 1,
+    init_from: Path | None = None, init_cap: int | None = None, keep_checkpoints: bool = False,
+    base_fidelity: str | None = None, base_pool: Path | None = None, base_valid: Path | None = None,
 ) -> None:
     """Train one MACE model on ``size`` configurations of ``train_pool`` into ``out_dir``.
 
-    Writes ``model.model`` (MACE, zero E0s), ``e0s.json`` (the fidelity's fitted
-    E0s in eV) and ``training.json`` (device, epochs run, wall time) last, so a
-    complete ``training.json`` means a complete run.
+    ``init_from`` is either a pre-training folder (then ``init_cap`` picks its
+    checkpoint) or a model file (a foundation model): the model is then fine-tuned
+    naively from it. With ``base_fidelity`` the model learns the difference
+    ``fidelity - base_fidelity`` (Delta-learning); ``base_pool``/``base_valid``
+    hold the base labels of the same configurations.
+
+    Writes ``model.model``, ``e0s.json`` (``fit``: the target's least-squares E0s;
+    ``model``: the E0s the MACE model itself holds, zero unless a foundation model
+    brought its own) and, last, ``training.json``; a complete ``training.json``
+    means a complete run. Configurations without base labels (failed labelling)
+    are not drawn, and counted in ``training.json``.
     """
     start = time.perf_counter()
     out_dir.mkdir(parents=True, exist_ok=True)
-    pool = read_structures(train_pool)
-    by_id = {int(a.info["config_id"]): a for a in pool}
-    chosen = [by_id[i] for i in subset(sorted(by_id), size, subset_seed, what=f"pool {train_pool}")]
-    e0s = fit_e0s(chosen, fidelity)
-    write_structures(out_dir / "train.extxyz", training_frames(chosen, fidelity, e0s))
+    by_id = {int(a.info["config_id"]): a for a in read_structures(train_pool)}
+    base = _base_by_id(base_pool)
+    eligible = sorted(by_id) if base is None else sorted(set(by_id) & set(base))
+    chosen = [by_id[i] for i in subset(eligible, size, seed, what=f"pool {train_pool}")]
+    targets = _targets(chosen, fidelity, base, base_fidelity)
+    fit = fit_e0s(targets, fidelity)
+
+    foundation = None
+    if init_from is not None and init_from.is_dir():
+        epoch, checkpoint = checkpoint_for_cap(init_from / "checkpoints", init_cap)
+        foundation = out_dir / f"pretrained_cap{init_cap}.model"
+        export_checkpoint(init_from / MODEL_FILE, checkpoint, foundation)
+        print(f"fine-tuning from {checkpoint} (epoch index {epoch}, cap {init_cap})", flush=True)
+    elif init_from is not None:
+        foundation = init_from
+        print(f"fine-tuning from model {foundation}", flush=True)
+    elements = sorted({int(z) for a in chosen for z in a.numbers})
+    held = model_e0s(foundation, elements) if foundation is not None else {z: 0.0 for z in elements}
+
+    write_structures(out_dir / "train.extxyz", training_frames(targets, fidelity, fit, held))
     valid_path = None
     if valid_file is not None:
         valid_path = out_dir / "valid.extxyz"
-        write_structures(valid_path, training_frames(read_structures(valid_file), fidelity, e0s))
-    foundation = None
-    if init_checkpoint_dir is not None:
-        epoch, checkpoint = checkpoint_for_cap(init_checkpoint_dir / "checkpoints", init_cap)
-        foundation = out_dir / f"pretrained_cap{init_cap}.model"
-        export_checkpoint(init_checkpoint_dir / MODEL_FILE, checkpoint, foundation)
-        print(f"fine-tuning from {checkpoint} (epoch index {epoch}, cap {init_cap})", flush=True)
-    elements = sorted({int(z) for a in chosen for z in a.numbers})
+        valid = _targets(read_structures(valid_file), fidelity, _base_by_id(base_valid), base_fidelity)
+        write_structures(valid_path, training_frames(valid, fidelity, fit, held))
     run = MaceRun(
-        name=RUN_NAME, train_file=Path("train.extxyz"), seed=seed, max_epochs=max_epochs, elements=elements,
+        name=RUN_NAME, train_file=Path("train.extxyz"), seed=seed, max_epochs=max_epochs, e0s=held,
         device=resolve_device(device), valid_file=Path("valid.extxyz") if valid_path else None,
         foundation_model=foundation.resolve() if foundation else None, keep_checkpoints=keep_checkpoints,
         hyperparameters=hyperparameters,
@@ -91,20 +129,30 @@ def train(
     log_text = "".join(p.read_text() for p in (out_dir / "logs").glob(f"{RUN_NAME}_run-{seed}*.log"))
     with atomic_path(out_dir / MODEL_FILE) as tmp:
         shutil.copyfile(run.model_path(out_dir), tmp)
-    write_text_atomic(out_dir / E0S_FILE, json.dumps(e0s_to_json(e0s), indent=2) + "\n")
+    e0s = {"fit": e0s_to_json(fit), "model": e0s_to_json(held)}
+    write_text_atomic(out_dir / E0S_FILE, json.dumps(e0s, indent=2) + "\n")
     info = {
-        "fidelity": fidelity, "size": size, "seed": seed, "max_epochs": max_epochs,
-        "epochs_run": epochs_run(log_text), "device": run.device, "wall_s": time.perf_counter() - start,
-        "command": run.command(), "init_cap": init_cap,
+        "fidelity": fidelity, "base_fidelity": base_fidelity, "size": size, "seed": seed,
+        "max_epochs": max_epochs, "epochs_run": epochs_run(log_text), "device": run.device,
+        "wall_s": time.perf_counter() - start, "command": run.command(), "init_cap": init_cap,
+        "n_without_base_labels": len(by_id) - len(eligible),
         "default_dtype": hyperparameters.get("default_dtype", "float64"),
     }
     write_text_atomic(out_dir / INFO_FILE, json.dumps(info, indent=2) + "\n")
 
 
-def evaluate(model_dir: Path, test_file: Path, fidelity: str, device: str, threads: int = 1) -> dict[str, float]:
-    """Errors of ``model_dir``'s model on ``test_file`` (labels of ``fidelity``)."""
+def evaluate(
+    model_dir: Path, test_file: Path, fidelity: str, device: str, threads: int = 1,
+    base_file: Path | None = None, base_fidelity: str | None = None,
+) -> dict[str, float]:
+    """Errors of ``model_dir``'s model on ``test_file`` (labels of ``fidelity``).
+
+    For a Delta model, ``base_file`` holds the base fidelity's labels of the test
+    configurations; the prediction is base + model.
+    """
     reference = read_structures(test_file)
-    e0s = e0s_from_json(json.loads((model_dir / E0S_FILE).read_text()))
+    e0s = json.loads((model_dir / E0S_FILE).read_text())
+    fit, held = e0s_from_json(e0s["fit"]), e0s_from_json(e0s["model"])
     dtype = json.loads((model_dir / INFO_FILE).read_text())["default_dtype"]
     work = model_dir / "eval"
     work.mkdir(exist_ok=True)
@@ -119,5 +167,15 @@ def evaluate(model_dir: Path, test_file: Path, fidelity: str, device: str, threa
     command = eval_command((work / "configs.extxyz").resolve(), (model_dir / MODEL_FILE).resolve(),
                            output.resolve(), resolve_device(device), dtype)
     _run(command, work, threads)
-    energies, forces = predictions(read_structures(output), e0s)
+    predicted = read_structures(output)
+    energies, forces = predictions(predicted, fit, held)
+    if base_file is not None:
+        base = _base_by_id(base_file)
+        missing = [int(a.info["config_id"]) for a in reference if int(a.info["config_id"]) not in base]
+        if missing:
+            raise ValueError(f"{base_file}: no {base_fidelity} labels for test configurations {missing[:10]}")
+        for i, atoms in enumerate(reference):
+            base_energy, base_forces = labels(base[int(atoms.info["config_id"])], base_fidelity)
+            energies[i] += base_energy
+            forces[i] = forces[i] + base_forces
     return errors(reference, fidelity, energies, forces)

@@ -2,8 +2,9 @@
 
 Training data files written by :func:`training_frames` carry energies relative
 to the fidelity's fitted E0s (``REF_energy``) and the forces (``REF_forces``);
-MACE is always told that every E0 is zero, so no model ever holds a fidelity's
-reference energies (see :mod:`mftl.references`).
+models mftl trains from scratch hold zero E0s, so no model ever carries a
+fidelity's reference energies into fine-tuning (see :mod:`mftl.references`).
+A foundation model's own E0s are kept and the data re-referenced to them.
 """
 
 from __future__ import annotations
@@ -40,13 +41,20 @@ def resolve_device(device: str) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def training_frames(frames: Sequence[Atoms], fidelity: str, e0s: dict[int, float]) -> list[Atoms]:
-    """Copies of ``frames`` with ``REF_energy`` (eV, E0-referenced) and ``REF_forces`` (eV/A)."""
+def training_frames(
+    frames: Sequence[Atoms], fidelity: str, fit: dict[int, float], held: dict[int, float] | None = None,
+) -> list[Atoms]:
+    """Copies of ``frames`` with ``REF_energy`` and ``REF_forces`` (eV, eV/A) for MACE.
+
+    The energy is re-referenced from the fidelity's fitted E0s (``fit``) to the
+    E0s the MACE model holds (``held``; zero for models mftl trains from scratch).
+    """
     out = []
     for atoms in frames:
         energy, forces = labels(atoms, fidelity)
+        shift = reference_energy(atoms, fit) - (reference_energy(atoms, held) if held else 0.0)
         copy = Atoms(numbers=atoms.numbers, positions=atoms.positions, cell=atoms.cell, pbc=atoms.pbc)
-        copy.info = {"config_id": atoms.info.get("config_id"), ENERGY_KEY: energy - reference_energy(atoms, e0s)}
+        copy.info = {"config_id": atoms.info.get("config_id"), ENERGY_KEY: energy - shift}
         copy.arrays[FORCES_KEY] = forces
         out.append(copy)
     return out
@@ -60,7 +68,7 @@ class MaceRun:
     train_file: Path
     seed: int
     max_epochs: int
-    elements: Sequence[int]
+    e0s: dict[int, float]
     device: str = "cpu"
     valid_file: Path | None = None
     valid_fraction: float = 0.1
@@ -73,7 +81,7 @@ class MaceRun:
         clash = RESERVED_FLAGS & set(self.hyperparameters)
         if clash:
             raise ValueError(f"model/training options may not set {sorted(clash)}: mftl sets them")
-        zero_e0s = "{" + ", ".join(f"{int(z)}: 0.0" for z in sorted(self.elements)) + "}"
+        e0s = "{" + ", ".join(f"{int(z)}: {e!r}" for z, e in sorted(self.e0s.items())) + "}"
         cmd = [
             "mace_run_train",
             f"--name={self.name}",
@@ -81,7 +89,7 @@ class MaceRun:
             f"--train_file={self.train_file}",
             f"--energy_key={ENERGY_KEY}",
             f"--forces_key={FORCES_KEY}",
-            f"--E0s={zero_e0s}",
+            f"--E0s={e0s}",
             f"--max_num_epochs={self.max_epochs}",
             f"--device={self.device}",
         ]
@@ -91,15 +99,15 @@ class MaceRun:
             cmd.append(f"--valid_fraction={self.valid_fraction}")
         if self.foundation_model is not None:
             cmd.append(f"--foundation_model={Path(self.foundation_model).resolve()}")
+            if "multiheads_finetuning" not in self.hyperparameters:
+                # mace defaults to multi-head fine-tuning and, for a foundation that is not an MP
+                # model and no replay file, silently falls back to naive fine-tuning: say so.
+                cmd.append("--multiheads_finetuning=False")
         if self.restart_latest:
             cmd.append("--restart_latest")
         if self.keep_checkpoints:
             cmd.append("--keep_checkpoints")
-        for key, value in sorted(self.hyperparameters.items()):
-            if isinstance(value, bool):
-                cmd.append(f"--{key}={value}")
-            else:
-                cmd.append(f"--{key}={value}")
+        cmd += mace_flags(self.hyperparameters)
         return cmd
 
     def model_path(self, work_dir: Path) -> Path:
@@ -107,6 +115,42 @@ class MaceRun:
 
     def checkpoint_dir(self, work_dir: Path) -> Path:
         return work_dir / "checkpoints"
+
+
+def mace_flags(options: dict[str, Any]) -> list[str]:
+    """Command-line flags for mace_run_train options, checked against mace's own parser.
+
+    Switches (``store_true`` flags such as ``ema``) are written bare when true and
+    left out when false; an option mace does not know is refused by name.
+    """
+    import argparse
+
+    from mace.tools import build_default_arg_parser
+
+    actions = {a.dest: a for a in build_default_arg_parser()._actions}
+    flags = []
+    for key, value in sorted(options.items()):
+        action = actions.get(key)
+        if action is None:
+            raise ValueError(f"mace_run_train has no option '--{key}' (from the model/training config)")
+        if isinstance(action, argparse._StoreTrueAction):
+            flags += [f"--{key}"] if value else []
+        else:
+            flags.append(f"--{key}={value}")
+    return flags
+
+
+def model_e0s(model_path: Path, elements: Sequence[int]) -> dict[int, float]:
+    """Atomic reference energies (eV) a MACE model holds, for ``elements`` (first head)."""
+    import torch
+
+    model = torch.load(model_path, map_location="cpu", weights_only=False)
+    numbers = [int(z) for z in model.atomic_numbers]
+    energies = model.atomic_energies_fn.atomic_energies.detach().cpu().double().reshape(-1, len(numbers))[0]
+    missing = sorted(set(int(z) for z in elements) - set(numbers))
+    if missing:
+        raise ValueError(f"{model_path}: model has no element(s) Z={missing}")
+    return {int(z): float(energies[numbers.index(int(z))]) for z in elements}
 
 
 _CHECKPOINT = re.compile(r"_epoch-(\d+)\.pt$")

@@ -113,6 +113,23 @@ def chunk_size(wildcards):
     return config["labelling"]["chunk_size"]
 
 
+# ---- resources (SLURM partition, account and GPUs come from the profile) -------
+
+
+def labelling_runtime(wildcards, attempt):
+    """Minutes for one labelling chunk; doubles on each retry."""
+    return 60 * 2 ** (attempt - 1)
+
+
+def training_runtime(wildcards, attempt):
+    """Minutes for one MACE training; a retry resumes from the last checkpoint with more time."""
+    return 240 * attempt
+
+
+def memory_mb(wildcards, attempt):
+    return 4000 * attempt
+
+
 # ---- training ----------------------------------------------------------------
 
 

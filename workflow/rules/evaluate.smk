@@ -12,6 +12,9 @@ rule evaluate:
         metadata=eval_metadata,
         device=config["device"],
     threads: 1
+    resources:
+        mem_mb=memory_mb,
+        runtime=labelling_runtime,
     conda:
         "../../envs/training.yaml"
     log:

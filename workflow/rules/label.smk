@@ -12,6 +12,9 @@ rule label_chunk:
         options=labeller_options,
         chunk_size=chunk_size,
     threads: 1
+    resources:
+        mem_mb=memory_mb,
+        runtime=labelling_runtime,
     conda:
         "../../envs/labelling.yaml"
     log:

@@ -12,6 +12,9 @@ rule pretrain:
         hyper=hyperparameters("pretrain"),
         device=config["device"],
     threads: 1
+    resources:
+        mem_mb=memory_mb,
+        runtime=training_runtime,
     conda:
         "../../envs/training.yaml"
     log:
@@ -37,6 +40,9 @@ rule finetune:
         hyper=hyperparameters("finetune"),
         device=config["device"],
     threads: 1
+    resources:
+        mem_mb=memory_mb,
+        runtime=training_runtime,
     conda:
         "../../envs/training.yaml"
     log:
@@ -63,6 +69,9 @@ rule scratch:
         hyper=hyperparameters("scratch"),
         device=config["device"],
     threads: 1
+    resources:
+        mem_mb=memory_mb,
+        runtime=training_runtime,
     conda:
         "../../envs/training.yaml"
     log:
