@@ -19,7 +19,7 @@ from ase.calculators.calculator import Calculator
 from mftl.structures import set_labels
 
 #: labeller name -> module (under mftl.labelers) that defines ``make_calculator`` and ``SUPPORTED_ELEMENTS``.
-BACKENDS = {"tblite": "tblite", "pyscf": "pyscf"}
+BACKENDS = {"tblite": "tblite", "pyscf": "pyscf", "dftbplus": "dftbplus"}
 
 
 class LabellerError(ValueError):
