@@ -39,7 +39,7 @@ def tiny_config(source: Path, **overrides) -> dict:
                 "pretrain_sizes": [40],
                 "epoch_caps": [1, 3],
                 "seeds": [0],
-                "methods": ["scratch", "mftl"],
+                "methods": ["scratch", "mftl", "mftl_auto", "delta"],
             }
         },
         "labelling": {"chunk_size": 20, "max_failure_fraction": 0.0},

@@ -22,6 +22,8 @@ def test_curves_have_a_row_for_every_model_and_the_figure_exists(tiny_campaign):
     assert sorted(scratch.train_size) == [5, 10]
     assert sorted(zip(mftl.epoch_cap, mftl.train_size)) == [(1, 5), (1, 10), (3, 5), (3, 10)]
     assert set(mftl.fidelities) == {"gfn1->ref"} and set(scratch.fidelities) == {"ref"}
+    assert sorted(curves[curves.method == "delta"].train_size) == [5, 10]
+    assert sorted(curves[curves.method == "mftl_auto"].train_size) == [5, 10]
     assert (curves.n_test == 10).all()
     assert np.isfinite(curves[["energy_rmse_meV_atom", "forces_rmse_meV_A"]].to_numpy()).all()
     assert (curves.energy_rmse_meV_atom >= curves.energy_mae_meV_atom).all()
@@ -30,9 +32,11 @@ def test_curves_have_a_row_for_every_model_and_the_figure_exists(tiny_campaign):
         assert figure.stat().st_size > 5000
 
 
-def test_reported_rmse_equals_what_mace_eval_configs_predicts(tiny_campaign, tmp_path):
-    model_dir = tiny_campaign / "results/tiny/models/mftl/p40_e3_n10_s0"
-    test_file = tiny_campaign / "results/tiny/labels/test.ref.extxyz"
+@pytest.mark.parametrize("method, tag", [("mftl", "p40_e3_n10_s0"), ("delta", "n10_s0")])
+def test_reported_rmse_equals_what_mace_eval_configs_predicts(tiny_campaign, tmp_path, method, tag):
+    results = tiny_campaign / "results/tiny"
+    model_dir = results / f"models/{method}/{tag}"
+    test_file = results / "labels/test.ref.extxyz"
     out = tmp_path / "pred.xyz"
     subprocess.run(
         [str(BIN / "mace_eval_configs"), f"--configs={test_file}", f"--model={model_dir / 'model.model'}",
@@ -41,18 +45,40 @@ def test_reported_rmse_equals_what_mace_eval_configs_predicts(tiny_campaign, tmp
     )
     e0s = json.loads((model_dir / "e0s.json").read_text())
     fit, held = e0s_from_json(e0s["fit"]), e0s_from_json(e0s["model"])
-    assert set(held.values()) == {0.0}, "models pre-trained by mftl hold no reference energies"
+    assert set(held.values()) == {0.0}, "models trained by mftl hold no reference energies"
     reference = read_structures(test_file)
     predicted = read_structures(out)
+    base = {a.info["config_id"]: a for a in read_structures(results / "labels/test.gfn1.extxyz")}
     de, df = [], []
     for ref, pred in zip(reference, predicted):
         energy, forces = labels(ref, "ref")
-        de.append((pred.info["MACE_energy"] + reference_energy(ref, fit) - energy) / len(ref))
-        df.append((pred.arrays["MACE_forces"] - forces).ravel())
-    curves = pd.read_csv(tiny_campaign / "results/tiny/curves.csv")
-    row = curves[(curves.method == "mftl") & (curves.epoch_cap == 3) & (curves.train_size == 10)].iloc[0]
+        pred_energy = pred.info["MACE_energy"] + reference_energy(ref, fit)
+        pred_forces = pred.arrays["MACE_forces"]
+        if method == "delta":  # Delta-learning: low fidelity plus the learned correction
+            base_energy, base_forces = labels(base[ref.info["config_id"]], "gfn1")
+            pred_energy, pred_forces = pred_energy + base_energy, pred_forces + base_forces
+        de.append((pred_energy - energy) / len(ref))
+        df.append((pred_forces - forces).ravel())
+    curves = pd.read_csv(results / "curves.csv")
+    row = curves[(curves.method == method) & (curves.train_size == 10)]
+    row = row[row.epoch_cap == 3].iloc[0] if method == "mftl" else row.iloc[0]
     assert row.energy_rmse_meV_atom == pytest.approx(1000 * np.sqrt(np.mean(np.square(de))), rel=1e-4)
     assert row.forces_rmse_meV_A == pytest.approx(1000 * np.sqrt(np.mean(np.square(np.concatenate(df)))), rel=1e-4)
+
+
+def test_automatic_cap_is_chosen_on_validation_not_test(tiny_campaign):
+    results = tiny_campaign / "results/tiny"
+    curves = pd.read_csv(results / "curves.csv")
+    for size in (5, 10):
+        valid = [json.loads((results / f"valid/mftl/p40_e{cap}_n{size}_s0.json").read_text()) for cap in (1, 3)]
+        e_best = min(v["energy_rmse_meV_atom"] for v in valid)
+        f_best = min(v["forces_rmse_meV_A"] for v in valid)
+        score = {v["epoch_cap"]: v["energy_rmse_meV_atom"] / e_best + v["forces_rmse_meV_A"] / f_best for v in valid}
+        chosen = min(score, key=score.get)
+        auto = curves[(curves.method == "mftl_auto") & (curves.train_size == size)].iloc[0]
+        assert auto.epoch_cap == chosen
+        same = curves[(curves.method == "mftl") & (curves.train_size == size) & (curves.epoch_cap == chosen)].iloc[0]
+        assert auto.forces_rmse_meV_A == same.forces_rmse_meV_A
 
 
 def test_fine_tuned_energies_carry_the_high_fidelity_reference(tiny_campaign):

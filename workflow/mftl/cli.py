@@ -102,6 +102,16 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
     _write_json(args.out, {**metadata, **result})
 
 
+def _cmd_select_cap(args: argparse.Namespace) -> None:
+    from mftl.curves import read_records
+    from mftl.evaluation import select_by_validation
+
+    chosen = select_by_validation(read_records(args.valid), read_records(args.test))
+    chosen.update(json.loads(args.metadata))
+    print(f"selected epoch cap {chosen['epoch_cap']} from {chosen['selected_from_caps']}")
+    _write_json(args.out, chosen)
+
+
 def _cmd_curves(args: argparse.Namespace) -> None:
     from mftl.curves import curves_table, read_records
     from mftl.structures import atomic_path
@@ -200,6 +210,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", required=True)
     p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser("select-cap", help="mftl_auto: the epoch cap whose fine-tuned model is best on validation")
+    p.add_argument("--valid", nargs="+", required=True, help="validation results, one per cap")
+    p.add_argument("--test", nargs="+", required=True, help="test results of the same models, same order")
+    p.add_argument("--metadata", default="{}")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=_cmd_select_cap)
 
     p = sub.add_parser("curves", help="tidy learning-curve table from evaluation results")
     p.add_argument("inputs", nargs="+")

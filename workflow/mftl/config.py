@@ -57,7 +57,7 @@ def check_config(config: dict, schema_path: str | Path) -> dict:
                                   f"{sorted(ds['fidelities'])}")
         if ds["high_fidelity"] == ds["low_fidelity"]:
             raise ConfigError(f"config key '{where}.low_fidelity': must differ from high_fidelity")
-        needs_pretraining = {"mftl"} & set(ds["methods"])
+        needs_pretraining = {"mftl", "mftl_auto"} & set(ds["methods"])
         for key in ("pretrain_sizes", "epoch_caps"):
             if needs_pretraining and not ds[key]:
                 raise ConfigError(f"config key '{where}.{key}': needed by method(s) {sorted(needs_pretraining)}")

@@ -61,3 +61,22 @@ def errors(
         "forces_mae_meV_A": float(np.mean(np.abs(df))),
         "n_test": int(len(reference)),
     }
+
+
+def select_by_validation(valid: Sequence[dict], test: Sequence[dict]) -> dict:
+    """The test result of the model with the lowest validation error (never the test error).
+
+    ``valid[i]`` and ``test[i]`` are results of the same model. The score is the
+    sum of validation energy and force RMSEs, each divided by its smallest value
+    among the candidates, so that neither unit dominates.
+    """
+    if not valid or len(valid) != len(test):
+        raise ValueError("need one validation and one test result per candidate model")
+    e_best = min(r["energy_rmse_meV_atom"] for r in valid)
+    f_best = min(r["forces_rmse_meV_A"] for r in valid)
+    scores = [r["energy_rmse_meV_atom"] / e_best + r["forces_rmse_meV_A"] / f_best for r in valid]
+    best = int(np.argmin(scores))
+    chosen = dict(test[best])
+    chosen["selected_from_caps"] = [r.get("epoch_cap") for r in valid]
+    chosen["validation_scores"] = scores
+    return chosen

@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -154,20 +155,20 @@ def evaluate(
     e0s = json.loads((model_dir / E0S_FILE).read_text())
     fit, held = e0s_from_json(e0s["fit"]), e0s_from_json(e0s["model"])
     dtype = json.loads((model_dir / INFO_FILE).read_text())["default_dtype"]
-    work = model_dir / "eval"
-    work.mkdir(exist_ok=True)
-    geometry = [a.copy() for a in reference]
-    for atoms in geometry:
-        atoms.info = {"config_id": atoms.info.get("config_id")}
-        for key in list(atoms.arrays):
-            if key not in ("numbers", "positions"):
-                del atoms.arrays[key]
-    write_structures(work / "configs.extxyz", geometry)
-    output = work / "predictions.extxyz"
-    command = eval_command((work / "configs.extxyz").resolve(), (model_dir / MODEL_FILE).resolve(),
-                           output.resolve(), resolve_device(device), dtype)
-    _run(command, work, threads)
-    predicted = read_structures(output)
+    with tempfile.TemporaryDirectory(dir=model_dir, prefix="eval-") as tmp:  # one per evaluation job
+        work = Path(tmp)
+        geometry = [a.copy() for a in reference]
+        for atoms in geometry:
+            atoms.info = {"config_id": atoms.info.get("config_id")}
+            for key in list(atoms.arrays):
+                if key not in ("numbers", "positions"):
+                    del atoms.arrays[key]
+        write_structures(work / "configs.extxyz", geometry)
+        output = work / "predictions.extxyz"
+        command = eval_command((work / "configs.extxyz").resolve(), (model_dir / MODEL_FILE).resolve(),
+                               output.resolve(), resolve_device(device), dtype)
+        _run(command, work, threads)
+        predicted = read_structures(output)
     energies, forces = predictions(predicted, fit, held)
     if base_file is not None:
         base = _base_by_id(base_file)

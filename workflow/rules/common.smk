@@ -1,4 +1,5 @@
 # Config -> targets and input functions. Rules call these; they hold no logic themselves.
+import functools
 import json
 import math
 import os
@@ -24,6 +25,8 @@ wildcard_constraints:
     pretrain=r"\d+",
     cap=r"\d+",
     seed=r"\d+",
+    method="scratch|mftl|delta",
+    tag=r"[A-Za-z0-9_]+",
 
 
 def dataset_config(wildcards):
@@ -176,34 +179,106 @@ def pretrain_epochs(wildcards):
 # ---- evaluation and targets ----------------------------------------------------
 
 
+@functools.cache
 def model_runs(dataset):
-    """(method, run folder tag, metadata) of every model a dataset's campaign trains."""
+    """(method, run folder tag, metadata) of every model a dataset's campaign trains and tests."""
     ds = config["datasets"][dataset]
     hf, lf = ds["high_fidelity"], ds["low_fidelity"]
+    methods = set(ds["methods"])
     runs = []
     for seed in ds["seeds"]:
         for size in ds["train_sizes"]:
             base = {"dataset": dataset, "train_size": size, "seed": seed}
-            if "scratch" in ds["methods"]:
+            if "scratch" in methods:
                 runs.append(("scratch", f"n{size}_s{seed}", {**base, "method": "scratch", "fidelities": hf}))
-            if "mftl" in ds["methods"]:
+            if "delta" in methods:
+                runs.append(("delta", f"n{size}_s{seed}", {**base, "method": "delta", "fidelities": f"{hf}-{lf}"}))
+            if methods & {"mftl", "mftl_auto"}:
                 for pre in ds["pretrain_sizes"]:
                     for cap in ds["epoch_caps"]:
                         meta = {**base, "method": "mftl", "fidelities": f"{lf}->{hf}",
                                 "pretrain_size": pre, "epoch_cap": cap}
                         runs.append(("mftl", f"p{pre}_e{cap}_n{size}_s{seed}", meta))
-    return runs
+    return tuple(runs)
+
+
+@functools.cache
+def _run_index(dataset):
+    return {(method, tag): meta for method, tag, meta in model_runs(dataset)}
+
+
+def auto_cap_runs(dataset):
+    """(tag, metadata) of every mftl_auto point: the cap is chosen per (pre-train size, train size, seed)."""
+    ds = config["datasets"][dataset]
+    if "mftl_auto" not in ds["methods"]:
+        return []
+    hf, lf = ds["high_fidelity"], ds["low_fidelity"]
+    return [
+        (f"p{pre}_n{size}_s{seed}", {"dataset": dataset, "method": "mftl_auto", "fidelities": f"{lf}->{hf}",
+                                     "pretrain_size": pre, "train_size": size, "seed": seed})
+        for seed in ds["seeds"] for size in ds["train_sizes"] for pre in ds["pretrain_sizes"]
+    ]
 
 
 def evaluation_results(wildcards):
-    return [f"results/{wildcards.dataset}/eval/{m}/{tag}.json" for m, tag, _ in model_runs(wildcards.dataset)]
+    ds = config["datasets"][wildcards.dataset]
+    prefix = f"results/{wildcards.dataset}/eval"
+    results = [
+        f"{prefix}/{m}/{tag}.json" for m, tag, _ in model_runs(wildcards.dataset)
+        if m in ds["methods"]
+    ]
+    results += [f"{prefix}/mftl_auto/{tag}.json" for tag, _ in auto_cap_runs(wildcards.dataset)]
+    return results
 
 
 def eval_metadata(wildcards):
-    for method, tag, meta in model_runs(wildcards.dataset):
-        if method == wildcards.method and tag == wildcards.tag:
-            return json.dumps(meta, sort_keys=True)
-    raise ValueError(f"no model {wildcards.method}/{wildcards.tag} in dataset {wildcards.dataset}")
+    try:
+        return json.dumps(_run_index(wildcards.dataset)[(wildcards.method, wildcards.tag)], sort_keys=True)
+    except KeyError:
+        raise ValueError(f"no model {wildcards.method}/{wildcards.tag} in dataset {wildcards.dataset}") from None
+
+
+def auto_cap_inputs(wildcards):
+    """Validation and test results of the mftl models of every cap of one (pre-train size, train size, seed)."""
+    caps = dataset_config(wildcards)["epoch_caps"]
+    tags = [f"p{wildcards.pretrain}_e{cap}_n{wildcards.size}_s{wildcards.seed}" for cap in caps]
+    prefix = f"results/{wildcards.dataset}"
+    return {
+        "valid": [f"{prefix}/valid/mftl/{tag}.json" for tag in tags],
+        "test": [f"{prefix}/eval/mftl/{tag}.json" for tag in tags],
+    }
+
+
+def auto_cap_metadata(wildcards):
+    tag = f"p{wildcards.pretrain}_n{wildcards.size}_s{wildcards.seed}"
+    return json.dumps(dict(auto_cap_runs(wildcards.dataset))[tag], sort_keys=True)
+
+
+def hf_validation(wildcards):
+    return labelled(wildcards.dataset, "validation", high_fidelity(wildcards))
+
+
+def delta_base_inputs(wildcards):
+    """Low-fidelity labels the Delta model adds to (training pool, validation) or is evaluated on (test)."""
+    lf = low_fidelity(wildcards)
+    return {
+        "base_pool": labelled(wildcards.dataset, "train_pool", lf),
+        "base_valid": labelled(wildcards.dataset, "validation", lf),
+    }
+
+
+def eval_inputs(wildcards):
+    inputs = {"model": trained_model(wildcards), "test": hf_test(wildcards)}
+    if wildcards.method == "delta":
+        inputs["base"] = labelled(wildcards.dataset, "test", low_fidelity(wildcards))
+    return inputs
+
+
+def eval_base_args(wildcards):
+    if wildcards.method != "delta":
+        return ""
+    base = labelled(wildcards.dataset, "test", low_fidelity(wildcards))
+    return f"--base {base} --base-fidelity {low_fidelity(wildcards)}"
 
 
 def trained_model(wildcards):

@@ -3,13 +3,13 @@
 
 rule evaluate:
     input:
-        model=trained_model,
-        test=hf_test,
+        unpack(eval_inputs),
     output:
         "results/{dataset}/eval/{method}/{tag}.json",
     params:
         fidelity=high_fidelity,
         metadata=eval_metadata,
+        base=eval_base_args,
         device=config["device"],
     threads: 1
     resources:
@@ -23,8 +23,50 @@ rule evaluate:
         "results/{dataset}/benchmarks/eval/{method}/{tag}.tsv"
     shell:
         "{MFTL} evaluate --model-dir results/{wildcards.dataset}/models/{wildcards.method}/{wildcards.tag}"
+        " --test {input.test} --fidelity {params.fidelity} {params.base} --metadata '{params.metadata}'"
+        " --device {params.device} --threads {threads} --out {output} > {log} 2>&1"
+
+
+rule validate:
+    input:
+        model=trained_model,
+        test=hf_validation,
+    output:
+        "results/{dataset}/valid/{method}/{tag}.json",
+    params:
+        fidelity=high_fidelity,
+        metadata=eval_metadata,
+        device=config["device"],
+    threads: 1
+    resources:
+        mem_mb=memory_mb,
+        runtime=labelling_runtime,
+    conda:
+        "../../envs/training.yaml"
+    log:
+        "results/{dataset}/logs/valid/{method}/{tag}.log",
+    benchmark:
+        "results/{dataset}/benchmarks/valid/{method}/{tag}.tsv"
+    shell:
+        "{MFTL} evaluate --model-dir results/{wildcards.dataset}/models/{wildcards.method}/{wildcards.tag}"
         " --test {input.test} --fidelity {params.fidelity} --metadata '{params.metadata}'"
         " --device {params.device} --threads {threads} --out {output} > {log} 2>&1"
+
+
+rule select_cap:
+    input:
+        unpack(auto_cap_inputs),
+    output:
+        "results/{dataset}/eval/mftl_auto/p{pretrain}_n{size}_s{seed}.json",
+    params:
+        metadata=auto_cap_metadata,
+    conda:
+        "../../envs/analysis.yaml"
+    log:
+        "results/{dataset}/logs/select_cap/p{pretrain}_n{size}_s{seed}.log",
+    shell:
+        "{MFTL} select-cap --valid {input.valid} --test {input.test} --metadata '{params.metadata}'"
+        " --out {output} > {log} 2>&1"
 
 
 rule curves:

@@ -4,6 +4,7 @@ localrules:
     split,
     collect_labels,
     curves,
+    select_cap,
     learning_curves,
 
 

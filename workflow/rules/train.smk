@@ -83,3 +83,33 @@ rule scratch:
         " --size {wildcards.size} --seed {wildcards.seed} --max-epochs {params.epochs}"
         " --hyperparameters '{params.hyper}' --device {params.device} --threads {threads}"
         " --out-dir results/{wildcards.dataset}/models/scratch/n{wildcards.size}_s{wildcards.seed} > {log} 2>&1"
+
+
+rule delta:
+    input:
+        unpack(hf_train_inputs),
+        unpack(delta_base_inputs),
+    output:
+        "results/{dataset}/models/delta/n{size}_s{seed}/training.json",
+    params:
+        fidelity=high_fidelity,
+        base_fidelity=low_fidelity,
+        epochs=max_epochs("scratch"),
+        hyper=hyperparameters("scratch"),
+        device=config["device"],
+    threads: 1
+    resources:
+        mem_mb=memory_mb,
+        runtime=training_runtime,
+    conda:
+        "../../envs/training.yaml"
+    log:
+        "results/{dataset}/logs/delta/n{size}_s{seed}.log",
+    benchmark:
+        "results/{dataset}/benchmarks/delta/n{size}_s{seed}.tsv"
+    shell:
+        "{MFTL} train --train-pool {input.pool} --valid {input.valid} --fidelity {params.fidelity}"
+        " --base-fidelity {params.base_fidelity} --base-pool {input.base_pool} --base-valid {input.base_valid}"
+        " --size {wildcards.size} --seed {wildcards.seed} --max-epochs {params.epochs}"
+        " --hyperparameters '{params.hyper}' --device {params.device} --threads {threads}"
+        " --out-dir results/{wildcards.dataset}/models/delta/n{wildcards.size}_s{wildcards.seed} > {log} 2>&1"
