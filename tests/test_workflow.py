@@ -129,3 +129,29 @@ def test_rerun_does_nothing_and_dry_run_of_the_demo_lists_its_jobs(tiny_campaign
     for rule in ("split", "label_chunk", "collect_labels", "pretrain", "finetune", "scratch", "evaluate",
                  "curves", "learning_curves"):
         assert rule in out
+
+
+def test_paper_campaign_plans_offline_with_the_jobs_its_config_implies(tmp_path):
+    """A real dry run of config/paper.yaml: no network, one job per model the study needs."""
+    import yaml
+
+    result = subprocess.run(
+        [str(BIN / "snakemake"), "-n", "--configfile", str(REPO / "config/paper.yaml"), "-s", str(REPO / "Snakefile"),
+         "--directory", str(tmp_path)],
+        cwd=tmp_path, env=env_with_venv(), capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    counts = {}
+    stats = result.stdout.split("Job stats:")[1].split("\n\n")[0]
+    for line in stats.splitlines()[3:]:
+        rule, count = line.split()
+        counts[rule] = int(count)
+    paper = yaml.safe_load((REPO / "config/paper.yaml").read_text())
+    datasets = paper["datasets"].values()
+    finetunes = sum(len(d["seeds"]) * len(d["train_sizes"]) * len(d["pretrain_sizes"]) * len(d["epoch_caps"])
+                    for d in datasets)
+    assert counts["finetune"] == finetunes
+    assert counts["pretrain"] == sum(len(d["seeds"]) * len(d["pretrain_sizes"]) for d in datasets)
+    assert counts["scratch"] == sum(len(d["seeds"]) * len(d["train_sizes"]) for d in datasets)
+    assert counts["convert"] == len(paper["datasets"]) and counts["split"] == len(paper["datasets"])
+    assert counts["fetch"] == sum(len(d["files"]) for d in paper["downloads"].values())

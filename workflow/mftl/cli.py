@@ -35,6 +35,35 @@ def _by_id(frames) -> dict:
     return {int(a.info["config_id"]): a for a in frames}
 
 
+def _cmd_fetch(args: argparse.Namespace) -> None:
+    import shutil
+
+    from mftl.sources.download import fetch
+
+    out = fetch(args.url, args.out, md5=args.md5, sha256=args.sha256)
+    if args.unpack_to:
+        shutil.unpack_archive(out, args.unpack_to)
+    print(f"fetched {args.url} -> {out}")
+
+
+def _cmd_convert(args: argparse.Namespace) -> None:
+    from mftl.sources import convert_qm7x, convert_sgdml, convert_tungsten
+
+    fidelity = {"fidelity": args.fidelity} if args.fidelity else {}
+    if args.converter == "qm7x":
+        xz = [p for p in args.inputs if p.endswith(".xz")]
+        dupmols = next((p for p in args.inputs if p.endswith("DupMols.dat")), None)
+        summary = convert_qm7x(xz, dupmols, args.out, **fidelity)
+    elif args.converter == "sgdml":
+        (archive,) = args.inputs
+        summary = convert_sgdml(archive, args.out, **fidelity)
+    else:
+        (path,) = args.inputs
+        summary = convert_tungsten(path, args.out, **fidelity)
+    _write_json(args.summary, summary.as_dict())
+    print(json.dumps(summary.as_dict()))
+
+
 def _cmd_split(args: argparse.Namespace) -> None:
     from mftl.datasets import load_source
     from mftl.splits import make_split
@@ -144,6 +173,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--basis", default="6-31g*")
     p.add_argument("--threads", type=int, default=2)
     p.set_defaults(func=_cmd_demo_data)
+
+    p = sub.add_parser("fetch", help="download a file, verify its checksum, optionally unpack it")
+    p.add_argument("--url", required=True)
+    p.add_argument("--md5")
+    p.add_argument("--sha256")
+    p.add_argument("--unpack-to")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=_cmd_fetch)
+
+    p = sub.add_parser("convert", help="convert upstream dataset files to the project's extxyz convention")
+    p.add_argument("inputs", nargs="+")
+    p.add_argument("--converter", required=True, choices=["qm7x", "tungsten", "sgdml"])
+    p.add_argument("--fidelity")
+    p.add_argument("--out", required=True)
+    p.add_argument("--summary", required=True)
+    p.set_defaults(func=_cmd_convert)
 
     p = sub.add_parser("split", help="seeded test / validation / training pool / pre-training pool split")
     p.add_argument("--source", required=True)

@@ -49,8 +49,20 @@ def check_config(config: dict, schema_path: str | Path) -> dict:
                               f"{', '.join(sorted(first.schema.get('properties', {})))})")
         raise ConfigError(f"config key '{_key(first.absolute_path)}': {first.message}")
     _fill_defaults(schema, config, schema)
+    downloads = config.get("downloads", {})
     for name, ds in config["datasets"].items():
         where = f"datasets.{name}"
+        if "convert" in ds:
+            if ds["convert"]["download"] not in downloads:
+                raise ConfigError(f"config key '{where}.convert.download': '{ds['convert']['download']}' "
+                                  f"is not an entry of 'downloads' {sorted(downloads)}")
+            ds.setdefault("source", f"resources/datasets/{name}.extxyz")
+        elif "source" not in ds:
+            raise ConfigError(f"config key '{where}.source': required (or 'convert' to build it from downloads)")
+        for fidelity, spec in ds["fidelities"].items():
+            if "parameters" in spec and spec["parameters"] not in downloads:
+                raise ConfigError(f"config key '{where}.fidelities.{fidelity}.parameters': "
+                                  f"'{spec['parameters']}' is not an entry of 'downloads'")
         for role in ("high_fidelity", "low_fidelity"):
             if ds[role] not in ds["fidelities"]:
                 raise ConfigError(f"config key '{where}.{role}': '{ds[role]}' is not one of the fidelities "

@@ -26,6 +26,8 @@ wildcard_constraints:
     cap=r"\d+",
     seed=r"\d+",
     method="scratch|mftl|delta",
+    download=r"[A-Za-z0-9_-]+",
+    filename=r"[^/]+",
     tag=r"[A-Za-z0-9_]+",
 
 
@@ -79,6 +81,39 @@ def dataset_source(wildcards):
     return dataset_config(wildcards)["source"]
 
 
+def download_entry(wildcards):
+    return config["downloads"][wildcards.download]
+
+
+def download_file(wildcards):
+    for item in download_entry(wildcards)["files"]:
+        if item["name"] == wildcards.filename:
+            return item
+    raise ValueError(f"downloads.{wildcards.download} has no file '{wildcards.filename}'")
+
+
+def fetch_args(wildcards):
+    item = download_file(wildcards)
+    args = [f"--url '{item['url']}'"]
+    args += [f"--{algo} {item[algo]}" for algo in ("md5", "sha256") if algo in item]
+    if download_entry(wildcards).get("unpack"):
+        args.append(f"--unpack-to resources/downloads/{wildcards.download}")
+    return " ".join(args)
+
+
+def downloaded_files(name):
+    return [f"resources/downloads/{name}/{item['name']}" for item in config["downloads"][name]["files"]]
+
+
+def conversion_inputs(wildcards):
+    return downloaded_files(dataset_config(wildcards)["convert"]["download"])
+
+
+def conversion_args(wildcards):
+    spec = dataset_config(wildcards)["convert"]
+    return f"--converter {spec['converter']}" + (f" --fidelity {spec['fidelity']}" if "fidelity" in spec else "")
+
+
 def n_chunks(dataset, part):
     return math.ceil(part_size(dataset, part) / config["labelling"]["chunk_size"])
 
@@ -102,6 +137,15 @@ def collect_args(wildcards):
     if "energy_key" in spec:
         args += f" --energy-key {spec['energy_key']} --forces-key {spec['forces_key']}"
     return args
+
+
+def label_chunk_inputs(wildcards):
+    """The split part to label, plus any downloaded parameter files the labeller needs."""
+    inputs = {"frames": f"results/{wildcards.dataset}/splits/{wildcards.part}.extxyz"}
+    parameters = fidelity_config(wildcards).get("parameters")
+    if parameters:
+        inputs["parameters"] = downloaded_files(parameters)
+    return inputs
 
 
 def labeller_name(wildcards):
@@ -156,15 +200,28 @@ def pretrained_run(wildcards):
     return f"results/{wildcards.dataset}/pretrain/p{wildcards.pretrain}_s{wildcards.seed}/training.json"
 
 
-def hyperparameters(stage):
-    """mace_run_train flags of a stage as JSON (architecture + stage flags; max_epochs is mftl's).
+def hyperparameters(stage, dataset):
+    """mace_run_train flags of a stage as JSON: architecture (campaign ``model``,
+    overridden by the dataset's own ``model``) plus the stage's flags; max_epochs is mftl's.
 
     Fine-tuning takes the architecture from the pre-trained model; the flags still
     matter for the dtype.
     """
-    flags = {**config["model"], **config["training"][stage]}
+    flags = {**config["model"], **config["datasets"][dataset].get("model", {}), **config["training"][stage]}
     flags.pop("max_epochs", None)
     return json.dumps(flags, sort_keys=True)
+
+
+def pretrain_flags(wildcards):
+    return hyperparameters("pretrain", wildcards.dataset)
+
+
+def finetune_flags(wildcards):
+    return hyperparameters("finetune", wildcards.dataset)
+
+
+def scratch_flags(wildcards):
+    return hyperparameters("scratch", wildcards.dataset)
 
 
 def max_epochs(stage):

@@ -1,4 +1,36 @@
-# Splitting a dataset's configuration space into disjoint, seeded parts.
+# Obtaining datasets (download, verify, convert) and splitting them into disjoint, seeded parts.
+
+
+rule fetch:
+    output:
+        "resources/downloads/{download}/{filename}",
+    params:
+        args=fetch_args,
+    retries: 2
+    conda:
+        "../../envs/labelling.yaml"
+    log:
+        "resources/downloads/logs/{download}/{filename}.log",
+    shell:
+        "{MFTL} fetch {params.args} --out {output} > {log} 2>&1"
+
+
+rule convert:
+    input:
+        conversion_inputs,
+    output:
+        frames="resources/datasets/{dataset}.extxyz",
+        summary="resources/datasets/{dataset}.summary.json",
+    params:
+        args=conversion_args,
+    conda:
+        "../../envs/labelling.yaml"
+    log:
+        "resources/datasets/logs/{dataset}.log",
+    benchmark:
+        "resources/datasets/benchmarks/{dataset}.tsv"
+    shell:
+        "{MFTL} convert {input} {params.args} --out {output.frames} --summary {output.summary} > {log} 2>&1"
 
 
 rule split:

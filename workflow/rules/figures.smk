@@ -1,6 +1,7 @@
 # Figures drawn from result tables.
 
 localrules:
+    fetch,
     split,
     collect_labels,
     curves,

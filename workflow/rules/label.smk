@@ -3,7 +3,7 @@
 
 rule label_chunk:
     input:
-        "results/{dataset}/splits/{part}.extxyz",
+        unpack(label_chunk_inputs),
     output:
         frames="results/{dataset}/labels/chunks/{fidelity}/{part}.{chunk}.extxyz",
         report="results/{dataset}/labels/chunks/{fidelity}/{part}.{chunk}.report.json",
@@ -22,7 +22,7 @@ rule label_chunk:
     benchmark:
         "results/{dataset}/benchmarks/label/{fidelity}/{part}.{chunk}.tsv"
     shell:
-        "{MFTL} label --input {input} --fidelity {wildcards.fidelity} --labeller {params.labeller}"
+        "{MFTL} label --input {input.frames} --fidelity {wildcards.fidelity} --labeller {params.labeller}"
         " --options '{params.options}' --chunk {wildcards.chunk} --chunk-size {params.chunk_size}"
         " --threads {threads} --out {output.frames} --report {output.report} > {log} 2>&1"
 

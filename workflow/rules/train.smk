@@ -9,7 +9,7 @@ rule pretrain:
     params:
         fidelity=low_fidelity,
         epochs=pretrain_epochs,
-        hyper=hyperparameters("pretrain"),
+        hyper=pretrain_flags,
         device=config["device"],
     threads: 1
     resources:
@@ -37,7 +37,7 @@ rule finetune:
     params:
         fidelity=high_fidelity,
         epochs=max_epochs("finetune"),
-        hyper=hyperparameters("finetune"),
+        hyper=finetune_flags,
         device=config["device"],
     threads: 1
     resources:
@@ -66,7 +66,7 @@ rule scratch:
     params:
         fidelity=high_fidelity,
         epochs=max_epochs("scratch"),
-        hyper=hyperparameters("scratch"),
+        hyper=scratch_flags,
         device=config["device"],
     threads: 1
     resources:
@@ -95,7 +95,7 @@ rule delta:
         fidelity=high_fidelity,
         base_fidelity=low_fidelity,
         epochs=max_epochs("scratch"),
-        hyper=hyperparameters("scratch"),
+        hyper=scratch_flags,
         device=config["device"],
     threads: 1
     resources:
