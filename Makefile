@@ -20,6 +20,10 @@ install: $(STAMP)
 
 demo: install
 	PATH="$(BIN):$$PATH" $(BIN)/snakemake --cores $(CORES)
+	PATH="$(BIN):$$PATH" $(BIN)/snakemake --report results/report.html
+
+report: install
+	PATH="$(BIN):$$PATH" $(BIN)/snakemake --report results/report.html
 
 dryrun: install
 	PATH="$(BIN):$$PATH" $(BIN)/snakemake -n

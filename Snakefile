@@ -13,6 +13,9 @@ min_version("9.0")
 configfile: "config/config.yaml"
 
 
+report: "workflow/report/workflow.rst"
+
+
 check_config(config, f"{workflow.basedir}/workflow/schemas/config.schema.yaml")
 
 

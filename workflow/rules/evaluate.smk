@@ -73,7 +73,12 @@ rule curves:
     input:
         evaluation_results,
     output:
-        "results/{dataset}/curves.csv",
+        report(
+            "results/{dataset}/curves.csv",
+            caption="../report/curves.rst",
+            category="Tables",
+            subcategory="{dataset}",
+        ),
     conda:
         "../../envs/analysis.yaml"
     log:

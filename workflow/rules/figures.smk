@@ -13,7 +13,12 @@ rule learning_curves:
     input:
         "results/{dataset}/curves.csv",
     output:
-        png="results/{dataset}/figures/learning_curves.png",
+        png=report(
+            "results/{dataset}/figures/learning_curves.png",
+            caption="../report/learning_curves.rst",
+            category="Learning curves",
+            subcategory="{dataset}",
+        ),
         pdf="results/{dataset}/figures/learning_curves.pdf",
     conda:
         "../../envs/analysis.yaml"
