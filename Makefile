@@ -5,10 +5,10 @@ PYTHON ?= python3
 # torch first: 2.13.0 is a local CPU wheel here and a CUDA build from PyPI on a cluster.
 TORCH ?= torch==2.13.0
 CORES ?= all
-BIN := $(CURDIR)/$(VENV)/bin
+BIN := $(abspath $(VENV))/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test dryrun figures report clean-results
+.PHONY: install run demo test dryrun report clean-results
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,8 +18,15 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-demo: install
-	PATH="$(BIN):$$PATH" $(BIN)/snakemake --cores $(CORES)
+# `make run ARGS="--configfile config/x.yaml"` runs any campaign locally. A run killed
+# hard (SIGKILL, power loss) leaves Snakemake's directory lock behind: the same
+# command clears it and finishes the work (rerun-incomplete is in profiles/default).
+# Do not start two runs in one directory at once.
+run: install
+	PATH="$(BIN):$$PATH" $(BIN)/snakemake --unlock $(ARGS) > /dev/null
+	PATH="$(BIN):$$PATH" $(BIN)/snakemake --cores $(CORES) $(ARGS)
+
+demo: run
 	PATH="$(BIN):$$PATH" $(BIN)/snakemake --report results/report.html
 
 report: install

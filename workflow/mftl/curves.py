@@ -19,6 +19,9 @@ METRICS = ["energy_rmse_meV_atom", "forces_rmse_meV_A", "energy_mae_meV_atom", "
 def curves_table(records: Iterable[dict]) -> pd.DataFrame:
     """Tidy table of evaluation records, sorted; pre-training columns are empty for scratch."""
     frame = pd.DataFrame(list(records))
+    for optional in ("pretrain_size", "epoch_cap"):  # absent when no method pre-trains
+        if optional not in frame.columns:
+            frame[optional] = pd.NA
     missing = [c for c in COLUMNS if c not in frame.columns]
     if missing:
         raise ValueError(f"evaluation records lack column(s) {missing}")

@@ -12,6 +12,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 from ase import Atoms
 
 from mftl.structures import StructureError, labels, read_structures, set_labels
@@ -41,18 +42,21 @@ def load_source(path: str | Path, energy_key: str | None = None, forces_key: str
 
 
 def _read_keys(atoms: Atoms, fidelity: str, energy_key: str, forces_key: str, where: str) -> Atoms:
-    copy = atoms.copy()
+    """A copy of ``atoms`` with the labels under ``energy_key``/``forces_key`` as ``fidelity``'s, checked finite."""
+    cid = atoms.info.get("config_id")
     try:
         energy = float(atoms.info[energy_key])
     except KeyError:
-        raise StructureError(f"{where}: config {atoms.info.get('config_id')} has no energy key '{energy_key}'") from None
+        raise StructureError(f"{where}: config {cid} has no energy key '{energy_key}'") from None
     if forces_key not in atoms.arrays:
-        raise StructureError(f"{where}: config {atoms.info.get('config_id')} has no forces key '{forces_key}'")
-    set_labels(copy, fidelity, energy, atoms.arrays[forces_key])
-    try:
-        labels(copy, fidelity)
-    except StructureError as err:
-        raise StructureError(f"{where}: {err}") from None
+        raise StructureError(f"{where}: config {cid} has no forces key '{forces_key}'")
+    forces = np.asarray(atoms.arrays[forces_key], dtype=float)
+    if not np.isfinite(energy):
+        raise StructureError(f"{where}: config {cid}: energy '{energy_key}' is not finite ({energy})")
+    if forces.shape != (len(atoms), 3) or not np.all(np.isfinite(forces)):
+        raise StructureError(f"{where}: config {cid}: forces '{forces_key}' are not finite or not (n_atoms, 3)")
+    copy = atoms.copy()
+    set_labels(copy, fidelity, energy, forces)
     return copy
 
 

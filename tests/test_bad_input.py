@@ -1,0 +1,161 @@
+"""Bad input gets a clear error naming the file or key; labelling failures are counted."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from ase.build import molecule
+
+from conftest import BIN, env_with_venv
+from mftl.config import ConfigError, check_config
+from mftl.datasets import LabelFailureError, collect_labels, load_source
+from mftl.labelers import LabellerError, label_frames
+from mftl.splits import SplitError, make_split, subset
+from mftl.sources.download import ChecksumError, fetch
+from mftl.structures import StructureError, read_structures, set_labels, write_structures
+
+from conftest import REPO, tiny_config
+
+SCHEMA = REPO / "workflow/schemas/config.schema.yaml"
+
+
+def _frames(n=3, fidelity="ref"):
+    frames = []
+    for i in range(n):
+        atoms = molecule("CH3OH")
+        atoms.rattle(0.02, seed=i)
+        atoms.info["config_id"] = i
+        set_labels(atoms, fidelity, -100.0 - i, np.zeros((len(atoms), 3)))
+        frames.append(atoms)
+    return frames
+
+
+def test_missing_dataset_file(tmp_path):
+    with pytest.raises(StructureError, match=f"{tmp_path / 'nope.extxyz'}: file does not exist"):
+        load_source(tmp_path / "nope.extxyz")
+
+
+def test_malformed_extxyz(tmp_path):
+    path = tmp_path / "bad.extxyz"
+    path.write_text("3\nProperties=species:S:1:pos:R:3\nC 0 0 0\nH 0 0\n")
+    with pytest.raises(StructureError, match=f"{path}: malformed extxyz"):
+        read_structures(path)
+
+
+def test_empty_dataset(tmp_path):
+    path = tmp_path / "empty.extxyz"
+    path.write_text("")
+    with pytest.raises(StructureError, match="contains no structures|malformed"):
+        load_source(path)
+
+
+def test_missing_energy_key_names_key_and_config(tmp_path):
+    frames = _frames()
+    del frames[1].info["ref_energy"]
+    path = tmp_path / "d.extxyz"
+    write_structures(path, frames)
+    with pytest.raises(StructureError, match="config 1 has no energy key 'ref_energy'"):
+        collect_labels([path], "ref", energy_key="ref_energy", forces_key="ref_forces")
+
+
+def test_missing_forces_key(tmp_path):
+    frames = _frames()
+    del frames[2].arrays["ref_forces"]
+    path = tmp_path / "d.extxyz"
+    write_structures(path, frames)
+    with pytest.raises(StructureError, match="config 2 has no forces key 'ref_forces'"):
+        collect_labels([path], "ref", energy_key="ref_energy", forces_key="ref_forces")
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_non_finite_labels(tmp_path, bad):
+    frames = _frames()
+    frames[0].info["ref_energy"] = bad
+    frames[1].arrays["ref_forces"][0, 0] = np.nan
+    path = tmp_path / "d.extxyz"
+    write_structures(path, frames)
+    with pytest.raises(StructureError, match=f"{path}: config 0: energy 'ref_energy' is not finite"):
+        load_source(path, "ref_energy", "ref_forces")
+
+
+def test_element_the_labeller_does_not_support():
+    atoms = molecule("CH3OH")
+    atoms.symbols[0] = "U"
+    with pytest.raises(LabellerError, match="labeller 'pyscf' does not support element\\(s\\) U"):
+        label_frames([atoms], "dft", "pyscf")
+
+
+def test_unknown_labeller_name():
+    with pytest.raises(LabellerError, match="unknown labeller 'dftb_plus'; known: dftbplus, pyscf, tblite"):
+        label_frames(_frames(1), "x", "dftb_plus")
+
+
+def test_training_size_larger_than_pool():
+    with pytest.raises(SplitError, match="size 500 is larger than the training pool \\(100 configurations\\)"):
+        subset(list(range(100)), 500, seed=0)
+
+
+def test_split_larger_than_labelled_data():
+    with pytest.raises(SplitError, match="exceeds the 50 configurations with high-fidelity labels"):
+        make_split(list(range(50)), list(range(80)), 30, 10, 20, 10, seed=0)
+
+
+def test_split_that_would_overlap_the_test_set_is_refused():
+    from mftl.splits import Split
+
+    overlapping = Split(test=(1, 2, 3), validation=(4,), train_pool=(3, 5), pretrain_pool=(6,))
+    with pytest.raises(SplitError, match="'test' and 'train_pool' overlap in 1 configurations"):
+        overlapping.check_disjoint()
+    leaking = Split(test=(1, 2), validation=(4,), train_pool=(5,), pretrain_pool=(2, 6))
+    with pytest.raises(SplitError, match="pre-training pool overlaps the test set"):
+        leaking.check_disjoint()
+
+
+def test_duplicate_seeds_unknown_key_wrong_type_and_unknown_method():
+    base = tiny_config(Path("x.extxyz"))
+    cases = [
+        (lambda c: c["datasets"]["tiny"].update(seeds=[1, 1]), "datasets.tiny.seeds': \\[1, 1\\] has non-unique"),
+        (lambda c: c["datasets"]["tiny"].update(tset=3), "datasets.tiny.tset': unknown key"),
+        (lambda c: c["labelling"].update(chunk_size="big"), "labelling.chunk_size': 'big' is not of type"),
+        (lambda c: c["datasets"]["tiny"].update(methods=["mftl", "deltaa"]), "datasets.tiny.methods.1': 'deltaa' is not one of"),
+    ]
+    for mutate, message in cases:
+        config = json.loads(json.dumps(base))
+        mutate(config)
+        with pytest.raises(ConfigError, match=message):
+            check_config(config, SCHEMA)
+
+
+def test_corrupt_download_is_refused_and_leaves_nothing(tmp_path):
+    upstream = tmp_path / "upstream.bin"
+    upstream.write_bytes(b"truncated download")
+    dest = tmp_path / "downloads" / "file.bin"
+    with pytest.raises(ChecksumError, match="file.bin"):
+        fetch(upstream.as_uri(), dest, md5="0" * 32)
+    assert not dest.exists() and not list(dest.parent.glob("*"))
+
+
+def test_scf_failures_are_counted_and_the_threshold_stops_the_campaign(tmp_path):
+    """Force SCF failures on some configurations; check the report and the threshold."""
+    frames = []
+    for i, (name, rattle) in enumerate([("CH4", 0.0), ("H2O", 0.0), ("CH3OH", 0.3), ("C4H4O", 0.4)]):
+        atoms = molecule(name)
+        atoms.rattle(rattle, seed=i)
+        atoms.info["config_id"] = i
+        frames.append(atoms)
+    # 8 SCF iterations: the equilibrium molecules converge, the strongly distorted ones do not
+    labelled, report = label_frames(frames, "gfn1", "tblite", {"method": "GFN1-xTB", "max_iterations": 8})
+    assert 0 < len(report.failures) < len(frames), "need some, not all, configurations to fail"
+    assert all("SCF" in f.error or "converge" in f.error.lower() for f in report.failures)
+    chunk, chunk_report = tmp_path / "chunk.extxyz", tmp_path / "chunk.report.json"
+    write_structures(chunk, labelled)
+    chunk_report.write_text(json.dumps(report.as_dict()))
+    n_failed = len(report.failures)
+
+    with pytest.raises(LabelFailureError, match=f"{n_failed} of 4 configurations .* failed to label with 'gfn1'"):
+        collect_labels([chunk], "gfn1", reports=[chunk_report], max_failure_fraction=0.1)
+    kept, summary = collect_labels([chunk], "gfn1", reports=[chunk_report], max_failure_fraction=0.9)
+    assert summary["n_failed"] == n_failed and summary["n_total"] == 4
+    failed_ids = {f["config_id"] for f in summary["failures"]}
+    assert failed_ids.isdisjoint({int(a.info["config_id"]) for a in kept}), "failed configurations never enter training"
