@@ -148,16 +148,10 @@ def label_chunk_inputs(wildcards):
     return inputs
 
 
-def labeller_name(wildcards):
-    return fidelity_config(wildcards)["labeller"]
-
-
-def labeller_options(wildcards):
-    return json.dumps(fidelity_config(wildcards).get("options", {}))
-
-
-def chunk_size(wildcards):
-    return config["labelling"]["chunk_size"]
+def label_args(wildcards):
+    spec = fidelity_config(wildcards)
+    return (f"--labeller {spec['labeller']} --options '{json.dumps(spec.get('options', {}))}'"
+            f" --chunk-size {config['labelling']['chunk_size']}")
 
 
 # ---- resources (SLURM partition, account and GPUs come from the profile) -------
@@ -171,10 +165,6 @@ def labelling_runtime(wildcards, attempt):
 def training_runtime(wildcards, attempt):
     """Minutes for one MACE training; a retry resumes from the last checkpoint with more time."""
     return 240 * attempt
-
-
-def memory_mb(wildcards, attempt):
-    return 4000 * attempt
 
 
 # ---- training ----------------------------------------------------------------
@@ -212,25 +202,38 @@ def hyperparameters(stage, dataset):
     return json.dumps(flags, sort_keys=True)
 
 
-def pretrain_flags(wildcards):
-    return hyperparameters("pretrain", wildcards.dataset)
-
-
-def finetune_flags(wildcards):
-    return hyperparameters("finetune", wildcards.dataset)
-
-
-def scratch_flags(wildcards):
-    return hyperparameters("scratch", wildcards.dataset)
-
-
 def max_epochs(stage):
     return config["training"][stage]["max_epochs"]
 
 
-def pretrain_epochs(wildcards):
-    """One pre-training run per (size, seed) goes to the largest cap; smaller caps are served from its checkpoints."""
-    return max(dataset_config(wildcards)["epoch_caps"])
+# One params function per rule (each callable costs Snakemake a signature
+# inspection per job when planning; the paper campaign plans ~2k jobs).
+
+
+@functools.cache
+def _training_args(dataset, stage):
+    ds = config["datasets"][dataset]
+    fidelity = ds["low_fidelity"] if stage == "pretrain" else ds["high_fidelity"]
+    epochs = max(ds["epoch_caps"]) if stage == "pretrain" else max_epochs(stage)
+    args = f"--fidelity {fidelity} --max-epochs {epochs} --hyperparameters '{hyperparameters(stage, dataset)}'"
+    return f"{args} --device {config['device']}"
+
+
+def pretrain_args(wildcards):
+    """Pre-training runs to the largest cap; smaller caps are served from its checkpoints."""
+    return _training_args(wildcards.dataset, "pretrain")
+
+
+def finetune_args(wildcards):
+    return _training_args(wildcards.dataset, "finetune")
+
+
+def scratch_args(wildcards):
+    return _training_args(wildcards.dataset, "scratch")
+
+
+def delta_args(wildcards):
+    return f"{_training_args(wildcards.dataset, 'scratch')} --base-fidelity {low_fidelity(wildcards)}"
 
 
 # ---- evaluation and targets ----------------------------------------------------
@@ -331,11 +334,20 @@ def eval_inputs(wildcards):
     return inputs
 
 
-def eval_base_args(wildcards):
-    if wildcards.method != "delta":
-        return ""
-    base = labelled(wildcards.dataset, "test", low_fidelity(wildcards))
-    return f"--base {base} --base-fidelity {low_fidelity(wildcards)}"
+def _eval_args(wildcards, part):
+    args = f"--fidelity {high_fidelity(wildcards)} --device {config['device']} --metadata '{eval_metadata(wildcards)}'"
+    if wildcards.method == "delta":
+        lf = low_fidelity(wildcards)
+        args += f" --base {labelled(wildcards.dataset, part, lf)} --base-fidelity {lf}"
+    return args
+
+
+def eval_args(wildcards):
+    return _eval_args(wildcards, "test")
+
+
+def validate_args(wildcards):
+    return _eval_args(wildcards, "validation")
 
 
 def trained_model(wildcards):

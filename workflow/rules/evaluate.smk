@@ -7,13 +7,10 @@ rule evaluate:
     output:
         "results/{dataset}/eval/{method}/{tag}.json",
     params:
-        fidelity=high_fidelity,
-        metadata=eval_metadata,
-        base=eval_base_args,
-        device=config["device"],
+        args=eval_args,
     threads: 1
     resources:
-        mem_mb=memory_mb,
+        mem_mb=4000,
         runtime=labelling_runtime,
     conda:
         "../../envs/training.yaml"
@@ -23,8 +20,7 @@ rule evaluate:
         "results/{dataset}/benchmarks/eval/{method}/{tag}.tsv"
     shell:
         "{MFTL} evaluate --model-dir results/{wildcards.dataset}/models/{wildcards.method}/{wildcards.tag}"
-        " --test {input.test} --fidelity {params.fidelity} {params.base} --metadata '{params.metadata}'"
-        " --device {params.device} --threads {threads} --out {output} > {log} 2>&1"
+        " --test {input.test} {params.args} --threads {threads} --out {output} > {log} 2>&1"
 
 
 rule validate:
@@ -34,12 +30,10 @@ rule validate:
     output:
         "results/{dataset}/valid/{method}/{tag}.json",
     params:
-        fidelity=high_fidelity,
-        metadata=eval_metadata,
-        device=config["device"],
+        args=validate_args,
     threads: 1
     resources:
-        mem_mb=memory_mb,
+        mem_mb=4000,
         runtime=labelling_runtime,
     conda:
         "../../envs/training.yaml"
@@ -49,8 +43,7 @@ rule validate:
         "results/{dataset}/benchmarks/valid/{method}/{tag}.tsv"
     shell:
         "{MFTL} evaluate --model-dir results/{wildcards.dataset}/models/{wildcards.method}/{wildcards.tag}"
-        " --test {input.test} --fidelity {params.fidelity} --metadata '{params.metadata}'"
-        " --device {params.device} --threads {threads} --out {output} > {log} 2>&1"
+        " --test {input.test} {params.args} --threads {threads} --out {output} > {log} 2>&1"
 
 
 rule select_cap:

@@ -8,12 +8,10 @@ rule label_chunk:
         frames="results/{dataset}/labels/chunks/{fidelity}/{part}.{chunk}.extxyz",
         report="results/{dataset}/labels/chunks/{fidelity}/{part}.{chunk}.report.json",
     params:
-        labeller=labeller_name,
-        options=labeller_options,
-        chunk_size=chunk_size,
+        args=label_args,
     threads: 1
     resources:
-        mem_mb=memory_mb,
+        mem_mb=4000,
         runtime=labelling_runtime,
     conda:
         "../../envs/labelling.yaml"
@@ -22,8 +20,7 @@ rule label_chunk:
     benchmark:
         "results/{dataset}/benchmarks/label/{fidelity}/{part}.{chunk}.tsv"
     shell:
-        "{MFTL} label --input {input.frames} --fidelity {wildcards.fidelity} --labeller {params.labeller}"
-        " --options '{params.options}' --chunk {wildcards.chunk} --chunk-size {params.chunk_size}"
+        "{MFTL} label --input {input.frames} --fidelity {wildcards.fidelity} {params.args} --chunk {wildcards.chunk}"
         " --threads {threads} --out {output.frames} --report {output.report} > {log} 2>&1"
 
 

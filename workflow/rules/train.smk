@@ -7,13 +7,10 @@ rule pretrain:
     output:
         "results/{dataset}/pretrain/p{pretrain}_s{seed}/training.json",
     params:
-        fidelity=low_fidelity,
-        epochs=pretrain_epochs,
-        hyper=pretrain_flags,
-        device=config["device"],
+        args=pretrain_args,
     threads: 1
     resources:
-        mem_mb=memory_mb,
+        mem_mb=8000,
         runtime=training_runtime,
     conda:
         "../../envs/training.yaml"
@@ -22,9 +19,8 @@ rule pretrain:
     benchmark:
         "results/{dataset}/benchmarks/pretrain/p{pretrain}_s{seed}.tsv"
     shell:
-        "{MFTL} train --train-pool {input.pool} --fidelity {params.fidelity} --size {wildcards.pretrain}"
-        " --seed {wildcards.seed} --max-epochs {params.epochs} --keep-checkpoints"
-        " --hyperparameters '{params.hyper}' --device {params.device} --threads {threads}"
+        "{MFTL} train --train-pool {input.pool} --size {wildcards.pretrain} --seed {wildcards.seed}"
+        " --keep-checkpoints {params.args} --threads {threads}"
         " --out-dir results/{wildcards.dataset}/pretrain/p{wildcards.pretrain}_s{wildcards.seed} > {log} 2>&1"
 
 
@@ -35,13 +31,10 @@ rule finetune:
     output:
         "results/{dataset}/models/mftl/p{pretrain}_e{cap}_n{size}_s{seed}/training.json",
     params:
-        fidelity=high_fidelity,
-        epochs=max_epochs("finetune"),
-        hyper=finetune_flags,
-        device=config["device"],
+        args=finetune_args,
     threads: 1
     resources:
-        mem_mb=memory_mb,
+        mem_mb=8000,
         runtime=training_runtime,
     conda:
         "../../envs/training.yaml"
@@ -50,11 +43,10 @@ rule finetune:
     benchmark:
         "results/{dataset}/benchmarks/mftl/p{pretrain}_e{cap}_n{size}_s{seed}.tsv"
     shell:
-        "{MFTL} train --train-pool {input.pool} --valid {input.valid} --fidelity {params.fidelity}"
-        " --size {wildcards.size} --seed {wildcards.seed} --max-epochs {params.epochs}"
+        "{MFTL} train --train-pool {input.pool} --valid {input.valid} --size {wildcards.size}"
+        " --seed {wildcards.seed} {params.args} --threads {threads}"
         " --init-from results/{wildcards.dataset}/pretrain/p{wildcards.pretrain}_s{wildcards.seed}"
-        " --init-cap {wildcards.cap} --hyperparameters '{params.hyper}' --device {params.device}"
-        " --threads {threads} --out-dir results/{wildcards.dataset}/models/mftl/p{wildcards.pretrain}_e{wildcards.cap}_n{wildcards.size}_s{wildcards.seed}"
+        " --init-cap {wildcards.cap} --out-dir results/{wildcards.dataset}/models/mftl/p{wildcards.pretrain}_e{wildcards.cap}_n{wildcards.size}_s{wildcards.seed}"
         " > {log} 2>&1"
 
 
@@ -64,13 +56,10 @@ rule scratch:
     output:
         "results/{dataset}/models/scratch/n{size}_s{seed}/training.json",
     params:
-        fidelity=high_fidelity,
-        epochs=max_epochs("scratch"),
-        hyper=scratch_flags,
-        device=config["device"],
+        args=scratch_args,
     threads: 1
     resources:
-        mem_mb=memory_mb,
+        mem_mb=8000,
         runtime=training_runtime,
     conda:
         "../../envs/training.yaml"
@@ -79,9 +68,8 @@ rule scratch:
     benchmark:
         "results/{dataset}/benchmarks/scratch/n{size}_s{seed}.tsv"
     shell:
-        "{MFTL} train --train-pool {input.pool} --valid {input.valid} --fidelity {params.fidelity}"
-        " --size {wildcards.size} --seed {wildcards.seed} --max-epochs {params.epochs}"
-        " --hyperparameters '{params.hyper}' --device {params.device} --threads {threads}"
+        "{MFTL} train --train-pool {input.pool} --valid {input.valid} --size {wildcards.size}"
+        " --seed {wildcards.seed} {params.args} --threads {threads}"
         " --out-dir results/{wildcards.dataset}/models/scratch/n{wildcards.size}_s{wildcards.seed} > {log} 2>&1"
 
 
@@ -92,14 +80,10 @@ rule delta:
     output:
         "results/{dataset}/models/delta/n{size}_s{seed}/training.json",
     params:
-        fidelity=high_fidelity,
-        base_fidelity=low_fidelity,
-        epochs=max_epochs("scratch"),
-        hyper=scratch_flags,
-        device=config["device"],
+        args=delta_args,
     threads: 1
     resources:
-        mem_mb=memory_mb,
+        mem_mb=8000,
         runtime=training_runtime,
     conda:
         "../../envs/training.yaml"
@@ -108,8 +92,7 @@ rule delta:
     benchmark:
         "results/{dataset}/benchmarks/delta/n{size}_s{seed}.tsv"
     shell:
-        "{MFTL} train --train-pool {input.pool} --valid {input.valid} --fidelity {params.fidelity}"
-        " --base-fidelity {params.base_fidelity} --base-pool {input.base_pool} --base-valid {input.base_valid}"
-        " --size {wildcards.size} --seed {wildcards.seed} --max-epochs {params.epochs}"
-        " --hyperparameters '{params.hyper}' --device {params.device} --threads {threads}"
+        "{MFTL} train --train-pool {input.pool} --valid {input.valid} --size {wildcards.size}"
+        " --seed {wildcards.seed} {params.args} --threads {threads}"
+        " --base-pool {input.base_pool} --base-valid {input.base_valid}"
         " --out-dir results/{wildcards.dataset}/models/delta/n{wildcards.size}_s{wildcards.seed} > {log} 2>&1"
