@@ -10,7 +10,11 @@ from mftl.config import check_config
 min_version("9.0")
 
 
-configfile: "config/config.yaml"
+# The demo is the default campaign; a --configfile replaces it instead of merging into it.
+if not workflow.config_settings.configfiles:
+
+    configfile: "config/config.yaml"
+
 
 
 report: "workflow/report/workflow.rst"

@@ -273,6 +273,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--title", default="")
     p.add_argument("--out", nargs="+", required=True)
     p.set_defaults(func=_cmd_plot)
+
+    from mftl.figures_cli import register as register_figure_commands
+
+    register_figure_commands(sub)
     return parser
 
 

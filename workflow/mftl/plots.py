@@ -1,47 +1,229 @@
-"""Figures drawn from tidy result tables (never from logs)."""
+"""Figures drawn from tidy result tables (never from logs), one function per figure of the paper.
+
+Each function takes a table (``curves.csv`` or ``tables/fidelity_comparison.csv`` as a
+DataFrame) and returns a matplotlib Figure; a figure whose data is absent from the
+table raises :class:`FigureSkipped` with the reason.
+
+* :func:`fidelity_comparison` -- low vs high fidelity (paper figs. 2 and 5);
+* :func:`error_vs_epoch_cap` -- test error vs pre-training epoch cap (fig. 3);
+* :func:`learning_curves` -- test error vs training-set size (figs. 4 and 6);
+* :func:`delta_vs_single_fidelity` -- Delta-learning vs single fidelity (fig. 7);
+* :func:`fidelity_chain` -- chains of fidelities (fig. 8).
+
+Bands and error spreads are the minimum..maximum over seeds; lines are the mean.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
 
 import matplotlib
 import matplotlib.ticker
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from mftl.curves import seed_statistics  # noqa: E402
+from mftl.curves import series_label  # noqa: E402
+from mftl.tables import FORCE, RELATIVE_ENERGY, fidelity_errors, rmse, with_series_keys  # noqa: E402
 
 PANELS = (
     ("energy_rmse_meV_atom", "energy RMSE (meV/atom)"),
     ("forces_rmse_meV_A", "force RMSE (meV/$\\AA$)"),
 )
+TRAIN_SIZE_LABEL = "high-fidelity training configurations"
+LINESTYLES = ("-", "--", ":", "-.")
 
 
-def learning_curves(curves: pd.DataFrame, title: str = "") -> plt.Figure:
-    """Test RMSE vs training-set size, log-log, one line per series, band = min..max over seeds."""
-    stats = seed_statistics(curves)
+class FigureSkipped(ValueError):
+    """The table holds none of the data a figure shows; the message says what is missing."""
+
+
+# ---- shared drawing ------------------------------------------------------------------
+
+
+def _seed_band(rows: pd.DataFrame, x: str, metric: str) -> pd.DataFrame:
+    """Mean, min and max of ``metric`` over seeds per value of ``x``, sorted by ``x``."""
+    return rows.groupby(x)[metric].agg(["mean", "min", "max"]).sort_index()
+
+
+def _draw_band(ax: plt.Axes, band: pd.DataFrame, label: str, **style) -> None:
+    line, = ax.plot(band.index, band["mean"], marker="o", label=label, **style)
+    ax.fill_between(band.index, band["min"], band["max"], color=line.get_color(), alpha=0.2, linewidth=0)
+
+
+def _log_axis_with_ticks(ax: plt.Axes, ticks: Iterable[int], xlabel: str, ylabel: str) -> None:
+    ticks = sorted(int(t) for t in ticks)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xticks(ticks, [str(t) for t in ticks])
+    ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(True, which="both", alpha=0.3)
+
+
+def _learning_curve_figure(series: Mapping[str, pd.DataFrame], title: str) -> plt.Figure:
+    """Energy and force RMSE vs training size, one line (mean, band min..max over seeds) per series."""
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.8), constrained_layout=True)
+    sizes = set().union(*(rows["train_size"] for rows in series.values()))
     for ax, (metric, label) in zip(axes, PANELS):
-        for series, group in stats.groupby("series", sort=True):
-            group = group.sort_values("train_size")
-            line, = ax.plot(group["train_size"], group[f"{metric}_mean"], marker="o", label=series)
-            ax.fill_between(group["train_size"], group[f"{metric}_min"], group[f"{metric}_max"],
-                            color=line.get_color(), alpha=0.2, linewidth=0)
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        sizes = sorted(stats["train_size"].unique())
-        ax.set_xticks(sizes, [str(n) for n in sizes])
-        ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
-        ax.set_xlabel("high-fidelity training configurations")
-        ax.set_ylabel(label)
-        ax.grid(True, which="both", alpha=0.3)
+        for name, rows in series.items():
+            _draw_band(ax, _seed_band(rows, "train_size", metric), name)
+        _log_axis_with_ticks(ax, sizes, TRAIN_SIZE_LABEL, label)
     axes[0].legend(fontsize="small")
     if title:
         fig.suptitle(title)
     return fig
 
 
-def save(fig: plt.Figure, paths) -> None:
+def _series_by_label(curves: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Rows per learning-curve series, keyed by legend label (mftl_auto is one series over caps)."""
+    curves = with_series_keys(curves)
+    labels = curves.apply(series_label, axis=1)
+    return {label: rows for label, rows in curves.groupby(labels, sort=True)}
+
+
+def _title(curves: pd.DataFrame, title: str) -> str:
+    if title or "dataset" not in curves:
+        return title
+    return ", ".join(sorted(curves["dataset"].astype(str).unique()))
+
+
+def best_mftl_series(curves: pd.DataFrame) -> tuple[int, int] | None:
+    """(pre-training size, epoch cap) of the mftl series with the lowest geometric-mean energy RMSE
+    over its runs, among those covering the most training sizes; None without mftl rows."""
+    mftl = curves[curves["method"] == "mftl"]
+    if mftl.empty:
+        return None
+    grouped = mftl.assign(log_rmse=np.log(mftl["energy_rmse_meV_atom"])).groupby(["pretrain_size", "epoch_cap"])
+    score = pd.DataFrame({"coverage": grouped["train_size"].nunique(), "log_rmse": grouped["log_rmse"].mean()})
+    best = score.sort_values(["coverage", "log_rmse"], ascending=[False, True]).index[0]
+    return int(best[0]), int(best[1])
+
+
+def _mftl_at_best_cap(curves: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    best = best_mftl_series(curves)
+    if best is None:
+        return {}
+    pre, cap = best
+    rows = curves[(curves["method"] == "mftl") & (curves["pretrain_size"] == pre) & (curves["epoch_cap"] == cap)]
+    return {f"mftl (pre {pre}, best cap {cap})": rows}
+
+
+def _method_rows(curves: pd.DataFrame, method: str) -> pd.DataFrame:
+    return curves[curves["method"] == method]
+
+
+# ---- the figures ------------------------------------------------------------------------
+
+
+def fidelity_comparison(table: pd.DataFrame, title: str = "") -> plt.Figure:
+    """Low vs high fidelity on the test set: parity of relative energies per atom (eV/atom; each
+    fidelity's mean removed) and a histogram of low-minus-high force-component errors (meV/A),
+    RMSEs (meV/atom, meV/A) in the legends. ``table`` as from :func:`mftl.tables.fidelity_comparison_table`."""
+    if table.empty:
+        raise FigureSkipped("the fidelity table is empty")
+    high, low = str(table["high_fidelity"].iloc[0]), str(table["low_fidelity"].iloc[0])
+    errors = fidelity_errors(table)
+    energies = table[table["quantity"] == RELATIVE_ENERGY]
+    fig, (parity, histogram) = plt.subplots(1, 2, figsize=(9, 4), constrained_layout=True)
+
+    parity.scatter(energies["high"], energies["low"], s=8, alpha=0.6,
+                   label=f"{len(energies)} test configurations\nRMSE {rmse(errors['energy_meV_atom']):.1f} meV/atom")
+    limits = [min(energies["high"].min(), energies["low"].min()), max(energies["high"].max(), energies["low"].max())]
+    parity.plot(limits, limits, color="black", linewidth=0.8, label="parity")
+    parity.set_xlabel(f"{high} relative energy (eV/atom)")
+    parity.set_ylabel(f"{low} relative energy (eV/atom)")
+    parity.set_aspect("equal", adjustable="datalim")
+    parity.legend(fontsize="small")
+
+    force_errors = errors["forces_meV_A"]
+    histogram.hist(force_errors, bins=min(60, max(10, len(force_errors) // 20)), alpha=0.8,
+                   label=f"{low} $-$ {high}\nRMSE {rmse(force_errors):.0f} meV/$\\AA$")
+    histogram.set_xlabel(f"force component error, {low} $-$ {high} (meV/$\\AA$)")
+    histogram.set_ylabel("force components")
+    histogram.legend(fontsize="small")
+    fig.suptitle(title or f"{low} vs {high}")
+    return fig
+
+
+def error_vs_epoch_cap(curves: pd.DataFrame, title: str = "") -> plt.Figure:
+    """Test RMSE of fine-tuned mftl models (meV/atom, meV/A) vs the pre-training epoch cap, log-log:
+    energy and force panels, one line per (training size, pre-training size), colour = training
+    size, line style = pre-training size; line = mean, band = min..max over seeds."""
+    mftl = _method_rows(curves, "mftl")
+    if mftl.empty:
+        raise FigureSkipped("no rows of method mftl")
+    caps = sorted(mftl["epoch_cap"].dropna().astype(int).unique())
+    if len(caps) < 2:
+        raise FigureSkipped(f"mftl rows hold a single epoch cap ({caps})")
+    sizes = sorted(mftl["train_size"].unique())
+    pretrain = sorted(mftl["pretrain_size"].astype(int).unique())
+    colours = plt.get_cmap("viridis")(np.linspace(0, 0.9, len(sizes)))
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), constrained_layout=True)
+    for ax, (metric, label) in zip(axes, PANELS):
+        for colour, size in zip(colours, sizes):
+            for style, pre in zip(LINESTYLES * len(pretrain), pretrain):
+                rows = mftl[(mftl["train_size"] == size) & (mftl["pretrain_size"] == pre)]
+                if rows.empty:
+                    continue
+                name = f"train {size}" + (f", pre-train {pre}" if len(pretrain) > 1 else "")
+                _draw_band(ax, _seed_band(rows, "epoch_cap", metric), name, color=colour, linestyle=style)
+        _log_axis_with_ticks(ax, caps, "pre-training epoch cap", label)
+    axes[-1].legend(fontsize="small", loc="center left", bbox_to_anchor=(1.02, 0.5))
+    pretrained_on = f"pre-trained on {pretrain[0]} low-fidelity configurations" if len(pretrain) == 1 else ""
+    fig.suptitle(", ".join(filter(None, [_title(curves, title), pretrained_on])))
+    return fig
+
+
+def learning_curves(curves: pd.DataFrame, title: str = "") -> plt.Figure:
+    """Test RMSE (meV/atom, meV/A) vs training-set size, log-log, one line per series, band = min..max over seeds."""
+    if curves.empty:
+        raise FigureSkipped("the curves table is empty")
+    return _learning_curve_figure(_series_by_label(curves), title)
+
+
+def delta_vs_single_fidelity(curves: pd.DataFrame, title: str = "") -> plt.Figure:
+    """Learning curves (meV/atom, meV/A) of Delta-learning (high minus low fidelity) against training
+    on the high fidelity alone (scratch) and, if present, mftl at its best (pre-training size, cap)."""
+    missing = [m for m in ("delta", "scratch") if _method_rows(curves, m).empty]
+    if missing:
+        raise FigureSkipped(f"no rows of method(s) {', '.join(missing)}")
+    delta = _method_rows(curves, "delta")
+    series = {
+        f"scratch ({_method_rows(curves, 'scratch')['fidelities'].iloc[0]})": _method_rows(curves, "scratch"),
+        f"delta ({delta['fidelities'].iloc[0]})": delta,
+        **_mftl_at_best_cap(curves),
+    }
+    return _learning_curve_figure(series, _title(curves, title))
+
+
+def fidelity_chain(curves: pd.DataFrame, title: str = "") -> plt.Figure:
+    """Learning curves (meV/atom, meV/A) of models pre-trained along a chain of fidelities
+    (method ``chain``, one line per chain), with scratch and mftl at its best cap for reference."""
+    chain = _method_rows(curves, "chain")
+    if chain.empty:
+        raise FigureSkipped("no rows of method chain")
+    series = _series_by_label(chain.assign(method="chain " + chain["fidelities"].astype(str)))
+    if not _method_rows(curves, "scratch").empty:
+        series["scratch"] = _method_rows(curves, "scratch")
+    series.update(_mftl_at_best_cap(curves))
+    return _learning_curve_figure(series, _title(curves, title))
+
+
+FIGURE_FUNCTIONS: dict[str, Callable[[pd.DataFrame, str], plt.Figure]] = {
+    "fidelity_comparison": fidelity_comparison,
+    "error_vs_epoch_cap": error_vs_epoch_cap,
+    "learning_curves": learning_curves,
+    "delta_vs_single_fidelity": delta_vs_single_fidelity,
+    "fidelity_chain": fidelity_chain,
+}
+
+
+def save(fig: plt.Figure, paths: Iterable[str]) -> None:
+    """Write the figure to each path atomically, format from the suffix (png at 150 dpi, pdf, svg)."""
     from mftl.structures import atomic_path
 
     for path in paths:

@@ -5,6 +5,8 @@ import math
 import os
 import sys
 
+from mftl.tables import available_figures, skipped_figures
+
 # Jobs run the library as `python -m mftl` from this checkout, so a --sdm conda
 # environment needs only mftl's dependencies (cluster jobs re-read this file).
 os.environ["PYTHONPATH"] = os.pathsep.join(
@@ -358,9 +360,39 @@ def hf_test(wildcards):
     return labelled(wildcards.dataset, "test", high_fidelity(wildcards))
 
 
-def final_targets():
+# ---- figures ---------------------------------------------------------------------
+
+FIGURE_FORMATS = ("png", "pdf")
+
+
+def figure_files(dataset, figure):
+    """The PNG and PDF of one figure of a dataset."""
+    return [f"results/{dataset}/figures/{figure}.{ext}" for ext in FIGURE_FORMATS]
+
+
+def figure_targets():
+    """Every figure the config allows (which depends on methods, epoch caps) and summary.csv, per dataset."""
     targets = []
-    for dataset in config["datasets"]:
-        targets.append(f"results/{dataset}/curves.csv")
-        targets += [f"results/{dataset}/figures/learning_curves.{ext}" for ext in ("png", "pdf")]
+    for dataset, spec in config["datasets"].items():
+        targets.append(f"results/{dataset}/summary.csv")
+        for figure in available_figures(spec):
+            targets += figure_files(dataset, figure)
     return targets
+
+
+def skipped_figure_notes(wildcards):
+    """JSON list of '<dataset>/<figure>: <reason>' for the figures the config does not allow."""
+    return json.dumps(skipped_figures(config["datasets"]))
+
+
+def fidelity_test_labels(wildcards):
+    """The test set labelled with the high and with the low fidelity."""
+    return {
+        "high": labelled(wildcards.dataset, "test", high_fidelity(wildcards)),
+        "low": labelled(wildcards.dataset, "test", low_fidelity(wildcards)),
+    }
+
+
+def final_targets():
+    """curves.csv, summary.csv and every figure the config allows, per dataset."""
+    return [f"results/{dataset}/curves.csv" for dataset in config["datasets"]] + figure_targets()

@@ -1,4 +1,8 @@
-# Figures drawn from result tables.
+# Figures and tables of the paper, drawn from result tables. `snakemake figures` makes every
+# figure the config allows (PNG and PDF) and summary.csv for each dataset.
+
+
+
 
 localrules:
     fetch,
@@ -7,6 +11,26 @@ localrules:
     curves,
     select_cap,
     learning_curves,
+    summary,
+    fidelity_comparison_table,
+    fidelity_comparison,
+    error_vs_epoch_cap,
+    delta_vs_single_fidelity,
+    fidelity_chain,
+    figures,
+
+
+rule figures:
+    input:
+        figure_targets(),
+    params:
+        skipped=skipped_figure_notes,
+    conda:
+        "../../envs/analysis.yaml"
+    log:
+        "results/logs/figures.log",
+    shell:
+        "{MFTL} figure-notes --skipped '{params.skipped}' 2>&1 | tee {log}"
 
 
 rule learning_curves:
@@ -26,3 +50,118 @@ rule learning_curves:
         "results/{dataset}/logs/learning_curves.log",
     shell:
         "{MFTL} plot --curves {input} --title {wildcards.dataset} --out {output.png} {output.pdf} > {log} 2>&1"
+
+
+rule summary:
+    input:
+        "results/{dataset}/curves.csv",
+    output:
+        report(
+            "results/{dataset}/summary.csv",
+            caption="../report/summary.rst",
+            category="Tables",
+            subcategory="{dataset}",
+        ),
+    conda:
+        "../../envs/analysis.yaml"
+    log:
+        "results/{dataset}/logs/summary.log",
+    shell:
+        "{MFTL} summary --curves {input} --out {output} > {log} 2>&1"
+
+
+rule fidelity_comparison_table:
+    input:
+        unpack(fidelity_test_labels),
+    output:
+        "results/{dataset}/tables/fidelity_comparison.csv",
+    params:
+        high=high_fidelity,
+        low=low_fidelity,
+    conda:
+        "../../envs/analysis.yaml"
+    log:
+        "results/{dataset}/logs/fidelity_comparison_table.log",
+    shell:
+        "{MFTL} fidelity-table --high {input.high} --low {input.low} --high-fidelity {params.high}"
+        " --low-fidelity {params.low} --out {output} > {log} 2>&1"
+
+
+rule fidelity_comparison:
+    input:
+        "results/{dataset}/tables/fidelity_comparison.csv",
+    output:
+        png=report(
+            "results/{dataset}/figures/fidelity_comparison.png",
+            caption="../report/fidelity_comparison.rst",
+            category="Fidelity comparison",
+            subcategory="{dataset}",
+        ),
+        pdf="results/{dataset}/figures/fidelity_comparison.pdf",
+    conda:
+        "../../envs/analysis.yaml"
+    log:
+        "results/{dataset}/logs/fidelity_comparison.log",
+    shell:
+        "{MFTL} figure --kind fidelity_comparison --table {input} --title {wildcards.dataset}"
+        " --out {output.png} {output.pdf} > {log} 2>&1"
+
+
+rule error_vs_epoch_cap:
+    input:
+        "results/{dataset}/curves.csv",
+    output:
+        png=report(
+            "results/{dataset}/figures/error_vs_epoch_cap.png",
+            caption="../report/error_vs_epoch_cap.rst",
+            category="Error vs epoch cap",
+            subcategory="{dataset}",
+        ),
+        pdf="results/{dataset}/figures/error_vs_epoch_cap.pdf",
+    conda:
+        "../../envs/analysis.yaml"
+    log:
+        "results/{dataset}/logs/error_vs_epoch_cap.log",
+    shell:
+        "{MFTL} figure --kind error_vs_epoch_cap --curves {input} --title {wildcards.dataset}"
+        " --out {output.png} {output.pdf} > {log} 2>&1"
+
+
+rule delta_vs_single_fidelity:
+    input:
+        "results/{dataset}/curves.csv",
+    output:
+        png=report(
+            "results/{dataset}/figures/delta_vs_single_fidelity.png",
+            caption="../report/delta_vs_single_fidelity.rst",
+            category="Delta-learning vs single fidelity",
+            subcategory="{dataset}",
+        ),
+        pdf="results/{dataset}/figures/delta_vs_single_fidelity.pdf",
+    conda:
+        "../../envs/analysis.yaml"
+    log:
+        "results/{dataset}/logs/delta_vs_single_fidelity.log",
+    shell:
+        "{MFTL} figure --kind delta_vs_single_fidelity --curves {input} --title {wildcards.dataset}"
+        " --out {output.png} {output.pdf} > {log} 2>&1"
+
+
+rule fidelity_chain:
+    input:
+        "results/{dataset}/curves.csv",
+    output:
+        png=report(
+            "results/{dataset}/figures/fidelity_chain.png",
+            caption="../report/fidelity_chain.rst",
+            category="Fidelity chain",
+            subcategory="{dataset}",
+        ),
+        pdf="results/{dataset}/figures/fidelity_chain.pdf",
+    conda:
+        "../../envs/analysis.yaml"
+    log:
+        "results/{dataset}/logs/fidelity_chain.log",
+    shell:
+        "{MFTL} figure --kind fidelity_chain --curves {input} --title {wildcards.dataset}"
+        " --out {output.png} {output.pdf} > {log} 2>&1"

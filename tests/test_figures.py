@@ -1,0 +1,261 @@
+"""The paper's figures and summary table, drawn from small synthetic tables built here."""
+
+from __future__ import annotations
+
+import itertools
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
+from ase import Atoms
+
+from mftl import plots
+from mftl.cli import main as mftl_main
+from mftl.curves import COLUMNS, METRICS
+from mftl.tables import (available_figures, fidelity_comparison_table, figure_availability, skipped_figures,
+                         summary_table)
+
+TRAIN_SIZES = (10, 100, 1000)
+PRETRAIN_SIZES = (500, 2000)
+CAPS = (1, 5, 20)
+SEEDS = (0, 1, 2)
+BEST_CAP = 5
+
+
+def _row(method: str, fidelities: str, size: int, seed: int, scale: float, pre=pd.NA, cap=pd.NA) -> dict:
+    """One curves.csv row whose errors fall as size**-0.5, times ``scale``, with seed noise."""
+    noise = 1.0 + 0.05 * (seed - 1)
+    energy = scale * 100.0 * size ** -0.5 * noise
+    forces = scale * 300.0 * size ** -0.5 * noise
+    return {"dataset": "synth", "method": method, "fidelities": fidelities, "pretrain_size": pre,
+            "epoch_cap": cap, "train_size": size, "seed": seed,
+            "energy_rmse_meV_atom": energy, "forces_rmse_meV_A": forces,
+            "energy_mae_meV_atom": 0.8 * energy, "forces_mae_meV_A": 0.8 * forces, "n_test": 50}
+
+
+def synthetic_curves(chain: bool = False) -> pd.DataFrame:
+    """scratch, delta, mftl (2 pre-training sizes x 3 caps; cap 5 best), mftl_auto (cap varies by seed)."""
+    rows = []
+    for size, seed in itertools.product(TRAIN_SIZES, SEEDS):
+        rows.append(_row("scratch", "hi", size, seed, 1.0))
+        rows.append(_row("delta", "hi-lo", size, seed, 0.3))
+        for pre, cap in itertools.product(PRETRAIN_SIZES, CAPS):
+            scale = (0.5 if cap == BEST_CAP else 0.7) * (0.9 if pre == 2000 else 1.0)
+            rows.append(_row("mftl", "lo->hi", size, seed, scale, pre, cap))
+        for pre in PRETRAIN_SIZES:
+            rows.append(_row("mftl_auto", "lo->hi", size, seed, 0.6, pre, CAPS[seed]))
+        if chain:
+            rows.append(_row("chain", "lo->mid->hi", size, seed, 0.4, 2000, 5))
+            rows.append(_row("chain", "lo->mid2->hi", size, seed, 0.45, 2000, 5))
+    return pd.DataFrame(rows)[COLUMNS]
+
+
+def labelled_lines(ax: plt.Axes) -> list:
+    return [line for line in ax.get_lines() if not line.get_label().startswith("_")]
+
+
+def legend_texts(ax: plt.Axes) -> list[str]:
+    legend = ax.get_legend()
+    return [] if legend is None else [t.get_text() for t in legend.get_texts()]
+
+
+def assert_no_empty_axes(fig: plt.Figure) -> None:
+    for ax in fig.axes:
+        assert ax.get_lines() or ax.collections or ax.patches, f"empty axes {ax.get_title()!r}"
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    yield
+    plt.close("all")
+
+
+# ---- learning-curve figures --------------------------------------------------------
+
+
+def test_error_vs_epoch_cap_has_a_line_per_train_and_pretrain_size():
+    fig = plots.error_vs_epoch_cap(synthetic_curves())
+    energy, forces = fig.axes
+    assert_no_empty_axes(fig)
+    assert energy.get_xlabel() == forces.get_xlabel() == "pre-training epoch cap"
+    assert "energy RMSE" in energy.get_ylabel() and "force RMSE" in forces.get_ylabel()
+    for ax in (energy, forces):
+        lines = labelled_lines(ax)
+        assert len(lines) == len(TRAIN_SIZES) * len(PRETRAIN_SIZES)
+        assert all(list(line.get_xdata()) == list(CAPS) for line in lines)
+        assert len(ax.collections) == len(lines), "one seed band per line"
+    assert len(legend_texts(forces)) == len(TRAIN_SIZES) * len(PRETRAIN_SIZES)
+    assert "train 100, pre-train 2000" in legend_texts(forces)
+    line = next(ln for ln in labelled_lines(energy) if ln.get_label() == "train 100, pre-train 2000")
+    expected = [np.mean([_row("mftl", "", 100, s, (0.5 if c == BEST_CAP else 0.7) * 0.9)["energy_rmse_meV_atom"]
+                         for s in SEEDS]) for c in CAPS]
+    np.testing.assert_allclose(line.get_ydata(), expected)
+
+
+def test_learning_curves_draw_one_series_per_method_setting_and_mftl_auto_once():
+    fig = plots.learning_curves(synthetic_curves(), title="synth")
+    assert_no_empty_axes(fig)
+    n_series = 2 + len(PRETRAIN_SIZES) * len(CAPS) + len(PRETRAIN_SIZES)  # scratch, delta, mftl, mftl_auto
+    for ax in fig.axes:
+        assert len(labelled_lines(ax)) == n_series
+        assert ax.get_xlabel() == "high-fidelity training configurations"
+        assert all(list(line.get_xdata()) == list(TRAIN_SIZES) for line in labelled_lines(ax))
+    labels = legend_texts(fig.axes[0])
+    assert len(labels) == n_series
+    assert "mftl_auto (pre 500)" in labels and "mftl (pre 2000, cap 5)" in labels
+
+
+def test_delta_vs_single_fidelity_shows_delta_scratch_and_mftl_at_its_best_cap():
+    fig = plots.delta_vs_single_fidelity(synthetic_curves())
+    assert_no_empty_axes(fig)
+    for ax in fig.axes:
+        assert len(labelled_lines(ax)) == 3
+    assert legend_texts(fig.axes[0]) == ["scratch (hi)", "delta (hi-lo)", f"mftl (pre 2000, best cap {BEST_CAP})"]
+
+
+def test_delta_vs_single_fidelity_without_mftl_draws_two_lines():
+    curves = synthetic_curves()
+    fig = plots.delta_vs_single_fidelity(curves[~curves.method.str.startswith("mftl")])
+    assert [len(labelled_lines(ax)) for ax in fig.axes] == [2, 2]
+
+
+def test_fidelity_chain_draws_each_chain_with_references():
+    fig = plots.fidelity_chain(synthetic_curves(chain=True))
+    assert_no_empty_axes(fig)
+    labels = legend_texts(fig.axes[0])
+    assert len(labelled_lines(fig.axes[1])) == 4
+    assert sum(label.startswith("chain lo->mid") for label in labels) == 2
+    assert "scratch" in labels and any(label.startswith("mftl (pre") for label in labels)
+
+
+@pytest.mark.parametrize("figure, curves, reason", [
+    (plots.fidelity_chain, synthetic_curves(), "no rows of method chain"),
+    (plots.delta_vs_single_fidelity, synthetic_curves().query("method != 'delta'"), "delta"),
+    (plots.error_vs_epoch_cap, synthetic_curves().query("method != 'mftl'"), "no rows of method mftl"),
+    (plots.error_vs_epoch_cap, synthetic_curves().query("method != 'mftl' or epoch_cap == 5"), "single epoch cap"),
+])
+def test_a_figure_whose_data_is_absent_is_skipped_with_the_reason(figure, curves, reason):
+    with pytest.raises(plots.FigureSkipped, match=reason):
+        figure(curves)
+
+
+def test_the_cli_reports_a_skipped_figure_and_writes_png_and_pdf(tmp_path, capsys):
+    curves = tmp_path / "curves.csv"
+    synthetic_curves().to_csv(curves, index=False)
+    out = [tmp_path / "fig.png", tmp_path / "fig.pdf"]
+    assert mftl_main(["figure", "--kind", "error_vs_epoch_cap", "--curves", str(curves),
+                      "--out", *map(str, out)]) == 0
+    assert all(path.stat().st_size > 5000 for path in out)
+    assert mftl_main(["figure", "--kind", "fidelity_chain", "--curves", str(curves),
+                      "--out", str(tmp_path / "chain.png")]) == 1
+    assert "no rows of method chain" in capsys.readouterr().err
+    assert not (tmp_path / "chain.png").exists()
+
+
+# ---- which figures a config makes ----------------------------------------------------
+
+
+def test_figure_availability_follows_the_config():
+    full = {"methods": ["scratch", "mftl", "mftl_auto", "delta"], "epoch_caps": [1, 5]}
+    assert available_figures(full) == ["fidelity_comparison", "learning_curves", "error_vs_epoch_cap",
+                                       "delta_vs_single_fidelity"]
+    demo = {"methods": ["scratch", "mftl"], "epoch_caps": [3]}
+    reasons = figure_availability(demo)
+    assert available_figures(demo) == ["fidelity_comparison", "learning_curves"]
+    assert "single epoch cap" in reasons["error_vs_epoch_cap"]
+    assert "delta" in reasons["delta_vs_single_fidelity"]
+    assert skipped_figures({"demo": demo}) == [
+        "demo/error_vs_epoch_cap: a single epoch cap ([3])",
+        "demo/delta_vs_single_fidelity: method(s) delta not run",
+        "demo/fidelity_chain: method chain is not run",
+    ]
+
+
+# ---- summary.csv ----------------------------------------------------------------------
+
+
+def test_summary_means_stds_and_ratios_match_an_independent_computation(tmp_path):
+    curves = synthetic_curves()
+    lone = _row("mftl", "lo->hi", 5000, 0, 0.5, 2000, 5)  # a size scratch never ran: ratio NaN
+    curves = pd.concat([curves, pd.DataFrame([lone])], ignore_index=True)
+    path = tmp_path / "curves.csv"
+    curves.to_csv(path, index=False)
+    assert mftl_main(["summary", "--curves", str(path), "--out", str(tmp_path / "summary.csv")]) == 0
+    summary = pd.read_csv(tmp_path / "summary.csv")
+
+    n_series = 2 + len(PRETRAIN_SIZES) * len(CAPS) + len(PRETRAIN_SIZES)
+    assert len(summary) == n_series * len(TRAIN_SIZES) + 1
+    assert (summary.loc[summary.train_size != 5000, "n_seeds"] == len(SEEDS)).all()
+    assert summary.loc[summary.method == "mftl_auto", "epoch_cap"].isna().all()
+
+    for metric in METRICS:
+        for size in TRAIN_SIZES:
+            scratch_values = [_row("scratch", "", size, s, 1.0)[metric] for s in SEEDS]
+            values = [_row("mftl", "", size, s, 0.5 * 0.9)[metric] for s in SEEDS]
+            row = summary[(summary.method == "mftl") & (summary.pretrain_size == 2000)
+                          & (summary.epoch_cap == BEST_CAP) & (summary.train_size == size)].squeeze()
+            assert row[f"{metric}_mean"] == pytest.approx(sum(values) / 3)
+            mean = sum(values) / 3
+            std = (sum((v - mean) ** 2 for v in values) / 2) ** 0.5
+            assert row[f"{metric}_std"] == pytest.approx(std)
+            assert row[f"{metric}_ratio_to_scratch"] == pytest.approx(mean / (sum(scratch_values) / 3))
+        scratch_ratio = summary.loc[summary.method == "scratch", f"{metric}_ratio_to_scratch"]
+        assert scratch_ratio.to_numpy() == pytest.approx(1.0)
+        lone_row = summary[summary.train_size == 5000].squeeze()
+        assert lone_row["n_seeds"] == 1 and np.isnan(lone_row[f"{metric}_std"])
+        assert np.isnan(lone_row[f"{metric}_ratio_to_scratch"])
+
+
+def test_summary_of_a_campaign_without_scratch_has_nan_ratios():
+    curves = synthetic_curves().query("method != 'scratch'")
+    summary = summary_table(curves)
+    assert summary.filter(like="ratio_to_scratch").isna().all().all()
+
+
+# ---- low vs high fidelity -------------------------------------------------------------
+
+
+def labelled_molecules(fidelity: str, energies: list[float], forces_scale: float, ids: list[int]) -> list[Atoms]:
+    frames = []
+    for config_id, energy in zip(ids, energies):
+        atoms = Atoms("H2O", positions=[[0, 0, 0], [0.96, 0, 0], [-0.24, 0.93, 0]])
+        atoms.info["config_id"] = config_id
+        atoms.info[f"{fidelity}_energy"] = energy
+        atoms.arrays[f"{fidelity}_forces"] = forces_scale * (np.arange(9.0).reshape(3, 3) + config_id)
+        frames.append(atoms)
+    return frames
+
+
+def test_fidelity_table_joins_on_config_id_and_removes_each_fidelitys_mean():
+    high = labelled_molecules("hi", [-30.0, -30.3, -30.6, -31.0], 1.0, [0, 1, 2, 3])
+    low = labelled_molecules("lo", [-10.3, -10.0, -10.6], 1.1, [2, 1, 0])  # config 3 has no low label
+    table = fidelity_comparison_table(high, low, "hi", "lo")
+    energies = table[table.quantity == "relative_energy_eV_atom"].set_index("config_id")
+    assert sorted(energies.index) == [0, 1, 2]
+    np.testing.assert_allclose(energies.loc[[0, 1, 2], "high"], np.array([0.1, 0.0, -0.1]), atol=1e-12)
+    np.testing.assert_allclose(energies.loc[[0, 1, 2], "low"], np.array([-0.1, 0.1, 0.0]), atol=1e-12)
+    forces = table[table.quantity == "force_eV_A"]
+    assert len(forces) == 3 * 3 * 3
+    np.testing.assert_allclose(forces["low"], 1.1 * forces["high"])
+    assert set(table.high_fidelity) == {"hi"} and set(table.low_fidelity) == {"lo"}
+
+
+def test_fidelity_comparison_shows_parity_and_force_error_histogram_with_rmses():
+    high = labelled_molecules("hi", [-30.0, -30.3, -30.6], 1.0, [0, 1, 2])
+    low = labelled_molecules("lo", [-10.3, -10.0, -10.6], 1.1, [0, 1, 2])
+    table = fidelity_comparison_table(high, low, "hi", "lo")
+    fig = plots.fidelity_comparison(table, title="synth")
+    parity, histogram = fig.axes
+    assert_no_empty_axes(fig)
+    assert parity.get_xlabel() == "hi relative energy (eV/atom)"
+    assert parity.get_ylabel() == "lo relative energy (eV/atom)"
+    assert len(parity.collections[0].get_offsets()) == 3
+    energy_errors = 1000 * (np.array([0.0, 0.1, -0.1]) - np.array([0.1, 0.0, -0.1]))  # low - high, per atom
+    energy_rmse = np.sqrt(np.mean(energy_errors ** 2))
+    assert f"RMSE {energy_rmse:.1f} meV/atom" in legend_texts(parity)[0]
+    high_forces = np.concatenate([np.arange(9.0) + i for i in range(3)])
+    force_rmse = np.sqrt(np.mean((1000 * 0.1 * high_forces) ** 2))
+    assert f"RMSE {force_rmse:.0f}" in legend_texts(histogram)[0]
+    assert sum(patch.get_height() for patch in histogram.patches) == 27
+    assert "force component error" in histogram.get_xlabel()

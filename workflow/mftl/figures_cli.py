@@ -1,0 +1,84 @@
+"""``mftl`` subcommands of the paper's figures and tables: ``figure``, ``summary``,
+``fidelity-table`` and ``figure-notes``. :func:`register` adds them to the ``mftl`` parser.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+FIGURE_KINDS = ("fidelity_comparison", "error_vs_epoch_cap", "learning_curves", "delta_vs_single_fidelity",
+                "fidelity_chain")
+
+
+def _write_csv(table, path: str) -> None:
+    from mftl.structures import atomic_path
+
+    with atomic_path(path) as tmp:
+        table.to_csv(tmp, index=False)
+
+
+def _cmd_figure(args: argparse.Namespace) -> None:
+    import pandas as pd
+
+    from mftl import plots
+
+    table = pd.read_csv(args.table)
+    plots.save(plots.FIGURE_FUNCTIONS[args.kind](table, title=args.title), args.out)
+    print(f"{args.kind}: wrote {' '.join(args.out)}")
+
+
+def _cmd_summary(args: argparse.Namespace) -> None:
+    import pandas as pd
+
+    from mftl.tables import summary_table
+
+    summary = summary_table(pd.read_csv(args.curves))
+    _write_csv(summary, args.out)
+    print(f"summary: {len(summary)} rows -> {args.out}")
+
+
+def _cmd_fidelity_table(args: argparse.Namespace) -> None:
+    from mftl.structures import read_structures
+    from mftl.tables import fidelity_comparison_table
+
+    table = fidelity_comparison_table(read_structures(args.high), read_structures(args.low),
+                                      args.high_fidelity, args.low_fidelity)
+    _write_csv(table, args.out)
+    print(f"fidelity-table: {table['config_id'].nunique()} configurations in both fidelities -> {args.out}")
+
+
+def _cmd_figure_notes(args: argparse.Namespace) -> None:
+    notes = json.loads(args.skipped)
+    if not notes:
+        print("figures: every figure of the campaign was made")
+    for note in notes:
+        print(f"figures: skipped {note}")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the figure and table subcommands to the ``mftl`` subparsers."""
+    p = sub.add_parser("figure", help="one figure of the paper from a tidy table (curves.csv or the fidelity table)")
+    p.add_argument("--kind", required=True, choices=FIGURE_KINDS)
+    p.add_argument("--table", "--curves", dest="table", required=True,
+                   help="curves.csv, or tables/fidelity_comparison.csv for --kind fidelity_comparison")
+    p.add_argument("--title", default="")
+    p.add_argument("--out", nargs="+", required=True, help="figure files; the format follows the suffix")
+    p.set_defaults(func=_cmd_figure)
+
+    p = sub.add_parser("summary", help="mean and std over seeds per series and training size, ratio to scratch")
+    p.add_argument("--curves", required=True)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=_cmd_summary)
+
+    p = sub.add_parser("fidelity-table", help="low vs high fidelity labels of the same configurations, as a table")
+    p.add_argument("--high", required=True, help="structures labelled with the high fidelity")
+    p.add_argument("--low", required=True, help="the same configurations labelled with the low fidelity")
+    p.add_argument("--high-fidelity", required=True)
+    p.add_argument("--low-fidelity", required=True)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=_cmd_fidelity_table)
+
+    p = sub.add_parser("figure-notes", help="print which figures a campaign skips and why")
+    p.add_argument("--skipped", default="[]", help="JSON list of '<dataset>/<figure>: <reason>' notes")
+    p.set_defaults(func=_cmd_figure_notes)

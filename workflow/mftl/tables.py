@@ -1,0 +1,153 @@
+"""Tidy tables the paper's figures and tables are drawn from, and which figures a campaign makes.
+
+* :func:`fidelity_comparison_table` -- low vs high fidelity labels of the test set;
+* :func:`summary_table` -- mean and spread over seeds of every learning-curve point,
+  relative to training from scratch;
+* :func:`figure_availability` -- which figures a dataset's configuration can make.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from mftl.curves import METRICS
+
+# A method whose epoch cap is chosen per point (on validation): the cap is a result, not a series key.
+CAP_SELECTING_METHODS = ("mftl_auto",)
+SERIES_KEYS = ["method", "fidelities", "pretrain_size", "epoch_cap"]
+
+FIDELITY_COLUMNS = ["config_id", "quantity", "atom", "axis", "high", "low", "high_fidelity", "low_fidelity"]
+RELATIVE_ENERGY = "relative_energy_eV_atom"
+FORCE = "force_eV_A"
+
+# Figures of a dataset, in the order they are made; learning_curves has its own (older) rule.
+FIGURES = ("fidelity_comparison", "learning_curves", "error_vs_epoch_cap", "delta_vs_single_fidelity",
+           "fidelity_chain")
+
+
+# ---- low vs high fidelity -------------------------------------------------------
+
+
+def fidelity_comparison_table(high_frames: Sequence, low_frames: Sequence, high: str, low: str) -> pd.DataFrame:
+    """Long table of the labels of the configurations present in both fidelities (joined on config_id).
+
+    Rows with ``quantity == "relative_energy_eV_atom"`` hold, per configuration, the energy per
+    atom (eV/atom) minus its mean over the joined configurations, separately per fidelity (so
+    totals with different reference energies compare); ``atom`` and ``axis`` are empty.
+    Rows with ``quantity == "force_eV_A"`` hold one force component (eV/A) per atom and axis.
+    Columns ``high`` and ``low`` are the two fidelities' values.
+    """
+    from mftl.structures import labels
+
+    low_by_id = {int(a.info["config_id"]): a for a in low_frames}
+    ids, energies, forces = [], [], []
+    for atoms in high_frames:
+        config_id = int(atoms.info["config_id"])
+        if config_id not in low_by_id:
+            continue
+        high_energy, high_forces = labels(atoms, high)
+        low_energy, low_forces = labels(low_by_id[config_id], low)
+        ids.append(config_id)
+        energies.append((high_energy / len(atoms), low_energy / len(atoms)))
+        forces.append(_force_rows(config_id, np.asarray(high_forces), np.asarray(low_forces)))
+    if not ids:
+        raise ValueError(f"no configuration carries both {high} and {low} labels (joined on config_id)")
+    per_atom = np.array(energies)
+    relative = per_atom - per_atom.mean(axis=0)
+    energy_rows = pd.DataFrame({
+        "config_id": ids, "quantity": RELATIVE_ENERGY, "atom": pd.NA, "axis": pd.NA,
+        "high": relative[:, 0], "low": relative[:, 1],
+    })
+    table = pd.concat([energy_rows, *forces], ignore_index=True)
+    table["high_fidelity"], table["low_fidelity"] = high, low
+    return table[FIDELITY_COLUMNS].astype({"atom": "Int64"})
+
+
+def _force_rows(config_id: int, high: np.ndarray, low: np.ndarray) -> pd.DataFrame:
+    n_atoms = len(high)
+    return pd.DataFrame({
+        "config_id": config_id, "quantity": FORCE,
+        "atom": np.repeat(np.arange(n_atoms), 3), "axis": np.tile(list("xyz"), n_atoms),
+        "high": high.reshape(-1), "low": low.reshape(-1),
+    })
+
+
+def fidelity_errors(table: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Low minus high fidelity: relative energies (meV/atom) and force components (meV/A)."""
+    def difference(quantity: str) -> np.ndarray:
+        rows = table[table["quantity"] == quantity]
+        return 1000.0 * (rows["low"].to_numpy(float) - rows["high"].to_numpy(float))
+
+    return {"energy_meV_atom": difference(RELATIVE_ENERGY), "forces_meV_A": difference(FORCE)}
+
+
+def rmse(errors: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(np.square(errors))))
+
+
+# ---- learning-curve statistics ----------------------------------------------------
+
+
+def with_series_keys(curves: pd.DataFrame) -> pd.DataFrame:
+    """Curves whose epoch_cap is blank where the method picks the cap per point (mftl_auto),
+    so that such a method forms one series over training sizes."""
+    curves = curves.copy()
+    curves["epoch_cap"] = curves["epoch_cap"].astype("Int64")
+    curves["pretrain_size"] = curves["pretrain_size"].astype("Int64")
+    curves.loc[curves["method"].isin(CAP_SELECTING_METHODS), "epoch_cap"] = pd.NA
+    return curves
+
+
+def summary_table(curves: pd.DataFrame) -> pd.DataFrame:
+    """Per series (method, fidelities, pre-training size, epoch cap) and training size: the mean
+    and sample standard deviation (ddof 1; NaN for one seed) over seeds of every metric (meV/atom,
+    meV/A), ``n_seeds``, and ``<metric>_ratio_to_scratch``: the mean over the mean of ``scratch``
+    at the same training size (NaN where scratch has no such point).
+
+    mftl_auto picks its cap per point, so its rows have an empty epoch_cap.
+    """
+    keys = ["dataset", *SERIES_KEYS, "train_size"]
+    grouped = with_series_keys(curves).groupby(keys, dropna=False, sort=True)
+    stats = grouped[METRICS].agg(["mean", "std"])
+    stats.columns = [f"{metric}_{stat}" for metric, stat in stats.columns]
+    stats.insert(0, "n_seeds", grouped["seed"].nunique())
+    stats = stats.reset_index()
+    scratch = stats[stats["method"] == "scratch"].set_index(["dataset", "train_size"])
+    reference = stats.set_index(["dataset", "train_size"]).index
+    for metric in METRICS:
+        scratch_mean = scratch[f"{metric}_mean"].reindex(reference).to_numpy()
+        stats[f"{metric}_ratio_to_scratch"] = stats[f"{metric}_mean"].to_numpy() / scratch_mean
+    return stats.astype({"pretrain_size": "Int64", "epoch_cap": "Int64", "train_size": int})
+
+
+# ---- which figures a campaign makes -------------------------------------------------
+
+
+def figure_availability(dataset: Mapping) -> dict[str, str | None]:
+    """For one dataset's configuration: figure name -> None if the campaign makes it, else why not."""
+    methods = set(dataset["methods"])
+    caps = dataset.get("epoch_caps", [])
+    reasons: dict[str, str | None] = dict.fromkeys(FIGURES)
+    if "mftl" not in methods:
+        reasons["error_vs_epoch_cap"] = "method mftl is not run"
+    elif len(caps) < 2:
+        reasons["error_vs_epoch_cap"] = f"a single epoch cap ({caps})"
+    missing = {"delta", "scratch"} - methods
+    if missing:
+        reasons["delta_vs_single_fidelity"] = f"method(s) {', '.join(sorted(missing))} not run"
+    if "chain" not in methods:
+        reasons["fidelity_chain"] = "method chain is not run"
+    return reasons
+
+
+def available_figures(dataset: Mapping) -> list[str]:
+    return [name for name, reason in figure_availability(dataset).items() if reason is None]
+
+
+def skipped_figures(datasets: Mapping[str, Mapping]) -> list[str]:
+    """One note per figure a campaign does not make: '<dataset>/<figure>: <reason>'."""
+    return [f"{name}/{figure}: {reason}" for name, dataset in datasets.items()
+            for figure, reason in figure_availability(dataset).items() if reason is not None]
