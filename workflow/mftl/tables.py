@@ -34,29 +34,33 @@ FIGURES = ("fidelity_comparison", "learning_curves", "error_vs_epoch_cap", "delt
 def fidelity_comparison_table(high_frames: Sequence, low_frames: Sequence, high: str, low: str) -> pd.DataFrame:
     """Long table of the labels of the configurations present in both fidelities (joined on config_id).
 
-    Rows with ``quantity == "relative_energy_eV_atom"`` hold, per configuration, the energy per
-    atom (eV/atom) minus its mean over the joined configurations, separately per fidelity (so
-    totals with different reference energies compare); ``atom`` and ``axis`` are empty.
+    Rows with ``quantity == "relative_energy_eV_atom"`` hold, per configuration, the energy
+    per atom (eV/atom) relative to each fidelity's own least-squares atomic reference
+    energies (fitted on the joined configurations, as for training), so totals with
+    different references compare and composition differences drop out; ``atom`` and
+    ``axis`` are empty.
     Rows with ``quantity == "force_eV_A"`` hold one force component (eV/A) per atom and axis.
     Columns ``high`` and ``low`` are the two fidelities' values.
     """
+    from mftl.references import fit_e0s, reference_energy
     from mftl.structures import labels
 
     low_by_id = {int(a.info["config_id"]): a for a in low_frames}
-    ids, energies, forces = [], [], []
-    for atoms in high_frames:
-        config_id = int(atoms.info["config_id"])
-        if config_id not in low_by_id:
-            continue
-        high_energy, high_forces = labels(atoms, high)
-        low_energy, low_forces = labels(low_by_id[config_id], low)
-        ids.append(config_id)
-        energies.append((high_energy / len(atoms), low_energy / len(atoms)))
-        forces.append(_force_rows(config_id, np.asarray(high_forces), np.asarray(low_forces)))
-    if not ids:
+    joined = [(a, low_by_id[int(a.info["config_id"])]) for a in high_frames if int(a.info["config_id"]) in low_by_id]
+    if not joined:
         raise ValueError(f"no configuration carries both {high} and {low} labels (joined on config_id)")
-    per_atom = np.array(energies)
-    relative = per_atom - per_atom.mean(axis=0)
+    high_e0s = fit_e0s([h for h, _ in joined], high)
+    low_e0s = fit_e0s([lo for _, lo in joined], low)
+    ids, energies, forces = [], [], []
+    for atoms, low_atoms in joined:
+        config_id = int(atoms.info["config_id"])
+        high_energy, high_forces = labels(atoms, high)
+        low_energy, low_forces = labels(low_atoms, low)
+        ids.append(config_id)
+        energies.append(((high_energy - reference_energy(atoms, high_e0s)) / len(atoms),
+                         (low_energy - reference_energy(low_atoms, low_e0s)) / len(atoms)))
+        forces.append(_force_rows(config_id, np.asarray(high_forces), np.asarray(low_forces)))
+    relative = np.array(energies)
     energy_rows = pd.DataFrame({
         "config_id": ids, "quantity": RELATIVE_ENERGY, "atom": pd.NA, "axis": pd.NA,
         "high": relative[:, 0], "low": relative[:, 1],
