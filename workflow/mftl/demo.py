@@ -34,6 +34,15 @@ DEMO_MOLECULES = (
 #: smallest allowed interatomic distance in a sampled geometry (A)
 MIN_DISTANCE_A = 0.75
 
+#: modes softer than this are sampled with this frequency's amplitude (cm^-1): a
+#: linearised methyl or hydroxyl torsion at its own tiny frequency stretches bonds
+#: by tenths of an Angstrom and breaks molecules
+SOFT_MODE_FLOOR_CM = 400.0
+
+#: a geometry whose GFN1-xTB energy exceeds the minimum by more than this many times
+#: its harmonic expectation (n_vib k_B T / 2) is redrawn: it left the harmonic well
+MAX_ENERGY_RATIO = 3.0
+
 
 def relaxed_molecule(name: str) -> Atoms:
     atoms = molecule(name)
@@ -41,6 +50,12 @@ def relaxed_molecule(name: str) -> Atoms:
     BFGS(atoms, logfile=None).run(fmax=0.005, steps=500)
     atoms.calc = None
     return atoms
+
+
+def gfn1_energy(atoms: Atoms) -> float:
+    work = atoms.copy()
+    work.calc = make_calculator("tblite", {"method": "GFN1-xTB"})
+    return work.get_potential_energy()
 
 
 def hessian_eV_A2(atoms: Atoms) -> np.ndarray:
@@ -53,14 +68,27 @@ def hessian_eV_A2(atoms: Atoms) -> np.ndarray:
         return vib.get_vibrations().get_hessian_2d()
 
 
+def _w2_of_wavenumber(wavenumber_cm: float) -> float:
+    """Squared angular frequency in ASE's mass-weighted Hessian units, eV/(A^2 amu)."""
+    # E = hbar w; ASE: units.invcm is 1 cm^-1 in eV, hbar in eV*s via units._hbar/units._e
+    hbar_eVs = units._hbar / units._e
+    w_per_s = wavenumber_cm * units.invcm / hbar_eVs
+    # eV/(A^2 amu) in s^-2: 1 eV/(A^2 amu) = _e / (1e-20 * _amu) s^-2
+    return w_per_s**2 / (units._e / (1e-20 * units._amu))
+
+
 def sample_geometries(
     atoms: Atoms, hessian: np.ndarray, n: int, rng: np.random.Generator,
-    temperature_range_K: tuple[float, float] = (100.0, 1000.0),
+    temperature_range_K: tuple[float, float] = (100.0, 1000.0), energy_eV=None,
 ) -> list[Atoms]:
     """Classical harmonic normal-mode sampling, one random temperature per geometry.
 
     Each vibrational normal coordinate q_k (mass-weighted) is drawn from
-    N(0, k_B T / w_k^2); the six translations/rotations (smallest |w^2|) are skipped.
+    N(0, k_B T / w_k^2), with w_k raised to at least ``SOFT_MODE_FLOOR_CM`` (torsions
+    are anharmonic; their linearised displacement must stay small); the six
+    translations/rotations (smallest |w^2|) are skipped. With ``energy_eV`` (a function of
+    a geometry), geometries more than ``MAX_ENERGY_RATIO`` times their harmonic energy
+    expectation above ``atoms`` (the minimum) are redrawn; so are failed calculations.
     """
     masses = atoms.get_masses().repeat(3)
     w2, modes = np.linalg.eigh(hessian / np.sqrt(np.outer(masses, masses)))
@@ -68,15 +96,26 @@ def sample_geometries(
     w2, modes = w2[vibrational], modes[:, vibrational]
     if np.any(w2 <= 0):
         raise ValueError(f"{atoms.get_chemical_formula()}: imaginary vibrational mode; not a minimum")
+    # eigenvalues of the mass-weighted Hessian are in eV/(A^2 amu); w^2 of the floor in the same units
+    floor_w2 = _w2_of_wavenumber(SOFT_MODE_FLOOR_CM)
+    w2_sampled = np.maximum(w2, floor_w2)
     frames: list[Atoms] = []
     while len(frames) < n:
         temperature = rng.uniform(*temperature_range_K)
-        q = rng.normal(0.0, np.sqrt(units.kB * temperature / w2))
+        q = rng.normal(0.0, np.sqrt(units.kB * temperature / w2_sampled))
         displacement = (modes @ q / np.sqrt(masses)).reshape(-1, 3)
         frame = Atoms(numbers=atoms.numbers, positions=atoms.positions + displacement)
         distances = frame.get_all_distances()[np.triu_indices(len(frame), 1)]
         if distances.min() < MIN_DISTANCE_A:
             continue
+        if energy_eV is not None:
+            expected = len(w2) * units.kB * temperature / 2
+            try:
+                excess = energy_eV(frame) - energy_eV(atoms)
+            except Exception:  # an SCF that fails here marks a broken geometry
+                continue
+            if excess > MAX_ENERGY_RATIO * expected:
+                continue
         frame.info["sampling_temperature_K"] = float(temperature)
         frames.append(frame)
     return frames
@@ -87,7 +126,7 @@ def generate_geometries(seed: int, n_per_molecule: int, molecules=DEMO_MOLECULES
     frames: list[Atoms] = []
     for name in molecules:
         ref = relaxed_molecule(name)
-        for frame in sample_geometries(ref, hessian_eV_A2(ref), n_per_molecule, rng):
+        for frame in sample_geometries(ref, hessian_eV_A2(ref), n_per_molecule, rng, energy_eV=gfn1_energy):
             frame.info["molecule"] = name
             frames.append(frame)
     for i, frame in enumerate(frames):
