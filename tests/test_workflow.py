@@ -114,6 +114,10 @@ def test_epoch_cap_served_from_checkpoints_equals_a_capped_run(tiny_campaign, tm
     assert served.keys() == capped.keys()
     for key in served:
         torch.testing.assert_close(served[key], capped[key], rtol=1e-10, atol=1e-12)
+    # the campaign's pre-training keeps exactly the checkpoints its caps (1, 3) are served from
+    pretrain = tiny_campaign / "results/tiny/pretrain/p40_s0/checkpoints"
+    served_from = {checkpoint_for_cap(pretrain, cap)[1] for cap in (1, 3)}
+    assert set(pretrain.glob("*.pt")) == served_from
     long_final = torch.load(tmp_path / "long/model.model", weights_only=False).state_dict()
     assert any(not torch.equal(long_final[k], capped[k]) for k in capped), "4 epochs must differ from 2"
 

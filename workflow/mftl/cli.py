@@ -118,6 +118,7 @@ def _cmd_train(args: argparse.Namespace) -> None:
         size=args.size, seed=args.seed, max_epochs=args.max_epochs, valid_file=path(args.valid),
         device=args.device, hyperparameters=json.loads(args.hyperparameters), threads=args.threads,
         init_from=path(args.init_from), init_cap=args.init_cap, keep_checkpoints=args.keep_checkpoints,
+        serve_caps=args.serve_caps,
         base_fidelity=args.base_fidelity, base_pool=path(args.base_pool), base_valid=path(args.base_valid),
     )
 
@@ -234,7 +235,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--valid", help="validation file (default: 10%% of the training set)")
     p.add_argument("--init-from", help="pre-training folder (with --init-cap) or model file to fine-tune")
     p.add_argument("--init-cap", type=int, help="epoch cap: use the pre-trained model as it was after this many epochs")
-    p.add_argument("--keep-checkpoints", action="store_true", help="keep every checkpoint (serves epoch caps)")
+    p.add_argument("--keep-checkpoints", action="store_true", help="keep every improving checkpoint")
+    p.add_argument("--serve-caps", type=int, nargs="+",
+                   help="pre-training: keep the checkpoints these epoch caps are served from (and no others)")
     p.add_argument("--base-fidelity", help="Delta-learning: learn fidelity minus this one")
     p.add_argument("--base-pool", help="Delta-learning: base labels of the training pool")
     p.add_argument("--base-valid", help="Delta-learning: base labels of the validation set")

@@ -23,7 +23,7 @@ from mftl.references import e0s_from_json, e0s_to_json, fit_e0s
 from mftl.splits import subset
 from mftl.structures import atomic_path, labels, read_structures, set_labels, write_structures, write_text_atomic
 from mftl.training import (
-    MaceRun, checkpoint_for_cap, epochs_run, model_e0s, resolve_device, training_frames,
+    MaceRun, checkpoint_for_cap, checkpoints_to_drop, epochs_run, model_e0s, resolve_device, training_frames,
 )
 
 RUN_NAME = "mace"
@@ -77,10 +77,13 @@ def train(
     out_dir: Path, train_pool: Path, fidelity: str, size: int, seed: int, max_epochs: int,
     valid_file: Path | None, device: str, hyperparameters: dict[str, Any], threads: int = 1,
     init_from: Path | None = None, init_cap: int | None = None, keep_checkpoints: bool = False,
+    serve_caps: list[int] | None = None,
     base_fidelity: str | None = None, base_pool: Path | None = None, base_valid: Path | None = None,
 ) -> None:
     """Train one MACE model on ``size`` configurations of ``train_pool`` into ``out_dir``.
 
+    With ``serve_caps`` (a pre-training run), every improving checkpoint is kept while
+    training and, once it finished, only those the caps are served from.
     ``init_from`` is either a pre-training folder (then ``init_cap`` picks its
     checkpoint) or a model file (a foundation model): the model is then fine-tuned
     naively from it. With ``base_fidelity`` the model learns the difference
@@ -123,13 +126,17 @@ def train(
     run = MaceRun(
         name=RUN_NAME, train_file=Path("train.extxyz"), seed=seed, max_epochs=max_epochs, e0s=held,
         device=resolve_device(device), valid_file=Path("valid.extxyz") if valid_path else None,
-        foundation_model=foundation.resolve() if foundation else None, keep_checkpoints=keep_checkpoints,
+        foundation_model=foundation.resolve() if foundation else None,
+        keep_checkpoints=keep_checkpoints or bool(serve_caps),
         hyperparameters=hyperparameters,
     )
     _run(run.command(), out_dir, threads)
     log_text = "".join(p.read_text() for p in (out_dir / "logs").glob(f"{RUN_NAME}_run-{seed}*.log"))
     with atomic_path(out_dir / MODEL_FILE) as tmp:
         shutil.copyfile(run.model_path(out_dir), tmp)
+    if serve_caps:
+        for path in checkpoints_to_drop(run.checkpoint_dir(out_dir), serve_caps):
+            path.unlink()
     e0s = {"fit": e0s_to_json(fit), "model": e0s_to_json(held)}
     write_text_atomic(out_dir / E0S_FILE, json.dumps(e0s, indent=2) + "\n")
     info = {

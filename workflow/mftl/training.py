@@ -180,6 +180,12 @@ def checkpoint_for_cap(checkpoint_dir: Path, cap: int) -> tuple[int, Path]:
     return epoch, eligible[epoch]
 
 
+def checkpoints_to_drop(checkpoint_dir: Path, caps: Sequence[int]) -> list[Path]:
+    """Checkpoints of a finished run that no epoch cap in ``caps`` is served from."""
+    needed = {checkpoint_for_cap(checkpoint_dir, cap)[1] for cap in caps}
+    return [p for p in checkpoints_by_epoch(checkpoint_dir).values() if p not in needed]
+
+
 def epochs_run(log_text: str) -> int:
     """Number of epochs reported in a mace training log (0 if none)."""
     epochs = [int(m) for m in re.findall(r"Epoch (\d+):", log_text)]

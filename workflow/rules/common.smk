@@ -218,6 +218,8 @@ def _training_args(dataset, stage):
     fidelity = ds["low_fidelity"] if stage == "pretrain" else ds["high_fidelity"]
     epochs = max(ds["epoch_caps"]) if stage == "pretrain" else max_epochs(stage)
     args = f"--fidelity {fidelity} --max-epochs {epochs} --hyperparameters '{hyperparameters(stage, dataset)}'"
+    if stage == "pretrain":
+        args += " --serve-caps " + " ".join(str(cap) for cap in sorted(ds["epoch_caps"]))
     return f"{args} --device {config['device']}"
 
 

@@ -20,7 +20,7 @@ rule pretrain:
         "results/{dataset}/benchmarks/pretrain/p{pretrain}_s{seed}.tsv"
     shell:
         "{MFTL} train --train-pool {input.pool} --size {wildcards.pretrain} --seed {wildcards.seed}"
-        " --keep-checkpoints {params.args} --threads {threads}"
+        " {params.args} --threads {threads}"
         " --out-dir results/{wildcards.dataset}/pretrain/p{wildcards.pretrain}_s{wildcards.seed} > {log} 2>&1"
 
 
