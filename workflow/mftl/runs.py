@@ -23,7 +23,8 @@ from mftl.references import e0s_from_json, e0s_to_json, fit_e0s
 from mftl.splits import subset
 from mftl.structures import atomic_path, labels, read_structures, set_labels, write_structures, write_text_atomic
 from mftl.training import (
-    MaceRun, checkpoint_for_cap, checkpoints_to_drop, epochs_run, model_e0s, resolve_device, training_frames,
+    MaceRun, checkpoint_for_cap, checkpoints_by_epoch, checkpoints_to_drop, epochs_run, model_e0s,
+    resolve_device, training_frames,
 )
 
 RUN_NAME = "mace"
@@ -52,6 +53,24 @@ def export_checkpoint(final_model: Path, checkpoint: Path, out: Path) -> None:
     model.load_state_dict(state["model"])
     with atomic_path(out) as tmp:
         torch.save(model, tmp)
+
+
+def drop_unreadable_checkpoints(checkpoint_dir: Path) -> None:
+    """Remove truncated newest checkpoints left by a job killed while mace saved.
+
+    mace writes checkpoints in place; with ``--restart_latest`` it fails to load a
+    truncated one and silently trains from epoch 0. Without it the retry resumes
+    from the last good checkpoint.
+    """
+    import torch
+
+    for _, path in sorted(checkpoints_by_epoch(checkpoint_dir).items(), reverse=True):
+        try:
+            torch.load(path, map_location="cpu", weights_only=False)
+            return
+        except Exception as err:  # any unreadable file
+            print(f"removing unreadable checkpoint {path}: {err}", flush=True)
+            path.unlink()
 
 
 def _targets(frames, fidelity: str, base: dict | None, base_fidelity: str | None) -> list:
@@ -130,6 +149,7 @@ def train(
         keep_checkpoints=keep_checkpoints or bool(serve_caps),
         hyperparameters=hyperparameters,
     )
+    drop_unreadable_checkpoints(run.checkpoint_dir(out_dir))
     _run(run.command(), out_dir, threads)
     log_text = "".join(p.read_text() for p in (out_dir / "logs").glob(f"{RUN_NAME}_run-{seed}*.log"))
     with atomic_path(out_dir / MODEL_FILE) as tmp:

@@ -164,6 +164,15 @@ def labelling_runtime(wildcards, attempt):
     return 60 * 2 ** (attempt - 1)
 
 
+def training_memory_mb(wildcards, attempt):
+    """A job killed for memory is retried with more."""
+    return 8000 * attempt
+
+
+def job_memory_mb(wildcards, attempt):
+    return 4000 * attempt
+
+
 def training_runtime(wildcards, attempt):
     """Minutes for one MACE training; a retry resumes from the last checkpoint with more time."""
     return 240 * attempt

@@ -23,6 +23,10 @@ rule convert:
         summary="resources/datasets/{dataset}.summary.json",
     params:
         args=conversion_args,
+    threads: 1
+    resources:
+        mem_mb=job_memory_mb,
+        runtime=labelling_runtime,
     conda:
         "../../envs/labelling.yaml"
     log:

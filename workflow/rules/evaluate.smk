@@ -10,7 +10,7 @@ rule evaluate:
         args=eval_args,
     threads: 1
     resources:
-        mem_mb=4000,
+        mem_mb=job_memory_mb,
         runtime=labelling_runtime,
     conda:
         "../../envs/training.yaml"
@@ -33,7 +33,7 @@ rule validate:
         args=validate_args,
     threads: 1
     resources:
-        mem_mb=4000,
+        mem_mb=job_memory_mb,
         runtime=labelling_runtime,
     conda:
         "../../envs/training.yaml"

@@ -11,7 +11,7 @@ rule label_chunk:
         args=label_args,
     threads: 1
     resources:
-        mem_mb=4000,
+        mem_mb=job_memory_mb,
         runtime=labelling_runtime,
     conda:
         "../../envs/labelling.yaml"

@@ -10,7 +10,7 @@ rule pretrain:
         args=pretrain_args,
     threads: 1
     resources:
-        mem_mb=8000,
+        mem_mb=training_memory_mb,
         runtime=training_runtime,
     conda:
         "../../envs/training.yaml"
@@ -34,7 +34,7 @@ rule finetune:
         args=finetune_args,
     threads: 1
     resources:
-        mem_mb=8000,
+        mem_mb=training_memory_mb,
         runtime=training_runtime,
     conda:
         "../../envs/training.yaml"
@@ -59,7 +59,7 @@ rule scratch:
         args=scratch_args,
     threads: 1
     resources:
-        mem_mb=8000,
+        mem_mb=training_memory_mb,
         runtime=training_runtime,
     conda:
         "../../envs/training.yaml"
@@ -83,7 +83,7 @@ rule delta:
         args=delta_args,
     threads: 1
     resources:
-        mem_mb=8000,
+        mem_mb=training_memory_mb,
         runtime=training_runtime,
     conda:
         "../../envs/training.yaml"

@@ -1,0 +1,301 @@
+"""The campaign through real sbatch: profiles/slurm on a throwaway one-node SLURM cluster.
+
+The cluster (tests/slurm/cluster.py) is installed with apt if needed and started
+by hand for this module; both tests skip only where that cannot work (not root,
+or apt-get cannot install the packages). Run them alone with
+``pytest -m slurm tests/test_slurm.py``.
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from conftest import BIN, REPO, tiny_config
+from slurm.cluster import ClusterUnavailable, SlurmCluster
+
+PROFILE = REPO / "profiles" / "slurm"
+PROFILE_SETTINGS = yaml.safe_load((PROFILE / "config.v8+.yaml").read_text())
+#: rules the profile gives a GPU
+GPU_RULES = {rule for rule, res in PROFILE_SETTINGS["set-resources"].items() if res.get("gpu")}
+#: rules the brief and the Snakefile keep in the Snakemake process
+LOCAL_RULES = {"split", "collect_labels", "curves", "learning_curves"}
+# one torch thread per tiny training on a 2-core machine (jobs still ask SLURM for the profile's 4 CPUs)
+ONE_THREAD = ["--set-threads", *(f"{rule}=1" for rule in sorted(GPU_RULES))]
+# the command line replaces the profile's default-resources whole (docs/cluster.md)
+DEFAULTS = [f"{key}={value}" for key, value in PROFILE_SETTINGS["default-resources"].items()]
+
+
+def training_rules() -> set[str]:
+    """Rules of the workflow whose time limit is a training's (workflow/rules/*.smk)."""
+    rules = set()
+    for smk in (REPO / "workflow" / "rules").glob("*.smk"):
+        for block in re.split(r"^(?=rule \w+:)", smk.read_text(), flags=re.M):
+            name = re.match(r"rule (\w+):", block)
+            if name and re.search(r"runtime\s*=\s*training_runtime", block):
+                rules.add(name.group(1))
+    return rules
+
+
+def test_profile_gives_every_training_rule_a_gpu_and_sets_no_site_names():
+    assert PROFILE_SETTINGS["executor"] == "slurm" and PROFILE_SETTINGS["retries"] >= 1
+    assert {"pretrain", "finetune", "scratch"} <= training_rules()
+    assert GPU_RULES == training_rules()
+    for rule in GPU_RULES:
+        assert PROFILE_SETTINGS["set-resources"][rule]["cpus_per_task"] >= 1
+        assert PROFILE_SETTINGS["set-threads"][rule] >= 1
+    text = (PROFILE / "config.v8+.yaml").read_text()
+    assert not re.search(r"^\s*slurm_(account|partition)\s*:", text, re.M), "site names stay commented out"
+    for smk in (REPO / "workflow" / "rules").glob("*.smk"):
+        assert not re.search(r"slurm_(account|partition)", smk.read_text()), smk
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+@pytest.fixture(scope="module")
+def slurm_cluster():
+    """A running cluster for this module; skips only where it cannot be installed (not root, no apt)."""
+    cluster = SlurmCluster()
+    # a `timeout` around pytest sends SIGTERM: make it unwind through the teardown below
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        try:
+            cluster.start()
+        except ClusterUnavailable as exc:
+            pytest.skip(f"no local SLURM cluster: {exc}")
+        yield cluster
+    finally:
+        cluster.stop()
+        signal.signal(signal.SIGTERM, previous)
+    assert not cluster.running_daemons()
+
+
+def write_config(workdir: Path, source: Path, pretrain_batch_size: int | None = None, **overrides) -> Path:
+    """The tiny campaign cut to one chain of trainings: label_chunk, pretrain, finetune, evaluate."""
+    config = tiny_config(source, **{"train_sizes": [5], "epoch_caps": [2], "seeds": [0], "methods": ["mftl"],
+                                    **overrides})
+    config["labelling"]["chunk_size"] = 40  # the 40-configuration pre-training pool is one label_chunk job
+    if pretrain_batch_size:
+        config["training"]["pretrain"]["batch_size"] = pretrain_batch_size
+    path = workdir / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def snakemake_command(workdir: Path, config: Path, *extra: str, timeout: int) -> list[str]:
+    return [
+        "timeout", "--kill-after=30", str(timeout),
+        str(BIN / "snakemake"), "-s", str(REPO / "Snakefile"), "--directory", str(workdir),
+        "--profile", str(PROFILE), "--configfile", str(config),
+        "--slurm-init-seconds-before-status-checks", "1", *ONE_THREAD, *extra,
+    ]
+
+
+def snakemake_env(cluster: SlurmCluster) -> dict[str, str]:
+    """The venv first on PATH, then the SLURM programs; no SLURM_* variables of an outer job."""
+    env = {**cluster.env(), "OMP_NUM_THREADS": "1"}
+    env["PATH"] = f"{BIN}:{env['PATH']}"
+    return env
+
+
+def failure_report(workdir: Path, cluster: SlurmCluster, output: str) -> str:
+    logs = []
+    for path in sorted((workdir / "results").rglob("*.log")) + sorted((workdir / ".snakemake").rglob("*.log")):
+        if "slurm_logs" in str(path) or "results" in str(path):
+            logs.append(f"--- {path.relative_to(workdir)}\n{path.read_text(errors='replace')[-2000:]}")
+    return f"{output[-6000:]}\n{''.join(logs)[-8000:]}\n{cluster.jobs()}\n{cluster.log_tails()}"
+
+
+def submitted_jobs(output: str) -> dict[str, tuple[str, dict[str, str]]]:
+    """SLURM job id -> (rule, resources) as Snakemake printed them when it submitted the job."""
+    blocks: dict[str, tuple[str, dict[str, str]]] = {}
+    submitted = {}
+    rule, fields = None, {}
+    for line in output.splitlines():
+        if match := re.match(r"(?:local)?rule (\w+):$", line):
+            rule, fields = match.group(1), {}
+        elif rule and (match := re.match(r"    (\w+): (.*)$", line)):
+            fields[match.group(1)] = match.group(2)
+        elif rule:
+            if "jobid" in fields:
+                resources = dict(item.split("=", 1) for item in fields.get("resources", "").split(", ") if item)
+                blocks[fields["jobid"]] = (rule, resources)
+            rule = None
+        if match := re.match(r"Job (\d+) has been submitted with SLURM jobid (\d+)", line):
+            submitted[match.group(2)] = blocks[match.group(1)]
+    return submitted
+
+
+def run_jobs(cluster: SlurmCluster, output: str) -> list[dict[str, str]]:
+    """sacct's records of this Snakemake run's jobs (the executor names them by its run ID), with rule and resources."""
+    run_id = re.search(r"SLURM run ID: (\S+)", output).group(1)
+    printed = submitted_jobs(output)
+    jobs = [job for job in cluster.jobs() if job["JobName"] == run_id]
+    assert sorted(job["JobID"] for job in jobs) == sorted(printed), (jobs, printed)
+    for job in jobs:
+        job["rule"], job["resources"] = printed[job["JobID"]]
+    return jobs
+
+
+def time_limit(minutes: int) -> str:
+    """sacct's Timelimit text of a limit in minutes."""
+    days, rest = divmod(int(minutes), 24 * 60)
+    return (f"{days}-" if days else "") + f"{rest // 60:02d}:{rest % 60:02d}:00"
+
+
+def assert_request_matches(job: dict[str, str], cluster: SlurmCluster) -> None:
+    """What SLURM granted is what Snakemake computed for the job, plus the profile's GPU and CPUs."""
+    res = job["resources"]
+    assert f"mem={res['mem_mb']}M" in job["ReqTRES"], job
+    assert job["Timelimit"] == time_limit(int(res["runtime"])), job
+    if job["rule"] in GPU_RULES:
+        cpus = PROFILE_SETTINGS["set-resources"][job["rule"]]["cpus_per_task"]
+        assert f"gres/gpu={cluster.gpus}" in job["AllocTRES"] and f"cpu={cpus}," in job["AllocTRES"], job
+    else:
+        assert "gres/gpu" not in job["AllocTRES"], job
+
+
+@pytest.mark.slurm
+def test_tiny_campaign_runs_through_sbatch_with_gpus_for_training(slurm_cluster, tiny_source, tmp_path):
+    start = time.monotonic()
+    config = write_config(tmp_path, tiny_source)
+    # site names on the command line, as docs/cluster.md shows
+    site = [f"slurm_account={slurm_cluster.account}", f"slurm_partition={slurm_cluster.partition}"]
+    result = subprocess.run(
+        snakemake_command(tmp_path, config, "--default-resources", *DEFAULTS, *site, timeout=600),
+        cwd=tmp_path, env=snakemake_env(slurm_cluster), capture_output=True, text=True,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, failure_report(tmp_path, slurm_cluster, output)
+
+    curves = pd.read_csv(tmp_path / "results/tiny/curves.csv")
+    mftl = curves[curves.method == "mftl"]
+    assert len(mftl) == 1
+    row = mftl.iloc[0]
+    assert (row.train_size, row.epoch_cap, row.n_test) == (5, 2, 10)
+    assert row.energy_rmse_meV_atom > 0 and row.forces_rmse_meV_A > 0
+
+    jobs = run_jobs(slurm_cluster, output)
+    rules = sorted({job["rule"] for job in jobs})
+    # compute rules went through sbatch; localrules did not
+    assert {"label_chunk", "pretrain", "finetune", "evaluate"} <= set(rules), rules
+    assert not LOCAL_RULES & set(rules), rules
+    for job in jobs:
+        assert job["State"] == "COMPLETED", job
+        assert (job["Account"], job["Partition"]) == (slurm_cluster.account, slurm_cluster.partition), job
+        assert_request_matches(job, slurm_cluster)
+    elapsed = ", ".join(f"{job['rule']} {job['Elapsed']}" for job in jobs)
+    print(f"\nSLURM campaign: {time.monotonic() - start:.0f} s; jobs: {elapsed}")
+
+
+def checkpoint_sizes(run_dir: Path) -> dict[int, int]:
+    """Epoch -> file size of mace's checkpoints in a run folder."""
+    sizes = {}
+    for path in (run_dir / "checkpoints").glob("*_epoch-*.pt"):
+        match = re.search(r"_epoch-(\d+)\.pt$", path.name)
+        try:
+            if match:
+                sizes[int(match.group(1))] = path.stat().st_size
+        except FileNotFoundError:
+            pass
+    return sizes
+
+
+def wait_for_checkpointed_pretrain(cluster: SlurmCluster, run_dir: Path, process: subprocess.Popen,
+                                   min_epoch: int, timeout: float) -> tuple[str, int]:
+    """The SLURM id of the running pretrain job, just after mace saved a checkpoint of epoch >= ``min_epoch``.
+
+    mace writes checkpoints in place; cancelling right after one is complete, an
+    epoch before the next save, keeps the cancel from leaving a truncated one.
+    """
+    end = time.monotonic() + timeout
+    job_id, previous = None, {}
+    while time.monotonic() < end:
+        if process.poll() is not None:
+            raise AssertionError(f"snakemake ended ({process.returncode}) before pretrain checkpointed")
+        if job_id is None:
+            for line in cluster.run("squeue", "-h", "-o", "%i|%T|%k", check=False).stdout.split():
+                jid, state, comment = line.split("|")
+                if state == "RUNNING" and comment.startswith("rule_pretrain"):
+                    job_id = jid
+            time.sleep(0.2)
+            continue
+        sizes = checkpoint_sizes(run_dir)
+        done = [e for e, size in sizes.items() if e >= min_epoch and size > 0 and previous.get(e) == size]
+        if done and max(done) == max(sizes):
+            return job_id, max(done)
+        previous = sizes
+        time.sleep(0.05)
+    raise AssertionError(f"no running pretrain job with a checkpoint of epoch >= {min_epoch} in {timeout} s")
+
+
+@pytest.mark.slurm
+def test_cancelled_training_is_retried_and_resumes_from_its_checkpoint(slurm_cluster, tiny_source, tmp_path):
+    start = time.monotonic()
+    # batches of 2 make an epoch (~0.4 s here) long next to a checkpoint save; the job runs ~15 s on
+    # after the cancel point
+    max_epochs = 40
+    config = write_config(tmp_path, tiny_source, pretrain_batch_size=2, epoch_caps=[max_epochs])
+    run_dir = tmp_path / "results/tiny/pretrain/p40_s0"
+    output_file = tmp_path / "snakemake.out"
+    with open(output_file, "w") as out:
+        process = subprocess.Popen(snakemake_command(tmp_path, config, timeout=600), cwd=tmp_path,
+                                   env=snakemake_env(slurm_cluster), stdout=out, stderr=subprocess.STDOUT)
+        try:
+            job_id, epoch = wait_for_checkpointed_pretrain(slurm_cluster, run_dir, process, min_epoch=2,
+                                                           timeout=300)
+            slurm_cluster.run("scancel", job_id)
+            cancelled_at = time.monotonic() - start
+            process.wait(timeout=600)
+        finally:
+            if process.poll() is None:  # the test failed: Ctrl-C makes Snakemake cancel its jobs and exit
+                process.send_signal(signal.SIGINT)
+                try:
+                    process.wait(timeout=90)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+    output = output_file.read_text()
+    assert process.returncode == 0, failure_report(tmp_path, slurm_cluster, output)
+    assert (tmp_path / "results/tiny/curves.csv").exists()
+
+    jobs = run_jobs(slurm_cluster, output)
+    assert all(job["State"] == "COMPLETED" for job in jobs if job["JobID"] != job_id), jobs
+    pretrain = sorted((job for job in jobs if job["rule"] == "pretrain"), key=lambda job: int(job["JobID"]))
+    assert [job["State"].split()[0] for job in pretrain] == ["CANCELLED", "COMPLETED"], pretrain
+    assert pretrain[0]["JobID"] == job_id and "Trying to restart job" in output
+    for job in pretrain:
+        assert_request_matches(job, slurm_cluster)
+    # the retry is the next attempt: a training's time limit grows with it
+    first, retry = (int(job["resources"]["runtime"]) for job in pretrain)
+    assert retry > first, pretrain
+
+    # the retried job's log (rewritten by the retry) shows mace resuming from the checkpoint
+    log = (tmp_path / "results/tiny/logs/pretrain/p40_s0.log").read_text()
+    loaded = re.search(r"Loading checkpoint: (\S+_epoch-(\d+)\.pt)", log)
+    assert loaded, log[-5000:]
+    resumed_epoch = int(loaded.group(2))
+    assert resumed_epoch >= epoch >= 2
+    assert Path(loaded.group(1)).name.startswith("mace_run-0_epoch-")
+    trained = [int(e) for e in re.findall(r"Epoch (\d+):", log)]
+    assert trained and trained[0] == resumed_epoch and trained[-1] == max_epochs - 1, trained
+    # mace appends both runs to its own log: the retry starts from the weights the first run saved,
+    # so its initial validation loss is the one the first run logged at that epoch
+    mace_log = (run_dir / "logs" / "mace_run-0.log").read_text()
+    first_run, retry = mace_log.split("Loading checkpoint:", 1)
+    saved_loss = float(re.findall(rf"Epoch {resumed_epoch}: .*?loss=([0-9.eE+-]+)", first_run)[-1])
+    initial_loss = float(re.search(r"Initial: .*?loss=([0-9.eE+-]+)", retry).group(1))
+    assert initial_loss == pytest.approx(saved_loss, rel=1e-5)
+    info = yaml.safe_load((run_dir / "training.json").read_text())
+    assert info["max_epochs"] == max_epochs
+    print(f"\nSLURM fault test: cancelled job {job_id} at epoch {epoch} after {cancelled_at:.0f} s, "
+          f"resumed at epoch {resumed_epoch}; total {time.monotonic() - start:.0f} s")
