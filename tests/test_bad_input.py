@@ -162,7 +162,10 @@ def test_scf_failures_are_counted_and_the_threshold_stops_the_campaign(tmp_path)
 
 
 def test_same_config_and_seeds_give_the_same_splits_and_labels():
-    """Determinism: splits are a pure function of ids and seed; labels of the same geometry repeat exactly."""
+    """Determinism: splits are a pure function of ids and seed; labels repeat to 1e-10 eV(/A).
+
+    (tblite's OpenMP reductions may change the last bits of forces between runs.)
+    """
     ids = list(range(500))
     assert make_split(ids[:300], ids, 50, 20, 100, 150, seed=7) == make_split(ids[:300], ids, 50, 20, 100, 150, seed=7)
     assert subset(ids, 40, seed=3) == subset(ids, 40, seed=3)
@@ -170,5 +173,5 @@ def test_same_config_and_seeds_give_the_same_splits_and_labels():
     first, _ = label_frames(frames, "gfn1", "tblite", {"method": "GFN1-xTB"})
     second, _ = label_frames(frames, "gfn1", "tblite", {"method": "GFN1-xTB"})
     for a, b in zip(first, second):
-        assert a.info["gfn1_energy"] == b.info["gfn1_energy"]
-        assert np.array_equal(a.arrays["gfn1_forces"], b.arrays["gfn1_forces"])
+        assert a.info["gfn1_energy"] == pytest.approx(b.info["gfn1_energy"], abs=1e-10)
+        np.testing.assert_allclose(a.arrays["gfn1_forces"], b.arrays["gfn1_forces"], rtol=0, atol=1e-10)
