@@ -23,6 +23,22 @@ report: "workflow/report/workflow.rst"
 check_config(config, f"{workflow.basedir}/workflow/schemas/config.schema.yaml")
 
 
+# Wildcards of every rule's paths, so a path cannot be parsed two ways.
+wildcard_constraints:
+    dataset=r"[A-Za-z0-9][A-Za-z0-9_-]*",
+    part="test|validation|train_pool|pretrain_pool",
+    fidelity=r"[A-Za-z][A-Za-z0-9]*",
+    chunk=r"\d+",
+    size=r"\d+",
+    pretrain=r"\d+",
+    cap=r"\d+",
+    seed=r"\d+",
+    method="scratch|mftl|delta",
+    download=r"[A-Za-z0-9_-]+",
+    filename=r"[^/]+",
+    tag=r"[A-Za-z0-9_]+",
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/label.smk"

@@ -50,21 +50,24 @@ def test_empty_dataset(tmp_path):
         load_source(path)
 
 
-def test_missing_energy_key_names_key_and_config(tmp_path):
-    frames = _frames()
+def _drop_energy(frames):
     del frames[1].info["ref_energy"]
-    path = tmp_path / "d.extxyz"
-    write_structures(path, frames)
-    with pytest.raises(StructureError, match="config 1 has no energy key 'ref_energy'"):
-        collect_labels([path], "ref", energy_key="ref_energy", forces_key="ref_forces")
 
 
-def test_missing_forces_key(tmp_path):
-    frames = _frames()
+def _drop_forces(frames):
     del frames[2].arrays["ref_forces"]
+
+
+@pytest.mark.parametrize("drop, message", [
+    (_drop_energy, "config 1 has no energy key 'ref_energy'"),
+    (_drop_forces, "config 2 has no forces key 'ref_forces'"),
+])
+def test_missing_label_key_names_the_key_and_the_configuration(tmp_path, drop, message):
+    frames = _frames()
+    drop(frames)
     path = tmp_path / "d.extxyz"
     write_structures(path, frames)
-    with pytest.raises(StructureError, match="config 2 has no forces key 'ref_forces'"):
+    with pytest.raises(StructureError, match=f"{path}: {message}"):
         collect_labels([path], "ref", energy_key="ref_energy", forces_key="ref_forces")
 
 

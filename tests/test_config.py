@@ -54,3 +54,11 @@ def test_snakemake_dry_run_refuses_a_bad_config_before_any_job(tmp_path):
     assert result.returncode != 0
     assert "config key 'datasets.tiny.split.tset': unknown key" in result.stderr + result.stdout
     assert not (tmp_path / "results").exists()
+
+
+def test_snakemake_lint_finds_nothing():
+    """snakemake --lint on the demo and the paper campaign: no lint at all."""
+    for args in ([], ["--configfile", str(REPO / "config/paper.yaml")]):
+        result = run_snakemake(["--lint", *args], REPO)
+        assert "Congratulations, your workflow is in a good condition!" in result.stdout + result.stderr, (
+            result.stdout[-3000:] + result.stderr[-3000:])

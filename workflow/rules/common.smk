@@ -2,35 +2,19 @@
 import functools
 import json
 import math
-import os
 import sys
 
 from mftl.tables import available_figures, skipped_figures
 
-# Jobs run the library as `python -m mftl` from this checkout, so a --sdm conda
-# environment needs only mftl's dependencies (cluster jobs re-read this file).
-os.environ["PYTHONPATH"] = os.pathsep.join(
-    [f"{workflow.basedir}/workflow", *filter(None, [os.environ.get("PYTHONPATH")])]
-)
+# Rules run the library as `{params.mftl} <subcommand>`, that is with the interpreter that runs
+# Snakemake (mftl installed in it), or, with --sdm conda, the job environment's python
+# with this checkout's workflow/ on its path (the environments hold only dependencies).
 _conda = "conda" in str(getattr(workflow.deployment_settings, "deployment_method", ""))
-MFTL = "python -m mftl" if _conda else f"{sys.executable} -m mftl"
+MFTL = f"PYTHONPATH={workflow.basedir}/workflow python -m mftl" if _conda else f"{sys.executable} -m mftl"
 
 PARTS = ("test", "validation", "train_pool", "pretrain_pool")
 
 
-wildcard_constraints:
-    dataset=r"[A-Za-z0-9][A-Za-z0-9_-]*",
-    part="|".join(PARTS),
-    fidelity=r"[A-Za-z][A-Za-z0-9]*",
-    chunk=r"\d+",
-    size=r"\d+",
-    pretrain=r"\d+",
-    cap=r"\d+",
-    seed=r"\d+",
-    method="scratch|mftl|delta",
-    download=r"[A-Za-z0-9_-]+",
-    filename=r"[^/]+",
-    tag=r"[A-Za-z0-9_]+",
 
 
 def dataset_config(wildcards):

@@ -5,6 +5,7 @@ rule fetch:
     output:
         "resources/downloads/{download}/{filename}",
     params:
+        mftl=MFTL,
         args=fetch_args,
     retries: 2
     conda:
@@ -12,7 +13,7 @@ rule fetch:
     log:
         "resources/downloads/logs/{download}/{filename}.log",
     shell:
-        "{MFTL} fetch {params.args} --out {output} > {log} 2>&1"
+        "{params.mftl} fetch {params.args} --out {output} > {log} 2>&1"
 
 
 rule convert:
@@ -22,6 +23,7 @@ rule convert:
         frames="resources/datasets/{dataset}.extxyz",
         summary="resources/datasets/{dataset}.summary.json",
     params:
+        mftl=MFTL,
         args=conversion_args,
     threads: 1
     resources:
@@ -34,7 +36,7 @@ rule convert:
     benchmark:
         "resources/datasets/benchmarks/{dataset}.tsv"
     shell:
-        "{MFTL} convert {input} {params.args} --out {output.frames} --summary {output.summary} > {log} 2>&1"
+        "{params.mftl} convert {input} {params.args} --out {output.frames} --summary {output.summary} > {log} 2>&1"
 
 
 rule split:
@@ -47,10 +49,11 @@ rule split:
         pretrain_pool="results/{dataset}/splits/pretrain_pool.extxyz",
         ids="results/{dataset}/splits/split.json",
     params:
+        mftl=MFTL,
         args=split_args,
     conda:
         "../../envs/labelling.yaml"
     log:
         "results/{dataset}/logs/split.log",
     shell:
-        "{MFTL} split --source {input} {params.args} --out-dir results/{wildcards.dataset}/splits > {log} 2>&1"
+        "{params.mftl} split --source {input} {params.args} --out-dir results/{wildcards.dataset}/splits > {log} 2>&1"

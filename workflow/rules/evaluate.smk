@@ -7,6 +7,7 @@ rule evaluate:
     output:
         "results/{dataset}/eval/{method}/{tag}.json",
     params:
+        mftl=MFTL,
         args=eval_args,
     threads: 1
     resources:
@@ -19,7 +20,7 @@ rule evaluate:
     benchmark:
         "results/{dataset}/benchmarks/eval/{method}/{tag}.tsv"
     shell:
-        "{MFTL} evaluate --model-dir results/{wildcards.dataset}/models/{wildcards.method}/{wildcards.tag}"
+        "{params.mftl} evaluate --model-dir results/{wildcards.dataset}/models/{wildcards.method}/{wildcards.tag}"
         " --test {input.test} {params.args} --threads {threads} --out {output} > {log} 2>&1"
 
 
@@ -30,6 +31,7 @@ rule validate:
     output:
         "results/{dataset}/valid/{method}/{tag}.json",
     params:
+        mftl=MFTL,
         args=validate_args,
     threads: 1
     resources:
@@ -42,7 +44,7 @@ rule validate:
     benchmark:
         "results/{dataset}/benchmarks/valid/{method}/{tag}.tsv"
     shell:
-        "{MFTL} evaluate --model-dir results/{wildcards.dataset}/models/{wildcards.method}/{wildcards.tag}"
+        "{params.mftl} evaluate --model-dir results/{wildcards.dataset}/models/{wildcards.method}/{wildcards.tag}"
         " --test {input.test} {params.args} --threads {threads} --out {output} > {log} 2>&1"
 
 
@@ -52,13 +54,14 @@ rule select_cap:
     output:
         "results/{dataset}/eval/mftl_auto/p{pretrain}_n{size}_s{seed}.json",
     params:
+        mftl=MFTL,
         metadata=auto_cap_metadata,
     conda:
         "../../envs/analysis.yaml"
     log:
         "results/{dataset}/logs/select_cap/p{pretrain}_n{size}_s{seed}.log",
     shell:
-        "{MFTL} select-cap --valid {input.valid} --test {input.test} --metadata '{params.metadata}'"
+        "{params.mftl} select-cap --valid {input.valid} --test {input.test} --metadata '{params.metadata}'"
         " --out {output} > {log} 2>&1"
 
 
@@ -72,9 +75,11 @@ rule curves:
             category="Tables",
             subcategory="{dataset}",
         ),
+    params:
+        mftl=MFTL,
     conda:
         "../../envs/analysis.yaml"
     log:
         "results/{dataset}/logs/curves.log",
     shell:
-        "{MFTL} curves {input} --out {output} > {log} 2>&1"
+        "{params.mftl} curves {input} --out {output} > {log} 2>&1"

@@ -24,13 +24,14 @@ rule figures:
     input:
         figure_targets(),
     params:
+        mftl=MFTL,
         skipped=skipped_figure_notes,
     conda:
         "../../envs/analysis.yaml"
     log:
         "results/logs/figures.log",
     shell:
-        "{MFTL} figure-notes --skipped '{params.skipped}' 2>&1 | tee {log}"
+        "{params.mftl} figure-notes --skipped '{params.skipped}' 2>&1 | tee {log}"
 
 
 rule learning_curves:
@@ -44,12 +45,14 @@ rule learning_curves:
             subcategory="{dataset}",
         ),
         pdf="results/{dataset}/figures/learning_curves.pdf",
+    params:
+        mftl=MFTL,
     conda:
         "../../envs/analysis.yaml"
     log:
         "results/{dataset}/logs/learning_curves.log",
     shell:
-        "{MFTL} plot --curves {input} --title {wildcards.dataset} --out {output.png} {output.pdf} > {log} 2>&1"
+        "{params.mftl} plot --curves {input} --title {wildcards.dataset} --out {output.png} {output.pdf} > {log} 2>&1"
 
 
 rule summary:
@@ -62,12 +65,14 @@ rule summary:
             category="Tables",
             subcategory="{dataset}",
         ),
+    params:
+        mftl=MFTL,
     conda:
         "../../envs/analysis.yaml"
     log:
         "results/{dataset}/logs/summary.log",
     shell:
-        "{MFTL} summary --curves {input} --out {output} > {log} 2>&1"
+        "{params.mftl} summary --curves {input} --out {output} > {log} 2>&1"
 
 
 rule fidelity_comparison_table:
@@ -76,6 +81,7 @@ rule fidelity_comparison_table:
     output:
         "results/{dataset}/tables/fidelity_comparison.csv",
     params:
+        mftl=MFTL,
         high=high_fidelity,
         low=low_fidelity,
     conda:
@@ -83,7 +89,7 @@ rule fidelity_comparison_table:
     log:
         "results/{dataset}/logs/fidelity_comparison_table.log",
     shell:
-        "{MFTL} fidelity-table --high {input.high} --low {input.low} --high-fidelity {params.high}"
+        "{params.mftl} fidelity-table --high {input.high} --low {input.low} --high-fidelity {params.high}"
         " --low-fidelity {params.low} --out {output} > {log} 2>&1"
 
 
@@ -98,12 +104,14 @@ rule fidelity_comparison:
             subcategory="{dataset}",
         ),
         pdf="results/{dataset}/figures/fidelity_comparison.pdf",
+    params:
+        mftl=MFTL,
     conda:
         "../../envs/analysis.yaml"
     log:
         "results/{dataset}/logs/fidelity_comparison.log",
     shell:
-        "{MFTL} figure --kind fidelity_comparison --table {input} --title {wildcards.dataset}"
+        "{params.mftl} figure --kind fidelity_comparison --table {input} --title {wildcards.dataset}"
         " --out {output.png} {output.pdf} > {log} 2>&1"
 
 
@@ -118,12 +126,14 @@ rule error_vs_epoch_cap:
             subcategory="{dataset}",
         ),
         pdf="results/{dataset}/figures/error_vs_epoch_cap.pdf",
+    params:
+        mftl=MFTL,
     conda:
         "../../envs/analysis.yaml"
     log:
         "results/{dataset}/logs/error_vs_epoch_cap.log",
     shell:
-        "{MFTL} figure --kind error_vs_epoch_cap --curves {input} --title {wildcards.dataset}"
+        "{params.mftl} figure --kind error_vs_epoch_cap --curves {input} --title {wildcards.dataset}"
         " --out {output.png} {output.pdf} > {log} 2>&1"
 
 
@@ -138,12 +148,14 @@ rule delta_vs_single_fidelity:
             subcategory="{dataset}",
         ),
         pdf="results/{dataset}/figures/delta_vs_single_fidelity.pdf",
+    params:
+        mftl=MFTL,
     conda:
         "../../envs/analysis.yaml"
     log:
         "results/{dataset}/logs/delta_vs_single_fidelity.log",
     shell:
-        "{MFTL} figure --kind delta_vs_single_fidelity --curves {input} --title {wildcards.dataset}"
+        "{params.mftl} figure --kind delta_vs_single_fidelity --curves {input} --title {wildcards.dataset}"
         " --out {output.png} {output.pdf} > {log} 2>&1"
 
 
@@ -158,10 +170,12 @@ rule fidelity_chain:
             subcategory="{dataset}",
         ),
         pdf="results/{dataset}/figures/fidelity_chain.pdf",
+    params:
+        mftl=MFTL,
     conda:
         "../../envs/analysis.yaml"
     log:
         "results/{dataset}/logs/fidelity_chain.log",
     shell:
-        "{MFTL} figure --kind fidelity_chain --curves {input} --title {wildcards.dataset}"
+        "{params.mftl} figure --kind fidelity_chain --curves {input} --title {wildcards.dataset}"
         " --out {output.png} {output.pdf} > {log} 2>&1"

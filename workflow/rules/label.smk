@@ -8,6 +8,7 @@ rule label_chunk:
         frames="results/{dataset}/labels/chunks/{fidelity}/{part}.{chunk}.extxyz",
         report="results/{dataset}/labels/chunks/{fidelity}/{part}.{chunk}.report.json",
     params:
+        mftl=MFTL,
         args=label_args,
     threads: 1
     resources:
@@ -20,7 +21,7 @@ rule label_chunk:
     benchmark:
         "results/{dataset}/benchmarks/label/{fidelity}/{part}.{chunk}.tsv"
     shell:
-        "{MFTL} label --input {input.frames} --fidelity {wildcards.fidelity} {params.args} --chunk {wildcards.chunk}"
+        "{params.mftl} label --input {input.frames} --fidelity {wildcards.fidelity} {params.args} --chunk {wildcards.chunk}"
         " --threads {threads} --out {output.frames} --report {output.report} > {log} 2>&1"
 
 
@@ -31,11 +32,12 @@ rule collect_labels:
         frames="results/{dataset}/labels/{part}.{fidelity}.extxyz",
         report="results/{dataset}/labels/{part}.{fidelity}.report.json",
     params:
+        mftl=MFTL,
         args=collect_args,
     conda:
         "../../envs/labelling.yaml"
     log:
         "results/{dataset}/logs/collect/{part}.{fidelity}.log",
     shell:
-        "{MFTL} collect {input.frames} --reports {input.reports} --fidelity {wildcards.fidelity} {params.args}"
+        "{params.mftl} collect {input.frames} --reports {input.reports} --fidelity {wildcards.fidelity} {params.args}"
         " --out {output.frames} --report {output.report} > {log} 2>&1"

@@ -7,6 +7,7 @@ rule pretrain:
     output:
         "results/{dataset}/pretrain/p{pretrain}_s{seed}/training.json",
     params:
+        mftl=MFTL,
         args=pretrain_args,
     threads: 1
     resources:
@@ -19,7 +20,7 @@ rule pretrain:
     benchmark:
         "results/{dataset}/benchmarks/pretrain/p{pretrain}_s{seed}.tsv"
     shell:
-        "{MFTL} train --train-pool {input.pool} --size {wildcards.pretrain} --seed {wildcards.seed}"
+        "{params.mftl} train --train-pool {input.pool} --size {wildcards.pretrain} --seed {wildcards.seed}"
         " {params.args} --threads {threads}"
         " --out-dir results/{wildcards.dataset}/pretrain/p{wildcards.pretrain}_s{wildcards.seed} > {log} 2>&1"
 
@@ -31,6 +32,7 @@ rule finetune:
     output:
         "results/{dataset}/models/mftl/p{pretrain}_e{cap}_n{size}_s{seed}/training.json",
     params:
+        mftl=MFTL,
         args=finetune_args,
     threads: 1
     resources:
@@ -43,7 +45,7 @@ rule finetune:
     benchmark:
         "results/{dataset}/benchmarks/mftl/p{pretrain}_e{cap}_n{size}_s{seed}.tsv"
     shell:
-        "{MFTL} train --train-pool {input.pool} --valid {input.valid} --size {wildcards.size}"
+        "{params.mftl} train --train-pool {input.pool} --valid {input.valid} --size {wildcards.size}"
         " --seed {wildcards.seed} {params.args} --threads {threads}"
         " --init-from results/{wildcards.dataset}/pretrain/p{wildcards.pretrain}_s{wildcards.seed}"
         " --init-cap {wildcards.cap} --out-dir results/{wildcards.dataset}/models/mftl/p{wildcards.pretrain}_e{wildcards.cap}_n{wildcards.size}_s{wildcards.seed}"
@@ -56,6 +58,7 @@ rule scratch:
     output:
         "results/{dataset}/models/scratch/n{size}_s{seed}/training.json",
     params:
+        mftl=MFTL,
         args=scratch_args,
     threads: 1
     resources:
@@ -68,7 +71,7 @@ rule scratch:
     benchmark:
         "results/{dataset}/benchmarks/scratch/n{size}_s{seed}.tsv"
     shell:
-        "{MFTL} train --train-pool {input.pool} --valid {input.valid} --size {wildcards.size}"
+        "{params.mftl} train --train-pool {input.pool} --valid {input.valid} --size {wildcards.size}"
         " --seed {wildcards.seed} {params.args} --threads {threads}"
         " --out-dir results/{wildcards.dataset}/models/scratch/n{wildcards.size}_s{wildcards.seed} > {log} 2>&1"
 
@@ -80,6 +83,7 @@ rule delta:
     output:
         "results/{dataset}/models/delta/n{size}_s{seed}/training.json",
     params:
+        mftl=MFTL,
         args=delta_args,
     threads: 1
     resources:
@@ -92,7 +96,7 @@ rule delta:
     benchmark:
         "results/{dataset}/benchmarks/delta/n{size}_s{seed}.tsv"
     shell:
-        "{MFTL} train --train-pool {input.pool} --valid {input.valid} --size {wildcards.size}"
+        "{params.mftl} train --train-pool {input.pool} --valid {input.valid} --size {wildcards.size}"
         " --seed {wildcards.seed} {params.args} --threads {threads}"
         " --base-pool {input.base_pool} --base-valid {input.base_valid}"
         " --out-dir results/{wildcards.dataset}/models/delta/n{wildcards.size}_s{wildcards.seed} > {log} 2>&1"
