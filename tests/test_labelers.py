@@ -26,6 +26,17 @@ def test_tblite_labels_match_a_direct_tblite_call():
         np.testing.assert_allclose(forces, direct.get_forces(), atol=1e-8)
 
 
+def _finite_difference_force(atoms, fidelity, options, step=1e-3):
+    """-dE/dz of atom 0 by central differences of PySCF labels (eV/A)."""
+    shifted = []
+    for sign in (+1, -1):
+        moved = atoms.copy()
+        moved.positions[0, 2] += sign * step
+        (lab,), _ = label_frames([moved], fidelity, "pyscf", options)
+        shifted.append(labels(lab, fidelity)[0])
+    return -(shifted[0] - shifted[1]) / (2 * step)
+
+
 def test_pyscf_label_of_water_matches_direct_pyscf_and_finite_differences():
     from pyscf import dft, gto
 
@@ -44,16 +55,31 @@ def test_pyscf_label_of_water_matches_direct_pyscf_and_finite_differences():
     assert energy == pytest.approx(mf.kernel() * Hartree, abs=1e-6)
 
     # forces are minus the energy gradient, in eV/A
-    step = 1e-3
-    shifted = []
-    for sign in (+1, -1):
-        moved = atoms.copy()
-        moved.positions[0, 2] += sign * step
-        (lab,), _ = label_frames([moved], "pbe0", "pyscf", options)
-        shifted.append(labels(lab, "pbe0")[0])
-    assert forces[0, 2] == pytest.approx(-(shifted[0] - shifted[1]) / (2 * step), abs=2e-3)
+    assert forces[0, 2] == pytest.approx(_finite_difference_force(atoms, "pbe0", options), abs=2e-3)
     assert np.abs(forces.sum(axis=0)).max() < 1e-3
     assert report.n_labelled == 1
+
+
+def test_pyscf_ccsd_t_label_of_water_matches_direct_pyscf_and_finite_differences():
+    """The demo's third fidelity: CCSD(T)/cc-pVDZ energy and analytic (T) forces."""
+    from pyscf import cc, gto, scf
+
+    atoms = molecule("H2O")
+    atoms.rattle(0.03, seed=4)
+    atoms.info["config_id"] = 0
+    options = {"method": "ccsd(t)", "basis": "cc-pvdz"}
+    (out,), report = label_frames([atoms], "ccsdt", "pyscf", options)
+    energy, forces = labels(out, "ccsdt")
+
+    mol = gto.M(atom=[(s, p) for s, p in zip(atoms.get_chemical_symbols(), atoms.positions)],
+                basis="cc-pvdz", unit="Angstrom", verbose=0)
+    mycc = cc.CCSD(scf.RHF(mol).run(conv_tol=1e-10)).run(conv_tol=1e-9)
+    assert energy == pytest.approx((mycc.e_tot + mycc.ccsd_t()) * Hartree, abs=1e-5)
+    # the (T) response is in the forces: compare with finite differences of the CCSD(T) energy
+    assert forces[0, 2] == pytest.approx(_finite_difference_force(atoms, "ccsdt", options), abs=2e-3)
+    assert report.n_labelled == 1
+    with pytest.raises(LabellerError, match="unknown method 'mp3'"):
+        label_frames([atoms], "x", "pyscf", {"method": "mp3"})
 
 
 def test_unknown_labeller_and_unsupported_element_are_refused():
