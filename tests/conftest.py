@@ -20,18 +20,26 @@ REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
 TINY_MOLECULES = ("CH3OH", "CH3CHO", "H3CNH2")
+#: the tiny foundation analog's configuration space (H, C, N, O like the target)
+FOUNDATION_MOLECULES = ("CH3CONH2",)
+
+
+FIDELITIES = {
+    "ref": {"energy_key": "ref_energy", "forces_key": "ref_forces",
+            "cost": {"per_config_s": 0.05, "source": "GFN2-xTB (tblite) of these molecules, ~50 ms each"}},
+    "gfn1": {"labeller": "tblite", "options": {"method": "GFN1-xTB"}},
+}
 
 
 def tiny_config(source: Path, **overrides) -> dict:
+    """One dataset, ``tiny`` (three molecules), with the single-dataset methods."""
     config = {
         "device": "cpu",
         "datasets": {
             "tiny": {
                 "source": str(source),
-                "fidelities": {
-                    "ref": {"energy_key": "ref_energy", "forces_key": "ref_forces"},
-                    "gfn1": {"labeller": "tblite", "options": {"method": "GFN1-xTB"}},
-                },
+                "select": {"key": "molecule", "exclude": list(FOUNDATION_MOLECULES)},
+                "fidelities": FIDELITIES,
                 "high_fidelity": "ref",
                 "low_fidelity": "gfn1",
                 "split": {"seed": 0, "test": 10, "validation": 5, "pretrain_pool": 40},
@@ -40,7 +48,7 @@ def tiny_config(source: Path, **overrides) -> dict:
                 "epoch_caps": [1, 3],
                 "seeds": [0],
                 "methods": ["scratch", "mftl", "mftl_auto", "delta"],
-            }
+            },
         },
         "labelling": {"chunk_size": 20, "max_failure_fraction": 0.0},
         "model": {"model": "MACE", "num_channels": 8, "max_L": 0, "correlation": 2,
@@ -49,9 +57,37 @@ def tiny_config(source: Path, **overrides) -> dict:
             "pretrain": {"batch_size": 10},
             "finetune": {"max_epochs": 2, "batch_size": 5},
             "scratch": {"max_epochs": 2, "batch_size": 5},
+            "multihead": {"max_epochs": 2, "batch_size": 5, "force_mh_ft_lr": True, "lr": 0.01},
         },
     }
     config["datasets"]["tiny"].update(overrides)
+    return config
+
+
+def full_tiny_config(source: Path) -> dict:
+    """Every method on ``tiny``: its foundation analog is trained on ``tiny_foundation`` (another
+    molecule); the chain is GFN1 (tiny) -> ref (tiny_foundation) -> ref (tiny)."""
+    config = tiny_config(source)
+    config["datasets"]["tiny"]["methods"] += ["foundation", "foundation_multihead", "chain"]
+    config["datasets"]["tiny"]["foundation"] = "analog"
+    config["datasets"]["tiny"]["chain"] = [
+        {"dataset": "tiny", "fidelity": "gfn1", "size": 40, "epoch_cap": 3},
+        {"dataset": "tiny_foundation", "fidelity": "ref", "size": 10},
+    ]
+    config["datasets"]["tiny_foundation"] = {
+        "source": str(source),
+        "select": {"key": "molecule", "include": list(FOUNDATION_MOLECULES)},
+        "fidelities": FIDELITIES,
+        "high_fidelity": "ref",
+        "low_fidelity": "gfn1",
+        "split": {"seed": 0, "test": 3, "validation": 2, "pretrain_pool": 0},
+        "train_sizes": [10],
+        "seeds": [0],
+        "methods": ["scratch"],
+    }
+    config["foundations"] = {
+        "analog": {"trained_by": {"dataset": "tiny_foundation", "method": "scratch", "train_size": 10, "seed": 0}},
+    }
     return config
 
 
@@ -66,12 +102,12 @@ def run_snakemake(args: list[str], workdir: Path, timeout: int = 900) -> subproc
 
 @pytest.fixture(scope="session")
 def tiny_source(tmp_path_factory) -> Path:
-    """60 sampled geometries of three molecules; 45 carry GFN2-xTB labels as ref_energy/ref_forces."""
+    """80 sampled geometries of four molecules; 60 carry GFN2-xTB labels as ref_energy/ref_forces."""
     from mftl.demo import generate_geometries
     from mftl.labelers import label_frames
     from mftl.structures import write_structures
 
-    frames = generate_geometries(seed=1, n_per_molecule=20, molecules=TINY_MOLECULES)
+    frames = generate_geometries(seed=1, n_per_molecule=20, molecules=TINY_MOLECULES + FOUNDATION_MOLECULES)
     with_ref = [f for f in frames if f.info["config_id"] % 20 < 15]
     labelled, report = label_frames(with_ref,
                                     "ref", "tblite", {"method": "GFN2-xTB"})
@@ -88,7 +124,7 @@ def tiny_campaign(tiny_source, tmp_path_factory) -> Path:
     """A real run of the whole Snakefile on the tiny dataset (about a minute on 2 cores)."""
     workdir = tmp_path_factory.mktemp("campaign")
     config = workdir / "config.yaml"
-    config.write_text(yaml.safe_dump(tiny_config(tiny_source)))
+    config.write_text(yaml.safe_dump(full_tiny_config(tiny_source)))
     result = run_snakemake(["--configfile", str(config), "--cores", "2"], workdir)
     if result.returncode != 0:
         logs = "\n".join(p.read_text()[-3000:] for p in (workdir / "results").rglob("*.log"))

@@ -46,6 +46,46 @@ def test_bad_config_names_the_key(mutate, message):
         check_config(config, SCHEMA)
 
 
+def _with_foundation_and_chain(config):
+    config["datasets"]["tiny"]["methods"] += ["foundation", "foundation_multihead", "chain"]
+    config["datasets"]["tiny"]["foundation"] = "analog"
+    config["datasets"]["tiny"]["chain"] = [{"dataset": "tiny", "fidelity": "gfn1", "size": 40, "epoch_cap": 3}]
+    config["foundations"] = {"analog": {"file": "analog.model", "replay": {
+        "file": "replay.extxyz", "energy_key": "energy", "forces_key": "forces"}}}
+    return config
+
+
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda c: c["datasets"]["tiny"].update(foundation="missing"),
+         "config key 'datasets.tiny.foundation': 'missing' is not an entry of 'foundations'"),
+        (lambda c: c["datasets"]["tiny"].pop("foundation"), "config key 'datasets.tiny.foundation': needed by method"),
+        (lambda c: c["foundations"]["analog"].pop("replay"), "config key 'foundations.analog.replay': multi-head"),
+        (lambda c: c["foundations"]["analog"].update(name="small_off"), "config key 'foundations.analog'"),
+        (lambda c: c["foundations"].update(other={"name": "tiny_off"}), "config key 'foundations.other.name'"),
+        (lambda c: c["datasets"]["tiny"]["chain"][0].update(fidelity="ref"),
+         r"config key 'datasets.tiny.chain\[0\].fidelity': the first stage pre-trains on the low fidelity"),
+        (lambda c: c["datasets"]["tiny"]["chain"][0].update(epoch_cap=7),
+         r"config key 'datasets.tiny.chain\[0\]': size 40 / epoch_cap 7 must be among"),
+        (lambda c: c["datasets"]["tiny"]["chain"].append({"dataset": "tiny", "fidelity": "ref", "size": 11}),
+         r"config key 'datasets.tiny.chain\[1\].size': 11 is larger than the training pool"),
+        (lambda c: c["datasets"]["tiny"]["chain"].append({"dataset": "nope", "fidelity": "ref", "size": 5}),
+         r"config key 'datasets.tiny.chain\[1\].dataset': 'nope' is not a dataset"),
+        (lambda c: c["datasets"]["tiny"].pop("chain"), "config key 'datasets.tiny.chain': needed by method chain"),
+        (lambda c: c["datasets"]["tiny"].update(select={"key": "molecule"}), "config key 'datasets.tiny.select'"),
+        (lambda c: c["datasets"]["tiny"]["fidelities"]["ref"].update(cost={"per_config_s": 3}),
+         "config key 'datasets.tiny.fidelities.ref.cost'"),
+    ],
+)
+def test_bad_foundation_chain_select_or_cost_names_the_key(mutate, message):
+    config = _with_foundation_and_chain(copy.deepcopy(tiny_config(Path("x.extxyz"))))
+    check_config(copy.deepcopy(config), SCHEMA)  # valid before the mutation
+    mutate(config)
+    with pytest.raises(ConfigError, match=message):
+        check_config(config, SCHEMA)
+
+
 def test_snakemake_dry_run_refuses_a_bad_config_before_any_job(tmp_path):
     config = tiny_config(tmp_path / "missing.extxyz")
     config["datasets"]["tiny"]["split"]["tset"] = 10

@@ -159,10 +159,10 @@ def test_the_cli_reports_a_skipped_figure_and_writes_png_and_pdf(tmp_path, capsy
 def test_figure_availability_follows_the_config():
     full = {"methods": ["scratch", "mftl", "mftl_auto", "delta"], "epoch_caps": [1, 5]}
     assert available_figures(full) == ["fidelity_comparison", "learning_curves", "error_vs_epoch_cap",
-                                       "delta_vs_single_fidelity"]
+                                       "delta_vs_single_fidelity", "cost"]
     demo = {"methods": ["scratch", "mftl"], "epoch_caps": [3]}
     reasons = figure_availability(demo)
-    assert available_figures(demo) == ["fidelity_comparison", "learning_curves"]
+    assert available_figures(demo) == ["fidelity_comparison", "learning_curves", "cost"]
     assert "single epoch cap" in reasons["error_vs_epoch_cap"]
     assert "delta" in reasons["delta_vs_single_fidelity"]
     assert skipped_figures({"demo": demo}) == [

@@ -20,7 +20,8 @@ def _cmd_demo_data(args: argparse.Namespace) -> None:
     generate_demo(
         Path(args.out), seed=args.seed, n_per_molecule=args.n_per_molecule,
         n_high_per_molecule=args.n_high_per_molecule, fidelity=args.fidelity,
-        options={"xc": args.xc, "basis": args.basis}, threads=args.threads,
+        options={"method": args.method, "basis": args.basis, **({"xc": args.xc} if args.method == "dft" else {})},
+        threads=args.threads, **({"molecules": tuple(args.molecules)} if args.molecules else {}),
     )
     print(f"wrote {args.out} in {time.perf_counter() - start:.0f} s")
 
@@ -65,11 +66,14 @@ def _cmd_convert(args: argparse.Namespace) -> None:
 
 
 def _cmd_split(args: argparse.Namespace) -> None:
-    from mftl.datasets import load_source
+    from mftl.datasets import load_source, select_frames
     from mftl.splits import make_split
     from mftl.structures import write_structures
 
     frames = load_source(args.source, args.high_energy_key, args.high_forces_key)
+    n_source = len(frames)
+    if args.select:
+        frames = select_frames(frames, json.loads(args.select), args.source)
     hf_ids = [int(a.info["config_id"]) for a in frames if args.high_energy_key is None
               or (args.high_energy_key in a.info and args.high_forces_key in a.arrays)]
     split = make_split(hf_ids, [int(a.info["config_id"]) for a in frames],
@@ -78,7 +82,9 @@ def _cmd_split(args: argparse.Namespace) -> None:
     out = Path(args.out_dir)
     for part, ids in split.as_dict().items():
         write_structures(out / f"{part}.extxyz", [by_id[i] for i in ids])
-    _write_json(out / "split.json", {"seed": args.seed, "source": str(args.source), **split.as_dict()})
+    _write_json(out / "split.json", {"seed": args.seed, "source": str(args.source), "n_source": n_source,
+                                     "n_selected": len(frames), "select": json.loads(args.select or "null"),
+                                     **split.as_dict()})
 
 
 def _cmd_label(args: argparse.Namespace) -> None:
@@ -120,7 +126,26 @@ def _cmd_train(args: argparse.Namespace) -> None:
         init_from=path(args.init_from), init_cap=args.init_cap, keep_checkpoints=args.keep_checkpoints,
         serve_caps=args.serve_caps,
         base_fidelity=args.base_fidelity, base_pool=path(args.base_pool), base_valid=path(args.base_valid),
+        replay=path(args.replay), replay_keys=tuple(args.replay_keys) if args.replay_keys else None,
     )
+
+
+def _cmd_fetch_foundation(args: argparse.Namespace) -> None:
+    from mftl.foundations import fetch_named
+
+    print(f"foundation model '{args.name}' -> {fetch_named(args.name, Path(args.out))}")
+
+
+def _cmd_concat_curves(args: argparse.Namespace) -> None:
+    import pandas as pd
+
+    from mftl.curves import COLUMNS
+    from mftl.structures import atomic_path
+
+    tables = [pd.read_csv(path) for path in args.inputs]
+    merged = pd.concat(tables, ignore_index=True)[COLUMNS] if tables else pd.DataFrame(columns=COLUMNS)
+    with atomic_path(args.out) as tmp:
+        merged.to_csv(tmp, index=False)
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> None:
@@ -170,8 +195,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-per-molecule", type=int, default=300)
     p.add_argument("--n-high-per-molecule", type=int, default=70)
     p.add_argument("--fidelity", default="pbe0")
-    p.add_argument("--xc", default="pbe0")
+    p.add_argument("--method", default="dft", choices=["dft", "ccsd(t)"], help="PySCF method of the labels")
+    p.add_argument("--xc", default="pbe0", help="functional (method dft)")
     p.add_argument("--basis", default="6-31g*")
+    p.add_argument("--molecules", nargs="+", help="ASE G2 names (default: the ten demo molecules)")
     p.add_argument("--threads", type=int, default=2)
     p.set_defaults(func=_cmd_demo_data)
 
@@ -199,6 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--validation", type=int, required=True)
     p.add_argument("--train-pool", type=int, required=True, help="size of the training pool (largest train size)")
     p.add_argument("--pretrain-pool", type=int, required=True)
+    p.add_argument("--select", help='JSON {"key": K, "include"|"exclude": [values]}: configurations to keep')
     p.add_argument("--seed", type=int, required=True)
     p.add_argument("--out-dir", required=True)
     p.set_defaults(func=_cmd_split)
@@ -241,11 +269,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--base-fidelity", help="Delta-learning: learn fidelity minus this one")
     p.add_argument("--base-pool", help="Delta-learning: base labels of the training pool")
     p.add_argument("--base-valid", help="Delta-learning: base labels of the validation set")
+    p.add_argument("--replay", help="multi-head fine-tuning of the --init-from model with this replay data")
+    p.add_argument("--replay-keys", nargs=2, metavar=("ENERGY", "FORCES"),
+                   help="info/array keys of total energy and forces in --replay (default: REF_energy REF_forces)")
     p.add_argument("--hyperparameters", default="{}", help="mace_run_train flags as JSON")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out-dir", required=True)
     p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("concat-curves", help="one curves table of several datasets")
+    p.add_argument("inputs", nargs="*")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=_cmd_concat_curves)
+
+    p = sub.add_parser("fetch-foundation", help="fetch a named MACE foundation model (mace's cache or download)")
+    p.add_argument("--name", required=True, help="mace_run_train's name, e.g. small_off, medium")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=_cmd_fetch_foundation)
 
     p = sub.add_parser("evaluate", help="test-set errors of a trained model from mace_eval_configs predictions")
     p.add_argument("--model-dir", required=True)

@@ -77,4 +77,71 @@ def check_config(config: dict, schema_path: str | Path) -> dict:
         if too_big:
             raise ConfigError(f"config key '{where}.pretrain_sizes': {too_big} larger than "
                               f"split.pretrain_pool ({ds['split']['pretrain_pool']})")
+        _check_foundation(config, name, ds)
+        _check_chain(config, name, ds)
     return config
+
+
+def _check_foundation(config: dict, name: str, ds: dict) -> None:
+    where = f"datasets.{name}"
+    needs = sorted({"foundation", "foundation_multihead"} & set(ds["methods"]))
+    if not needs:
+        return
+    foundations = config.get("foundations", {})
+    if "foundation" not in ds:
+        raise ConfigError(f"config key '{where}.foundation': needed by method(s) {needs}")
+    if ds["foundation"] not in foundations:
+        raise ConfigError(f"config key '{where}.foundation': '{ds['foundation']}' is not an entry of "
+                          f"'foundations' {sorted(foundations)}")
+    spec = foundations[ds["foundation"]]
+    key = f"foundations.{ds['foundation']}"
+    if "trained_by" in spec:
+        by = spec["trained_by"]
+        source = config["datasets"].get(by["dataset"])
+        if source is None:
+            raise ConfigError(f"config key '{key}.trained_by.dataset': '{by['dataset']}' is not a dataset")
+        if by["dataset"] == name:
+            raise ConfigError(f"config key '{key}.trained_by.dataset': a foundation for '{name}' must come "
+                              "from another dataset (another configuration space)")
+        for field, values in (("method", source["methods"]), ("train_size", source["train_sizes"]),
+                              ("seed", source["seeds"])):
+            if by[field] not in values:
+                raise ConfigError(f"config key '{key}.trained_by.{field}': {by[field]!r} is not among "
+                                  f"datasets.{by['dataset']}.{field}s {values}")
+    if "foundation_multihead" in ds["methods"] and "trained_by" not in spec and "replay" not in spec:
+        raise ConfigError(f"config key '{key}.replay': multi-head fine-tuning needs replay data "
+                          "(mace otherwise falls back to naive fine-tuning for a foundation that is "
+                          "not a Materials Project model, and downloads MP data for one that is)")
+
+
+def _check_chain(config: dict, name: str, ds: dict) -> None:
+    where = f"datasets.{name}.chain"
+    if "chain" not in ds["methods"]:
+        return
+    if "chain" not in ds:
+        raise ConfigError(f"config key '{where}': needed by method chain")
+    for k, stage in enumerate(ds["chain"]):
+        key = f"{where}[{k}]"
+        source = config["datasets"].get(stage["dataset"])
+        if source is None:
+            raise ConfigError(f"config key '{key}.dataset': '{stage['dataset']}' is not a dataset")
+        if stage["fidelity"] not in source["fidelities"]:
+            raise ConfigError(f"config key '{key}.fidelity': '{stage['fidelity']}' is not a fidelity of "
+                              f"datasets.{stage['dataset']} {sorted(source['fidelities'])}")
+        if k == 0:
+            if stage["fidelity"] != source["low_fidelity"]:
+                raise ConfigError(f"config key '{key}.fidelity': the first stage pre-trains on the low "
+                                  f"fidelity of datasets.{stage['dataset']} ('{source['low_fidelity']}')")
+            if "epoch_cap" not in stage:
+                raise ConfigError(f"config key '{key}.epoch_cap': required for the first (pre-training) stage")
+            if stage["size"] not in source["pretrain_sizes"] or stage["epoch_cap"] not in source["epoch_caps"]:
+                raise ConfigError(f"config key '{key}': size {stage['size']} / epoch_cap {stage['epoch_cap']} "
+                                  f"must be among datasets.{stage['dataset']}.pretrain_sizes "
+                                  f"{source['pretrain_sizes']} / epoch_caps {source['epoch_caps']}")
+        else:
+            if "epoch_cap" in stage:
+                raise ConfigError(f"config key '{key}.epoch_cap': only the first stage has an epoch cap")
+            if stage["size"] > max(source["train_sizes"]):
+                raise ConfigError(f"config key '{key}.size': {stage['size']} is larger than the training pool "
+                                  f"of datasets.{stage['dataset']} (max of its train_sizes, "
+                                  f"{max(source['train_sizes'])})")

@@ -41,6 +41,29 @@ def load_source(path: str | Path, energy_key: str | None = None, forces_key: str
     return frames
 
 
+def select_frames(frames: list[Atoms], spec: dict, where: str | Path = "source") -> list[Atoms]:
+    """The frames whose ``info[spec["key"]]`` is in ``spec["include"]`` (or not in ``spec["exclude"]``).
+
+    Every frame must have the key, and every listed value must occur: a misspelled
+    value would otherwise silently select nothing or everything.
+    """
+    key = spec["key"]
+    listed = spec.get("include", spec.get("exclude"))
+    if listed is None:
+        raise ValueError(f"{where}: select needs 'include' or 'exclude'")
+    values = []
+    for atoms in frames:
+        if key not in atoms.info:
+            raise StructureError(f"{where}: config {atoms.info.get('config_id')} has no info key '{key}' to select on")
+        values.append(atoms.info[key])
+    absent = sorted(str(v) for v in set(listed) - set(values))
+    if absent:
+        raise ValueError(f"{where}: select.{'include' if 'include' in spec else 'exclude'}: no configuration has "
+                         f"{key} = {', '.join(absent)} (present: {', '.join(sorted(map(str, set(values))))})")
+    keep = set(listed)
+    return [a for a, v in zip(frames, values) if (v in keep) == ("include" in spec)]
+
+
 def _read_keys(atoms: Atoms, fidelity: str, energy_key: str, forces_key: str, where: str) -> Atoms:
     """A copy of ``atoms`` with the labels under ``energy_key``/``forces_key`` as ``fidelity``'s, checked finite."""
     cid = atoms.info.get("config_id")

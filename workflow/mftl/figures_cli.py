@@ -8,7 +8,7 @@ import argparse
 import json
 
 FIGURE_KINDS = ("fidelity_comparison", "error_vs_epoch_cap", "learning_curves", "delta_vs_single_fidelity",
-                "fidelity_chain")
+                "fidelity_chain", "cost")
 
 
 def _write_csv(table, path: str) -> None:
@@ -48,6 +48,17 @@ def _cmd_fidelity_table(args: argparse.Namespace) -> None:
     print(f"fidelity-table: {table['config_id'].nunique()} configurations in both fidelities -> {args.out}")
 
 
+def _cmd_costs(args: argparse.Namespace) -> None:
+    import pandas as pd
+
+    from mftl.costs import costs_table
+
+    table = costs_table(pd.read_csv(args.curves), json.loads(args.config), args.results)
+    _write_csv(table, args.out)
+    unknown = table[table["unknown"] != ""]
+    print(f"costs: {len(table)} rows -> {args.out}; {len(unknown)} with unknown components")
+
+
 def _cmd_figure_notes(args: argparse.Namespace) -> None:
     notes = json.loads(args.skipped)
     if not notes:
@@ -78,6 +89,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--low-fidelity", required=True)
     p.add_argument("--out", required=True)
     p.set_defaults(func=_cmd_fidelity_table)
+
+    p = sub.add_parser("costs", help="what each curves.csv point cost: labels, training, evaluation")
+    p.add_argument("--curves", required=True)
+    p.add_argument("--config", required=True, help="the campaign config as JSON (datasets, foundations, labelling)")
+    p.add_argument("--results", default="results")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=_cmd_costs)
 
     p = sub.add_parser("figure-notes", help="print which figures a campaign skips and why")
     p.add_argument("--skipped", default="[]", help="JSON list of '<dataset>/<figure>: <reason>' notes")

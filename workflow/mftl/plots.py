@@ -8,7 +8,9 @@ table raises :class:`FigureSkipped` with the reason.
 * :func:`error_vs_epoch_cap` -- test error vs pre-training epoch cap (fig. 3);
 * :func:`learning_curves` -- test error vs training-set size (figs. 4 and 6);
 * :func:`delta_vs_single_fidelity` -- Delta-learning vs single fidelity (fig. 7);
-* :func:`fidelity_chain` -- chains of fidelities (fig. 8).
+* :func:`fidelity_chain` -- chains of fidelities (fig. 8);
+* :func:`cost` -- test error versus what each point cost, and the cost split per method
+  (from ``costs.csv``; not in the paper).
 
 Bands and error spreads are the minimum..maximum over seeds; lines are the mean.
 """
@@ -213,12 +215,58 @@ def fidelity_chain(curves: pd.DataFrame, title: str = "") -> plt.Figure:
     return _learning_curve_figure(series, _title(curves, title))
 
 
+COST_PARTS = (
+    ("high-fidelity labels", ["hf_labels_s"]),
+    ("low-fidelity labels", ["lf_labels_s"]),
+    ("training", ["pretrain_s", "foundation_s", "chain_stages_s", "training_s"]),
+    ("evaluation", ["evaluation_s"]),
+)
+
+
+def cost(costs: pd.DataFrame, title: str = "") -> plt.Figure:
+    """Energy and force RMSE versus total cost (mean over seeds per series and training size), and
+    the cost split per series at the largest training size. Points with an unknown cost are left out
+    of the cost axes and named in the figure."""
+    if costs.empty:
+        raise FigureSkipped("costs.csv has no rows")
+    known = costs[costs["total_s"].notna()]
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4.2), constrained_layout=True)
+    table = with_series_keys(known).assign(series=lambda t: t.apply(series_label, axis=1))
+    for ax, (metric, label) in zip(axes[:2], PANELS):
+        for name, rows in table.groupby("series", sort=True):
+            means = rows.groupby("train_size")[[metric, "total_s"]].mean().sort_index()
+            ax.plot(means["total_s"] / 3600, means[metric], marker="o", label=name)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("total cost per point (hours of the jobs' resources)")
+        ax.set_ylabel(label)
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0].legend(fontsize="x-small")
+    largest = table[table["train_size"] == table["train_size"].max()]
+    split = pd.DataFrame({part: largest[cols].sum(axis=1) for part, cols in COST_PARTS}).assign(
+        series=largest["series"]).groupby("series").mean() / 3600
+    bottom = np.zeros(len(split))
+    for part in split.columns:
+        axes[2].barh(split.index, split[part], left=bottom, label=part)
+        bottom += split[part].to_numpy()
+    axes[2].set_xlabel(f"hours per point at {int(table['train_size'].max())} training configurations")
+    axes[2].legend(fontsize="x-small")
+    axes[2].tick_params(axis="y", labelsize="x-small")
+    unknown = costs[costs["total_s"].isna()]
+    if not unknown.empty:
+        fig.text(0.01, 0.01, f"cost unknown, not shown: {', '.join(sorted(set(unknown['method'])))}", fontsize="small")
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
 FIGURE_FUNCTIONS: dict[str, Callable[[pd.DataFrame, str], plt.Figure]] = {
     "fidelity_comparison": fidelity_comparison,
     "error_vs_epoch_cap": error_vs_epoch_cap,
     "learning_curves": learning_curves,
     "delta_vs_single_fidelity": delta_vs_single_fidelity,
     "fidelity_chain": fidelity_chain,
+    "cost": cost,
 }
 
 

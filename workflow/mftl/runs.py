@@ -18,12 +18,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ase import Atoms
+
 from mftl.evaluation import errors, eval_command, predictions
+from mftl.foundations import check_multihead, model_heads
 from mftl.references import e0s_from_json, e0s_to_json, fit_e0s
 from mftl.splits import subset
 from mftl.structures import atomic_path, labels, read_structures, set_labels, write_structures, write_text_atomic
 from mftl.training import (
-    MaceRun, checkpoint_for_cap, checkpoints_by_epoch, checkpoints_to_drop, epochs_run, model_e0s,
+    ENERGY_KEY, FORCES_KEY, MaceRun, checkpoint_for_cap, checkpoints_by_epoch, checkpoints_to_drop, epochs_run, model_e0s,
     resolve_device, training_frames,
 )
 
@@ -92,12 +95,32 @@ def _base_by_id(path: Path | None) -> dict | None:
     return None if path is None else {int(a.info["config_id"]): a for a in read_structures(path)}
 
 
+def replay_frames(frames, keys: tuple[str, str] | None) -> list:
+    """Replay data for mace's pt_head under ``REF_energy``/``REF_forces``.
+
+    Without ``keys`` the frames already carry those keys (a foundation this campaign
+    trained replays its own training file, referenced to the foundation's E0s).
+    """
+    out = []
+    for atoms in frames:
+        copy = Atoms(numbers=atoms.numbers, positions=atoms.positions, cell=atoms.cell, pbc=atoms.pbc)
+        energy_key, forces_key = keys or (ENERGY_KEY, FORCES_KEY)
+        if energy_key not in atoms.info or forces_key not in atoms.arrays:
+            raise ValueError(f"replay configuration {atoms.info.get('config_id', '?')} has no "
+                             f"'{energy_key}'/'{forces_key}' labels")
+        copy.info = {ENERGY_KEY: float(atoms.info[energy_key])}
+        copy.arrays[FORCES_KEY] = atoms.arrays[forces_key]
+        out.append(copy)
+    return out
+
+
 def train(
     out_dir: Path, train_pool: Path, fidelity: str, size: int, seed: int, max_epochs: int,
     valid_file: Path | None, device: str, hyperparameters: dict[str, Any], threads: int = 1,
     init_from: Path | None = None, init_cap: int | None = None, keep_checkpoints: bool = False,
     serve_caps: list[int] | None = None,
     base_fidelity: str | None = None, base_pool: Path | None = None, base_valid: Path | None = None,
+    replay: Path | None = None, replay_keys: tuple[str, str] | None = None,
 ) -> None:
     """Train one MACE model on ``size`` configurations of ``train_pool`` into ``out_dir``.
 
@@ -114,6 +137,12 @@ def train(
     brought its own) and, last, ``training.json``; a complete ``training.json``
     means a complete run. Configurations without base labels (failed labelling)
     are not drawn, and counted in ``training.json``.
+
+    With ``replay`` (and a foundation model in ``init_from``) the model is fine-tuned
+    multi-head: mace trains a ``pt_head`` on the replay data beside the new head.
+    The replay file holds ``REF_energy``/``REF_forces`` relative to the foundation's
+    E0s, or total energies under ``replay_keys`` (energy, forces). A run that mace
+    quietly turned into naive fine-tuning fails instead of being reported as multi-head.
     """
     start = time.perf_counter()
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -142,16 +171,23 @@ def train(
         valid_path = out_dir / "valid.extxyz"
         valid = _targets(read_structures(valid_file), fidelity, _base_by_id(base_valid), base_fidelity)
         write_structures(valid_path, training_frames(valid, fidelity, fit, held))
+    replay_file = None
+    if replay is not None:
+        if foundation is None:
+            raise ValueError("multi-head fine-tuning (replay data) needs a foundation model to start from")
+        replay_file = Path("replay.extxyz")
+        write_structures(out_dir / replay_file, replay_frames(read_structures(replay), replay_keys))
     run = MaceRun(
         name=RUN_NAME, train_file=Path("train.extxyz"), seed=seed, max_epochs=max_epochs, e0s=held,
         device=resolve_device(device), valid_file=Path("valid.extxyz") if valid_path else None,
-        foundation_model=foundation.resolve() if foundation else None,
+        foundation_model=foundation.resolve() if foundation else None, replay_file=replay_file,
         keep_checkpoints=keep_checkpoints or bool(serve_caps),
         hyperparameters=hyperparameters,
     )
     drop_unreadable_checkpoints(run.checkpoint_dir(out_dir))
     _run(run.command(), out_dir, threads)
     log_text = "".join(p.read_text() for p in (out_dir / "logs").glob(f"{RUN_NAME}_run-{seed}*.log"))
+    heads = check_multihead(run.model_path(out_dir), log_text) if replay_file else model_heads(run.model_path(out_dir))
     with atomic_path(out_dir / MODEL_FILE) as tmp:
         shutil.copyfile(run.model_path(out_dir), tmp)
     if serve_caps:
@@ -165,6 +201,9 @@ def train(
         "wall_s": time.perf_counter() - start, "command": run.command(), "init_cap": init_cap,
         "n_without_base_labels": len(by_id) - len(eligible),
         "default_dtype": hyperparameters.get("default_dtype", "float64"),
+        "foundation": str(init_from) if init_from is not None and not init_from.is_dir() else None,
+        "heads": heads, "multihead": replay_file is not None,
+        "multihead_lr_forced": "To use a different learning rate, set --force_mh_ft_lr" in log_text,
     }
     write_text_atomic(out_dir / INFO_FILE, json.dumps(info, indent=2) + "\n")
 

@@ -25,7 +25,7 @@ FORCE = "force_eV_A"
 
 # Figures of a dataset, in the order they are made; learning_curves has its own (older) rule.
 FIGURES = ("fidelity_comparison", "learning_curves", "error_vs_epoch_cap", "delta_vs_single_fidelity",
-           "fidelity_chain")
+           "fidelity_chain", "cost")
 
 
 # ---- low vs high fidelity -------------------------------------------------------

@@ -28,7 +28,7 @@ RESERVED_FLAGS = frozenset({
     "name", "seed", "train_file", "valid_file", "valid_fraction", "test_file", "E0s",
     "energy_key", "forces_key", "max_num_epochs", "foundation_model", "device",
     "restart_latest", "keep_checkpoints", "work_dir", "model_dir", "log_dir",
-    "checkpoints_dir", "results_dir",
+    "checkpoints_dir", "results_dir", "multiheads_finetuning", "pt_train_file",
 })
 
 
@@ -73,6 +73,8 @@ class MaceRun:
     valid_file: Path | None = None
     valid_fraction: float = 0.1
     foundation_model: Path | None = None
+    #: multi-head fine-tuning of ``foundation_model`` with this replay file (REF_ keys) as its pt_head data
+    replay_file: Path | None = None
     restart_latest: bool = True
     keep_checkpoints: bool = False
     hyperparameters: dict[str, Any] = field(default_factory=dict)
@@ -99,10 +101,14 @@ class MaceRun:
             cmd.append(f"--valid_fraction={self.valid_fraction}")
         if self.foundation_model is not None:
             cmd.append(f"--foundation_model={Path(self.foundation_model).resolve()}")
-            if "multiheads_finetuning" not in self.hyperparameters:
-                # mace defaults to multi-head fine-tuning and, for a foundation that is not an MP
-                # model and no replay file, silently falls back to naive fine-tuning: say so.
+            # mace defaults to multi-head fine-tuning and, for a foundation that is not an MP
+            # model and no replay file, silently falls back to naive fine-tuning: say which.
+            if self.replay_file is not None:
+                cmd += ["--multiheads_finetuning=True", f"--pt_train_file={self.replay_file}"]
+            else:
                 cmd.append("--multiheads_finetuning=False")
+        elif self.replay_file is not None:
+            raise ValueError("a replay file needs a foundation model (multi-head fine-tuning)")
         if self.restart_latest:
             cmd.append("--restart_latest")
         if self.keep_checkpoints:

@@ -2,8 +2,10 @@
 import functools
 import json
 import math
+import shlex
 import sys
 
+from mftl.chains import stage_run
 from mftl.tables import available_figures, skipped_figures
 
 # Rules run the library as `{params.mftl} <subcommand>`, that is with the interpreter that runs
@@ -60,6 +62,8 @@ def split_args(wildcards):
     ]
     if "energy_key" in hf:
         args += [f"--high-energy-key {hf['energy_key']}", f"--high-forces-key {hf['forces_key']}"]
+    if "select" in ds:
+        args.append(f"--select '{json.dumps(ds['select'])}'")
     return " ".join(args)
 
 
@@ -192,13 +196,20 @@ def hyperparameters(stage, dataset):
     Fine-tuning takes the architecture from the pre-trained model; the flags still
     matter for the dtype.
     """
-    flags = {**config["model"], **config["datasets"][dataset].get("model", {}), **config["training"][stage]}
+    flags = {**config["model"], **config["datasets"][dataset].get("model", {}), **stage_settings(stage)}
     flags.pop("max_epochs", None)
     return json.dumps(flags, sort_keys=True)
 
 
+def stage_settings(stage):
+    """The ``training`` entry of a stage; multi-head fine-tuning falls back to ``finetune``'s."""
+    if stage == "multihead" and "multihead" not in config["training"]:
+        stage = "finetune"
+    return config["training"][stage]
+
+
 def max_epochs(stage):
-    return config["training"][stage]["max_epochs"]
+    return stage_settings(stage)["max_epochs"]
 
 
 # One params function per rule (each callable costs Snakemake a signature
@@ -233,6 +244,100 @@ def delta_args(wildcards):
     return f"{_training_args(wildcards.dataset, 'scratch')} --base-fidelity {low_fidelity(wildcards)}"
 
 
+# ---- foundation models -------------------------------------------------------------
+
+
+def foundation_spec(dataset):
+    return config["foundations"][config["datasets"][dataset]["foundation"]]
+
+
+def _trained_by_dir(spec):
+    by = spec["trained_by"]
+    return f"results/{by['dataset']}/models/{by['method']}/n{by['train_size']}_s{by['seed']}"
+
+
+def foundation_model_path(dataset):
+    """The model file a dataset's foundation methods fine-tune."""
+    spec = foundation_spec(dataset)
+    if "file" in spec:
+        return spec["file"]
+    if "name" in spec:
+        return f"resources/foundations/{config['datasets'][dataset]['foundation']}.model"
+    return f"{_trained_by_dir(spec)}/model.model"
+
+
+def foundation_input(wildcards):
+    """What a foundation fine-tuning waits for: the model file, or the run that trains it."""
+    spec = foundation_spec(wildcards.dataset)
+    if "trained_by" in spec:
+        return f"{_trained_by_dir(spec)}/training.json"
+    return foundation_model_path(wildcards.dataset)
+
+
+def foundation_args(wildcards):
+    return f"{_training_args(wildcards.dataset, 'finetune')} --init-from {foundation_model_path(wildcards.dataset)}"
+
+
+def multihead_args(wildcards):
+    """Multi-head fine-tuning: the foundation's own training data (trained_by) or the configured replay file."""
+    spec = foundation_spec(wildcards.dataset)
+    args = f"{_training_args(wildcards.dataset, 'multihead')} --init-from {foundation_model_path(wildcards.dataset)}"
+    if "trained_by" in spec:
+        return f"{args} --replay {_trained_by_dir(spec)}/train.extxyz"
+    replay = spec["replay"]
+    return f"{args} --replay {replay['file']} --replay-keys {replay['energy_key']} {replay['forces_key']}"
+
+
+def foundation_download_name(wildcards):
+    return config["foundations"][wildcards.foundation]["name"]
+
+
+# ---- fidelity chains -----------------------------------------------------------------
+# chain = [stage 0: a low-fidelity pre-training run (served at its epoch cap), stage 1.., ]
+# then the dataset's own high-fidelity fine-tuning; stage k fine-tunes stage k-1's model.
+
+
+def _chain(dataset):
+    return config["datasets"][dataset]["chain"]
+
+
+def _chain_start(dataset, k, seed):
+    """(input, --init-from args) of the model that chain stage ``k`` (len(chain): the last) starts from."""
+    folder, _, kind = stage_run(config, dataset, k - 1, seed)
+    if kind == "folder":
+        return f"{folder}/training.json", f"--init-from {folder} --init-cap {_chain(dataset)[0]['epoch_cap']}"
+    return f"{folder}/training.json", f"--init-from {folder}/model.model"
+
+
+def chain_stage_inputs(wildcards):
+    stage = _chain(wildcards.dataset)[int(wildcards.stage)]
+    return {
+        "pool": labelled(stage["dataset"], "train_pool", stage["fidelity"]),
+        "valid": labelled(stage["dataset"], "validation", stage["fidelity"]),
+        "previous": _chain_start(wildcards.dataset, int(wildcards.stage), wildcards.seed)[0],
+    }
+
+
+def chain_stage_args(wildcards):
+    stage = _chain(wildcards.dataset)[int(wildcards.stage)]
+    return (f"--size {stage['size']} --fidelity {stage['fidelity']} --max-epochs {max_epochs('finetune')}"
+            f" --hyperparameters '{hyperparameters('finetune', stage['dataset'])}' --device {config['device']}"
+            f" {_chain_start(wildcards.dataset, int(wildcards.stage), wildcards.seed)[1]}")
+
+
+def chain_previous(wildcards):
+    return _chain_start(wildcards.dataset, len(_chain(wildcards.dataset)), wildcards.seed)[0]
+
+
+def chain_args(wildcards):
+    start = _chain_start(wildcards.dataset, len(_chain(wildcards.dataset)), wildcards.seed)[1]
+    return f"{_training_args(wildcards.dataset, 'finetune')} {start}"
+
+
+def chain_fidelities(dataset):
+    return "->".join([stage["fidelity"] for stage in _chain(dataset)] + [config["datasets"][dataset]["high_fidelity"]])
+
+
 # ---- evaluation and targets ----------------------------------------------------
 
 
@@ -250,6 +355,15 @@ def model_runs(dataset):
                 runs.append(("scratch", f"n{size}_s{seed}", {**base, "method": "scratch", "fidelities": hf}))
             if "delta" in methods:
                 runs.append(("delta", f"n{size}_s{seed}", {**base, "method": "delta", "fidelities": f"{hf}-{lf}"}))
+            for method in ("foundation", "foundation_multihead"):
+                if method in methods:
+                    meta = {**base, "method": method, "fidelities": f"{ds['foundation']}->{hf}"}
+                    runs.append((method, f"n{size}_s{seed}", meta))
+            if "chain" in methods:
+                first = ds["chain"][0]
+                meta = {**base, "method": "chain", "fidelities": chain_fidelities(dataset),
+                        "pretrain_size": first["size"], "epoch_cap": first["epoch_cap"]}
+                runs.append(("chain", f"n{size}_s{seed}", meta))
             if methods & {"mftl", "mftl_auto"}:
                 for pre in ds["pretrain_sizes"]:
                     for cap in ds["epoch_caps"]:
@@ -369,7 +483,7 @@ def figure_targets():
     """Every figure the config allows (which depends on methods, epoch caps) and summary.csv, per dataset."""
     targets = []
     for dataset, spec in config["datasets"].items():
-        targets.append(f"results/{dataset}/summary.csv")
+        targets += [f"results/{dataset}/summary.csv", f"results/{dataset}/costs.csv"]
         for figure in available_figures(spec):
             targets += figure_files(dataset, figure)
     return targets
@@ -380,6 +494,12 @@ def skipped_figure_notes(wildcards):
     return json.dumps(skipped_figures(config["datasets"]))
 
 
+def costs_config(wildcards):
+    """The parts of the config the cost accounting reads, as JSON quoted for the shell."""
+    keys = ("datasets", "foundations", "labelling")
+    return shlex.quote(json.dumps({key: config[key] for key in keys}, sort_keys=True))
+
+
 def fidelity_test_labels(wildcards):
     """The test set labelled with the high and with the low fidelity."""
     return {
@@ -388,6 +508,10 @@ def fidelity_test_labels(wildcards):
     }
 
 
+def dataset_curves(wildcards=None):
+    return [f"results/{dataset}/curves.csv" for dataset in config["datasets"]]
+
+
 def final_targets():
-    """curves.csv, summary.csv and every figure the config allows, per dataset."""
-    return [f"results/{dataset}/curves.csv" for dataset in config["datasets"]] + figure_targets()
+    """curves.csv, summary.csv and every figure the config allows, per dataset; all curves in one table."""
+    return ["results/curves.csv", *dataset_curves(), *figure_targets()]

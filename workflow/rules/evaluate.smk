@@ -83,3 +83,18 @@ rule curves:
         "results/{dataset}/logs/curves.log",
     shell:
         "{params.mftl} curves {input} --out {output} > {log} 2>&1"
+
+
+rule campaign_curves:
+    input:
+        dataset_curves,
+    output:
+        "results/curves.csv",
+    params:
+        mftl=MFTL,
+    conda:
+        "../../envs/analysis.yaml"
+    log:
+        "results/logs/curves.log",
+    shell:
+        "{params.mftl} concat-curves {input} --out {output} > {log} 2>&1"

@@ -6,9 +6,11 @@
 
 localrules:
     fetch,
+    fetch_foundation,
     split,
     collect_labels,
     curves,
+    campaign_curves,
     select_cap,
     learning_curves,
     summary,
@@ -17,6 +19,8 @@ localrules:
     error_vs_epoch_cap,
     delta_vs_single_fidelity,
     fidelity_chain,
+    costs,
+    cost_figure,
     figures,
 
 
@@ -178,4 +182,47 @@ rule fidelity_chain:
         "results/{dataset}/logs/fidelity_chain.log",
     shell:
         "{params.mftl} figure --kind fidelity_chain --curves {input} --title {wildcards.dataset}"
+        " --out {output.png} {output.pdf} > {log} 2>&1"
+
+
+rule costs:
+    input:
+        "results/{dataset}/curves.csv",
+    output:
+        report(
+            "results/{dataset}/costs.csv",
+            caption="../report/costs.rst",
+            category="Tables",
+            subcategory="{dataset}",
+        ),
+    params:
+        mftl=MFTL,
+        config=costs_config,
+    conda:
+        "../../envs/analysis.yaml"
+    log:
+        "results/{dataset}/logs/costs.log",
+    shell:
+        "{params.mftl} costs --curves {input} --config {params.config} --out {output} > {log} 2>&1"
+
+
+rule cost_figure:
+    input:
+        "results/{dataset}/costs.csv",
+    output:
+        png=report(
+            "results/{dataset}/figures/cost.png",
+            caption="../report/cost.rst",
+            category="Cost",
+            subcategory="{dataset}",
+        ),
+        pdf="results/{dataset}/figures/cost.pdf",
+    params:
+        mftl=MFTL,
+    conda:
+        "../../envs/analysis.yaml"
+    log:
+        "results/{dataset}/logs/cost_figure.log",
+    shell:
+        "{params.mftl} figure --kind cost --table {input} --title {wildcards.dataset}"
         " --out {output.png} {output.pdf} > {log} 2>&1"

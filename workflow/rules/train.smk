@@ -1,4 +1,5 @@
-# MACE training: low-fidelity pre-training, high-fidelity fine-tuning (mftl) and from scratch.
+# MACE training: low-fidelity pre-training, high-fidelity fine-tuning (mftl), from scratch, Delta,
+# foundation models (naive and multi-head) and fidelity chains.
 
 
 rule pretrain:
@@ -100,3 +101,124 @@ rule delta:
         " --seed {wildcards.seed} {params.args} --threads {threads}"
         " --base-pool {input.base_pool} --base-valid {input.base_valid}"
         " --out-dir results/{wildcards.dataset}/models/delta/n{wildcards.size}_s{wildcards.seed} > {log} 2>&1"
+
+
+# ---- foundation models ----------------------------------------------------------------
+
+
+rule fetch_foundation:
+    output:
+        "resources/foundations/{foundation}.model",
+    params:
+        mftl=MFTL,
+        name=foundation_download_name,
+    retries: 2
+    conda:
+        "../../envs/training.yaml"
+    log:
+        "resources/foundations/logs/{foundation}.log",
+    shell:
+        "{params.mftl} fetch-foundation --name {params.name} --out {output} > {log} 2>&1"
+
+
+rule foundation:
+    input:
+        unpack(hf_train_inputs),
+        foundation=foundation_input,
+    output:
+        "results/{dataset}/models/foundation/n{size}_s{seed}/training.json",
+    params:
+        mftl=MFTL,
+        args=foundation_args,
+    threads: 1
+    resources:
+        mem_mb=training_memory_mb,
+        runtime=training_runtime,
+    conda:
+        "../../envs/training.yaml"
+    log:
+        "results/{dataset}/logs/foundation/n{size}_s{seed}.log",
+    benchmark:
+        "results/{dataset}/benchmarks/foundation/n{size}_s{seed}.tsv"
+    shell:
+        "{params.mftl} train --train-pool {input.pool} --valid {input.valid} --size {wildcards.size}"
+        " --seed {wildcards.seed} {params.args} --threads {threads}"
+        " --out-dir results/{wildcards.dataset}/models/foundation/n{wildcards.size}_s{wildcards.seed} > {log} 2>&1"
+
+
+rule foundation_multihead:
+    input:
+        unpack(hf_train_inputs),
+        foundation=foundation_input,
+    output:
+        "results/{dataset}/models/foundation_multihead/n{size}_s{seed}/training.json",
+    params:
+        mftl=MFTL,
+        args=multihead_args,
+    threads: 1
+    resources:
+        mem_mb=training_memory_mb,
+        runtime=training_runtime,
+    conda:
+        "../../envs/training.yaml"
+    log:
+        "results/{dataset}/logs/foundation_multihead/n{size}_s{seed}.log",
+    benchmark:
+        "results/{dataset}/benchmarks/foundation_multihead/n{size}_s{seed}.tsv"
+    shell:
+        "{params.mftl} train --train-pool {input.pool} --valid {input.valid} --size {wildcards.size}"
+        " --seed {wildcards.seed} {params.args} --threads {threads}"
+        " --out-dir results/{wildcards.dataset}/models/foundation_multihead/n{wildcards.size}_s{wildcards.seed}"
+        " > {log} 2>&1"
+
+
+# ---- fidelity chains: each stage fine-tunes the previous stage's model -----------------
+
+
+rule chain_stage:
+    input:
+        unpack(chain_stage_inputs),
+    output:
+        "results/{dataset}/chain/stage{stage}_s{seed}/training.json",
+    params:
+        mftl=MFTL,
+        args=chain_stage_args,
+    threads: 1
+    resources:
+        mem_mb=training_memory_mb,
+        runtime=training_runtime,
+    conda:
+        "../../envs/training.yaml"
+    log:
+        "results/{dataset}/logs/chain/stage{stage}_s{seed}.log",
+    benchmark:
+        "results/{dataset}/benchmarks/chain/stage{stage}_s{seed}.tsv"
+    shell:
+        "{params.mftl} train --train-pool {input.pool} --valid {input.valid} --seed {wildcards.seed}"
+        " {params.args} --threads {threads}"
+        " --out-dir results/{wildcards.dataset}/chain/stage{wildcards.stage}_s{wildcards.seed} > {log} 2>&1"
+
+
+rule chain:
+    input:
+        unpack(hf_train_inputs),
+        previous=chain_previous,
+    output:
+        "results/{dataset}/models/chain/n{size}_s{seed}/training.json",
+    params:
+        mftl=MFTL,
+        args=chain_args,
+    threads: 1
+    resources:
+        mem_mb=training_memory_mb,
+        runtime=training_runtime,
+    conda:
+        "../../envs/training.yaml"
+    log:
+        "results/{dataset}/logs/chain/n{size}_s{seed}.log",
+    benchmark:
+        "results/{dataset}/benchmarks/chain/n{size}_s{seed}.tsv"
+    shell:
+        "{params.mftl} train --train-pool {input.pool} --valid {input.valid} --size {wildcards.size}"
+        " --seed {wildcards.seed} {params.args} --threads {threads}"
+        " --out-dir results/{wildcards.dataset}/models/chain/n{wildcards.size}_s{wildcards.seed} > {log} 2>&1"

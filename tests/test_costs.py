@@ -1,0 +1,118 @@
+"""Cost accounting (costs.csv) on a small synthetic results folder with hand-made benchmark files."""
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from ase import Atoms
+
+from mftl.costs import costs_table
+from mftl.structures import write_structures
+
+CONFIG = {
+    "labelling": {"chunk_size": 2},
+    "foundations": {"ext": {"file": "x.model"}},
+    "datasets": {
+        "d": {
+            "fidelities": {"hf": {"energy_key": "e", "forces_key": "f", "cost": {"info_key": "hf_cpu_s"}},
+                           "lf": {"labeller": "tblite"}},
+            "high_fidelity": "hf", "low_fidelity": "lf", "epoch_caps": [1, 2], "foundation": "ext",
+        },
+    },
+}
+# config_id -> high-fidelity label cost (s): config i costs 10 * i
+PARTS = {"test": [0, 1], "validation": [2], "train_pool": [3, 4, 5], "pretrain_pool": [6, 7, 8, 9]}
+
+
+def _frames(ids):
+    frames = []
+    for i in ids:
+        atoms = Atoms("H2", positions=[[0, 0, 0], [0, 0, 0.74]])
+        atoms.info = {"config_id": i, "hf_cpu_s": 10.0 * i}
+        frames.append(atoms)
+    return frames
+
+
+def _bench(path: Path, seconds: float) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("s\th:m:s\tmax_rss\tcpu_time\n" f"{seconds}\t0:00:00\t1.0\t{seconds / 2}\n")
+
+
+def _run(folder: Path, train_ids) -> None:
+    write_structures(folder / "train.extxyz", _frames(train_ids))
+    (folder / "training.json").write_text(json.dumps({"device": "cpu"}))
+
+
+@pytest.fixture
+def results(tmp_path):
+    r = tmp_path / "results" / "d"
+    for part, ids in PARTS.items():
+        write_structures(r / "splits" / f"{part}.extxyz", _frames(ids))
+    for part in ("test", "validation"):
+        write_structures(r / "labels" / f"{part}.hf.extxyz", _frames(PARTS[part]))
+    # low-fidelity labelling jobs, chunks of 2: pretrain pool 2 chunks, test 1, validation 1, train pool 2
+    for name, seconds in {"pretrain_pool.0": 4, "pretrain_pool.1": 6, "test.0": 2, "validation.0": 1,
+                          "train_pool.0": 8, "train_pool.1": 3}.items():
+        _bench(r / "benchmarks/label/lf" / f"{name}.tsv", seconds)
+    _run(r / "pretrain/p3_s0", [6, 7, 8])
+    _bench(r / "benchmarks/pretrain/p3_s0.tsv", 100)
+    for cap, seconds in ((1, 20), (2, 30)):
+        tag = f"p3_e{cap}_n2_s0"
+        _run(r / "models/mftl" / tag, [3, 4])
+        _bench(r / "benchmarks/mftl" / f"{tag}.tsv", seconds)
+        _bench(r / "benchmarks/eval/mftl" / f"{tag}.tsv", 5)
+        _bench(r / "benchmarks/valid/mftl" / f"{tag}.tsv", 7)
+    for method, seconds in (("scratch", 50), ("delta", 60), ("foundation", 70)):
+        _run(r / "models" / method / "n2_s0", [3, 4])
+        _bench(r / "benchmarks" / method / "n2_s0.tsv", seconds)
+        _bench(r / "benchmarks/eval" / method / "n2_s0.tsv", 5)
+    return tmp_path / "results"
+
+
+def _row(method, cap=None, pre=None):
+    return {"dataset": "d", "method": method, "fidelities": "x", "pretrain_size": pre, "epoch_cap": cap,
+            "train_size": 2, "seed": 0, "energy_rmse_meV_atom": 1.0, "forces_rmse_meV_A": 2.0}
+
+
+def test_costs_sum_what_each_point_depended_on(results):
+    curves = pd.DataFrame([_row("scratch"), _row("mftl", 1, 3), _row("mftl", 2, 3), _row("mftl_auto", 1, 3),
+                           _row("delta"), _row("foundation")])
+    table = costs_table(curves, CONFIG, results).set_index(["method", "epoch_cap"], drop=False)
+    hf_used = 10 * (3 + 4 + 2)  # training configs 3, 4 and validation config 2
+    scratch = table.loc[("scratch", pd.NA)]
+    assert scratch.hf_labels_s == hf_used and scratch.lf_labels_s == 0
+    assert scratch.training_s == 50 and scratch.evaluation_s == 5 and scratch.total_s == hf_used + 55
+    # pre-training used configs 6, 7 (chunk pretrain_pool.0: 4 s / 2) and 8 (chunk .1: 6 s / 2)
+    lf_pretrain = 4 / 2 + 4 / 2 + 6 / 2
+    cap1 = table.loc[("mftl", 1)]
+    assert cap1.lf_labels_s == pytest.approx(lf_pretrain) and cap1.pretrain_s == 100
+    assert cap1.total_s == pytest.approx(hf_used + lf_pretrain + 100 + 20 + 5)
+    # mftl_auto: both caps' fine-tunings and validations, the chosen cap's test evaluation
+    auto = table[table.method == "mftl_auto"].iloc[0]
+    assert auto.training_s == 20 + 30 and auto.evaluation_s == 7 + 7 + 5
+    assert (table[table.method.str.startswith("mftl")].pretrain_shared_by == 3).all()
+    # Delta: low fidelity of training (train_pool chunks: 8/2 each for 3 and 4? ids 3,4 in chunk 0), validation, test
+    delta = table[table.method == "delta"].iloc[0]
+    assert delta.lf_labels_s == pytest.approx(8 / 2 + 8 / 2 + 1 + 2 / 2 + 2 / 2)
+    # an external foundation's cost is unknown: NaN, named, never invented
+    foundation = table[table.method == "foundation"].iloc[0]
+    assert math.isnan(foundation.foundation_s) and math.isnan(foundation.total_s)
+    assert foundation.unknown == "foundation_s"
+    assert (table[table.method != "foundation"].unknown == "").all()
+    assert np.isfinite(table[table.method != "foundation"].total_s).all()
+
+
+def test_a_missing_benchmark_file_is_an_error_naming_it(results):
+    (results / "d/benchmarks/scratch/n2_s0.tsv").unlink()
+    with pytest.raises(FileNotFoundError, match="benchmarks/scratch/n2_s0.tsv: benchmark file missing"):
+        costs_table(pd.DataFrame([_row("scratch")]), CONFIG, results)
+
+
+def test_labels_without_a_known_cost_are_unknown(results):
+    config = json.loads(json.dumps(CONFIG))
+    del config["datasets"]["d"]["fidelities"]["hf"]["cost"]
+    row = costs_table(pd.DataFrame([_row("scratch")]), config, results).iloc[0]
+    assert math.isnan(row.hf_labels_s) and row.unknown == "hf_labels_s"

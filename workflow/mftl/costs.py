@@ -1,0 +1,228 @@
+"""What each learning-curve point cost to make: labels, training and evaluation, summed.
+
+Units. A job's cost is its wall time in seconds from Snakemake's ``benchmark:``
+file, i.e. seconds of the resources the job held (one core for labelling and,
+here, training; one GPU per training job on a cluster, see ``device``). A
+high-fidelity label read from the source costs what the config says
+(``fidelities.<f>.cost``: an info key holding each configuration's CPU seconds,
+as the demo's PySCF labels do, or a per-configuration estimate with its
+source); without either it is unknown, shown as NaN and named in the
+``unknown`` column, never invented. A label computed by the workflow costs its
+labelling chunk's wall time divided evenly among the chunk's configurations.
+
+Attribution. A point is charged everything it depended on: the labels of the
+configurations it trained and validated on (high and low fidelity, the test set's
+low-fidelity labels for Delta-learning, whose predictions need them), the
+pre-training run it was fine-tuned from, the foundation model it started from
+(training plus labels, when the campaign trained it), every earlier chain stage,
+its own training and its evaluation. ``mftl_auto`` is charged the fine-tuning and
+validation of every cap it chose among. Shared costs (a pre-training run, the
+foundation) are charged in full to every point that depends on them, so a point's
+total is what making that point alone would cost; ``pretrain_shared_by`` counts
+the points sharing its pre-training, so campaign totals count it once.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from functools import cache
+from pathlib import Path
+
+import pandas as pd
+
+from mftl.chains import stage_run
+from mftl.structures import read_structures
+
+COMPONENTS = ["hf_labels_s", "lf_labels_s", "pretrain_s", "foundation_s", "chain_stages_s", "training_s",
+              "evaluation_s"]
+KEYS = ["dataset", "method", "fidelities", "pretrain_size", "epoch_cap", "train_size", "seed"]
+ERRORS = ["energy_rmse_meV_atom", "forces_rmse_meV_A"]
+COLUMNS = [*KEYS, *COMPONENTS, "labels_s", "compute_s", "total_s", "device", "pretrain_shared_by", "unknown", *ERRORS]
+
+
+def job_seconds(benchmark: Path) -> float:
+    """Wall seconds of one job from its Snakemake benchmark file."""
+    if not Path(benchmark).is_file():
+        raise FileNotFoundError(f"{benchmark}: benchmark file missing (the job that writes it has not run)")
+    table = pd.read_csv(benchmark, sep="\t")
+    return float(table["s"].iloc[-1])
+
+
+class CostBook:
+    """Per-configuration label costs and job costs of a campaign's results folder."""
+
+    def __init__(self, config: Mapping, results: str | Path = "results"):
+        self.config = config
+        self.results = Path(results)
+        self._ids = cache(self._ids_uncached)
+        self._label_costs = cache(self._label_costs_uncached)
+
+    # ---- files -------------------------------------------------------------------
+
+    def bench(self, dataset: str, *parts: str) -> Path:
+        return self.results / dataset / "benchmarks" / Path(*parts[:-1]) / f"{parts[-1]}.tsv"
+
+    def _ids_uncached(self, path: Path) -> tuple[int, ...]:
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: missing (needed to know which configurations a run used)")
+        return tuple(int(a.info["config_id"]) for a in read_structures(path))
+
+    def ids(self, path: str | Path) -> tuple[int, ...]:
+        return self._ids(Path(path))
+
+    # ---- labels ------------------------------------------------------------------
+
+    def _label_costs_uncached(self, dataset: str, fidelity: str) -> dict[int, float] | None:
+        """config_id -> seconds of this fidelity's label, or None when the cost is unknown."""
+        spec = self.config["datasets"][dataset]["fidelities"][fidelity]
+        if "labeller" in spec:
+            chunk_size = self.config["labelling"]["chunk_size"]
+            costs: dict[int, float] = {}
+            for part in ("test", "validation", "train_pool", "pretrain_pool"):
+                split = self.results / dataset / "splits" / f"{part}.extxyz"
+                first_chunk = self.bench(dataset, "label", fidelity, f"{part}.0")
+                if not first_chunk.is_file():
+                    continue  # this part was never labelled with this fidelity
+                ids = self.ids(split)
+                for start in range(0, len(ids), chunk_size):
+                    chunk = ids[start:start + chunk_size]
+                    seconds = job_seconds(self.bench(dataset, "label", fidelity, f"{part}.{start // chunk_size}"))
+                    costs.update(dict.fromkeys(chunk, seconds / len(chunk)))
+            return costs
+        cost = spec.get("cost", {})
+        if "per_config_s" in cost:
+            return _Constant(float(cost["per_config_s"]))
+        if "info_key" in cost:
+            costs = {}
+            for part in ("test", "validation", "train_pool"):
+                for atoms in read_structures(self.results / dataset / "splits" / f"{part}.extxyz"):
+                    if cost["info_key"] in atoms.info:
+                        costs[int(atoms.info["config_id"])] = float(atoms.info[cost["info_key"]])
+            return costs
+        return None
+
+    def labels(self, dataset: str, fidelity: str, ids: Iterable[int]) -> float:
+        """Seconds of the ``fidelity`` labels of ``ids``; NaN if unknown."""
+        costs = self._label_costs(dataset, fidelity)
+        if costs is None:
+            return math.nan
+        ids = list(ids)
+        missing = [i for i in ids if i not in costs]
+        if missing:
+            raise ValueError(f"datasets.{dataset}: no {fidelity} label cost for configurations {missing[:5]}")
+        return float(sum(costs[i] for i in ids))
+
+    # ---- one run -------------------------------------------------------------------
+
+    def run_labels(self, dataset: str, run_dir: Path, fidelity: str, with_validation: bool = True) -> float:
+        """Labels a training run used: its training set and (fine-tuning, scratch) the validation set."""
+        ids = set(self.ids(run_dir / "train.extxyz"))
+        if with_validation:
+            ids |= set(self.ids(self.results / dataset / "labels" / f"validation.{fidelity}.extxyz"))
+        return self.labels(dataset, fidelity, ids)
+
+    def pretraining(self, dataset: str, size: int, seed: int) -> tuple[float, float]:
+        """(low-fidelity labels, job) seconds of one pre-training run."""
+        run = self.results / dataset / "pretrain" / f"p{size}_s{seed}"
+        lf = self.config["datasets"][dataset]["low_fidelity"]
+        return (self.run_labels(dataset, run, lf, with_validation=False),
+                job_seconds(self.bench(dataset, "pretrain", f"p{size}_s{seed}")))
+
+
+class _Constant(dict):
+    """A per-configuration cost that is the same for every configuration."""
+
+    def __init__(self, seconds: float):
+        super().__init__()
+        self.seconds = seconds
+
+    def __contains__(self, key) -> bool:
+        return True
+
+    def __getitem__(self, key) -> float:
+        return self.seconds
+
+
+def _tag(row: Mapping, method: str | None = None, cap: int | None = None) -> str:
+    method = method or row["method"]
+    if method == "mftl":
+        return f"p{int(row['pretrain_size'])}_e{int(cap or row['epoch_cap'])}_n{int(row['train_size'])}_s{int(row['seed'])}"
+    return f"n{int(row['train_size'])}_s{int(row['seed'])}"
+
+
+def point_costs(book: CostBook, row: Mapping) -> dict:
+    """Cost components (seconds) of one curves.csv row."""
+    cfg = book.config
+    dataset, method, seed = row["dataset"], row["method"], int(row["seed"])
+    ds = cfg["datasets"][dataset]
+    hf, lf = ds["high_fidelity"], ds["low_fidelity"]
+    out = dict.fromkeys(COMPONENTS, 0.0)
+    models = book.results / dataset / "models"
+    tag = _tag(row)
+
+    if method == "mftl_auto":
+        caps = ds["epoch_caps"]
+        runs = [(models / "mftl" / _tag(row, "mftl", c), _tag(row, "mftl", c)) for c in caps]
+        out["training_s"] = sum(job_seconds(book.bench(dataset, "mftl", t)) for _, t in runs)
+        out["evaluation_s"] = sum(job_seconds(book.bench(dataset, "valid", "mftl", t)) for _, t in runs)
+        out["evaluation_s"] += job_seconds(book.bench(dataset, "eval", "mftl", _tag(row, "mftl")))
+        run_dir = runs[0][0]
+    else:
+        run_dir = models / method / tag
+        out["training_s"] = job_seconds(book.bench(dataset, method, tag))
+        out["evaluation_s"] = job_seconds(book.bench(dataset, "eval", method, tag))
+
+    if method == "delta":
+        # learned on (high - low): both fidelities of training and validation, and low for the test set
+        used = set(book.ids(run_dir / "train.extxyz"))
+        valid = set(book.ids(book.results / dataset / "labels" / f"validation.{hf}.extxyz"))
+        test = set(book.ids(book.results / dataset / "labels" / f"test.{hf}.extxyz"))
+        out["hf_labels_s"] = book.labels(dataset, hf, used | valid)
+        out["lf_labels_s"] = book.labels(dataset, lf, used | valid | test)
+    else:
+        out["hf_labels_s"] = book.run_labels(dataset, run_dir, hf)
+
+    if method in ("mftl", "mftl_auto"):
+        out["lf_labels_s"], out["pretrain_s"] = book.pretraining(dataset, int(row["pretrain_size"]), seed)
+    elif method in ("foundation", "foundation_multihead"):
+        spec = cfg["foundations"][ds["foundation"]]
+        if "trained_by" in spec:
+            by = spec["trained_by"]
+            by_tag = f"n{by['train_size']}_s{by['seed']}"
+            by_dir = book.results / by["dataset"] / "models" / by["method"] / by_tag
+            by_hf = cfg["datasets"][by["dataset"]]["high_fidelity"]
+            out["foundation_s"] = (job_seconds(book.bench(by["dataset"], by["method"], by_tag))
+                                   + book.run_labels(by["dataset"], by_dir, by_hf))
+        else:
+            out["foundation_s"] = math.nan  # trained elsewhere: its cost is not ours to know
+    elif method == "chain":
+        first, *later = ds["chain"]
+        out["lf_labels_s"], out["pretrain_s"] = book.pretraining(first["dataset"], first["size"], seed)
+        for k, stage in enumerate(later, start=1):
+            folder, bench, _ = stage_run(cfg, dataset, k, seed)
+            stage_dir = book.results.parent / folder
+            out["chain_stages_s"] += job_seconds(book.results.parent / bench)
+            out["chain_stages_s"] += book.run_labels(stage["dataset"], stage_dir, stage["fidelity"])
+    return out
+
+
+def costs_table(curves: pd.DataFrame, config: Mapping, results: str | Path = "results") -> pd.DataFrame:
+    """One row per curves row: cost components, totals, device, sharing and unknown components."""
+    book = CostBook(config, results)
+    rows = []
+    for _, row in curves.iterrows():
+        parts = point_costs(book, row)
+        run = "mftl/" + _tag(row, "mftl") if row["method"] == "mftl_auto" else f"{row['method']}/{_tag(row)}"
+        info = pd.read_json(book.results / row["dataset"] / "models" / run / "training.json", typ="series")
+        rows.append({**{k: row[k] for k in KEYS}, **parts, "device": info["device"], **{k: row[k] for k in ERRORS}})
+    table = pd.DataFrame(rows, columns=[*KEYS, *COMPONENTS, "device", *ERRORS])
+    table["labels_s"] = table["hf_labels_s"] + table["lf_labels_s"]
+    table["compute_s"] = table[["pretrain_s", "foundation_s", "chain_stages_s", "training_s", "evaluation_s"]].sum(
+        axis=1, skipna=False)
+    table["total_s"] = table["labels_s"] + table["compute_s"]
+    pretrained = table["pretrain_size"].notna()
+    shared = table[pretrained].groupby(["dataset", "pretrain_size", "seed"])["method"].transform("size")
+    table["pretrain_shared_by"] = shared.reindex(table.index).astype("Int64")
+    table["unknown"] = table[COMPONENTS].apply(lambda r: " ".join(c for c in COMPONENTS if pd.isna(r[c])), axis=1)
+    return table[COLUMNS].astype({"pretrain_size": "Int64", "epoch_cap": "Int64"})
