@@ -161,6 +161,12 @@ def job_memory_mb(wildcards, attempt):
     return 4000 * attempt
 
 
+# Evaluations are short and numerous (1,137 in the paper campaign): fixed values cost
+# Snakemake nothing per job when planning, where a function is inspected for every job.
+EVALUATION_MEMORY_MB = 4000
+EVALUATION_RUNTIME_MIN = 60
+
+
 def training_runtime(wildcards, attempt):
     """Minutes for one MACE training; a retry resumes from the last checkpoint with more time."""
     return 240 * attempt
@@ -425,8 +431,9 @@ def auto_cap_metadata(wildcards):
     return json.dumps(dict(auto_cap_runs(wildcards.dataset))[tag], sort_keys=True)
 
 
-def hf_validation(wildcards):
-    return labelled(wildcards.dataset, "validation", high_fidelity(wildcards))
+def validate_inputs(wildcards):
+    return {"model": trained_model(wildcards),
+            "test": labelled(wildcards.dataset, "validation", high_fidelity(wildcards))}
 
 
 def delta_base_inputs(wildcards):

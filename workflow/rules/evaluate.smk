@@ -11,8 +11,8 @@ rule evaluate:
         args=eval_args,
     threads: 1
     resources:
-        mem_mb=job_memory_mb,
-        runtime=labelling_runtime,
+        mem_mb=EVALUATION_MEMORY_MB,
+        runtime=EVALUATION_RUNTIME_MIN,
     conda:
         "../../envs/training.yaml"
     log:
@@ -26,8 +26,7 @@ rule evaluate:
 
 rule validate:
     input:
-        model=trained_model,
-        test=hf_validation,
+        unpack(validate_inputs),
     output:
         "results/{dataset}/valid/{method}/{tag}.json",
     params:
@@ -35,8 +34,8 @@ rule validate:
         args=validate_args,
     threads: 1
     resources:
-        mem_mb=job_memory_mb,
-        runtime=labelling_runtime,
+        mem_mb=EVALUATION_MEMORY_MB,
+        runtime=EVALUATION_RUNTIME_MIN,
     conda:
         "../../envs/training.yaml"
     log:
