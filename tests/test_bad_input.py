@@ -178,3 +178,20 @@ def test_same_config_and_seeds_give_the_same_splits_and_labels():
     for a, b in zip(first, second):
         assert a.info["gfn1_energy"] == pytest.approx(b.info["gfn1_energy"], abs=1e-10)
         np.testing.assert_allclose(a.arrays["gfn1_forces"], b.arrays["gfn1_forces"], rtol=0, atol=1e-10)
+
+
+def test_select_with_a_misspelled_value_or_a_missing_key_is_refused():
+    from mftl.datasets import select_frames
+
+    frames = []
+    for i, name in enumerate(["CH3OH", "CH3OH", "H2O"]):
+        atoms = molecule(name)
+        atoms.info.update(config_id=i, molecule=name)
+        frames.append(atoms)
+    assert [a.info["config_id"] for a in select_frames(frames, {"key": "molecule", "exclude": ["H2O"]})] == [0, 1]
+    assert [a.info["config_id"] for a in select_frames(frames, {"key": "molecule", "include": ["H2O"]})] == [2]
+    with pytest.raises(ValueError, match="no configuration has molecule = CH3OOH"):
+        select_frames(frames, {"key": "molecule", "exclude": ["CH3OOH"]})
+    del frames[1].info["molecule"]
+    with pytest.raises(StructureError, match="config 1 has no info key 'molecule'"):
+        select_frames(frames, {"key": "molecule", "include": ["H2O"]})
