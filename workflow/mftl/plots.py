@@ -218,7 +218,9 @@ def fidelity_chain(curves: pd.DataFrame, title: str = "") -> plt.Figure:
 COST_PARTS = (
     ("high-fidelity labels", ["hf_labels_s"]),
     ("low-fidelity labels", ["lf_labels_s"]),
-    ("training", ["pretrain_s", "foundation_s", "chain_stages_s", "training_s"]),
+    ("pre-training, foundation, earlier chain stages (with their labels)",
+     ["pretrain_s", "foundation_s", "chain_stages_s"]),
+    ("training", ["training_s"]),
     ("evaluation", ["evaluation_s"]),
 )
 
@@ -238,6 +240,9 @@ def cost(costs: pd.DataFrame, title: str = "") -> plt.Figure:
             ax.plot(means["total_s"] / 3600, means[metric], marker="o", label=name)
         ax.set_xscale("log")
         ax.set_yscale("log")
+        for axis in (ax.xaxis, ax.yaxis):
+            axis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+            axis.set_minor_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
         ax.set_xlabel("total cost per point (hours of the jobs' resources)")
         ax.set_ylabel(label)
         ax.grid(True, which="both", alpha=0.3)
@@ -250,7 +255,7 @@ def cost(costs: pd.DataFrame, title: str = "") -> plt.Figure:
         axes[2].barh(split.index, split[part], left=bottom, label=part)
         bottom += split[part].to_numpy()
     axes[2].set_xlabel(f"hours per point at {int(table['train_size'].max())} training configurations")
-    axes[2].legend(fontsize="x-small")
+    axes[2].legend(fontsize="x-small", loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2)
     axes[2].tick_params(axis="y", labelsize="x-small")
     unknown = costs[costs["total_s"].isna()]
     if not unknown.empty:
