@@ -130,3 +130,23 @@ def test_costs_have_a_row_for_every_curve_point_and_the_cost_figure_exists(tiny_
     assert (by_method.get_group("scratch")[["pretrain_s", "lf_labels_s"]] == 0).all().all()
     for ext in ("png", "pdf"):
         assert (tiny_campaign / f"results/tiny/figures/cost.{ext}").stat().st_size > 5000
+
+
+def test_flags_are_checked_against_maces_own_parser_without_importing_torch():
+    import subprocess
+    import sys
+
+    from mace.tools import build_default_arg_parser
+
+    from mftl.training import _mace_arg_parser, mace_flags
+
+    ours = {(a.dest, type(a).__name__, repr(a.default)) for a in _mace_arg_parser()._actions}
+    assert ours == {(a.dest, type(a).__name__, repr(a.default)) for a in build_default_arg_parser()._actions}
+    assert mace_flags({"ema": True, "swa": False, "lr": 0.01}) == ["--ema", "--lr=0.01"]
+    with pytest.raises(ValueError, match="mace_run_train has no option '--learning_rate'"):
+        mace_flags({"learning_rate": 0.01})
+    # a training job's wrapper checks its flags without the ~4 s torch/e3nn import
+    probe = "import sys; from mftl.training import mace_flags; mace_flags({'lr': 1}); print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
+                         env={**__import__("os").environ, "PYTHONPATH": str(Path(__file__).parents[1] / "workflow")})
+    assert out.stdout.strip() == "False"

@@ -65,9 +65,12 @@ def drop_unreadable_checkpoints(checkpoint_dir: Path) -> None:
     truncated one and silently trains from epoch 0. Without it the retry resumes
     from the last good checkpoint.
     """
+    checkpoints = sorted(checkpoints_by_epoch(checkpoint_dir).items(), reverse=True)
+    if not checkpoints:
+        return
     import torch
 
-    for _, path in sorted(checkpoints_by_epoch(checkpoint_dir).items(), reverse=True):
+    for _, path in checkpoints:
         try:
             torch.load(path, map_location="cpu", weights_only=False)
             return
@@ -187,7 +190,11 @@ def train(
     drop_unreadable_checkpoints(run.checkpoint_dir(out_dir))
     _run(run.command(), out_dir, threads)
     log_text = "".join(p.read_text() for p in (out_dir / "logs").glob(f"{RUN_NAME}_run-{seed}*.log"))
-    heads = check_multihead(run.model_path(out_dir), log_text) if replay_file else model_heads(run.model_path(out_dir))
+    heads = None  # a model trained from scratch has mace's one default head; fine-tuned ones are checked
+    if replay_file:
+        heads = check_multihead(run.model_path(out_dir), log_text)
+    elif foundation is not None:
+        heads = model_heads(run.model_path(out_dir))
     with atomic_path(out_dir / MODEL_FILE) as tmp:
         shutil.copyfile(run.model_path(out_dir), tmp)
     if serve_caps:

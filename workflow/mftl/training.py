@@ -9,6 +9,7 @@ A foundation model's own E0s are kept and the data re-referenced to them.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -131,9 +132,7 @@ def mace_flags(options: dict[str, Any]) -> list[str]:
     """
     import argparse
 
-    from mace.tools import build_default_arg_parser
-
-    actions = {a.dest: a for a in build_default_arg_parser()._actions}
+    actions = {a.dest: a for a in _mace_arg_parser()._actions}
     flags = []
     for key, value in sorted(options.items()):
         action = actions.get(key)
@@ -144,6 +143,37 @@ def mace_flags(options: dict[str, Any]) -> list[str]:
         else:
             flags.append(f"--{key}={value}")
     return flags
+
+
+@functools.cache
+def _mace_arg_parser():
+    """mace_run_train's argument parser, without importing torch.
+
+    ``mace.tools`` imports torch and e3nn (~4 s here), once more in every training
+    job before mace_run_train imports them again itself; its ``arg_parser.py`` needs
+    only argparse. It is loaded from mace's installed files under a private package
+    name, falling back to the normal import if that ever fails.
+    """
+    import importlib.util
+    import sys
+    import types
+
+    name = "_mftl_mace_tools"
+    try:
+        spec = importlib.util.find_spec("mace")
+        tools = Path(spec.submodule_search_locations[0]) / "tools"
+        package = types.ModuleType(name)
+        package.__path__ = [str(tools)]
+        sys.modules.setdefault(name, package)
+        module_spec = importlib.util.spec_from_file_location(f"{name}.arg_parser", tools / "arg_parser.py")
+        module = importlib.util.module_from_spec(module_spec)
+        sys.modules[module_spec.name] = module
+        module_spec.loader.exec_module(module)
+        return module.build_default_arg_parser()
+    except Exception:  # a mace whose parser needs more than argparse
+        from mace.tools import build_default_arg_parser
+
+        return build_default_arg_parser()
 
 
 def model_e0s(model_path: Path, elements: Sequence[int]) -> dict[int, float]:
