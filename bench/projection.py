@@ -55,14 +55,11 @@ def job_counts(configfile: Path) -> dict[str, int]:
 
 
 def gfn1_seconds_per_config(frames) -> float:
-    from tblite.ase import TBLite
+    """The raw tblite loop of bench/labelling.py (one thread), per configuration."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from labelling import raw_loop
 
-    start = time.perf_counter()
-    for atoms in frames:
-        work = atoms.copy()
-        work.calc = TBLite(method="GFN1-xTB", verbosity=0)
-        work.get_forces()
-    return (time.perf_counter() - start) / len(frames)
+    return raw_loop(frames) / len(frames)
 
 
 def mace_seconds_per_atom_epoch(frames, model: dict, epochs: int) -> float:

@@ -31,24 +31,25 @@ FIDELITIES = {
 }
 
 
+def _tiny_dataset(source: Path, select: dict, split: tuple[int, int, int], train_sizes: list[int],
+                  methods: list[str], **extra) -> dict:
+    """A dataset of the tiny source: ref read from keys, gfn1 computed; split = (test, validation, pool)."""
+    test, validation, pretrain_pool = split
+    return {
+        "source": str(source), "select": {"key": "molecule", **select}, "fidelities": FIDELITIES,
+        "high_fidelity": "ref", "low_fidelity": "gfn1",
+        "split": {"seed": 0, "test": test, "validation": validation, "pretrain_pool": pretrain_pool},
+        "train_sizes": train_sizes, "seeds": [0], "methods": methods, **extra,
+    }
+
+
 def tiny_config(source: Path, **overrides) -> dict:
     """One dataset, ``tiny`` (three molecules), with the single-dataset methods."""
     config = {
         "device": "cpu",
         "datasets": {
-            "tiny": {
-                "source": str(source),
-                "select": {"key": "molecule", "exclude": list(FOUNDATION_MOLECULES)},
-                "fidelities": FIDELITIES,
-                "high_fidelity": "ref",
-                "low_fidelity": "gfn1",
-                "split": {"seed": 0, "test": 10, "validation": 5, "pretrain_pool": 40},
-                "train_sizes": [5, 10],
-                "pretrain_sizes": [40],
-                "epoch_caps": [1, 3],
-                "seeds": [0],
-                "methods": ["scratch", "mftl", "mftl_auto", "delta"],
-            },
+            "tiny": _tiny_dataset(source, {"exclude": list(FOUNDATION_MOLECULES)}, (10, 5, 40), [5, 10],
+                                  ["scratch", "mftl", "mftl_auto", "delta"], pretrain_sizes=[40], epoch_caps=[1, 3]),
         },
         "labelling": {"chunk_size": 20, "max_failure_fraction": 0.0},
         "model": {"model": "MACE", "num_channels": 8, "max_L": 0, "correlation": 2,
@@ -74,17 +75,8 @@ def full_tiny_config(source: Path) -> dict:
         {"dataset": "tiny", "fidelity": "gfn1", "size": 40, "epoch_cap": 3},
         {"dataset": "tiny_foundation", "fidelity": "ref", "size": 10},
     ]
-    config["datasets"]["tiny_foundation"] = {
-        "source": str(source),
-        "select": {"key": "molecule", "include": list(FOUNDATION_MOLECULES)},
-        "fidelities": FIDELITIES,
-        "high_fidelity": "ref",
-        "low_fidelity": "gfn1",
-        "split": {"seed": 0, "test": 3, "validation": 2, "pretrain_pool": 0},
-        "train_sizes": [10],
-        "seeds": [0],
-        "methods": ["scratch"],
-    }
+    config["datasets"]["tiny_foundation"] = _tiny_dataset(
+        source, {"include": list(FOUNDATION_MOLECULES)}, (3, 2, 0), [10], ["scratch"])
     config["foundations"] = {
         "analog": {"trained_by": {"dataset": "tiny_foundation", "method": "scratch", "train_size": 10, "seed": 0}},
     }
