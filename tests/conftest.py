@@ -78,7 +78,8 @@ def full_tiny_config(source: Path) -> dict:
     config["datasets"]["tiny_foundation"] = _tiny_dataset(
         source, {"include": list(FOUNDATION_MOLECULES)}, (3, 2, 0), [10], ["scratch"])
     config["foundations"] = {
-        "analog": {"trained_by": {"dataset": "tiny_foundation", "method": "scratch", "train_size": 10, "seed": 0}},
+        "analog": {"trained_by": {"dataset": "tiny_foundation", "method": "scratch", "train_size": 10, "seed": 0},
+                   "replay_size": 6},
     }
     return config
 

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from mftl.foundations import FoundationUnavailable, check_multihead, fetch_named, mace_cache_path, model_heads
+from mftl.structures import read_structures
 from mftl.training import MaceRun
 
 METHODS = {"scratch", "mftl", "mftl_auto", "delta", "foundation", "foundation_multihead", "chain"}
@@ -53,10 +54,15 @@ def test_multihead_fine_tuning_really_trained_two_heads_with_the_replay_data(tin
     assert not info["multihead_lr_forced"], "the tiny config sets force_mh_ft_lr"
     model = torch.load(run / "model.model", map_location="cpu", weights_only=False)
     assert list(model.heads) == ["pt_head", "Default"]
-    # the replay data are the analog's own training data
-    replay = (run / "replay.extxyz").read_text()
-    analog_train = (tiny_campaign / "results/tiny_foundation/models/scratch/n10_s0/train.extxyz").read_text()
-    assert replay.count("REF_energy") == analog_train.count("REF_energy") == 10
+    # the replay data are replay_size (6) of the analog's own 10 training configurations, energies unchanged
+    def by_geometry(frames):
+        return {a.positions.round(6).tobytes(): a.info["REF_energy"] for a in frames}
+
+    replay = by_geometry(read_structures(run / "replay.extxyz"))
+    analog = by_geometry(read_structures(tiny_campaign / "results/tiny_foundation/models/scratch/n10_s0/train.extxyz"))
+    assert len(analog) == 10 and len(replay) == info["n_replay"] == 6 and set(replay) < set(analog)
+    for geometry, energy in replay.items():
+        assert energy == pytest.approx(analog[geometry])
     log = (tiny_campaign / "results/tiny/logs/foundation_multihead/n10_s0.log").read_text()
     assert "Using heads: ['Default', 'pt_head']" in log or "pt_head" in log
     # naive fine-tuning of the same foundation has one head

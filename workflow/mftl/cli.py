@@ -126,7 +126,7 @@ def _cmd_train(args: argparse.Namespace) -> None:
         init_from=path(args.init_from), init_cap=args.init_cap, keep_checkpoints=args.keep_checkpoints,
         serve_caps=args.serve_caps,
         base_fidelity=args.base_fidelity, base_pool=path(args.base_pool), base_valid=path(args.base_valid),
-        replay=path(args.replay), replay_keys=tuple(args.replay_keys) if args.replay_keys else None,
+        replay=path(args.replay), replay_keys=tuple(args.replay_keys) if args.replay_keys else None, replay_size=args.replay_size,
     )
 
 
@@ -272,6 +272,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--replay", help="multi-head fine-tuning of the --init-from model with this replay data")
     p.add_argument("--replay-keys", nargs=2, metavar=("ENERGY", "FORCES"),
                    help="info/array keys of total energy and forces in --replay (default: REF_energy REF_forces)")
+    p.add_argument("--replay-size", type=int,
+                   help="replay a random subset of this many --replay configurations (drawn with --seed; default all)")
     p.add_argument("--hyperparameters", default="{}", help="mace_run_train flags as JSON")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--threads", type=int, default=1)

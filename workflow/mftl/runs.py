@@ -1,17 +1,18 @@
 """Running the real tools for one training or one evaluation, in a working folder.
 
 These functions do the file work of one workflow job: write the inputs, run
-``mace_run_train`` / ``mace_eval_configs`` as subprocesses, and move the results
+``mace_run_train`` / ``mace_eval_configs`` (in this process, see :func:`_run`), and move the results
 into place atomically. A rerun in the same folder resumes from mace's latest
 checkpoint (``--restart_latest`` with the same run name).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import logging
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -36,15 +37,83 @@ E0S_FILE = "e0s.json"
 INFO_FILE = "training.json"
 
 
-def _run(cmd: list[str], cwd: Path, threads: int) -> None:
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
-    beside_python = Path(sys.executable).parent / cmd[0]
-    if shutil.which(cmd[0]) is None and beside_python.exists():  # a venv used without activating it
-        cmd = [str(beside_python), *cmd[1:]]
+#: what mace-torch logs when the validation loss has not improved for ``patience`` evaluations
+PATIENCE_MESSAGE = "Stopping optimization after"
+
+
+class _PatienceExceeded(Exception):
+    """mace said patience is exceeded; the run is ended there (see :class:`_EndOnPatience`)."""
+
+
+class _EndOnPatience(logging.Handler):
+    """Early stopping that stops: end ``mace_run_train`` when it logs that patience is exceeded.
+
+    mace-torch 0.3.16 logs "Stopping optimization after N epochs without improvement"
+    and then trains on to ``max_num_epochs`` unless it runs distributed
+    (ACEsuit/mace#1384; fix proposed in PR #1502, not released). The message goes to
+    mace's own handlers first, then the run is ended; :func:`train` lets mace write
+    the final model from its best checkpoint, as an early-stopped run does.
+    """
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if not message.startswith(PATIENCE_MESSAGE) or "Stage Two" in message:
+            return
+        for handler in logging.getLogger().handlers:
+            if handler is not self and record.levelno >= handler.level:
+                handler.handle(record)
+        raise _PatienceExceeded(message)
+
+
+def _run(cmd: list[str], cwd: Path, threads: int) -> bool:
+    """Run the console script ``cmd`` (``mace_run_train``, ``mace_eval_configs``) in this process.
+
+    Exactly what the installed script runs (its entry point, with ``cmd`` as its
+    argv), in ``cwd``, but without a second Python start and import of torch, e3nn
+    and mace (~5 s here, as long as a small demo fine-tuning). What the script
+    changes in the process (working folder, logging handlers, torch's default
+    dtype and threads, ``sys.argv``) is put back afterwards. The logged command
+    line runs the same step by hand. Returns whether the run was ended early
+    because mace's patience was exceeded (see :class:`_EndOnPatience`).
+    """
+    from importlib.metadata import entry_points
+
+    scripts = entry_points(group="console_scripts", name=cmd[0])
+    if not scripts:
+        raise RuntimeError(f"{cmd[0]}: no such console script installed (is mace-torch installed?)")
+    main = next(iter(scripts)).load()
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(threads)
+    import torch
+
     print("+ " + " ".join(cmd), flush=True)
-    result = subprocess.run(cmd, cwd=cwd, env=env, stdout=sys.stdout, stderr=subprocess.STDOUT)
-    if result.returncode != 0:
-        raise RuntimeError(f"{cmd[0]} failed with exit code {result.returncode} (see the log above)")
+    root = logging.getLogger()
+    saved = (list(root.handlers), list(root.filters), root.level, torch.get_default_dtype(),
+             torch.get_num_threads(), list(sys.argv), os.getcwd())
+    torch.set_num_threads(threads)
+    os.chdir(cwd)
+    sys.argv = list(cmd)
+    root.addHandler(_EndOnPatience())
+    try:
+        main()
+    except SystemExit as stop:
+        if stop.code not in (None, 0):
+            raise RuntimeError(f"{cmd[0]} failed with exit code {stop.code} (see the log above)") from stop
+    except _PatienceExceeded:
+        return True
+    finally:
+        handlers, filters, level, dtype, n_threads, argv, cwd_before = saved
+        for handler in root.handlers:
+            if handler not in handlers:
+                handler.close()
+        root.handlers, root.filters = handlers, filters
+        root.setLevel(level)
+        torch.set_default_dtype(dtype)
+        torch.set_num_threads(n_threads)
+        sys.argv = argv
+        os.chdir(cwd_before)
+        sys.stdout.flush()
+    return False
 
 
 def export_checkpoint(final_model: Path, checkpoint: Path, out: Path) -> None:
@@ -123,7 +192,7 @@ def train(
     init_from: Path | None = None, init_cap: int | None = None, keep_checkpoints: bool = False,
     serve_caps: list[int] | None = None,
     base_fidelity: str | None = None, base_pool: Path | None = None, base_valid: Path | None = None,
-    replay: Path | None = None, replay_keys: tuple[str, str] | None = None,
+    replay: Path | None = None, replay_keys: tuple[str, str] | None = None, replay_size: int | None = None,
 ) -> None:
     """Train one MACE model on ``size`` configurations of ``train_pool`` into ``out_dir``.
 
@@ -144,8 +213,9 @@ def train(
     With ``replay`` (and a foundation model in ``init_from``) the model is fine-tuned
     multi-head: mace trains a ``pt_head`` on the replay data beside the new head.
     The replay file holds ``REF_energy``/``REF_forces`` relative to the foundation's
-    E0s, or total energies under ``replay_keys`` (energy, forces). A run that mace
-    quietly turned into naive fine-tuning fails instead of being reported as multi-head.
+    E0s, or total energies under ``replay_keys`` (energy, forces); ``replay_size``
+    replays a seeded random subset of it. A run that mace quietly turned into naive
+    fine-tuning fails instead of being reported as multi-head.
     """
     start = time.perf_counter()
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -179,7 +249,10 @@ def train(
         if foundation is None:
             raise ValueError("multi-head fine-tuning (replay data) needs a foundation model to start from")
         replay_file = Path("replay.extxyz")
-        write_structures(out_dir / replay_file, replay_frames(read_structures(replay), replay_keys))
+        replayed = read_structures(replay)
+        if replay_size is not None:
+            replayed = [replayed[i] for i in subset(list(range(len(replayed))), replay_size, seed, what=f"replay data {replay}")]
+        write_structures(out_dir / replay_file, replay_frames(replayed, replay_keys))
     run = MaceRun(
         name=RUN_NAME, train_file=Path("train.extxyz"), seed=seed, max_epochs=max_epochs, e0s=held,
         device=resolve_device(device), valid_file=Path("valid.extxyz") if valid_path else None,
@@ -188,7 +261,11 @@ def train(
         hyperparameters=hyperparameters,
     )
     drop_unreadable_checkpoints(run.checkpoint_dir(out_dir))
-    _run(run.command(), out_dir, threads)
+    stopped_early = _run(run.command(), out_dir, threads)
+    if stopped_early:  # mace restarts from its best (latest) checkpoint, trains no epoch, writes the model
+        best_epoch = max(checkpoints_by_epoch(run.checkpoint_dir(out_dir)))
+        print(f"patience exceeded: the model is the checkpoint of epoch index {best_epoch}", flush=True)
+        _run(dataclasses.replace(run, max_epochs=best_epoch).command(), out_dir, threads)
     log_text = "".join(p.read_text() for p in (out_dir / "logs").glob(f"{RUN_NAME}_run-{seed}*.log"))
     heads = None  # a model trained from scratch has mace's one default head; fine-tuned ones are checked
     if replay_file:
@@ -204,12 +281,14 @@ def train(
     write_text_atomic(out_dir / E0S_FILE, json.dumps(e0s, indent=2) + "\n")
     info = {
         "fidelity": fidelity, "base_fidelity": base_fidelity, "size": size, "seed": seed,
-        "max_epochs": max_epochs, "epochs_run": epochs_run(log_text), "device": run.device,
+        "max_epochs": max_epochs, "epochs_run": epochs_run(log_text), "stopped_early": stopped_early,
+        "device": run.device,
         "wall_s": time.perf_counter() - start, "command": run.command(), "init_cap": init_cap,
         "n_without_base_labels": len(by_id) - len(eligible),
         "default_dtype": hyperparameters.get("default_dtype", "float64"),
         "foundation": str(init_from) if init_from is not None and not init_from.is_dir() else None,
         "heads": heads, "multihead": replay_file is not None,
+        "n_replay": len(replayed) if replay_file is not None else None,
         "multihead_lr_forced": "To use a different learning rate, set --force_mh_ft_lr" in log_text,
     }
     write_text_atomic(out_dir / INFO_FILE, json.dumps(info, indent=2) + "\n")

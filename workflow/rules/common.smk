@@ -288,6 +288,8 @@ def multihead_args(wildcards):
     """Multi-head fine-tuning: the foundation's own training data (trained_by) or the configured replay file."""
     spec = foundation_spec(wildcards.dataset)
     args = f"{_training_args(wildcards.dataset, 'multihead')} --init-from {foundation_model_path(wildcards.dataset)}"
+    if "replay_size" in spec:
+        args += f" --replay-size {spec['replay_size']}"
     if "trained_by" in spec:
         return f"{args} --replay {_trained_by_dir(spec)}/train.extxyz"
     replay = spec["replay"]
