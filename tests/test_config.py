@@ -1,20 +1,41 @@
 """A bad config fails before any job starts, naming the key."""
 
 import copy
+import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
+from snakemake.utils import update_config
 
-from conftest import REPO, run_snakemake, tiny_config
+from conftest import BIN, REPO, env_with_venv, run_snakemake, tiny_config
 from mftl.config import ConfigError, check_config
 
 SCHEMA = REPO / "workflow/schemas/config.schema.yaml"
 
 
+#: config files that are overlays on another (snakemake --configfile BASE OVERLAY)
+OVERLAYS = {"demo_full.yaml": "config.yaml"}
+
+
 def test_shipped_configs_are_valid():
     for path in (REPO / "config").glob("*.yaml"):
-        check_config(yaml.safe_load(path.read_text()), SCHEMA)
+        config = yaml.safe_load(path.read_text())
+        if path.name in OVERLAYS:  # merged as Snakemake merges several --configfile
+            overlay, config = config, yaml.safe_load((REPO / "config" / OVERLAYS[path.name]).read_text())
+            update_config(config, overlay)
+        check_config(config, SCHEMA)
+
+
+def test_the_full_demo_overlay_plans_the_larger_grid():
+    plan = subprocess.run(
+        [str(BIN / "snakemake"), "-n", "--forceall", "--cores", "1", "--configfile", "config/config.yaml",
+         "config/demo_full.yaml"], cwd=REPO, env=env_with_venv(), capture_output=True, text=True, timeout=300)
+    assert plan.returncode == 0, plan.stderr
+    for target in ("results/demo/models/mftl/p1000_e3_n100_s1/training.json",
+                   "results/demo/eval/mftl_auto/p1000_n25_s0.json",
+                   "results/demo_ccsdt/models/chain/n100_s1/training.json"):
+        assert target in plan.stdout, target
 
 
 def test_defaults_are_filled():
