@@ -8,7 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 from ase import Atoms
+from PIL import Image
 
+from mftl.cli import main as mftl_main
 from mftl.costs import costs_table
 from mftl.structures import write_structures
 
@@ -116,3 +118,45 @@ def test_labels_without_a_known_cost_are_unknown(results):
     del config["datasets"]["d"]["fidelities"]["hf"]["cost"]
     row = costs_table(pd.DataFrame([_row("scratch")]), config, results).iloc[0]
     assert math.isnan(row.hf_labels_s) and row.unknown == "hf_labels_s"
+
+
+def test_unknown_costs_are_plotted_as_known_parts_and_named(results, tmp_path):
+    """High-fidelity labels without a cost (a user's own data) and an external foundation: costs.csv
+    and the cost figure are written, the known part of each point is plotted, the unknown parts named."""
+    config = json.loads(json.dumps(CONFIG))
+    del config["datasets"]["d"]["fidelities"]["hf"]["cost"]
+    curves, costs = tmp_path / "curves.csv", tmp_path / "costs.csv"
+    pd.DataFrame([_row("scratch"), _row("mftl", 1, 3), _row("foundation")]).to_csv(curves, index=False)
+    assert mftl_main(["costs", "--curves", str(curves), "--config", json.dumps(config), "--results", str(results),
+                      "--out", str(costs)]) == 0
+    table = pd.read_csv(costs)
+    assert table.total_s.isna().all()
+    assert list(table.unknown) == ["hf_labels_s", "hf_labels_s", "hf_labels_s foundation_s"]
+
+    figures = [tmp_path / "cost.png", tmp_path / "cost.pdf"]
+    assert mftl_main(["figure", "--kind", "cost", "--table", str(costs), "--out", *map(str, figures)]) == 0
+    assert all(path.stat().st_size > 5000 for path in figures)
+    caption = Image.open(figures[0]).text["Description"]
+    assert caption == ("cost unknown: foundation: high-fidelity labels, foundation model; "
+                       "mftl (pre 3, cap 1): high-fidelity labels; scratch: high-fidelity labels")
+    pdf_string = caption.replace("(", "\\(").replace(")", "\\)")  # a PDF literal string escapes parentheses
+    assert f"/Subject ({pdf_string})".encode() in figures[1].read_bytes()
+
+    # each point sits at the sum of its known parts (hours): scratch 50 s training + 5 s evaluation
+    from mftl.plots import cost
+
+    figure = cost(table)
+    energy_axis = figure.axes[0]
+    points = {line.get_label(): line.get_xydata().ravel().tolist() for line in energy_axis.get_lines()}
+    assert points["scratch"] == pytest.approx([55 / 3600, 1.0])
+    lf_pretrain = 4 / 2 + 4 / 2 + 6 / 2
+    assert points["mftl (pre 3, cap 1)"] == pytest.approx([(lf_pretrain + 100 + 20 + 5) / 3600, 1.0])
+    assert points["foundation"] == pytest.approx([75 / 3600, 1.0])
+    markers = [line for line in energy_axis.get_lines() if line.get_marker() == "o" and len(line.get_xdata())]
+    assert len(markers) == 3 and all(line.get_markerfacecolor() == "white" for line in markers), "open: lower bounds"
+
+    # with the high-fidelity cost known, only the external foundation stays a lower bound
+    known = cost(costs_table(pd.read_csv(curves), CONFIG, results))
+    markers = [line for line in known.axes[0].get_lines() if line.get_marker() == "o" and len(line.get_xdata())]
+    assert sorted(line.get_markerfacecolor() == "white" for line in markers) == [False, False, True]
+    assert known.description == "cost unknown: foundation: foundation model"

@@ -17,6 +17,7 @@ Bands and error spreads are the minimum..maximum over seeds; lines are the mean.
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Callable, Iterable, Mapping
 
 import matplotlib
@@ -225,41 +226,105 @@ COST_PARTS = (
 )
 
 
-def cost(costs: pd.DataFrame, title: str = "") -> plt.Figure:
-    """Energy and force RMSE versus total cost (mean over seeds per series and training size), and
-    the cost split per series at the largest training size. Points with an unknown cost are left out
-    of the cost axes and named in the figure."""
-    if costs.empty:
-        raise FigureSkipped("costs.csv has no rows")
-    known = costs[costs["total_s"].notna()]
-    fig, axes = plt.subplots(1, 3, figsize=(14, 4.2), constrained_layout=True)
-    table = with_series_keys(known).assign(series=lambda t: t.apply(series_label, axis=1))
-    for ax, (metric, label) in zip(axes[:2], PANELS):
-        for name, rows in table.groupby("series", sort=True):
-            means = rows.groupby("train_size")[[metric, "total_s"]].mean().sort_index()
-            ax.plot(means["total_s"] / 3600, means[metric], marker="o", label=name)
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        for axis in (ax.xaxis, ax.yaxis):
-            axis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
-            axis.set_minor_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
-        ax.set_xlabel("total cost per point (hours of the jobs' resources)")
-        ax.set_ylabel(label)
-        ax.grid(True, which="both", alpha=0.3)
-    axes[0].legend(fontsize="x-small")
+#: names of the cost components, as the figure's caption names the unknown ones
+COMPONENT_NAMES = {
+    "hf_labels_s": "high-fidelity labels",
+    "lf_labels_s": "low-fidelity labels",
+    "pretrain_s": "pre-training",
+    "foundation_s": "foundation model",
+    "chain_stages_s": "earlier chain stages",
+    "training_s": "training",
+    "evaluation_s": "evaluation",
+}
+
+
+def _unknown_parts(rows: pd.DataFrame) -> list[str]:
+    """Names of the cost components that are NaN in any of ``rows``."""
+    return [COMPONENT_NAMES[c] for c in COMPONENT_NAMES if rows[c].isna().any()]
+
+
+def unknown_cost_caption(costs: pd.DataFrame) -> str:
+    """'cost unknown: <series>: <parts>; ...' naming, per series, the cost components that are NaN
+    in any of its rows; empty when every cost is known."""
+    table = with_series_keys(costs).assign(series=lambda t: t.apply(series_label, axis=1))
+    named = []
+    for series, rows in table.groupby("series", sort=True):
+        parts = _unknown_parts(rows)
+        if parts:
+            named.append(f"{series}: {', '.join(parts)}")
+    return "cost unknown: " + "; ".join(named) if named else ""
+
+
+def _known_cost_means(rows: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Per training size: mean ``metric``, mean known cost (s; the total where every part is known, a
+    lower bound otherwise) and whether every part of every seed's cost is known."""
+    parts = rows[list(COMPONENT_NAMES)]
+    per_row = pd.DataFrame({"train_size": rows["train_size"], metric: rows[metric],
+                            "known_s": parts.sum(axis=1, skipna=True), "complete": parts.notna().all(axis=1)})
+    return per_row.groupby("train_size").agg({metric: "mean", "known_s": "mean", "complete": "all"}).sort_index()
+
+
+def _draw_cost_panel(ax: plt.Axes, table: pd.DataFrame, metric: str, label: str) -> None:
+    """RMSE against cost per series: filled markers where the cost is complete, open where part is unknown."""
+    for name, rows in table.groupby("series", sort=True):
+        means = _known_cost_means(rows, metric)
+        hours = means["known_s"] / 3600
+        line, = ax.plot(hours, means[metric], label=name)
+        complete = means["complete"].to_numpy()
+        ax.plot(hours[complete], means[metric][complete], "o", color=line.get_color(), label="_filled")
+        ax.plot(hours[~complete], means[metric][~complete], "o", color=line.get_color(), markerfacecolor="white",
+                label="_open")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+        axis.set_minor_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+    ax.set_xlabel("total cost per point (hours of the jobs' resources)")
+    ax.set_ylabel(label)
+    ax.grid(True, which="both", alpha=0.3)
+
+
+def _draw_cost_split(ax: plt.Axes, table: pd.DataFrame) -> None:
+    """Known cost parts per series at the largest training size (hours); '+ unknown: ...' after a bar
+    whose cost is incomplete."""
     largest = table[table["train_size"] == table["train_size"].max()]
-    split = pd.DataFrame({part: largest[cols].sum(axis=1) for part, cols in COST_PARTS}).assign(
+    split = pd.DataFrame({part: largest[cols].sum(axis=1, skipna=True) for part, cols in COST_PARTS}).assign(
         series=largest["series"]).groupby("series").mean() / 3600
     bottom = np.zeros(len(split))
     for part in split.columns:
-        axes[2].barh(split.index, split[part], left=bottom, label=part)
+        ax.barh(split.index, split[part], left=bottom, label=part)
         bottom += split[part].to_numpy()
-    axes[2].set_xlabel(f"hours per point at {int(table['train_size'].max())} training configurations")
-    axes[2].legend(fontsize="x-small", loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2)
-    axes[2].tick_params(axis="y", labelsize="x-small")
-    unknown = costs[costs["total_s"].isna()]
-    if not unknown.empty:
-        fig.text(0.01, 0.01, f"cost unknown, not shown: {', '.join(sorted(set(unknown['method'])))}", fontsize="small")
+    for row, (series, end) in enumerate(zip(split.index, bottom)):
+        unknown = _unknown_parts(largest[largest["series"] == series])
+        if unknown:
+            ax.set_xlim(right=1.5 * bottom.max())  # room for the note
+            ax.annotate(f"+ unknown: {', '.join(unknown)}", (end, row), xytext=(3, 0), textcoords="offset points",
+                        va="center", fontsize="xx-small")
+    ax.set_xlabel(f"hours per point at {int(table['train_size'].max())} training configurations")
+    ax.legend(fontsize="x-small", loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2)
+    ax.tick_params(axis="y", labelsize="x-small")
+
+
+def cost(costs: pd.DataFrame, title: str = "") -> plt.Figure:
+    """Energy and force RMSE versus total cost (hours; mean over seeds per series and training size),
+    and the cost split per series at the largest training size.
+
+    A point whose cost is partly unknown (NaN components, e.g. high-fidelity labels of a user's
+    own data) is drawn at its known part, a lower bound, with an open marker; the unknown parts are
+    named per series below the figure and in the files' metadata (:func:`save`)."""
+    if costs.empty:
+        raise FigureSkipped("costs.csv has no rows")
+    table = with_series_keys(costs).assign(series=lambda t: t.apply(series_label, axis=1))
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4.2), constrained_layout=True)
+    for ax, (metric, label) in zip(axes[:2], PANELS):
+        _draw_cost_panel(ax, table, metric, label)
+    axes[0].legend(fontsize="x-small")
+    _draw_cost_split(axes[2], table)
+    caption = unknown_cost_caption(costs)
+    if caption:
+        fig.description = caption
+        fig.supxlabel("\n".join(textwrap.wrap(f"{caption} (open markers: the known part, a lower bound)", 160)),
+                      fontsize="small")
     if title:
         fig.suptitle(title)
     return fig
@@ -275,11 +340,20 @@ FIGURE_FUNCTIONS: dict[str, Callable[[pd.DataFrame, str], plt.Figure]] = {
 }
 
 
+#: the metadata key of each format that holds a figure's ``description``
+DESCRIPTION_KEYS = {"png": "Description", "pdf": "Subject", "svg": "Description"}
+
+
 def save(fig: plt.Figure, paths: Iterable[str]) -> None:
-    """Write the figure to each path atomically, format from the suffix (png at 150 dpi, pdf, svg)."""
+    """Write the figure to each path atomically, format from the suffix (png at 150 dpi, pdf, svg).
+    A figure's ``description`` attribute, if set (e.g. the costs it could not show), goes into each
+    file's metadata (PNG and SVG ``Description``, PDF ``Subject``)."""
     from mftl.structures import atomic_path
 
+    description = getattr(fig, "description", "")
     for path in paths:
+        fmt = str(path).rsplit(".", 1)[-1]
+        metadata = {DESCRIPTION_KEYS[fmt]: description} if description and fmt in DESCRIPTION_KEYS else None
         with atomic_path(path) as tmp:
-            fig.savefig(tmp, format=str(path).rsplit(".", 1)[-1], dpi=150)
+            fig.savefig(tmp, format=fmt, dpi=150, metadata=metadata)
     plt.close(fig)
