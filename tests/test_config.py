@@ -58,6 +58,14 @@ def test_defaults_are_filled():
         (lambda c: c.update(device="gpu"), "config key 'device': 'gpu' is not one of"),
         (lambda c: c["datasets"]["tiny"].update(pretrain_sizes=[500]), "config key 'datasets.tiny.pretrain_sizes': \\[500\\] larger than"),
         (lambda c: c["datasets"]["tiny"].update(epoch_caps=[]), "config key 'datasets.tiny.epoch_caps': needed by method"),
+        (lambda c: c["training"]["finetune"].update(lrr=0.01),
+         "config key 'training.finetune.lrr': mace_run_train has no option '--lrr'"),
+        (lambda c: c["model"].update(max_L="two"), "config key 'model.max_L': '--max_L' expects int, got 'two'"),
+        (lambda c: c["training"]["scratch"].update(lr=True), "config key 'training.scratch.lr': '--lr' expects float"),
+        (lambda c: c["datasets"]["tiny"].update(model={"default_dtype": "float16"}),
+         "config key 'datasets.tiny.model.default_dtype': '--default_dtype' must be one of \\['float32', 'float64'\\]"),
+        (lambda c: c["training"]["pretrain"].update(ema="yes"), "config key 'training.pretrain.ema': '--ema' is a switch"),
+        (lambda c: c["training"]["scratch"].update(seed=3), "config key 'training.scratch.seed': '--seed' is set by mftl"),
     ],
 )
 def test_bad_config_names_the_key(mutate, message):
@@ -114,6 +122,24 @@ def test_snakemake_dry_run_refuses_a_bad_config_before_any_job(tmp_path):
     result = run_snakemake(["-n", "--configfile", str(tmp_path / "bad.yaml")], tmp_path)
     assert result.returncode != 0
     assert "config key 'datasets.tiny.split.tset': unknown key" in result.stderr + result.stdout
+    assert not (tmp_path / "results").exists()
+
+
+@pytest.mark.parametrize("section, key, value, message", [
+    ("training.scratch", "lrr", 0.01, "config key 'training.scratch.lrr': mace_run_train has no option '--lrr'"),
+    ("model", "num_channels", "sixteen", "config key 'model.num_channels': '--num_channels' expects int, got 'sixteen'"),
+])
+def test_snakemake_dry_run_refuses_a_mace_flag_mace_would_refuse(tmp_path, tiny_source, section, key, value, message):
+    """Refused when planning, not after splitting, labelling and a whole pre-training."""
+    config = tiny_config(tiny_source)
+    flags = config
+    for part in section.split("."):
+        flags = flags[part]
+    flags[key] = value
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump(config))
+    result = run_snakemake(["-n", "--configfile", str(tmp_path / "bad.yaml")], tmp_path)
+    assert result.returncode != 0
+    assert message in result.stderr + result.stdout, result.stderr[-2000:]
     assert not (tmp_path / "results").exists()
 
 

@@ -49,6 +49,7 @@ def check_config(config: dict, schema_path: str | Path) -> dict:
                               f"{', '.join(sorted(first.schema.get('properties', {})))})")
         raise ConfigError(f"config key '{_key(first.absolute_path)}': {first.message}")
     _fill_defaults(schema, config, schema)
+    _check_mace_options(config)
     downloads = config.get("downloads", {})
     for name, ds in config["datasets"].items():
         where = f"datasets.{name}"
@@ -80,6 +81,19 @@ def check_config(config: dict, schema_path: str | Path) -> dict:
         _check_foundation(config, name, ds)
         _check_chain(config, name, ds)
     return config
+
+
+def _check_mace_options(config: dict) -> None:
+    """mace_run_train flags of ``model``, ``datasets.<d>.model`` and ``training.<stage>``, by mace's parser."""
+    from mftl.mace_options import option_problem
+
+    sections = {"model": config["model"], **{f"training.{stage}": flags for stage, flags in config["training"].items()},
+                **{f"datasets.{name}.model": ds.get("model", {}) for name, ds in config["datasets"].items()}}
+    for where, flags in sections.items():
+        for key, value in flags.items():
+            problem = None if key == "max_epochs" else option_problem(key, value)  # max_epochs is mftl's own
+            if problem:
+                raise ConfigError(f"config key '{where}.{key}': {problem}")
 
 
 def _check_foundation(config: dict, name: str, ds: dict) -> None:

@@ -9,7 +9,6 @@ A foundation model's own E0s are kept and the data re-referenced to them.
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -18,19 +17,13 @@ from typing import Any
 
 from ase import Atoms
 
+from mftl.mace_options import RESERVED_FLAGS, mace_flags
+from mftl.mace_options import mace_arg_parser as _mace_arg_parser  # noqa: F401 (tests)
 from mftl.references import reference_energy
 from mftl.structures import labels
 
 ENERGY_KEY = "REF_energy"
 FORCES_KEY = "REF_forces"
-
-#: mace-torch flags that mftl sets itself and a config must not override
-RESERVED_FLAGS = frozenset({
-    "name", "seed", "train_file", "valid_file", "valid_fraction", "test_file", "E0s",
-    "energy_key", "forces_key", "max_num_epochs", "foundation_model", "device",
-    "restart_latest", "keep_checkpoints", "work_dir", "model_dir", "log_dir",
-    "checkpoints_dir", "results_dir", "multiheads_finetuning", "pt_train_file",
-})
 
 
 def resolve_device(device: str) -> str:
@@ -122,58 +115,6 @@ class MaceRun:
 
     def checkpoint_dir(self, work_dir: Path) -> Path:
         return work_dir / "checkpoints"
-
-
-def mace_flags(options: dict[str, Any]) -> list[str]:
-    """Command-line flags for mace_run_train options, checked against mace's own parser.
-
-    Switches (``store_true`` flags such as ``ema``) are written bare when true and
-    left out when false; an option mace does not know is refused by name.
-    """
-    import argparse
-
-    actions = {a.dest: a for a in _mace_arg_parser()._actions}
-    flags = []
-    for key, value in sorted(options.items()):
-        action = actions.get(key)
-        if action is None:
-            raise ValueError(f"mace_run_train has no option '--{key}' (from the model/training config)")
-        if isinstance(action, argparse._StoreTrueAction):
-            flags += [f"--{key}"] if value else []
-        else:
-            flags.append(f"--{key}={value}")
-    return flags
-
-
-@functools.cache
-def _mace_arg_parser():
-    """mace_run_train's argument parser, without importing torch.
-
-    ``mace.tools`` imports torch and e3nn (~4 s here), once more in every training
-    job before mace_run_train imports them again itself; its ``arg_parser.py`` needs
-    only argparse. It is loaded from mace's installed files under a private package
-    name, falling back to the normal import if that ever fails.
-    """
-    import importlib.util
-    import sys
-    import types
-
-    name = "_mftl_mace_tools"
-    try:
-        spec = importlib.util.find_spec("mace")
-        tools = Path(spec.submodule_search_locations[0]) / "tools"
-        package = types.ModuleType(name)
-        package.__path__ = [str(tools)]
-        sys.modules.setdefault(name, package)
-        module_spec = importlib.util.spec_from_file_location(f"{name}.arg_parser", tools / "arg_parser.py")
-        module = importlib.util.module_from_spec(module_spec)
-        sys.modules[module_spec.name] = module
-        module_spec.loader.exec_module(module)
-        return module.build_default_arg_parser()
-    except Exception:  # a mace whose parser needs more than argparse
-        from mace.tools import build_default_arg_parser
-
-        return build_default_arg_parser()
 
 
 def model_e0s(model_path: Path, elements: Sequence[int]) -> dict[int, float]:
