@@ -6,6 +6,7 @@ from snakemake.utils import min_version
 
 sys.path.insert(0, f"{workflow.basedir}/workflow")
 from mftl.config import check_config
+from mftl.source_checks import check_sources
 
 min_version("9.0")
 
@@ -21,6 +22,7 @@ report: "workflow/report/workflow.rst"
 
 
 check_config(config, f"{workflow.basedir}/workflow/schemas/config.schema.yaml")
+check_sources(config)
 
 
 # Wildcards of every rule's paths, so a path cannot be parsed two ways.

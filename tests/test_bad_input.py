@@ -83,10 +83,13 @@ def test_non_finite_labels(tmp_path, bad):
 
 
 def test_element_the_labeller_does_not_support():
+    """check_elements refuses; label_frames counts it per configuration (tests/test_element_checks.py)."""
+    from mftl.labelers import check_elements
+
     atoms = molecule("CH3OH")
     atoms.symbols[0] = "U"
     with pytest.raises(LabellerError, match="labeller 'pyscf' does not support element\\(s\\) U"):
-        label_frames([atoms], "dft", "pyscf")
+        check_elements("pyscf", [atoms])
 
 
 def test_unknown_labeller_name():

@@ -67,6 +67,7 @@ def _cmd_convert(args: argparse.Namespace) -> None:
 
 def _cmd_split(args: argparse.Namespace) -> None:
     from mftl.datasets import load_source, select_frames
+    from mftl.elements import ElementCoverageError, split_problem, symbols_by_id
     from mftl.splits import make_split
     from mftl.structures import write_structures
 
@@ -78,6 +79,9 @@ def _cmd_split(args: argparse.Namespace) -> None:
               or (args.high_energy_key in a.info and args.high_forces_key in a.arrays)]
     split = make_split(hf_ids, [int(a.info["config_id"]) for a in frames],
                        args.test, args.validation, args.train_pool, args.pretrain_pool, args.seed)
+    problem = split_problem(split.as_dict(), symbols_by_id(frames), str(args.source))
+    if problem:  # refused before any labelling or training
+        raise ElementCoverageError(problem)
     by_id = _by_id(frames)
     out = Path(args.out_dir)
     for part, ids in split.as_dict().items():

@@ -21,9 +21,11 @@ from typing import Any
 
 from ase import Atoms
 
+from mftl.elements import check_covered, element_union, symbols_by_id
 from mftl.evaluation import errors, eval_command, predictions
 from mftl.foundations import check_multihead, model_heads
 from mftl.references import e0s_from_json, e0s_to_json, fit_e0s
+from mftl.source_index import scan
 from mftl.splits import subset
 from mftl.structures import atomic_path, labels, read_structures, set_labels, write_structures, write_text_atomic
 from mftl.training import (
@@ -35,6 +37,8 @@ RUN_NAME = "mace"
 MODEL_FILE = "model.model"
 E0S_FILE = "e0s.json"
 INFO_FILE = "training.json"
+#: the training data of a run, as mace read it
+TRAIN_FILE = "train.extxyz"
 
 
 #: what mace-torch logs when the validation loss has not improved for ``patience`` evaluations
@@ -223,6 +227,9 @@ def train(
     base = _base_by_id(base_pool)
     eligible = sorted(by_id) if base is None else sorted(set(by_id) & set(base))
     chosen = [by_id[i] for i in subset(eligible, size, seed, what=f"pool {train_pool}")]
+    if valid_file is not None:  # refused before training: the model could not predict what it lacks
+        check_covered(symbols_by_id(read_structures(valid_file)), element_union(symbols_by_id(chosen).values()),
+                      f"validation set {valid_file}", f"the training set ({size} of {train_pool}, seed {seed})")
     targets = _targets(chosen, fidelity, base, base_fidelity)
     fit = fit_e0s(targets, fidelity)
 
@@ -304,6 +311,9 @@ def evaluate(
     configurations; the prediction is base + model.
     """
     reference = read_structures(test_file)
+    if (model_dir / TRAIN_FILE).exists():  # instead of mace's "9 is not in list" after the predictions
+        check_covered(symbols_by_id(reference), element_union(scan(model_dir / TRAIN_FILE).symbols),
+                      f"evaluation set {test_file}", f"the training data of {model_dir}")
     e0s = json.loads((model_dir / E0S_FILE).read_text())
     fit, held = e0s_from_json(e0s["fit"]), e0s_from_json(e0s["model"])
     dtype = json.loads((model_dir / INFO_FILE).read_text())["default_dtype"]

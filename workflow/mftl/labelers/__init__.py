@@ -71,13 +71,31 @@ def make_calculator(name: str, options: dict[str, Any] | None = None, threads: i
     return backend(name).make_calculator(dict(options or {}), threads=threads)
 
 
-def check_elements(name: str, frames: Iterable[Atoms]) -> None:
-    """Raise LabellerError naming the first element the labeller does not support."""
-    supported = backend(name).SUPPORTED_ELEMENTS
-    seen = {s for atoms in frames for s in atoms.get_chemical_symbols()}
-    missing = sorted(seen - set(supported))
+def supported_elements(name: str, options: dict[str, Any] | None = None) -> frozenset[str]:
+    """Element symbols labeller ``name`` can do with its config ``options``.
+
+    A backend whose elements depend on its options (DFTB+: the Slater-Koster
+    folder) defines ``supported_elements_for(options)``; the others ``SUPPORTED_ELEMENTS``.
+    """
+    module = backend(name)
+    for_options = getattr(module, "supported_elements_for", None)
+    return frozenset(for_options(dict(options or {})) if for_options else module.SUPPORTED_ELEMENTS)
+
+
+def check_elements(name: str, frames: Iterable[Atoms], options: dict[str, Any] | None = None) -> None:
+    """Raise LabellerError naming the elements the labeller does not support."""
+    error = unsupported_error(name, {s for atoms in frames for s in atoms.get_chemical_symbols()},
+                              supported_elements(name, options))
+    if error:
+        raise error
+
+
+def unsupported_error(name: str, symbols: Iterable[str], supported: frozenset[str]) -> LabellerError | None:
+    """The error for a configuration with element(s) the labeller cannot do, or None."""
+    missing = sorted(set(symbols) - supported)
     if missing:
-        raise LabellerError(f"labeller '{name}' does not support element(s) {', '.join(missing)}")
+        return LabellerError(f"labeller '{name}' does not support element(s) {', '.join(missing)}")
+    return None
 
 
 def label_frames(
@@ -90,11 +108,12 @@ def label_frames(
 ) -> tuple[list[Atoms], LabelReport]:
     """Label ``frames`` with one fidelity; return the labelled frames and a report.
 
-    Configurations whose calculation fails are left out of the returned list and
-    listed in the report with their error. Each configuration gets its own
-    calculator so that no state (SCF guess, failure) leaks between them.
+    Configurations whose calculation fails, or that hold an element the labeller
+    cannot do, are left out of the returned list and listed in the report with
+    their error. Each configuration gets its own calculator so that no state
+    (SCF guess, failure) leaks between them.
     """
-    check_elements(labeller, frames)
+    supported = supported_elements(labeller, options)
     factory = calculator_factory or (lambda: make_calculator(labeller, options, threads))
     report = LabelReport(fidelity=fidelity, labeller=labeller, n_total=len(frames))
     start = time.perf_counter()
@@ -105,6 +124,9 @@ def label_frames(
         cid = int(atoms.info.get("config_id", len(labelled) + len(report.failures)))
         t0, c0 = time.perf_counter(), time.process_time()
         try:
+            unsupported = unsupported_error(labeller, atoms.get_chemical_symbols(), supported)
+            if unsupported:
+                raise unsupported
             energy = work.get_potential_energy()
             forces = work.get_forces()
             if not (np.isfinite(energy) and np.all(np.isfinite(forces))):

@@ -113,6 +113,11 @@ def supported_elements(skf_dir: str | os.PathLike | None = None) -> frozenset[st
 SUPPORTED_ELEMENTS = supported_elements(os.environ.get("DFTB_PREFIX"))
 
 
+def supported_elements_for(options: dict[str, Any]) -> frozenset[str]:
+    """Elements of the labeller's ``skf_dir`` option (or ``DFTB_PREFIX``) when that folder exists."""
+    return supported_elements(options.get("skf_dir") or os.environ.get("DFTB_PREFIX"))
+
+
 def _skf_numbers(line: str) -> list[float]:
     """Numbers of an SKF line; commas and the ``n*value`` repeat notation are allowed."""
     values: list[float] = []

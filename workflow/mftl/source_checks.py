@@ -1,0 +1,113 @@
+"""Checks of a campaign against its source files, when Snakemake plans it.
+
+For every dataset whose ``source`` exists when planning (not one a ``convert``
+job has yet to write), the split is drawn exactly as the split job will draw it,
+from a cheap index of the file (:mod:`mftl.source_index`), and the campaign is
+refused, naming the config key, the file and example configuration ids, when
+
+* a labeller cannot do an element of a configuration it would label;
+* the test or validation set holds an element the training pool lacks;
+* a training set (train size, seed) would lack an element of the test or
+  validation set. This needs the high fidelity read from the source: labels a
+  labeller computes may fail and change which configurations are drawn (as
+  failed base labels do for Delta-learning), so that case is left to the
+  training job.
+
+What cannot be known here is checked by the jobs: the split job (training pool),
+the training job (the drawn training set against the validation set) and the
+evaluation (the model's training data against the test set).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mftl.config import ConfigError
+from mftl.elements import coverage_problem, describe_ids, element_union, split_problem
+from mftl.source_index import source_index
+from mftl.splits import SplitError, make_split, subset
+
+
+def check_sources(config: dict) -> None:
+    """Raise ConfigError for the first problem found in a dataset whose source file exists."""
+    for name, ds in config["datasets"].items():
+        if Path(ds["source"]).is_file():
+            check_dataset(name, ds)
+
+
+def check_dataset(name: str, ds: dict) -> None:
+    where = f"datasets.{name}"
+    source = ds["source"]
+    hf = ds["fidelities"][ds["high_fidelity"]]
+    select = ds.get("select")
+    info_keys = {hf["energy_key"]} if "energy_key" in hf else set()
+    array_keys = {hf["forces_key"]} if "forces_key" in hf else set()
+    index = source_index(source, {select["key"]} if select else set(), info_keys, array_keys)
+    rows = _selected(index, select, f"{where}.select", source)
+    symbols = {index.ids[i]: index.symbols[i] for i in rows}
+    hf_ids = [index.ids[i] for i in rows if "energy_key" not in hf or index.has(i, hf["energy_key"], hf["forces_key"])]
+    try:
+        split = make_split(hf_ids, [index.ids[i] for i in rows], ds["split"]["test"], ds["split"]["validation"],
+                           max(ds["train_sizes"]), ds["split"]["pretrain_pool"], ds["split"]["seed"])
+    except SplitError as err:
+        raise ConfigError(f"config key '{where}.split': {err} (source {source})") from None
+    parts = split.as_dict()
+    _check_labellers(where, ds, source, {i: symbols[i] for ids in parts.values() for i in ids})
+    problem = split_problem(parts, symbols, source)
+    if problem:
+        raise ConfigError(f"config key '{where}.split': {problem}")
+    lf = ds["fidelities"][ds["low_fidelity"]]
+    only_delta_on_computed_base = set(ds["methods"]) <= {"delta"} and "labeller" in lf
+    if "energy_key" in hf and not only_delta_on_computed_base:
+        _check_training_sets(where, ds, parts, symbols, source)
+
+
+def _selected(index, select: dict | None, key: str, source: str) -> list[int]:
+    """Rows of the index that ``select`` keeps, refused as :func:`mftl.datasets.select_frames` refuses."""
+    rows = list(range(len(index.ids)))
+    if not select:
+        return rows
+    lacking = [index.ids[i] for i in rows if select["key"] not in index.values[i]]
+    if lacking:
+        raise ConfigError(f"config key '{key}.key': configuration(s) {describe_ids(lacking)} of {source} "
+                          f"have no info key '{select['key']}'")
+    values = [index.values[i][select["key"]] for i in rows]
+    listed = select.get("include", select.get("exclude"))
+    absent = sorted(str(v) for v in set(listed) - set(values))
+    if absent:
+        which = "include" if "include" in select else "exclude"
+        raise ConfigError(f"config key '{key}.{which}': no configuration of {source} has {select['key']} = "
+                          f"{', '.join(absent)} (present: {', '.join(sorted(map(str, set(values))))})")
+    keep = set(listed)
+    return [i for i, v in zip(rows, values) if (v in keep) == ("include" in select)]
+
+
+def _check_labellers(where: str, ds: dict, source: str, drawn: dict) -> None:
+    """Every configuration the split draws may be labelled by every labelled fidelity."""
+    from mftl.labelers import supported_elements
+
+    for fidelity, spec in ds["fidelities"].items():
+        if "labeller" not in spec:
+            continue
+        supported = supported_elements(spec["labeller"], spec.get("options"))
+        unsupported = {}
+        for cid, symbols in drawn.items():
+            for symbol in set(symbols) - supported:
+                unsupported.setdefault(symbol, []).append(cid)
+        if unsupported:
+            listing = "; ".join(f"{s} in configuration(s) {describe_ids(ids)}" for s, ids in sorted(unsupported.items()))
+            raise ConfigError(f"config key '{where}.fidelities.{fidelity}.labeller': labeller '{spec['labeller']}' "
+                              f"does not support element(s) {', '.join(sorted(unsupported))} of {source}: {listing}")
+
+
+def _check_training_sets(where: str, ds: dict, parts: dict, symbols: dict, source: str) -> None:
+    """Each training set a model of the campaign draws holds every element of the test and validation sets."""
+    pool = sorted(parts["train_pool"])  # as the training job draws from the labelled pool
+    for seed in ds["seeds"]:
+        for size in ds["train_sizes"]:
+            drawn = element_union(symbols[i] for i in subset(pool, size, seed))
+            for part in ("test", "validation"):
+                problem = coverage_problem({i: symbols[i] for i in parts[part]}, drawn, f"{part} set",
+                                           f"the training set of size {size}, seed {seed}, drawn from {source}")
+                if problem:
+                    raise ConfigError(f"config key '{where}.train_sizes': {problem}")
