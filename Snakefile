@@ -5,7 +5,7 @@ import sys
 from snakemake.utils import min_version
 
 sys.path.insert(0, f"{workflow.basedir}/workflow")
-from mftl.config import check_config
+from mftl.config import check_config, load_config_file
 from mftl.source_checks import check_sources
 
 min_version("9.0")
@@ -13,6 +13,7 @@ min_version("9.0")
 
 # The demo is the default campaign; a --configfile replaces it instead of merging into it.
 if not workflow.config_settings.configfiles:
+    load_config_file("config/config.yaml")  # a malformed file named with its line (Snakemake drops it)
 
     configfile: "config/config.yaml"
 

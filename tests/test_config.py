@@ -143,6 +143,40 @@ def test_snakemake_dry_run_refuses_a_mace_flag_mace_would_refuse(tmp_path, tiny_
     assert not (tmp_path / "results").exists()
 
 
+BROKEN_YAML = "device: cpu\ndatasets:\n  tiny:\n    source: x.extxyz\n   methods: [scratch]\n"
+
+
+def test_a_malformed_yaml_config_is_named_with_its_line(tmp_path):
+    """The default config/config.yaml through the Snakefile, any file through `mftl check-config`.
+
+    Snakemake 9.27 itself reads --configfile before the workflow and says only
+    "Config file is not valid JSON or YAML" (the line shows with --verbose).
+    """
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "config.yaml").write_text(BROKEN_YAML)
+    result = run_snakemake(["-n"], tmp_path)
+    assert result.returncode != 0
+    assert "config/config.yaml: line 5, column 4: malformed YAML" in result.stdout + result.stderr, result.stderr[-2000:]
+
+    check = subprocess.run([str(BIN / "python"), "-m", "mftl", "check-config", "config/config.yaml"],
+                           cwd=tmp_path, env=env_with_venv(), capture_output=True, text=True, timeout=120)
+    assert check.returncode == 1
+    assert "mftl check-config: error: config/config.yaml: line 5, column 4: malformed YAML" in check.stderr
+
+
+def test_check_config_merges_files_as_snakemake_does_and_names_the_key(tmp_path):
+    base = tiny_config(tmp_path / "missing.extxyz")
+    (tmp_path / "base.yaml").write_text(yaml.safe_dump(base))
+    (tmp_path / "overlay.yaml").write_text(yaml.safe_dump({"training": {"scratch": {"lrr": 0.1}}}))
+    command = [str(BIN / "python"), "-m", "mftl", "check-config", "base.yaml"]
+    ok = subprocess.run(command, cwd=tmp_path, env=env_with_venv(), capture_output=True, text=True, timeout=120)
+    assert ok.returncode == 0 and "a valid campaign (tiny)" in ok.stdout, ok.stderr
+    bad = subprocess.run(command + ["overlay.yaml"], cwd=tmp_path, env=env_with_venv(), capture_output=True,
+                         text=True, timeout=120)
+    assert bad.returncode == 1
+    assert "config key 'training.scratch.lrr': mace_run_train has no option '--lrr'" in bad.stderr
+
+
 def test_snakemake_lint_finds_nothing():
     """snakemake --lint on the demo and the paper campaign: no lint at all."""
     for args in ([], ["--configfile", str(REPO / "config/paper.yaml")]):

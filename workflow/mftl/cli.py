@@ -36,6 +36,18 @@ def _by_id(frames) -> dict:
     return {int(a.info["config_id"]): a for a in frames}
 
 
+def _cmd_check_config(args: argparse.Namespace) -> None:
+    from mftl.config import check_config, load_config_file, merge_configs
+    from mftl.source_checks import check_sources
+
+    config: dict = {}
+    for path in args.configfiles:
+        merge_configs(config, load_config_file(path))
+    check_config(config, Path(__file__).resolve().parents[1] / "schemas" / "config.schema.yaml")
+    check_sources(config)
+    print(f"{' + '.join(args.configfiles)}: a valid campaign ({', '.join(config['datasets'])})")
+
+
 def _cmd_fetch(args: argparse.Namespace) -> None:
     import shutil
 
@@ -205,6 +217,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--molecules", nargs="+", help="ASE G2 names (default: the ten demo molecules)")
     p.add_argument("--threads", type=int, default=2)
     p.set_defaults(func=_cmd_demo_data)
+
+    p = sub.add_parser("check-config", help="check config files as planning does (YAML line, schema, mace flags, "
+                                            "sources), merged in order like snakemake --configfile A B")
+    p.add_argument("configfiles", nargs="+")
+    p.set_defaults(func=_cmd_check_config)
 
     p = sub.add_parser("fetch", help="download a file, verify its checksum, optionally unpack it")
     p.add_argument("--url", required=True)

@@ -13,6 +13,38 @@ class ConfigError(ValueError):
     """A config that cannot describe a campaign."""
 
 
+def load_config_file(path: str | Path) -> dict:
+    """A YAML (or JSON) config file as a dict; a malformed one is refused with its line and column.
+
+    Snakemake 9 reads ``--configfile`` before the workflow and reports a parse error
+    as "Config file is not valid JSON or YAML" without the line (it shows only with
+    ``--verbose``); ``mftl check-config`` and the Snakefile's default config use this.
+    """
+    try:
+        data = yaml.safe_load(Path(path).read_text())
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown line"
+        what = "; ".join(str(part) for part in (err.context, err.problem) if part)
+        raise ConfigError(f"{path}: {where}: malformed YAML ({what})") from None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: malformed YAML ({err})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a config is a mapping of keys (datasets, model, training, ...), "
+                          f"not {type(data).__name__}")
+    return data
+
+
+def merge_configs(base: dict, overlay: dict) -> dict:
+    """``overlay`` merged into ``base`` key by key, as Snakemake merges several config files."""
+    for key, value in overlay.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            merge_configs(base[key], value)
+        else:
+            base[key] = value
+    return base
+
+
 def _key(path) -> str:
     return ".".join(str(p) for p in path) or "<top level>"
 
