@@ -12,9 +12,16 @@ from mftl.tables import available_figures, skipped_figures
 # Snakemake (mftl installed in it), or, with --sdm conda, the job environment's python
 # with this checkout's workflow/ on its path (the environments hold only dependencies).
 _conda = "conda" in str(getattr(workflow.deployment_settings, "deployment_method", ""))
-MFTL = f"PYTHONPATH={workflow.basedir}/workflow python -m mftl" if _conda else f"{sys.executable} -m mftl"
+_job_pythonpath = shlex.quote(f"{workflow.basedir}/workflow")
+MFTL = f"PYTHONPATH={_job_pythonpath} python -m mftl" if _conda else f"{shlex.quote(sys.executable)} -m mftl"
 
 PARTS = ("test", "validation", "train_pool", "pretrain_pool")
+
+
+def quoted_option(flag, value):
+    """``--flag=value`` with the value quoted for the shell: config strings (paths, keys, JSON)
+    may hold spaces, quotes, ``$(...)`` or ``;``, and a value may start with a dash."""
+    return f"{flag}={shlex.quote(str(value))}"
 
 
 
@@ -61,9 +68,10 @@ def split_args(wildcards):
         f"--seed {ds['split']['seed']}",
     ]
     if "energy_key" in hf:
-        args += [f"--high-energy-key {hf['energy_key']}", f"--high-forces-key {hf['forces_key']}"]
+        args += [quoted_option("--high-energy-key", hf["energy_key"]),
+                 quoted_option("--high-forces-key", hf["forces_key"])]
     if "select" in ds:
-        args.append(f"--select '{json.dumps(ds['select'])}'")
+        args.append(quoted_option("--select", json.dumps(ds["select"])))
     return " ".join(args)
 
 
@@ -84,10 +92,10 @@ def download_file(wildcards):
 
 def fetch_args(wildcards):
     item = download_file(wildcards)
-    args = [f"--url '{item['url']}'"]
+    args = [quoted_option("--url", item["url"])]
     args += [f"--{algo} {item[algo]}" for algo in ("md5", "sha256") if algo in item]
     if download_entry(wildcards).get("unpack"):
-        args.append(f"--unpack-to resources/downloads/{wildcards.download}")
+        args.append(quoted_option("--unpack-to", f"resources/downloads/{wildcards.download}"))
     return " ".join(args)
 
 
@@ -101,7 +109,8 @@ def conversion_inputs(wildcards):
 
 def conversion_args(wildcards):
     spec = dataset_config(wildcards)["convert"]
-    return f"--converter {spec['converter']}" + (f" --fidelity {spec['fidelity']}" if "fidelity" in spec else "")
+    fidelity = f" {quoted_option('--fidelity', spec['fidelity'])}" if "fidelity" in spec else ""
+    return f"--converter {spec['converter']}{fidelity}"
 
 
 def n_chunks(dataset, part):
@@ -125,7 +134,8 @@ def collect_args(wildcards):
     spec = fidelity_config(wildcards)
     args = f"--max-failure-fraction {config['labelling']['max_failure_fraction']}"
     if "energy_key" in spec:
-        args += f" --energy-key {spec['energy_key']} --forces-key {spec['forces_key']}"
+        args += (f" {quoted_option('--energy-key', spec['energy_key'])}"
+                 f" {quoted_option('--forces-key', spec['forces_key'])}")
     return args
 
 
@@ -140,7 +150,7 @@ def label_chunk_inputs(wildcards):
 
 def label_args(wildcards):
     spec = fidelity_config(wildcards)
-    return (f"--labeller {spec['labeller']} --options '{json.dumps(spec.get('options', {}))}'"
+    return (f"--labeller {spec['labeller']} {quoted_option('--options', json.dumps(spec.get('options', {})))}"
             f" --chunk-size {config['labelling']['chunk_size']}")
 
 
@@ -227,7 +237,8 @@ def _training_args(dataset, stage):
     ds = config["datasets"][dataset]
     fidelity = ds["low_fidelity"] if stage == "pretrain" else ds["high_fidelity"]
     epochs = max(ds["epoch_caps"]) if stage == "pretrain" else max_epochs(stage)
-    args = f"--fidelity {fidelity} --max-epochs {epochs} --hyperparameters '{hyperparameters(stage, dataset)}'"
+    flags = quoted_option("--hyperparameters", hyperparameters(stage, dataset))
+    args = f"--fidelity {fidelity} --max-epochs {epochs} {flags}"
     if stage == "pretrain":
         args += " --serve-caps " + " ".join(str(cap) for cap in sorted(ds["epoch_caps"]))
     return f"{args} --device {config['device']}"
@@ -281,19 +292,22 @@ def foundation_input(wildcards):
 
 
 def foundation_args(wildcards):
-    return f"{_training_args(wildcards.dataset, 'finetune')} --init-from {foundation_model_path(wildcards.dataset)}"
+    init = quoted_option("--init-from", foundation_model_path(wildcards.dataset))
+    return f"{_training_args(wildcards.dataset, 'finetune')} {init}"
 
 
 def multihead_args(wildcards):
     """Multi-head fine-tuning: the foundation's own training data (trained_by) or the configured replay file."""
     spec = foundation_spec(wildcards.dataset)
-    args = f"{_training_args(wildcards.dataset, 'multihead')} --init-from {foundation_model_path(wildcards.dataset)}"
+    init = quoted_option("--init-from", foundation_model_path(wildcards.dataset))
+    args = f"{_training_args(wildcards.dataset, 'multihead')} {init}"
     if "replay_size" in spec:
         args += f" --replay-size {spec['replay_size']}"
     if "trained_by" in spec:
         return f"{args} --replay {_trained_by_dir(spec)}/train.extxyz"
     replay = spec["replay"]
-    return f"{args} --replay {replay['file']} --replay-keys {replay['energy_key']} {replay['forces_key']}"
+    keys = " ".join(shlex.quote(replay[key]) for key in ("energy_key", "forces_key"))
+    return f"{args} {quoted_option('--replay', replay['file'])} --replay-keys {keys}"
 
 
 def foundation_download_name(wildcards):
@@ -328,8 +342,9 @@ def chain_stage_inputs(wildcards):
 
 def chain_stage_args(wildcards):
     stage = _chain(wildcards.dataset)[int(wildcards.stage)]
+    flags = quoted_option("--hyperparameters", hyperparameters("finetune", stage["dataset"]))
     return (f"--size {stage['size']} --fidelity {stage['fidelity']} --max-epochs {max_epochs('finetune')}"
-            f" --hyperparameters '{hyperparameters('finetune', stage['dataset'])}' --device {config['device']}"
+            f" {flags} --device {config['device']}"
             f" {_chain_start(wildcards.dataset, int(wildcards.stage), wildcards.seed)[1]}")
 
 
@@ -455,7 +470,8 @@ def eval_inputs(wildcards):
 
 
 def _eval_args(wildcards, part):
-    args = f"--fidelity {high_fidelity(wildcards)} --device {config['device']} --metadata '{eval_metadata(wildcards)}'"
+    metadata = quoted_option("--metadata", eval_metadata(wildcards))
+    args = f"--fidelity {high_fidelity(wildcards)} --device {config['device']} {metadata}"
     if wildcards.method == "delta":
         lf = low_fidelity(wildcards)
         args += f" --base {labelled(wildcards.dataset, part, lf)} --base-fidelity {lf}"

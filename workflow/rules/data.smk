@@ -13,7 +13,7 @@ rule fetch:
     log:
         "resources/downloads/logs/{download}/{filename}.log",
     shell:
-        "{params.mftl} fetch {params.args} --out {output} > {log} 2>&1"
+        "{params.mftl} fetch {params.args} --out {output:q} > {log:q} 2>&1"
 
 
 rule convert:
@@ -36,7 +36,7 @@ rule convert:
     benchmark:
         "resources/datasets/benchmarks/{dataset}.tsv"
     shell:
-        "{params.mftl} convert {input} {params.args} --out {output.frames} --summary {output.summary} > {log} 2>&1"
+        "{params.mftl} convert {input:q} {params.args} --out {output.frames:q} --summary {output.summary:q} > {log:q} 2>&1"
 
 
 rule split:
@@ -56,4 +56,4 @@ rule split:
     log:
         "results/{dataset}/logs/split.log",
     shell:
-        "{params.mftl} split --source {input} {params.args} --out-dir results/{wildcards.dataset}/splits > {log} 2>&1"
+        "{params.mftl} split --source {input:q} {params.args} --out-dir results/{wildcards.dataset}/splits > {log:q} 2>&1"

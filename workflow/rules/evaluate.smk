@@ -21,7 +21,7 @@ rule evaluate:
         "results/{dataset}/benchmarks/eval/{method}/{tag}.tsv"
     shell:
         "{params.mftl} evaluate --model-dir results/{wildcards.dataset}/models/{wildcards.method}/{wildcards.tag}"
-        " --test {input.test} {params.args} --threads {threads} --out {output} > {log} 2>&1"
+        " --test {input.test:q} {params.args} --threads {threads} --out {output:q} > {log:q} 2>&1"
 
 
 rule validate:
@@ -44,7 +44,7 @@ rule validate:
         "results/{dataset}/benchmarks/valid/{method}/{tag}.tsv"
     shell:
         "{params.mftl} evaluate --model-dir results/{wildcards.dataset}/models/{wildcards.method}/{wildcards.tag}"
-        " --test {input.test} {params.args} --threads {threads} --out {output} > {log} 2>&1"
+        " --test {input.test:q} {params.args} --threads {threads} --out {output:q} > {log:q} 2>&1"
 
 
 rule select_cap:
@@ -60,8 +60,8 @@ rule select_cap:
     log:
         "results/{dataset}/logs/select_cap/p{pretrain}_n{size}_s{seed}.log",
     shell:
-        "{params.mftl} select-cap --valid {input.valid} --test {input.test} --metadata '{params.metadata}'"
-        " --out {output} > {log} 2>&1"
+        "{params.mftl} select-cap --valid {input.valid:q} --test {input.test:q} --metadata {params.metadata:q}"
+        " --out {output:q} > {log:q} 2>&1"
 
 
 rule curves:
@@ -81,7 +81,7 @@ rule curves:
     log:
         "results/{dataset}/logs/curves.log",
     shell:
-        "{params.mftl} curves {input} --out {output} > {log} 2>&1"
+        "{params.mftl} curves {input:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule campaign_curves:
@@ -96,4 +96,4 @@ rule campaign_curves:
     log:
         "results/logs/curves.log",
     shell:
-        "{params.mftl} concat-curves {input} --out {output} > {log} 2>&1"
+        "{params.mftl} concat-curves {input:q} --out {output:q} > {log:q} 2>&1"

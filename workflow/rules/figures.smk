@@ -35,7 +35,7 @@ rule figures:
     log:
         "results/logs/figures.log",
     shell:
-        "{params.mftl} figure-notes --skipped '{params.skipped}' 2>&1 | tee {log}"
+        "{params.mftl} figure-notes --skipped {params.skipped:q} 2>&1 | tee {log:q}"
 
 
 rule learning_curves:
@@ -56,7 +56,7 @@ rule learning_curves:
     log:
         "results/{dataset}/logs/learning_curves.log",
     shell:
-        "{params.mftl} plot --curves {input} --title {wildcards.dataset} --out {output.png} {output.pdf} > {log} 2>&1"
+        "{params.mftl} plot --curves {input:q} --title {wildcards.dataset} --out {output.png:q} {output.pdf:q} > {log:q} 2>&1"
 
 
 rule summary:
@@ -76,7 +76,7 @@ rule summary:
     log:
         "results/{dataset}/logs/summary.log",
     shell:
-        "{params.mftl} summary --curves {input} --out {output} > {log} 2>&1"
+        "{params.mftl} summary --curves {input:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule fidelity_comparison_table:
@@ -93,8 +93,8 @@ rule fidelity_comparison_table:
     log:
         "results/{dataset}/logs/fidelity_comparison_table.log",
     shell:
-        "{params.mftl} fidelity-table --high {input.high} --low {input.low} --high-fidelity {params.high}"
-        " --low-fidelity {params.low} --out {output} > {log} 2>&1"
+        "{params.mftl} fidelity-table --high {input.high:q} --low {input.low:q} --high-fidelity {params.high:q}"
+        " --low-fidelity {params.low:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule fidelity_comparison:
@@ -115,8 +115,8 @@ rule fidelity_comparison:
     log:
         "results/{dataset}/logs/fidelity_comparison.log",
     shell:
-        "{params.mftl} figure --kind fidelity_comparison --table {input} --title {wildcards.dataset}"
-        " --out {output.png} {output.pdf} > {log} 2>&1"
+        "{params.mftl} figure --kind fidelity_comparison --table {input:q} --title {wildcards.dataset}"
+        " --out {output.png:q} {output.pdf:q} > {log:q} 2>&1"
 
 
 rule error_vs_epoch_cap:
@@ -137,8 +137,8 @@ rule error_vs_epoch_cap:
     log:
         "results/{dataset}/logs/error_vs_epoch_cap.log",
     shell:
-        "{params.mftl} figure --kind error_vs_epoch_cap --curves {input} --title {wildcards.dataset}"
-        " --out {output.png} {output.pdf} > {log} 2>&1"
+        "{params.mftl} figure --kind error_vs_epoch_cap --curves {input:q} --title {wildcards.dataset}"
+        " --out {output.png:q} {output.pdf:q} > {log:q} 2>&1"
 
 
 rule delta_vs_single_fidelity:
@@ -159,8 +159,8 @@ rule delta_vs_single_fidelity:
     log:
         "results/{dataset}/logs/delta_vs_single_fidelity.log",
     shell:
-        "{params.mftl} figure --kind delta_vs_single_fidelity --curves {input} --title {wildcards.dataset}"
-        " --out {output.png} {output.pdf} > {log} 2>&1"
+        "{params.mftl} figure --kind delta_vs_single_fidelity --curves {input:q} --title {wildcards.dataset}"
+        " --out {output.png:q} {output.pdf:q} > {log:q} 2>&1"
 
 
 rule fidelity_chain:
@@ -181,8 +181,8 @@ rule fidelity_chain:
     log:
         "results/{dataset}/logs/fidelity_chain.log",
     shell:
-        "{params.mftl} figure --kind fidelity_chain --curves {input} --title {wildcards.dataset}"
-        " --out {output.png} {output.pdf} > {log} 2>&1"
+        "{params.mftl} figure --kind fidelity_chain --curves {input:q} --title {wildcards.dataset}"
+        " --out {output.png:q} {output.pdf:q} > {log:q} 2>&1"
 
 
 rule costs:
@@ -203,7 +203,7 @@ rule costs:
     log:
         "results/{dataset}/logs/costs.log",
     shell:
-        "{params.mftl} costs --curves {input} --config {params.config} --out {output} > {log} 2>&1"
+        "{params.mftl} costs --curves {input:q} --config {params.config} --out {output:q} > {log:q} 2>&1"
 
 
 rule cost_figure:
@@ -224,5 +224,5 @@ rule cost_figure:
     log:
         "results/{dataset}/logs/cost_figure.log",
     shell:
-        "{params.mftl} figure --kind cost --table {input} --title {wildcards.dataset}"
-        " --out {output.png} {output.pdf} > {log} 2>&1"
+        "{params.mftl} figure --kind cost --table {input:q} --title {wildcards.dataset}"
+        " --out {output.png:q} {output.pdf:q} > {log:q} 2>&1"

@@ -21,9 +21,9 @@ rule pretrain:
     benchmark:
         "results/{dataset}/benchmarks/pretrain/p{pretrain}_s{seed}.tsv"
     shell:
-        "{params.mftl} train --train-pool {input.pool} --size {wildcards.pretrain} --seed {wildcards.seed}"
+        "{params.mftl} train --train-pool {input.pool:q} --size {wildcards.pretrain} --seed {wildcards.seed}"
         " {params.args} --threads {threads}"
-        " --out-dir results/{wildcards.dataset}/pretrain/p{wildcards.pretrain}_s{wildcards.seed} > {log} 2>&1"
+        " --out-dir results/{wildcards.dataset}/pretrain/p{wildcards.pretrain}_s{wildcards.seed} > {log:q} 2>&1"
 
 
 rule finetune:
@@ -46,11 +46,11 @@ rule finetune:
     benchmark:
         "results/{dataset}/benchmarks/mftl/p{pretrain}_e{cap}_n{size}_s{seed}.tsv"
     shell:
-        "{params.mftl} train --train-pool {input.pool} --valid {input.valid} --size {wildcards.size}"
+        "{params.mftl} train --train-pool {input.pool:q} --valid {input.valid:q} --size {wildcards.size}"
         " --seed {wildcards.seed} {params.args} --threads {threads}"
         " --init-from results/{wildcards.dataset}/pretrain/p{wildcards.pretrain}_s{wildcards.seed}"
         " --init-cap {wildcards.cap} --out-dir results/{wildcards.dataset}/models/mftl/p{wildcards.pretrain}_e{wildcards.cap}_n{wildcards.size}_s{wildcards.seed}"
-        " > {log} 2>&1"
+        " > {log:q} 2>&1"
 
 
 rule scratch:
@@ -72,9 +72,9 @@ rule scratch:
     benchmark:
         "results/{dataset}/benchmarks/scratch/n{size}_s{seed}.tsv"
     shell:
-        "{params.mftl} train --train-pool {input.pool} --valid {input.valid} --size {wildcards.size}"
+        "{params.mftl} train --train-pool {input.pool:q} --valid {input.valid:q} --size {wildcards.size}"
         " --seed {wildcards.seed} {params.args} --threads {threads}"
-        " --out-dir results/{wildcards.dataset}/models/scratch/n{wildcards.size}_s{wildcards.seed} > {log} 2>&1"
+        " --out-dir results/{wildcards.dataset}/models/scratch/n{wildcards.size}_s{wildcards.seed} > {log:q} 2>&1"
 
 
 rule delta:
@@ -97,10 +97,10 @@ rule delta:
     benchmark:
         "results/{dataset}/benchmarks/delta/n{size}_s{seed}.tsv"
     shell:
-        "{params.mftl} train --train-pool {input.pool} --valid {input.valid} --size {wildcards.size}"
+        "{params.mftl} train --train-pool {input.pool:q} --valid {input.valid:q} --size {wildcards.size}"
         " --seed {wildcards.seed} {params.args} --threads {threads}"
-        " --base-pool {input.base_pool} --base-valid {input.base_valid}"
-        " --out-dir results/{wildcards.dataset}/models/delta/n{wildcards.size}_s{wildcards.seed} > {log} 2>&1"
+        " --base-pool {input.base_pool:q} --base-valid {input.base_valid:q}"
+        " --out-dir results/{wildcards.dataset}/models/delta/n{wildcards.size}_s{wildcards.seed} > {log:q} 2>&1"
 
 
 # ---- foundation models ----------------------------------------------------------------
@@ -118,7 +118,7 @@ rule fetch_foundation:
     log:
         "resources/foundations/logs/{foundation}.log",
     shell:
-        "{params.mftl} fetch-foundation --name {params.name} --out {output} > {log} 2>&1"
+        "{params.mftl} fetch-foundation --name {params.name:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule foundation:
@@ -141,9 +141,9 @@ rule foundation:
     benchmark:
         "results/{dataset}/benchmarks/foundation/n{size}_s{seed}.tsv"
     shell:
-        "{params.mftl} train --train-pool {input.pool} --valid {input.valid} --size {wildcards.size}"
+        "{params.mftl} train --train-pool {input.pool:q} --valid {input.valid:q} --size {wildcards.size}"
         " --seed {wildcards.seed} {params.args} --threads {threads}"
-        " --out-dir results/{wildcards.dataset}/models/foundation/n{wildcards.size}_s{wildcards.seed} > {log} 2>&1"
+        " --out-dir results/{wildcards.dataset}/models/foundation/n{wildcards.size}_s{wildcards.seed} > {log:q} 2>&1"
 
 
 rule foundation_multihead:
@@ -166,10 +166,10 @@ rule foundation_multihead:
     benchmark:
         "results/{dataset}/benchmarks/foundation_multihead/n{size}_s{seed}.tsv"
     shell:
-        "{params.mftl} train --train-pool {input.pool} --valid {input.valid} --size {wildcards.size}"
+        "{params.mftl} train --train-pool {input.pool:q} --valid {input.valid:q} --size {wildcards.size}"
         " --seed {wildcards.seed} {params.args} --threads {threads}"
         " --out-dir results/{wildcards.dataset}/models/foundation_multihead/n{wildcards.size}_s{wildcards.seed}"
-        " > {log} 2>&1"
+        " > {log:q} 2>&1"
 
 
 # ---- fidelity chains: each stage fine-tunes the previous stage's model -----------------
@@ -194,9 +194,9 @@ rule chain_stage:
     benchmark:
         "results/{dataset}/benchmarks/chain/stage{stage}_s{seed}.tsv"
     shell:
-        "{params.mftl} train --train-pool {input.pool} --valid {input.valid} --seed {wildcards.seed}"
+        "{params.mftl} train --train-pool {input.pool:q} --valid {input.valid:q} --seed {wildcards.seed}"
         " {params.args} --threads {threads}"
-        " --out-dir results/{wildcards.dataset}/chain/stage{wildcards.stage}_s{wildcards.seed} > {log} 2>&1"
+        " --out-dir results/{wildcards.dataset}/chain/stage{wildcards.stage}_s{wildcards.seed} > {log:q} 2>&1"
 
 
 rule chain:
@@ -219,6 +219,6 @@ rule chain:
     benchmark:
         "results/{dataset}/benchmarks/chain/n{size}_s{seed}.tsv"
     shell:
-        "{params.mftl} train --train-pool {input.pool} --valid {input.valid} --size {wildcards.size}"
+        "{params.mftl} train --train-pool {input.pool:q} --valid {input.valid:q} --size {wildcards.size}"
         " --seed {wildcards.seed} {params.args} --threads {threads}"
-        " --out-dir results/{wildcards.dataset}/models/chain/n{wildcards.size}_s{wildcards.seed} > {log} 2>&1"
+        " --out-dir results/{wildcards.dataset}/models/chain/n{wildcards.size}_s{wildcards.seed} > {log:q} 2>&1"
