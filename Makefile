@@ -20,10 +20,11 @@ install: $(STAMP)
 
 # `make run ARGS="--configfile config/x.yaml"` runs any campaign locally. A run killed
 # hard (SIGKILL, power loss) leaves Snakemake's directory lock behind: the same
-# command clears it and finishes the work (rerun-incomplete is in profiles/default).
-# Do not start two runs in one directory at once.
+# command clears it and finishes the work (rerun-incomplete is in profiles/default),
+# but only when no Snakemake runs in that directory (mftl.locks): a second run beside
+# a running one keeps its lock and stops with LockException.
 run: install
-	PATH="$(BIN):$$PATH" $(BIN)/snakemake --unlock $(ARGS) > /dev/null
+	PATH="$(BIN):$$PATH" $(BIN)/python -m mftl.locks $(ARGS)
 	PATH="$(BIN):$$PATH" $(BIN)/snakemake --cores $(CORES) $(ARGS)
 
 demo: run
