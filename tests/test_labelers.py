@@ -88,8 +88,10 @@ def test_unknown_labeller_and_unsupported_element_are_refused():
         label_frames([atoms], "x", "dftb")
     heavy = molecule("H2O")
     heavy.symbols[0] = "Au"
-    with pytest.raises(LabellerError, match="does not support element"):
-        label_frames([heavy], "x", "pyscf")
+    heavy.info["config_id"] = 7
+    labelled, report = label_frames([heavy], "x", "pyscf")  # a counted failure of that configuration
+    assert labelled == [] and [(f.config_id, f.error) for f in report.failures] == [
+        (7, "LabellerError: labeller 'pyscf' does not support element(s) Au")]
 
 
 def test_scf_failure_is_recorded_not_hidden():
