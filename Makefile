@@ -8,7 +8,7 @@ CORES ?= all
 BIN := $(abspath $(VENV))/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run demo test dryrun report clean-results
+.PHONY: install run demo test test-slurm dryrun report clean-results
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,12 @@ dryrun: install
 
 test: install
 	PATH="$(BIN):$$PATH" $(BIN)/pytest -q -ra
+
+# The real-SLURM tests (tests/test_slurm.py), which `make test` skips: as root they apt-get install
+# slurm-wlm, munge, slurmdbd and mariadb-server and start their daemons while they run. .ci/run
+# switches them on in `make test` (MFTL_TEST_SLURM=1).
+test-slurm: install
+	MFTL_TEST_SLURM=1 PATH="$(BIN):$$PATH" $(BIN)/pytest -q -ra -m slurm tests/test_slurm.py
 
 clean-results:
 	rm -rf results .snakemake

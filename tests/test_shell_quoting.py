@@ -16,10 +16,12 @@ import subprocess
 from pathlib import Path
 
 import pandas as pd
+import pytest
 import yaml
 
-from conftest import FOUNDATION_MOLECULES, env_with_venv, full_tiny_config, run_snakemake, tiny_config
+from conftest import FOUNDATION_MOLECULES, REPO, env_with_venv, full_tiny_config, run_snakemake, tiny_config
 from mftl.cli import build_parser
+from mftl.config import ConfigError, check_config
 from mftl.structures import read_structures, write_structures
 from mftl.tables import available_figures
 
@@ -188,3 +190,32 @@ def test_data_path_with_a_space_and_a_quote_and_no_high_fidelity_cost_runs_to_it
     assert all("hf_labels_s" in unknown.split() for unknown in costs["unknown"])
     assert all(math.isfinite(t) and t > 0 for t in costs["training_s"])
     assert os.path.getsize(work / "results/curves.csv") > 0
+
+
+def _with_braces(config: dict, where: str) -> None:
+    name = "data {x}.extxyz"
+    if where == "datasets.tiny.source":
+        config["datasets"]["tiny"]["source"] = name
+    elif where == "foundations.analog.file":
+        config["datasets"]["tiny"].update(methods=["scratch", "foundation"], foundation="analog")
+        config["foundations"] = {"analog": {"file": name}}
+    else:
+        config["downloads"] = {"dl": {"files": [{"name": name, "url": "https://example.org/data"}]}}
+
+
+@pytest.mark.parametrize("where", ["datasets.tiny.source", "foundations.analog.file", "downloads.dl.files[0].name"])
+def test_a_brace_in_a_file_name_is_refused_by_key(where):
+    """Snakemake reads braces in a file path as a wildcard (its error names no config key); refused by name."""
+    config = copy.deepcopy(tiny_config(Path("tiny.extxyz")))
+    _with_braces(config, where)
+    with pytest.raises(ConfigError, match=re.escape(f"config key '{where}': 'data {{x}}.extxyz' holds a brace")):
+        check_config(config, REPO / "workflow/schemas/config.schema.yaml")
+
+
+def test_planning_refuses_a_source_path_with_braces(tmp_path):
+    config = copy.deepcopy(tiny_config(Path("tiny.extxyz")))
+    _with_braces(config, "datasets.tiny.source")
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    plan = run_snakemake(["-n", "--configfile", "config.yaml"], tmp_path, timeout=300)
+    assert plan.returncode != 0
+    assert "config key 'datasets.tiny.source': 'data {x}.extxyz' holds a brace" in plan.stdout + plan.stderr

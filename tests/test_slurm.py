@@ -1,13 +1,16 @@
 """The campaign through real sbatch: profiles/slurm on a throwaway one-node SLURM cluster.
 
 The cluster (tests/slurm/cluster.py) is installed with apt if needed and started
-by hand for this module; both tests skip only where that cannot work (not root,
-or apt-get cannot install the packages). Run them alone with
-``pytest -m slurm tests/test_slurm.py``.
+by hand for this module. That changes the system (packages, daemons as root), so
+the two cluster tests are opt-in: they run only with ``MFTL_TEST_SLURM=1``
+(``make test-slurm``; ``.ci/run`` sets it) and skip otherwise, naming how to run
+them. Opted in, a machine that cannot run the cluster (not root, apt-get cannot
+install the packages) fails them.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import subprocess
@@ -31,6 +34,10 @@ LOCAL_RULES = {"split", "collect_labels", "curves", "learning_curves"}
 ONE_THREAD = ["--set-threads", *(f"{rule}=1" for rule in sorted(GPU_RULES))]
 # the command line replaces the profile's default-resources whole (docs/cluster.md)
 DEFAULTS = [f"{key}={value}" for key, value in PROFILE_SETTINGS["default-resources"].items()]
+#: the environment variable that switches the real-SLURM tests on
+OPT_IN = "MFTL_TEST_SLURM"
+OPT_IN_NOTE = (f"real-SLURM tests are opt-in: as root they apt-get install slurm-wlm, munge, slurmdbd and "
+               f"mariadb-server and start their daemons; run them with `make test-slurm` or {OPT_IN}=1")
 
 
 def training_rules() -> set[str]:
@@ -57,13 +64,32 @@ def test_profile_gives_every_training_rule_a_gpu_and_sets_no_site_names():
         assert not re.search(r"slurm_(account|partition)", smk.read_text()), smk
 
 
+def test_the_cluster_tests_are_opt_in_and_change_nothing_without_it(tmp_path):
+    """Without MFTL_TEST_SLURM the cluster tests skip, naming how to run them, before any apt-get."""
+    apt_calls = tmp_path / "apt-get.calls"
+    stub = tmp_path / "bin" / "apt-get"  # stands in for apt-get on PATH: records a call, installs nothing
+    stub.parent.mkdir()
+    stub.write_text(f"#!/bin/sh\necho \"$@\" >> {apt_calls}\nexit 1\n")
+    stub.chmod(0o755)
+    env = {key: value for key, value in os.environ.items() if key != OPT_IN}
+    env["PATH"] = f"{stub.parent}:{BIN}:{env['PATH']}"
+    result = subprocess.run([str(BIN / "pytest"), "-q", "-rs", "-p", "no:cacheprovider", "-m", "slurm",
+                             str(Path(__file__))], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "2 skipped" in result.stdout and result.stdout.count(OPT_IN_NOTE) == 2, result.stdout[-3000:]
+    assert not apt_calls.exists(), apt_calls.read_text()
+
+
 def _interrupt(signum, frame):
     raise KeyboardInterrupt(f"signal {signum}")
 
 
 @pytest.fixture(scope="module")
 def slurm_cluster():
-    """A running cluster for this module; skips only where it cannot be installed (not root, no apt)."""
+    """A running cluster for this module, only with ``MFTL_TEST_SLURM=1`` (skips otherwise); opted in,
+    a machine that cannot run it (not root, no apt) fails."""
+    if os.environ.get(OPT_IN) != "1":
+        pytest.skip(OPT_IN_NOTE)
     cluster = SlurmCluster()
     # a `timeout` around pytest sends SIGTERM: make it unwind through the teardown below
     previous = signal.signal(signal.SIGTERM, _interrupt)
@@ -71,7 +97,7 @@ def slurm_cluster():
         try:
             cluster.start()
         except ClusterUnavailable as exc:
-            pytest.skip(f"no local SLURM cluster: {exc}")
+            pytest.fail(f"{OPT_IN}=1 but no local SLURM cluster: {exc}")
         yield cluster
     finally:
         cluster.stop()

@@ -81,6 +81,7 @@ def check_config(config: dict, schema_path: str | Path) -> dict:
                               f"{', '.join(sorted(first.schema.get('properties', {})))})")
         raise ConfigError(f"config key '{_key(first.absolute_path)}': {first.message}")
     _fill_defaults(schema, config, schema)
+    _check_file_paths(config)
     _check_mace_options(config)
     downloads = config.get("downloads", {})
     for name, ds in config["datasets"].items():
@@ -126,6 +127,19 @@ def _check_mace_options(config: dict) -> None:
             problem = None if key == "max_epochs" else option_problem(key, value)  # max_epochs is mftl's own
             if problem:
                 raise ConfigError(f"config key '{where}.{key}': {problem}")
+
+
+def _check_file_paths(config: dict) -> None:
+    """Files Snakemake reads or writes may be named with any character but braces, which it
+    takes for wildcards (spaces, quotes, ``$`` and ``;`` reach the shell quoted)."""
+    paths = {f"datasets.{name}.source": ds.get("source") for name, ds in config["datasets"].items()}
+    paths.update({f"foundations.{name}.file": spec.get("file") for name, spec in config["foundations"].items()})
+    paths.update({f"downloads.{name}.files[{i}].name": item["name"]
+                  for name, entry in config["downloads"].items() for i, item in enumerate(entry["files"])})
+    for key, path in paths.items():
+        if path is not None and ("{" in path or "}" in path):
+            raise ConfigError(f"config key '{key}': '{path}' holds a brace, which Snakemake reads as a wildcard "
+                              "in a file path; rename (or link) the file without '{' and '}'")
 
 
 def _check_foundation(config: dict, name: str, ds: dict) -> None:
