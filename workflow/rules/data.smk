@@ -36,7 +36,8 @@ rule convert:
     benchmark:
         "resources/datasets/benchmarks/{dataset}.tsv"
     shell:
-        "{params.mftl} convert {input:q} {params.args} --out {output.frames:q} --summary {output.summary:q} > {log:q} 2>&1"
+        "{params.mftl} convert {input:q} {params.args} --out {output.frames:q} --summary {output.summary:q}"
+        " > {log:q} 2>&1"
 
 
 rule split:
@@ -56,4 +57,5 @@ rule split:
     log:
         "results/{dataset}/logs/split.log",
     shell:
-        "{params.mftl} split --source {input:q} {params.args} --out-dir results/{wildcards.dataset}/splits > {log:q} 2>&1"
+        "{params.mftl} split --source {input:q} {params.args} --out-dir results/{wildcards.dataset}/splits"
+        " > {log:q} 2>&1"

@@ -56,7 +56,8 @@ rule learning_curves:
     log:
         "results/{dataset}/logs/learning_curves.log",
     shell:
-        "{params.mftl} plot --curves {input:q} --title {wildcards.dataset} --out {output.png:q} {output.pdf:q} > {log:q} 2>&1"
+        "{params.mftl} plot --curves {input:q} --title {wildcards.dataset} --out {output.png:q} {output.pdf:q}"
+        " > {log:q} 2>&1"
 
 
 rule summary:

@@ -21,8 +21,9 @@ rule label_chunk:
     benchmark:
         "results/{dataset}/benchmarks/label/{fidelity}/{part}.{chunk}.tsv"
     shell:
-        "{params.mftl} label --input {input.frames:q} --fidelity {wildcards.fidelity} {params.args} --chunk {wildcards.chunk}"
-        " --threads {threads} --out {output.frames:q} --report {output.report:q} > {log:q} 2>&1"
+        "{params.mftl} label --input {input.frames:q} --fidelity {wildcards.fidelity} {params.args}"
+        " --chunk {wildcards.chunk} --threads {threads} --out {output.frames:q} --report {output.report:q}"
+        " > {log:q} 2>&1"
 
 
 rule collect_labels:
@@ -39,5 +40,5 @@ rule collect_labels:
     log:
         "results/{dataset}/logs/collect/{part}.{fidelity}.log",
     shell:
-        "{params.mftl} collect {input.frames:q} --reports {input.reports:q} --fidelity {wildcards.fidelity} {params.args}"
-        " --out {output.frames:q} --report {output.report:q} > {log:q} 2>&1"
+        "{params.mftl} collect {input.frames:q} --reports {input.reports:q} --fidelity {wildcards.fidelity}"
+        " {params.args} --out {output.frames:q} --report {output.report:q} > {log:q} 2>&1"
