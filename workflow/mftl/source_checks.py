@@ -20,19 +20,48 @@ evaluation (the model's training data against the test set).
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 from pathlib import Path
 
 from mftl.config import ConfigError
 from mftl.elements import coverage_problem, describe_ids, element_union, split_problem
-from mftl.source_index import source_index
+from mftl.source_index import file_stamp, source_index, write_atomic
 from mftl.splits import SplitError, make_split, subset
 
 
+#: a dataset passed these checks with these inputs: one empty file per digest (see :func:`_digest`)
+PASSED_DIR = Path(".snakemake/mftl/checked")
+#: bump when the checks change, so that earlier passes are not trusted
+CHECKS_VERSION = 1
+
+
 def check_sources(config: dict) -> None:
-    """Raise ConfigError for the first problem found in a dataset whose source file exists."""
+    """Raise ConfigError for the first problem found in a dataset whose source file exists.
+
+    A dataset that passed with the same config entry, source file (path, modification
+    time, size) and labeller parameter folders is not checked again: for a source of
+    millions of configurations the checks take seconds even with the index cached.
+    """
     for name, ds in config["datasets"].items():
-        if Path(ds["source"]).is_file():
-            check_dataset(name, ds)
+        if not Path(ds["source"]).is_file():
+            continue
+        passed = PASSED_DIR / _digest(name, ds)
+        if passed.exists():
+            continue
+        check_dataset(name, ds)
+        write_atomic(passed, b"")
+
+
+def _digest(name: str, ds: dict) -> str:
+    """Everything the checks of one dataset depend on, hashed."""
+    folders = []
+    for spec in ds["fidelities"].values():  # DFTB+'s elements are the files of its skf_dir
+        folder = (spec.get("options") or {}).get("skf_dir") or os.environ.get("DFTB_PREFIX")
+        folders.append(file_stamp(folder) if folder and Path(folder).is_dir() else None)
+    inputs = [CHECKS_VERSION, name, ds, file_stamp(ds["source"]), folders]
+    return hashlib.sha1(json.dumps(inputs, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def check_dataset(name: str, ds: dict) -> None:
@@ -43,6 +72,8 @@ def check_dataset(name: str, ds: dict) -> None:
     info_keys = {hf["energy_key"]} if "energy_key" in hf else set()
     array_keys = {hf["forces_key"]} if "forces_key" in hf else set()
     index = source_index(source, {select["key"]} if select else set(), info_keys, array_keys)
+    if len(set(index.ids)) != len(index.ids):
+        raise ConfigError(f"config key '{where}.source': {source} has duplicate config_id values")
     rows = _selected(index, select, f"{where}.select", source)
     symbols = {index.ids[i]: index.symbols[i] for i in rows}
     hf_ids = [index.ids[i] for i in rows if "energy_key" not in hf or index.has(i, hf["energy_key"], hf["forces_key"])]

@@ -120,14 +120,30 @@ def scan(path: str | os.PathLike, value_keys: frozenset[str] = frozenset(), info
     return SourceIndex(ids, symbols, values, keys)
 
 
+def file_stamp(path: str | os.PathLike) -> list:
+    """What identifies a file's content cheaply: absolute path, modification time (ns), size."""
+    stat = Path(path).stat()
+    return [str(Path(path).resolve()), stat.st_mtime_ns, stat.st_size]
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file and a rename; a read-only folder is skipped."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        os.replace(tmp, path)
+    except OSError:  # a read-only working folder: plan without the cache
+        pass
+
+
 def source_index(path: str | os.PathLike, value_keys=(), info_keys=(), array_keys=(),
                  cache_dir: Path | None = None) -> SourceIndex:
     """The index of ``path`` (see :func:`scan`), from the cache when it is current."""
     path = Path(path)
     value_keys, info_keys, array_keys = frozenset(value_keys), frozenset(info_keys), frozenset(array_keys)
-    stat = path.stat()
-    stamp = [FORMAT, str(path.resolve()), stat.st_mtime_ns, stat.st_size,
-             sorted(value_keys), sorted(info_keys), sorted(array_keys)]
+    stamp = [FORMAT, *file_stamp(path), sorted(value_keys), sorted(info_keys), sorted(array_keys)]
     cache_dir = CACHE_DIR if cache_dir is None else cache_dir
     cache = Path(cache_dir) / (hashlib.sha1(json.dumps(stamp[:2] + stamp[4:]).encode()).hexdigest() + ".pickle")
     try:
@@ -137,12 +153,5 @@ def source_index(path: str | os.PathLike, value_keys=(), info_keys=(), array_key
     except Exception:  # no cache yet, or an unreadable one: read the file again
         pass
     index = scan(path, value_keys, info_keys, array_keys)
-    try:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{cache.name}.", dir=cache.parent)
-        with os.fdopen(fd, "wb") as out:
-            pickle.dump({"stamp": stamp, "index": index}, out)
-        os.replace(tmp, cache)
-    except OSError:  # a read-only working folder: plan without the cache
-        pass
+    write_atomic(cache, pickle.dumps({"stamp": stamp, "index": index}))
     return index

@@ -148,6 +148,16 @@ def label_chunk_inputs(wildcards):
     return inputs
 
 
+#: labeller -> its conda environment file (envs/), for labellers that need more than envs/labelling.yaml
+LABELLER_ENVS = {"dftbplus": "dftbplus.yaml"}
+
+
+def labeller_env(wildcards):
+    """The conda environment of a job that runs a fidelity's labeller (envs/dftbplus.yaml for DFTB+)."""
+    labeller = fidelity_config(wildcards).get("labeller")
+    return f"../../envs/{LABELLER_ENVS.get(labeller, 'labelling.yaml')}"
+
+
 def label_args(wildcards):
     spec = fidelity_config(wildcards)
     return (f"--labeller {spec['labeller']} {quoted_option('--options', json.dumps(spec.get('options', {})))}"

@@ -15,7 +15,7 @@ rule label_chunk:
         mem_mb=job_memory_mb,
         runtime=labelling_runtime,
     conda:
-        "../../envs/labelling.yaml"
+        labeller_env
     log:
         "results/{dataset}/logs/label/{fidelity}/{part}.{chunk}.log",
     benchmark:
