@@ -8,7 +8,7 @@ CORES ?= all
 BIN := $(abspath $(VENV))/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run demo test test-slurm dryrun report clean-results
+.PHONY: install run demo test test-slurm dryrun report clean-results dftbplus
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,18 @@ report: install
 
 dryrun: install
 	PATH="$(BIN):$$PATH" $(BIN)/snakemake -n
+
+# `make dftbplus` builds a serial (OpenMP) DFTB+ into $(VENV)/bin/dftb+ (tools/build_dftbplus.sh):
+# nothing when a dftb+ is already on PATH (e.g. conda-forge `dftbplus=*=nompi_*`), else from
+# DFTBPLUS_SRC, a local archive or a URL, built once per archive sha256 in
+# ${XDG_CACHE_HOME:-~/.cache}/mftl/. The default URL is the official 25.1 release archive; it
+# could not be fetched from where this was written (no network), so neither it nor its sha256 is
+# verified: a download without DFTBPLUS_SHA256 prints the archive's sha256 to pin. Offline:
+# make dftbplus DFTBPLUS_SRC=../shared/vendor/dftbplus-25.1-src.tar.gz
+DFTBPLUS_SRC ?= https://github.com/dftbplus/dftbplus/releases/download/25.1/dftbplus-25.1.tar.xz
+DFTBPLUS_SHA256 ?=
+dftbplus: install
+	tools/build_dftbplus.sh "$(DFTBPLUS_SRC)" "$(DFTBPLUS_SHA256)" "$(VENV)"
 
 test: install
 	PATH="$(BIN):$$PATH" $(BIN)/pytest -q -ra

@@ -2,25 +2,26 @@
 
 from __future__ import annotations
 
-import os
-import shutil
+import copy
+import json
+import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
+from ase import Atoms
 from ase.build import bulk, molecule
 from ase.units import Bohr, Hartree
 
+from mftl.config import ConfigError, check_config
 from mftl.labelers import LabellerError, backend, label_frames
 from mftl.labelers import dftbplus
-from mftl.labelers.dftbplus import (
-    force_consistent_energy,
-    make_calculator,
-    max_angular_momentum,
-    supported_elements,
-    write_input,
-)
+from mftl.labelers.dftbplus import force_consistent_energy, make_calculator, supported_elements, write_input
+from mftl.labelers.skf import max_angular_momentum, plain_skf_dir, skf_elements
+
+REPO = Path(__file__).resolve().parents[1]
 
 # Homonuclear SKF onsite lines: Ed Ep Es SPE Ud Up Us fd fp fs (Hartree; values of the mio kind).
 ONSITE_LINES = {
@@ -96,7 +97,9 @@ def test_ethanol_input_is_scc_with_fermi_filling_and_no_kpoints(skf_dir, tmp_pat
     assert hsd["Analysis"]["CalculateForces"] == "Yes"
     assert hsd["Options"]["WriteResultsTag"] == "Yes"
     # Not ASE's 1, from which DFTB+ would switch on shell-resolved SCC and legacy finite differences.
-    assert hsd["ParserOptions"] == {"_type": "", "_lines": [], "IgnoreUnprocessedNodes": "No", "ParserVersion": "14"}
+    # 13: DFTB+ 24.1+ renames ASE's CalculateForces itself; 14 would reject it, ASE's 1 would convert from 2006.
+    assert hsd["ParserOptions"] == {"_type": "", "_lines": [], "IgnoreUnprocessedNodes": "No", "ParserVersion": "13"}
+    assert "ThirdOrderFull" not in ham and "HubbardDerivs" not in ham and "HCorrection" not in ham  # plain DFTB2
     assert hsd["Geometry"]["_type"] == "GenFormat" and hsd["Geometry"]["_lines"] == ['<<< "geo_end.gen"']
     gen = (tmp_path / "ethanol" / "geo_end.gen").read_text().split()
     assert gen[:2] == ["9", "C"]  # nine atoms, cluster (non-periodic)
@@ -154,7 +157,7 @@ def test_configuration_mistakes_are_refused_before_dftb_runs(skf_dir, tmp_path):
         write_input(molecule("H2O"), {"skf_dir": str(skf_dir), "kpoints": [2, 2, 2]}, tmp_path / "a")
     with pytest.raises(LabellerError, match="skf_dir"):
         make_calculator({}, threads=1)
-    with pytest.raises(LabellerError, match=r"C-W\.skf is missing|W-C\.skf is missing"):
+    with pytest.raises(LabellerError, match=r"pair\(s\) C-W, H-W, W-C, W-H \("):
         write_input(molecule("CH4") + bulk("W", "bcc", a=3.165)[0:1], {"skf_dir": str(skf_dir)}, tmp_path / "b")
 
 
@@ -163,7 +166,7 @@ def test_each_calculator_gets_a_fresh_scratch_folder_and_the_job_threads(skf_dir
     first, second = make_calculator(options, threads=3), make_calculator(options, threads=3)
     assert first.directory != second.directory
     assert Path(first.directory).parent == tmp_path / "scratch" and Path(first.directory).is_dir()
-    assert first.command.startswith("OMP_NUM_THREADS=3 dftb+ ")
+    assert "; OMP_NUM_THREADS=3 dftb+ > PREFIX.out 2>&1" in first.command
 
 
 def test_energy_is_read_from_the_force_related_line(tmp_path):
@@ -236,29 +239,98 @@ def test_a_failed_run_is_reported_and_its_scratch_folder_kept(skf_dir, tmp_path)
     assert (kept / "dftb_in.hsd").is_file()
 
 
-REAL_SKF_DIR = os.environ.get("MFTL_PTBP_SKF_DIR") or os.environ.get("DFTB_PREFIX")
+SHIPPED_3OB = REPO / "resources" / "skf" / "3ob-3-1"
 
 
-@pytest.mark.skipif(
-    not (REAL_SKF_DIR and (Path(REAL_SKF_DIR) / "O-O.skf").is_file()),
-    reason="set MFTL_PTBP_SKF_DIR (or DFTB_PREFIX) to a folder of PTBP .skf files with H and O",
-)
-@pytest.mark.skipif(shutil.which("dftb+") is None, reason="dftb+ is not on PATH (conda-forge dftbplus, envs/dftbplus.yaml)")
-def test_real_dftbplus_labels_water_with_forces_matching_the_energy(tmp_path):
-    options = {"skf_dir": REAL_SKF_DIR, "scratch_dir": str(tmp_path), "scc_tolerance": 1e-9}
-    water = molecule("H2O")
-    water.positions[1] += [0.05, 0.0, 0.02]
-    (labelled,), report = label_frames([water], "dftb", "dftbplus", options, threads=1)
-    assert report.failures == []
-    energy, forces = labelled.info["dftb_energy"], labelled.arrays["dftb_forces"]
-    np.testing.assert_allclose(forces.sum(axis=0), 0.0, atol=1e-4)
-    step = 1e-3
-    shifted = []
-    for sign in (1, -1):
-        moved = water.copy()
-        moved.positions[1, 0] += sign * step
-        (frame,), _ = label_frames([moved], "dftb", "dftbplus", options, threads=1)
-        shifted.append(frame.info["dftb_energy"])
-    assert -(shifted[0] - shifted[1]) / (2 * step) == pytest.approx(forces[1, 0], abs=2e-3)
-    assert np.isfinite(energy)
-    assert list(tmp_path.iterdir()) == []  # scratch folders of successful runs are removed
+def test_dftb3_recipe_writes_third_order_keys_for_the_elements_present(tmp_path):
+    options = {"skf_dir": str(SHIPPED_3OB), "recipe": "dftb3_3ob"}
+    ham = parse_hsd(write_input(molecule("H2O"), options, tmp_path / "w").read_text())["Hamiltonian"]
+    assert ham["ThirdOrderFull"] == "Yes"
+    assert ham["HCorrection"] == {"_type": "Damping", "_lines": [], "Exponent": "4.0"}
+    # Only H and O: DFTB+ stops on derivatives of species the geometry lacks (IgnoreUnprocessedNodes = No).
+    assert {k: float(v) for k, v in ham["HubbardDerivs"].items() if not k.startswith("_")} == {
+        "H": -0.1857, "O": -0.1575}
+    override = {**options, "hubbard_derivs": {"O": -0.16}}
+    ham = parse_hsd(write_input(molecule("H2O"), override, tmp_path / "o").read_text())["Hamiltonian"]
+    assert float(ham["HubbardDerivs"]["O"]) == -0.16 and float(ham["HubbardDerivs"]["H"]) == -0.1857
+
+
+def test_recipe_mistakes_name_the_option_or_element(skf_dir, tmp_path):
+    with pytest.raises(LabellerError, match="recipe 'dftb4' is not one of dftb2, dftb3_3ob"):
+        make_calculator({"skf_dir": str(skf_dir), "recipe": "dftb4"})
+    with pytest.raises(LabellerError, match="hubbard_derivs need a third-order recipe"):
+        make_calculator({"skf_dir": str(skf_dir), "hubbard_derivs": {"H": -0.1}})
+    with pytest.raises(LabellerError, match="recipe 'dftb3_3ob' has no Hubbard derivative for Li; give it"):
+        write_input(Atoms("LiH", positions=[[0, 0, 0], [0, 0, 1.6]]),
+                    {"skf_dir": str(skf_dir), "recipe": "dftb3_3ob"}, tmp_path / "x")
+
+
+def test_schema_checks_dftbplus_options_by_key():
+    config = yaml.safe_load((REPO / "config" / "paper.yaml").read_text())
+    check_config(copy.deepcopy(config), REPO / "workflow" / "schemas" / "config.schema.yaml")
+    fidelity = config["datasets"]["qm7x"]["fidelities"]["dftb"]
+    fidelity["options"]["recipe"] = "dftb3"
+    with pytest.raises(ConfigError, match=r"'datasets\.qm7x\.fidelities\.dftb\.options\.recipe': 'dftb3' is not one of"):
+        check_config(copy.deepcopy(config), REPO / "workflow" / "schemas" / "config.schema.yaml")
+    fidelity["options"] = {"recipe": "dftb3_3ob"}
+    with pytest.raises(ConfigError, match=r"options': 'skf_dir' is a required property"):
+        check_config(copy.deepcopy(config), REPO / "workflow" / "schemas" / "config.schema.yaml")
+
+
+def test_shipped_3ob_files_unpack_once_to_the_published_files(tmp_path):
+    packed = sorted(p.name for p in SHIPPED_3OB.glob("*.skf.gz"))
+    assert len(packed) == 16 and (SHIPPED_3OB / "LICENSE").is_file() and (SHIPPED_3OB / "README").is_file()
+    plain = plain_skf_dir(SHIPPED_3OB)
+    assert plain != SHIPPED_3OB and plain_skf_dir(SHIPPED_3OB) == plain
+    assert sorted(p.name for p in plain.iterdir()) == [name[:-3] for name in packed]
+    assert skf_elements(SHIPPED_3OB) == {"H", "C", "N", "O"}
+    published = REPO.parent / "shared" / "skf" / "3ob-3-1"
+    if published.is_dir():  # the copy the files were gzipped from
+        for path in plain.iterdir():
+            assert path.read_bytes() == (published / path.name).read_bytes(), path.name
+    assert max_angular_momentum(plain / "O-O.skf") == "p" and max_angular_momentum(plain / "H-H.skf") == "s"
+
+
+PLANNED_ENVS = """
+import json, sys
+from pathlib import Path
+from snakemake.api import SnakemakeApi
+from snakemake.settings.types import ConfigSettings, OutputSettings, ResourceSettings
+
+snakefile, workdir, configfile = sys.argv[1:]
+with SnakemakeApi(OutputSettings()) as api:
+    workflow_api = api.workflow(
+        resource_settings=ResourceSettings(cores=1), config_settings=ConfigSettings(configfiles=[Path(configfile)]),
+        snakefile=Path(snakefile), workdir=Path(workdir))
+    workflow_api.dag()
+    workflow = workflow_api._workflow
+    workflow._prepare_dag(forceall=False, ignore_incomplete=True, lock_warn_only=True, nolock=True)
+    workflow._build_dag()
+    planned = sorted({(job.rule.name, job.wildcards_dict.get("fidelity", ""),
+                       Path(job.conda_env_spec.file.get_path_or_uri(secret_free=True)).name)
+                      for job in workflow.dag.jobs if job.conda_env_spec})
+print("PLANNED", json.dumps(planned))
+"""
+
+
+def test_planned_labelling_jobs_use_their_labellers_conda_environment(tiny_source, tmp_path):
+    """The conda environment of every planned job, read from Snakemake's DAG (conda itself is not
+    needed to plan, and conda-forge cannot be reached here to create environments)."""
+    from conftest import tiny_config
+
+    config = tiny_config(tiny_source, methods=["mftl"], epoch_caps=[1])
+    dftb = copy.deepcopy(config["datasets"]["tiny"])
+    dftb["fidelities"]["dftb3"] = {"labeller": "dftbplus", "options": {"skf_dir": str(SHIPPED_3OB), "recipe": "dftb3_3ob"}}
+    dftb["low_fidelity"] = "dftb3"
+    config["datasets"]["tiny_dftb"] = dftb
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    result = subprocess.run([sys.executable, "-c", PLANNED_ENVS, str(REPO / "Snakefile"), str(tmp_path),
+                             str(tmp_path / "config.yaml")], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    planned = json.loads(result.stdout.split("PLANNED", 1)[1])
+    envs = {(rule, fidelity): env for rule, fidelity, env in planned}
+    assert envs[("label_chunk", "dftb3")] == "dftbplus.yaml"
+    assert envs[("label_chunk", "gfn1")] == "labelling.yaml"
+    assert envs[("collect_labels", "dftb3")] == "labelling.yaml"  # gathering needs no dftb+
+    runs_labeller = {(rule, f) for rule, f, env in planned if f == "dftb3" and rule not in ("collect_labels",)}
+    assert all(envs[key] == "dftbplus.yaml" for key in runs_labeller), planned
