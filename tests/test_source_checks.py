@@ -1,5 +1,6 @@
-"""Elements a labeller cannot do, and test or validation elements the training data lacks:
-refused when planning where the source file tells, otherwise by the first job that knows."""
+"""Checks against the source files: elements a labeller cannot do, test or validation elements the
+training data lacks, select values and ids. Refused when planning where the source file tells,
+otherwise by the first job that knows."""
 
 import json
 import subprocess
@@ -108,6 +109,22 @@ def test_planning_refuses_an_element_the_labeller_cannot_do_even_after_a_pass_wi
     assert (f"config key 'datasets.tiny.fidelities.gfn1.labeller': labeller 'pyscf' does not support element(s) "
             f"Br of {source}: Br in configuration(s) {', '.join(map(str, drawn[:5]))}, ... ({len(drawn)} in all)"
             ) in output, output[-2000:]
+
+
+def test_planning_refuses_a_select_value_no_configuration_has_and_duplicate_ids(tiny_source, tmp_path):
+    config = tiny_config(tiny_source)
+    config["datasets"]["tiny"]["select"]["exclude"] = ["CH3CONH3"]
+    result, output = _plan(tmp_path, config)
+    assert result.returncode != 0
+    assert (f"config key 'datasets.tiny.select.exclude': no configuration of {tiny_source} has molecule = CH3CONH3 "
+            "(present: CH3CHO, CH3CONH2, CH3OH, H3CNH2)") in output, output[-2000:]
+
+    frames = read_structures(tiny_source)
+    frames[5].info["config_id"] = frames[4].info["config_id"]
+    write_structures(tmp_path / "dup.extxyz", frames)
+    result, output = _plan(tmp_path, tiny_config(tmp_path / "dup.extxyz"))
+    assert result.returncode != 0
+    assert f"config key 'datasets.tiny.source': {tmp_path / 'dup.extxyz'} has duplicate config_id values" in output
 
 
 def test_an_unsupported_element_at_run_time_is_a_counted_failure_of_that_configuration():
