@@ -83,7 +83,7 @@ def test_non_finite_labels(tmp_path, bad):
 
 
 def test_element_the_labeller_does_not_support():
-    """check_elements refuses; label_frames counts it per configuration (tests/test_element_checks.py)."""
+    """check_elements refuses; label_frames counts it per configuration (tests/test_source_checks.py)."""
     from mftl.labelers import check_elements
 
     atoms = molecule("CH3OH")
