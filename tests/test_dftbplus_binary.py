@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import resource
 import shutil
 from pathlib import Path
 
@@ -194,3 +195,13 @@ def test_five_demo_configurations_equal_a_direct_ase_dftb_call(tmp_path):
         energy, forces = _direct_dftb3_3ob(atoms, skf, tmp_path / f"direct{i}")
         assert frame.info["dftb3_energy"] == pytest.approx(energy, abs=1e-6)
         np.testing.assert_allclose(frame.arrays["dftb3_forces"], forces, atol=1e-5)
+
+
+def test_the_cost_recorded_per_configuration_includes_the_dftb_process():
+    """``<fidelity>_cpu_s`` counts dftb+'s own CPU time, not only the Python side's."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    (frame,) = _label([molecule("C6H6")], {**DFTB3_3OB, "scc_tolerance": 1e-10})
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    dftb_cpu_s = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    assert dftb_cpu_s > 0.005
+    assert frame.info["dftb_cpu_s"] >= dftb_cpu_s

@@ -24,7 +24,7 @@ from ase import Atoms
 from mftl.elements import check_covered, element_union, symbols_by_id
 from mftl.evaluation import errors, eval_command, predictions
 from mftl.foundations import check_multihead, model_heads
-from mftl.references import e0s_from_json, e0s_to_json, fit_e0s
+from mftl.references import e0s_from_json, e0s_to_json, fit_reference, test_span_report, training_prior
 from mftl.source_index import scan
 from mftl.splits import subset
 from mftl.structures import atomic_path, labels, read_structures, set_labels, write_structures, write_text_atomic
@@ -197,6 +197,7 @@ def train(
     serve_caps: list[int] | None = None,
     base_fidelity: str | None = None, base_pool: Path | None = None, base_valid: Path | None = None,
     replay: Path | None = None, replay_keys: tuple[str, str] | None = None, replay_size: int | None = None,
+    prior: Path | None = None, base_prior: Path | None = None,
 ) -> None:
     """Train one MACE model on ``size`` configurations of ``train_pool`` into ``out_dir``.
 
@@ -220,6 +221,11 @@ def train(
     E0s, or total energies under ``replay_keys`` (energy, forces); ``replay_size``
     replays a seeded random subset of it. A run that mace quietly turned into naive
     fine-tuning fails instead of being reported as multi-head.
+
+    ``prior`` (and for Delta-learning ``base_prior``) are E0 prior files written by
+    ``mftl atom-energies``: the E0 fit starts from them (see
+    :func:`mftl.references.fit_reference`); ``e0s.json`` records the prior, the
+    rank and condition number of the fit.
     """
     start = time.perf_counter()
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -231,7 +237,11 @@ def train(
         check_covered(symbols_by_id(read_structures(valid_file)), element_union(symbols_by_id(chosen).values()),
                       f"validation set {valid_file}", f"the training set ({size} of {train_pool}, seed {seed})")
     targets = _targets(chosen, fidelity, base, base_fidelity)
-    fit = fit_e0s(targets, fidelity)
+    prior_e0s, prior_source = training_prior(prior, base_prior, delta=base_fidelity is not None)
+    reference_fit = fit_reference(targets, fidelity, prior_e0s, prior_source)
+    fit = reference_fit.e0s
+    print(f"E0 fit: rank {reference_fit.rank} of {len(reference_fit.elements)} elements, condition number "
+          f"{reference_fit.condition_number:.3g}, prior: {prior_source or 'none'}", flush=True)
 
     foundation = None
     if init_from is not None and init_from.is_dir():
@@ -284,7 +294,7 @@ def train(
     if serve_caps:
         for path in checkpoints_to_drop(run.checkpoint_dir(out_dir), serve_caps):
             path.unlink()
-    e0s = {"fit": e0s_to_json(fit), "model": e0s_to_json(held)}
+    e0s = {"fit": e0s_to_json(fit), "model": e0s_to_json(held), **reference_fit.as_json()}
     write_text_atomic(out_dir / E0S_FILE, json.dumps(e0s, indent=2) + "\n")
     info = {
         "fidelity": fidelity, "base_fidelity": base_fidelity, "size": size, "seed": seed,
@@ -332,6 +342,7 @@ def evaluate(
         _run(command, work, threads)
         predicted = read_structures(output)
     energies, forces = predictions(predicted, fit, held)
+    span = test_span_report(reference, e0s, test_file)
     if base_file is not None:
         base = _base_by_id(base_file)
         missing = [int(a.info["config_id"]) for a in reference if int(a.info["config_id"]) not in base]
@@ -341,4 +352,4 @@ def evaluate(
             base_energy, base_forces = labels(base[int(atoms.info["config_id"])], base_fidelity)
             energies[i] += base_energy
             forces[i] = forces[i] + base_forces
-    return errors(reference, fidelity, energies, forces)
+    return {**errors(reference, fidelity, energies, forces), **span}

@@ -98,6 +98,27 @@ def unsupported_error(name: str, symbols: Iterable[str], supported: frozenset[st
     return None
 
 
+def isolated_atom_energies(name: str, symbols: Iterable[str], options: dict[str, Any] | None = None,
+                           threads: int = 1) -> dict[str, float]:
+    """Energy (eV) of each isolated atom in ``symbols`` with labeller ``name`` and its ``options``.
+
+    A backend with its own ``atom_energy`` (PySCF: spin by Hund's rule) computes it;
+    the others compute a one-atom configuration as they compute any other.
+    """
+    symbols = sorted(set(symbols))
+    check_elements(name, [Atoms(symbols)])
+    module = backend(name)
+    energies = {}
+    for symbol in symbols:
+        if hasattr(module, "atom_energy"):
+            energies[symbol] = module.atom_energy(symbol, dict(options or {}), threads=threads)
+        else:
+            atom = Atoms(symbol)
+            atom.calc = make_calculator(name, options, threads)
+            energies[symbol] = float(atom.get_potential_energy())
+    return energies
+
+
 def label_frames(
     frames: list[Atoms],
     fidelity: str,
