@@ -117,6 +117,44 @@ def _cmd_label(args: argparse.Namespace) -> None:
     _write_json(args.report, report.as_dict())
 
 
+def _cmd_atom_energies(args: argparse.Namespace) -> None:
+    from mftl.labelers import isolated_atom_energies
+    from mftl.references import prior_record
+    from mftl.structures import read_structures
+
+    elements = set(args.elements or [])
+    for path in [p for p in args.structures or [] if Path(p).stat().st_size]:  # an empty split part has none
+        elements |= {s for atoms in read_structures(path) for s in atoms.get_chemical_symbols()}
+    if args.given is not None:
+        given = json.loads(args.given)
+        missing = sorted(elements - set(given))
+        if missing:
+            raise ValueError(f"{args.where or '--given'}: no E0 (eV) for element(s) {', '.join(missing)} of the data")
+        record = prior_record(given, f"config {args.where}" if args.where else "given")
+    elif args.labeller:
+        options = json.loads(args.options)
+        energies = isolated_atom_energies(args.labeller, elements, options, threads=args.threads)
+        record = prior_record(energies, f"isolated atoms, labeller {args.labeller} {json.dumps(options, sort_keys=True)}")
+    else:
+        raise ValueError("give --labeller (compute isolated atoms) or --given (E0s from the config)")
+    _write_json(args.out, record)
+    print(json.dumps(record["e0s"]))
+
+
+def _cmd_e0_prior(args: argparse.Namespace) -> None:
+    from mftl.references import e0s_by_symbol, fit_reference, prior_record, read_prior, transferred_prior
+    from mftl.structures import read_structures
+
+    high, high_source = read_prior(args.atoms)
+    low, low_source = read_prior(args.low_atoms)
+    low_fit = fit_reference(read_structures(args.low_pool), args.low_fidelity, low, low_source)
+    source = (f"{high_source} + binding per element of {args.low_fidelity} fitted on {args.low_pool}"
+              f" (rank {low_fit.rank} of {len(low_fit.elements)} elements) from {low_source}")
+    record = prior_record(e0s_by_symbol(transferred_prior(high, low_fit)), source)
+    _write_json(args.out, record)
+    print(json.dumps(record["e0s"]))
+
+
 def _cmd_collect(args: argparse.Namespace) -> None:
     from mftl.datasets import collect_labels
     from mftl.structures import write_structures
@@ -143,6 +181,7 @@ def _cmd_train(args: argparse.Namespace) -> None:
         serve_caps=args.serve_caps,
         base_fidelity=args.base_fidelity, base_pool=path(args.base_pool), base_valid=path(args.base_valid),
         replay=path(args.replay), replay_keys=tuple(args.replay_keys) if args.replay_keys else None, replay_size=args.replay_size,
+        prior=path(args.prior), base_prior=path(args.base_prior),
     )
 
 
@@ -264,6 +303,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--report", required=True)
     p.set_defaults(func=_cmd_label)
 
+    p = sub.add_parser("atom-energies", help="E0 prior of a fidelity: isolated-atom energies (eV) of a labeller")
+    p.add_argument("--labeller", help="labeller that computes the isolated atoms")
+    p.add_argument("--options", default="{}", help="labeller options as JSON")
+    p.add_argument("--elements", nargs="+", help="element symbols, e.g. H C N O")
+    p.add_argument("--structures", nargs="+", help="also every element of these structure files")
+    p.add_argument("--given", help="E0s given in the config (JSON symbol -> eV): checked to cover the elements, written")
+    p.add_argument("--where", help="the config key of --given, for messages")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--out", required=True, help="JSON file: {'e0s': {symbol: eV}, 'source': ...}")
+    p.set_defaults(func=_cmd_atom_energies)
+
+    p = sub.add_parser("e0-prior", help="E0 prior of a high fidelity: its isolated atoms plus a low fidelity's binding")
+    p.add_argument("--atoms", required=True, help="the high fidelity's isolated-atom energies (mftl atom-energies)")
+    p.add_argument("--low-atoms", required=True, help="the low fidelity's isolated-atom energies")
+    p.add_argument("--low-pool", required=True, help="configurations labelled with the low fidelity (pre-training pool)")
+    p.add_argument("--low-fidelity", required=True)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=_cmd_e0_prior)
+
     p = sub.add_parser("collect", help="gather labelled chunks (or read labels from keys) into one checked file")
     p.add_argument("inputs", nargs="+")
     p.add_argument("--fidelity", required=True)
@@ -295,6 +353,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="info/array keys of total energy and forces in --replay (default: REF_energy REF_forces)")
     p.add_argument("--replay-size", type=int,
                    help="replay a random subset of this many --replay configurations (drawn with --seed; default all)")
+    p.add_argument("--prior", help="E0 prior file of --fidelity (mftl atom-energies); default: no prior")
+    p.add_argument("--base-prior", help="Delta-learning: E0 prior file of --base-fidelity (the prior is the difference)")
     p.add_argument("--hyperparameters", default="{}", help="mace_run_train flags as JSON")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--threads", type=int, default=1)

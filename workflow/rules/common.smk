@@ -164,6 +164,68 @@ def label_args(wildcards):
             f" --chunk-size {config['labelling']['chunk_size']}")
 
 
+def atom_energies_file(dataset, fidelity):
+    """A fidelity's isolated-atom energies, its 'e0s' or its labeller's atoms (the atom_energies rule), or None."""
+    spec = config["datasets"][dataset]["fidelities"][fidelity]
+    if "e0s" in spec or "labeller" in spec:
+        return f"results/{dataset}/labels/atoms.{fidelity}.json"
+    return None
+
+
+def transfers_binding(dataset, fidelity):
+    """The high fidelity's prior adds the low fidelity's binding, fitted on the pre-training pool, to its atoms."""
+    ds = config["datasets"][dataset]
+    return (fidelity == ds["high_fidelity"] and ds["split"]["pretrain_pool"] > 0
+            and atom_energies_file(dataset, fidelity) is not None
+            and atom_energies_file(dataset, ds["low_fidelity"]) is not None)
+
+
+def e0_prior_file(dataset, fidelity):
+    """The E0 prior file a training of ``fidelity`` starts its E0 fit from, or None without one."""
+    if transfers_binding(dataset, fidelity):
+        return f"results/{dataset}/labels/prior.{fidelity}.json"
+    return atom_energies_file(dataset, fidelity)
+
+
+def e0_prior_inputs(wildcards):
+    """Rule e0_prior: both fidelities' isolated atoms and the low fidelity's pre-training pool."""
+    lf = low_fidelity(wildcards)
+    return {
+        "atoms": atom_energies_file(wildcards.dataset, wildcards.fidelity),
+        "low_atoms": atom_energies_file(wildcards.dataset, lf),
+        "low_pool": labelled(wildcards.dataset, "pretrain_pool", lf),
+    }
+
+
+def e0_prior_input(dataset, fidelity):
+    path = e0_prior_file(dataset, fidelity)
+    return [path] if path else []
+
+
+def e0_prior_args(dataset, fidelity):
+    path = e0_prior_file(dataset, fidelity)
+    return f" --prior {path}" if path else ""
+
+
+def atom_energies_inputs(wildcards):
+    """Every split part (the elements the prior must cover) and the labeller's parameter files."""
+    inputs = {"frames": [f"results/{wildcards.dataset}/splits/{part}.extxyz" for part in PARTS]}
+    spec = fidelity_config(wildcards)
+    if "e0s" not in spec and spec.get("parameters"):
+        inputs["parameters"] = downloaded_files(spec["parameters"])
+    return inputs
+
+
+def atom_energies_args(wildcards):
+    """The config's E0s (checked and written) or the labeller that computes isolated atoms."""
+    spec = fidelity_config(wildcards)
+    if "e0s" in spec:
+        where = f"datasets.{wildcards.dataset}.fidelities.{wildcards.fidelity}.e0s"
+        return f"{quoted_option('--given', json.dumps(spec['e0s'], sort_keys=True))} {quoted_option('--where', where)}"
+    options = json.dumps(spec.get("options", {}), sort_keys=True)
+    return f"--labeller {spec['labeller']} {quoted_option('--options', options)}"
+
+
 # ---- resources (SLURM partition, account and GPUs come from the profile) -------
 
 
@@ -204,11 +266,16 @@ def hf_train_inputs(wildcards):
     return {
         "pool": labelled(wildcards.dataset, "train_pool", hf),
         "valid": labelled(wildcards.dataset, "validation", hf),
+        "prior": e0_prior_input(wildcards.dataset, hf),
     }
 
 
 def lf_pretrain_pool(wildcards):
     return labelled(wildcards.dataset, "pretrain_pool", low_fidelity(wildcards))
+
+
+def lf_prior(wildcards):
+    return e0_prior_input(wildcards.dataset, low_fidelity(wildcards))
 
 
 def pretrained_run(wildcards):
@@ -243,7 +310,7 @@ def max_epochs(stage):
 
 
 @functools.cache
-def _training_args(dataset, stage):
+def _training_args(dataset, stage, delta=False):
     ds = config["datasets"][dataset]
     fidelity = ds["low_fidelity"] if stage == "pretrain" else ds["high_fidelity"]
     epochs = max(ds["epoch_caps"]) if stage == "pretrain" else max_epochs(stage)
@@ -251,7 +318,8 @@ def _training_args(dataset, stage):
     args = f"--fidelity {fidelity} --max-epochs {epochs} {flags}"
     if stage == "pretrain":
         args += " --serve-caps " + " ".join(str(cap) for cap in sorted(ds["epoch_caps"]))
-    return f"{args} --device {config['device']}"
+    prior = atom_energies_file(dataset, fidelity) if delta else e0_prior_file(dataset, fidelity)
+    return f"{args} --device {config['device']}{f' --prior {prior}' if prior else ''}"
 
 
 def pretrain_args(wildcards):
@@ -268,7 +336,10 @@ def scratch_args(wildcards):
 
 
 def delta_args(wildcards):
-    return f"{_training_args(wildcards.dataset, 'scratch')} --base-fidelity {low_fidelity(wildcards)}"
+    lf = low_fidelity(wildcards)
+    base_prior = atom_energies_file(wildcards.dataset, lf)
+    base_prior = f" --base-prior {base_prior}" if base_prior else ""
+    return f"{_training_args(wildcards.dataset, 'scratch', delta=True)} --base-fidelity {lf}{base_prior}"
 
 
 # ---- foundation models -------------------------------------------------------------
@@ -347,6 +418,7 @@ def chain_stage_inputs(wildcards):
         "pool": labelled(stage["dataset"], "train_pool", stage["fidelity"]),
         "valid": labelled(stage["dataset"], "validation", stage["fidelity"]),
         "previous": _chain_start(wildcards.dataset, int(wildcards.stage), wildcards.seed)[0],
+        "prior": e0_prior_input(stage["dataset"], stage["fidelity"]),
     }
 
 
@@ -355,7 +427,8 @@ def chain_stage_args(wildcards):
     flags = quoted_option("--hyperparameters", hyperparameters("finetune", stage["dataset"]))
     return (f"--size {stage['size']} --fidelity {stage['fidelity']} --max-epochs {max_epochs('finetune')}"
             f" {flags} --device {config['device']}"
-            f" {_chain_start(wildcards.dataset, int(wildcards.stage), wildcards.seed)[1]}")
+            f" {_chain_start(wildcards.dataset, int(wildcards.stage), wildcards.seed)[1]}"
+            f"{e0_prior_args(stage['dataset'], stage['fidelity'])}")
 
 
 def chain_previous(wildcards):
@@ -469,6 +542,8 @@ def delta_base_inputs(wildcards):
     return {
         "base_pool": labelled(wildcards.dataset, "train_pool", lf),
         "base_valid": labelled(wildcards.dataset, "validation", lf),
+        "base_prior": [p for p in (atom_energies_file(wildcards.dataset, lf),) if p],
+        "delta_prior": [p for p in (atom_energies_file(wildcards.dataset, high_fidelity(wildcards)),) if p],
     }
 
 

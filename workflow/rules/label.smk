@@ -42,3 +42,44 @@ rule collect_labels:
     shell:
         "{params.mftl} collect {input.frames:q} --reports {input.reports:q} --fidelity {wildcards.fidelity}"
         " {params.args} --out {output.frames:q} --report {output.report:q} > {log:q} 2>&1"
+
+
+rule atom_energies:
+    input:
+        unpack(atom_energies_inputs),
+    output:
+        "results/{dataset}/labels/atoms.{fidelity}.json",
+    params:
+        mftl=MFTL,
+        args=atom_energies_args,
+    threads: 1
+    resources:
+        mem_mb=job_memory_mb,
+        runtime=labelling_runtime,
+    conda:
+        labeller_env
+    log:
+        "results/{dataset}/logs/atoms.{fidelity}.log",
+    benchmark:
+        "results/{dataset}/benchmarks/atoms.{fidelity}.tsv"
+    shell:
+        "{params.mftl} atom-energies {params.args} --structures {input.frames:q} --threads {threads}"
+        " --out {output:q} > {log:q} 2>&1"
+
+
+rule e0_prior:
+    localrule: True
+    input:
+        unpack(e0_prior_inputs),
+    output:
+        "results/{dataset}/labels/prior.{fidelity}.json",
+    params:
+        mftl=MFTL,
+        low_fidelity=low_fidelity,
+    conda:
+        "../../envs/labelling.yaml"
+    log:
+        "results/{dataset}/logs/prior.{fidelity}.log",
+    shell:
+        "{params.mftl} e0-prior --atoms {input.atoms:q} --low-atoms {input.low_atoms:q} --low-pool {input.low_pool:q}"
+        " --low-fidelity {params.low_fidelity:q} --out {output:q} > {log:q} 2>&1"

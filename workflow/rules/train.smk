@@ -5,6 +5,7 @@
 rule pretrain:
     input:
         pool=lf_pretrain_pool,
+        prior=lf_prior,
     output:
         "results/{dataset}/pretrain/p{pretrain}_s{seed}/training.json",
     params:

@@ -97,6 +97,50 @@ def _ccsd_t(mol, p):
     return energy, ccsd_t_grad.Gradients(mycc).kernel(mycc.t1, mycc.t2, l1, l2, eris=eris)
 
 
+#: unpaired electrons of each supported element's ground state (Hund's rule), for isolated-atom energies
+UNPAIRED_ELECTRONS = {"H": 1, "He": 0, "Li": 1, "Be": 0, "B": 1, "C": 2, "N": 3, "O": 2, "F": 1, "Ne": 0,
+                      "Na": 1, "Mg": 0, "Al": 1, "Si": 2, "P": 3, "S": 2, "Cl": 1, "Ar": 0}
+
+
+def atom_energy(symbol: str, options: dict[str, Any], threads: int = 1) -> float:
+    """Energy (eV) of the isolated atom ``symbol`` with the labeller's method and basis.
+
+    Spin-unrestricted (UKS, or UHF + UCCSD(T)) with the ground state's spin by
+    Hund's rule (:data:`UNPAIRED_ELECTRONS`); the molecules the labeller computes are
+    closed-shell restricted, so these are the same method's atomic limits.
+    """
+    from pyscf import cc, dft, gto, lib, scf
+
+    from mftl.labelers import LabellerError
+
+    p = {**DEFAULTS, **options}
+    if symbol not in UNPAIRED_ELECTRONS:
+        raise LabellerError(f"pyscf labeller: no isolated-atom spin for element {symbol}")
+    lib.num_threads(threads)
+    mol = gto.M(atom=[(symbol, (0.0, 0.0, 0.0))], basis=p["basis"], spin=UNPAIRED_ELECTRONS[symbol], verbose=0)
+    if p["method"] == "dft":
+        mf = dft.UKS(mol)
+        mf.xc = p["xc"]
+    elif p["method"] == "ccsd(t)":
+        mf = scf.UHF(mol)
+    else:
+        raise LabellerError(f"pyscf labeller: unknown method '{p['method']}' (known: {', '.join(METHODS)})")
+    mf.conv_tol, mf.max_cycle = p["conv_tol"], p["max_cycle"]
+    if p["method"] == "dft" and p["density_fit"]:
+        mf = mf.density_fit()
+    energy = mf.kernel()
+    if not mf.converged:
+        raise CalculationFailed(f"PySCF SCF of the isolated {symbol} atom not converged in {p['max_cycle']} cycles")
+    if p["method"] == "ccsd(t)" and mol.nelectron > 1:
+        mycc = cc.UCCSD(mf)
+        mycc.conv_tol = min(1e-8, 10 * p["conv_tol"])
+        mycc.kernel()
+        if not mycc.converged:
+            raise CalculationFailed(f"PySCF UCCSD of the isolated {symbol} atom not converged")
+        energy = mycc.e_tot + mycc.ccsd_t()
+    return float(energy) * Hartree
+
+
 def make_calculator(options: dict[str, Any], threads: int = 1) -> PySCFCalculator:
     from pyscf import lib
 
