@@ -65,6 +65,7 @@ def _digest(name: str, ds: dict) -> str:
 
 
 def check_dataset(name: str, ds: dict) -> None:
+    """The checks of the module docstring for dataset ``name`` (config entry ``ds``), its source read."""
     where = f"datasets.{name}"
     source = ds["source"]
     hf = ds["fidelities"][ds["high_fidelity"]]
