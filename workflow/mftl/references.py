@@ -207,7 +207,7 @@ def test_span_report(frames: Sequence[Atoms], e0s_record: dict, where: str | os.
         return {}
     space = e0s_record["row_space"]
     outside = outside_span(frames, space["elements"], np.array(space["basis"]).reshape(-1, len(space["elements"])))
-    ids = [frames[i].info.get("config_id", i) for i in outside[:max_ids]]
+    ids = [int(frames[i].info.get("config_id", i)) for i in outside[:max_ids]]
     if outside and e0s_record.get("prior") is None:
         print(f"WARNING: {len(outside)} of {len(frames)} configurations of {where} have compositions outside the span"
               f" of the training compositions and the E0 fit has no prior: their reference energies are arbitrary"
