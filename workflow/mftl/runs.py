@@ -3,7 +3,8 @@
 These functions do the file work of one workflow job: write the inputs, run
 ``mace_run_train`` / ``mace_eval_configs`` (in this process, see :func:`_run`), and move the results
 into place atomically. A rerun in the same folder resumes from mace's latest
-checkpoint (``--restart_latest`` with the same run name).
+checkpoint (``--restart_latest`` with the same run name) only when it is the same
+unfinished run; otherwise it trains from scratch (see :mod:`mftl.resume`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from mftl.elements import check_covered, element_union, symbols_by_id
 from mftl.evaluation import errors, eval_command, predictions
 from mftl.foundations import check_multihead, model_heads
 from mftl.references import e0s_from_json, e0s_to_json, fit_reference, test_span_report, training_prior
+from mftl.resume import run_fingerprint, start_or_resume
 from mftl.source_index import scan
 from mftl.splits import subset
 from mftl.structures import atomic_path, labels, read_structures, set_labels, write_structures, write_text_atomic
@@ -131,27 +133,6 @@ def export_checkpoint(final_model: Path, checkpoint: Path, out: Path) -> None:
         torch.save(model, tmp)
 
 
-def drop_unreadable_checkpoints(checkpoint_dir: Path) -> None:
-    """Remove truncated newest checkpoints left by a job killed while mace saved.
-
-    mace writes checkpoints in place; with ``--restart_latest`` it fails to load a
-    truncated one and silently trains from epoch 0. Without it the retry resumes
-    from the last good checkpoint.
-    """
-    checkpoints = sorted(checkpoints_by_epoch(checkpoint_dir).items(), reverse=True)
-    if not checkpoints:
-        return
-    import torch
-
-    for _, path in checkpoints:
-        try:
-            torch.load(path, map_location="cpu", weights_only=False)
-            return
-        except Exception as err:  # any unreadable file
-            print(f"removing unreadable checkpoint {path}: {err}", flush=True)
-            path.unlink()
-
-
 def _targets(frames, fidelity: str, base: dict | None, base_fidelity: str | None) -> list:
     """Frames labelled with what the model learns: ``fidelity``, or ``fidelity - base_fidelity`` (Delta)."""
     if base is None:
@@ -188,6 +169,16 @@ def replay_frames(frames, keys: tuple[str, str] | None) -> list:
         copy.arrays[FORCES_KEY] = atoms.arrays[forces_key]
         out.append(copy)
     return out
+
+
+def _starting_model_files(init_from: Path | None, init_cap: int | None) -> dict[str, Path]:
+    """The files the model a run starts from is made of, by role (none for a run from scratch)."""
+    if init_from is None:
+        return {}
+    if init_from.is_dir():
+        return {"pretrained_checkpoint": checkpoint_for_cap(init_from / "checkpoints", init_cap)[1],
+                "pretrained_model": init_from / MODEL_FILE}
+    return {"foundation_model": init_from}
 
 
 def train(
@@ -277,7 +268,15 @@ def train(
         keep_checkpoints=keep_checkpoints or bool(serve_caps),
         hyperparameters=hyperparameters,
     )
-    drop_unreadable_checkpoints(run.checkpoint_dir(out_dir))
+    fingerprint = run_fingerprint(
+        run.command(),
+        {"train": out_dir / "train.extxyz", "valid": valid_path,
+         "replay": out_dir / replay_file if replay_file else None, **_starting_model_files(init_from, init_cap)},
+        {"fidelity": fidelity, "base_fidelity": base_fidelity, "size": size, "seed": seed, "max_epochs": max_epochs,
+         "init_cap": init_cap, "keep_checkpoints": keep_checkpoints, "serve_caps": serve_caps,
+         "replay_size": replay_size, "replay_keys": replay_keys},
+    )
+    start_or_resume(out_dir, fingerprint, RUN_NAME, (MODEL_FILE, E0S_FILE, INFO_FILE), finished=INFO_FILE)
     stopped_early = _run(run.command(), out_dir, threads)
     if stopped_early:  # mace restarts from its best (latest) checkpoint, trains no epoch, writes the model
         best_epoch = max(checkpoints_by_epoch(run.checkpoint_dir(out_dir)))
