@@ -8,7 +8,7 @@ CORES ?= all
 BIN := $(abspath $(VENV))/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run demo test test-slurm dryrun report clean-results dftbplus
+.PHONY: install run demo test test-slurm dryrun report clean-results dftbplus demo-dftb
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,13 @@ DFTBPLUS_SRC ?= https://github.com/dftbplus/dftbplus/releases/download/25.1/dftb
 DFTBPLUS_SHA256 ?=
 dftbplus: install
 	tools/build_dftbplus.sh "$(DFTBPLUS_SRC)" "$(DFTBPLUS_SHA256)" "$(VENV)"
+
+# `make demo-dftb`: the demo with DFTB3/3ob (DFTB+) as a second low fidelity beside GFN1-xTB
+# (config/demo_dftb.yaml); builds DFTB+ first when needed (offline: add DFTBPLUS_SRC=...).
+DEMO_DFTB := --configfile config/config.yaml config/demo_dftb.yaml
+demo-dftb: dftbplus
+	$(MAKE) run ARGS="$(DEMO_DFTB)"
+	PATH="$(BIN):$$PATH" $(BIN)/snakemake $(DEMO_DFTB) --report results/report.html
 
 test: install
 	PATH="$(BIN):$$PATH" $(BIN)/pytest -q -ra

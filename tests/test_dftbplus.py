@@ -334,3 +334,37 @@ def test_planned_labelling_jobs_use_their_labellers_conda_environment(tiny_sourc
     assert envs[("collect_labels", "dftb3")] == "labelling.yaml"  # gathering needs no dftb+
     runs_labeller = {(rule, f) for rule, f, env in planned if f == "dftb3" and rule not in ("collect_labels",)}
     assert all(envs[key] == "dftbplus.yaml" for key in runs_labeller), planned
+
+
+def test_the_demo_overlay_compares_two_pretraining_fidelities_of_the_same_configurations():
+    from snakemake.utils import update_config
+
+    from mftl.tables import pretraining_fidelity_groups
+
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    update_config(config, yaml.safe_load((REPO / "config" / "demo_dftb.yaml").read_text()))
+    check_config(config, REPO / "workflow" / "schemas" / "config.schema.yaml")
+    assert pretraining_fidelity_groups(config["datasets"]) == {"demo": ["demo", "demo_dftb3"]}
+    demo, dftb3 = config["datasets"]["demo"], config["datasets"]["demo_dftb3"]
+    assert {k: v for k, v in dftb3.items() if k not in ("fidelities", "low_fidelity", "methods")} == {
+        k: v for k, v in demo.items() if k in dftb3 and k not in ("fidelities", "low_fidelity", "methods")}
+    assert dftb3["fidelities"]["dftb3"]["options"]["recipe"] == "dftb3_3ob"
+    other_split = copy.deepcopy(config)
+    other_split["datasets"]["demo_dftb3"]["split"]["seed"] = 1  # other test configurations: not comparable
+    assert pretraining_fidelity_groups(other_split["datasets"]) == {}
+
+
+def test_the_pretraining_fidelity_figure_needs_two_low_fidelities():
+    import pandas as pd
+
+    from mftl import plots
+
+    rows = [{"dataset": "demo", "method": "mftl", "fidelities": "gfn1->pbe0", "pretrain_size": 100, "epoch_cap": 3,
+             "train_size": n, "seed": 0, "energy_rmse_meV_atom": 10.0 / n, "forces_rmse_meV_A": 100.0 / n,
+             "energy_mae_meV_atom": 1.0, "forces_mae_meV_A": 1.0, "n_test": 5} for n in (10, 20)]
+    with pytest.raises(plots.FigureSkipped, match="1 pre-training fidelity"):
+        plots.pretraining_fidelity(pd.DataFrame(rows))
+    other = [{**row, "dataset": "demo_dftb3", "fidelities": "dftb3->pbe0"} for row in rows]
+    figure = plots.pretraining_fidelity(pd.DataFrame(rows + other))
+    assert figure.axes[0].get_legend_handles_labels()[1] == [
+        "pre-trained on gfn1 (pre 100, best cap 3)", "pre-trained on dftb3 (pre 100, best cap 3)"]

@@ -205,3 +205,32 @@ def test_the_cost_recorded_per_configuration_includes_the_dftb_process():
     dftb_cpu_s = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
     assert dftb_cpu_s > 0.005
     assert frame.info["dftb_cpu_s"] >= dftb_cpu_s
+
+
+def test_pretraining_fidelity_comparison_on_tiny_data(tiny_source, tmp_path):
+    """Two datasets with the same configurations, split and high fidelity, pre-trained on GFN1-xTB
+    and on DFTB3/3ob: rows per low fidelity in curves.csv and the figure comparing them."""
+    import pandas as pd
+    import yaml
+    from conftest import run_snakemake, tiny_config
+
+    from mftl import plots
+
+    config = tiny_config(tiny_source, methods=["mftl"], epoch_caps=[1], train_sizes=[5])
+    dftb = {**config["datasets"]["tiny"], "low_fidelity": "dftb3"}
+    dftb["fidelities"] = {**dftb["fidelities"], "dftb3": {"labeller": "dftbplus", "options": DFTB3_3OB}}
+    config["datasets"]["tiny_dftb3"] = dftb
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    figure = "results/tiny/figures/pretraining_fidelity.png"
+    result = run_snakemake(["--configfile", "config.yaml", "--cores", "2", figure, "results/curves.csv"], tmp_path)
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert (tmp_path / figure).stat().st_size > 0 and (tmp_path / figure.replace(".png", ".pdf")).is_file()
+    curves = pd.read_csv(tmp_path / "results" / "curves.csv")
+    mftl = curves[curves["method"] == "mftl"].set_index("dataset")
+    assert mftl.loc["tiny", "fidelities"] == "gfn1->ref" and mftl.loc["tiny_dftb3", "fidelities"] == "dftb3->ref"
+    assert mftl.loc["tiny", "n_test"] == mftl.loc["tiny_dftb3", "n_test"] == 10  # the same test set
+    labels = read_structures(tmp_path / "results" / "tiny_dftb3" / "labels" / "pretrain_pool.dftb3.extxyz")
+    assert len(labels) == 40 and all("dftb3_energy" in a.info for a in labels)
+    legend = plots.pretraining_fidelity(curves[curves["dataset"].isin(["tiny", "tiny_dftb3"])]).axes[0]
+    names = legend.get_legend_handles_labels()[1]
+    assert names == ["pre-trained on gfn1 (pre 40, best cap 1)", "pre-trained on dftb3 (pre 40, best cap 1)"]

@@ -8,7 +8,7 @@ import argparse
 import json
 
 FIGURE_KINDS = ("fidelity_comparison", "error_vs_epoch_cap", "learning_curves", "delta_vs_single_fidelity",
-                "fidelity_chain", "cost")
+                "fidelity_chain", "cost", "pretraining_fidelity")
 
 
 def _write_csv(table, path: str) -> None:
@@ -23,7 +23,7 @@ def _cmd_figure(args: argparse.Namespace) -> None:
 
     from mftl import plots
 
-    table = pd.read_csv(args.table)
+    table = pd.concat([pd.read_csv(path) for path in args.table], ignore_index=True)
     plots.save(plots.FIGURE_FUNCTIONS[args.kind](table, title=args.title), args.out)
     print(f"{args.kind}: wrote {' '.join(args.out)}")
 
@@ -71,8 +71,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     """Add the figure and table subcommands to the ``mftl`` subparsers."""
     p = sub.add_parser("figure", help="one figure of the paper from a tidy table (curves.csv or the fidelity table)")
     p.add_argument("--kind", required=True, choices=FIGURE_KINDS)
-    p.add_argument("--table", "--curves", dest="table", required=True,
-                   help="curves.csv, or tables/fidelity_comparison.csv for --kind fidelity_comparison")
+    p.add_argument("--table", "--curves", dest="table", required=True, nargs="+",
+                   help="curves.csv (several: their rows together), or tables/fidelity_comparison.csv for "
+                        "--kind fidelity_comparison")
     p.add_argument("--title", default="")
     p.add_argument("--out", nargs="+", required=True, help="figure files; the format follows the suffix")
     p.set_defaults(func=_cmd_figure)

@@ -330,6 +330,28 @@ def cost(costs: pd.DataFrame, title: str = "") -> plt.Figure:
     return fig
 
 
+def pretraining_fidelity(curves: pd.DataFrame, title: str = "") -> plt.Figure:
+    """Fine-tuned test RMSE (meV/atom, meV/A) vs training-set size, one line per pre-training
+    (low) fidelity: each dataset's mftl series at its best (pre-training size, epoch cap); the
+    first dataset's scratch for reference. ``curves``: the rows of datasets that share their
+    configurations, split and high fidelity and differ in the low fidelity."""
+    series: dict[str, pd.DataFrame] = {}
+    for _, rows in curves.groupby("dataset", sort=False):
+        best = best_mftl_series(rows)
+        if best is None:
+            continue
+        pre, cap = best
+        mftl = rows[(rows["method"] == "mftl") & (rows["pretrain_size"] == pre) & (rows["epoch_cap"] == cap)]
+        low = str(mftl["fidelities"].iloc[0]).split("->")[0]
+        series[f"pre-trained on {low} (pre {pre}, best cap {cap})"] = mftl
+    if len(series) < 2:
+        raise FigureSkipped(f"{len(series)} pre-training fidelity in the curves; the figure compares two or more")
+    scratch = _method_rows(curves, "scratch")
+    if not scratch.empty:
+        series["scratch"] = scratch[scratch["dataset"] == scratch["dataset"].iloc[0]]
+    return _learning_curve_figure(series, _title(curves, title))
+
+
 FIGURE_FUNCTIONS: dict[str, Callable[[pd.DataFrame, str], plt.Figure]] = {
     "fidelity_comparison": fidelity_comparison,
     "error_vs_epoch_cap": error_vs_epoch_cap,
@@ -337,6 +359,7 @@ FIGURE_FUNCTIONS: dict[str, Callable[[pd.DataFrame, str], plt.Figure]] = {
     "delta_vs_single_fidelity": delta_vs_single_fidelity,
     "fidelity_chain": fidelity_chain,
     "cost": cost,
+    "pretraining_fidelity": pretraining_fidelity,
 }
 
 

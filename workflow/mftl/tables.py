@@ -147,6 +147,22 @@ def figure_availability(dataset: Mapping) -> dict[str, str | None]:
     return reasons
 
 
+def pretraining_fidelity_groups(datasets: Mapping[str, Mapping]) -> dict[str, list[str]]:
+    """Datasets that pre-train (mftl) on different low fidelities of the same configurations:
+    the same source, selection, split and high fidelity. Keyed by the group's first dataset in
+    config order, which holds the group's figure; groups of one dataset are left out."""
+    def same_space(spec: Mapping) -> str:
+        hf = spec["high_fidelity"]
+        return repr([spec.get("source"), spec.get("select"), spec["split"], hf, spec["fidelities"][hf]])
+
+    groups: dict[str, list[str]] = {}
+    for name, spec in datasets.items():
+        if "mftl" in spec["methods"]:
+            groups.setdefault(same_space(spec), []).append(name)
+    return {names[0]: names for names in groups.values()
+            if len({datasets[n]["low_fidelity"] for n in names}) > 1}
+
+
 def available_figures(dataset: Mapping) -> list[str]:
     return [name for name, reason in figure_availability(dataset).items() if reason is None]
 

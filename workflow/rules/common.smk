@@ -6,7 +6,7 @@ import shlex
 import sys
 
 from mftl.chains import stage_run
-from mftl.tables import available_figures, skipped_figures
+from mftl.tables import available_figures, pretraining_fidelity_groups, skipped_figures
 
 # Rules run the library as `{params.mftl} <subcommand>`, that is with the interpreter that runs
 # Snakemake (mftl installed in it), or, with --sdm conda, the job environment's python
@@ -596,7 +596,15 @@ def figure_targets():
         targets += [f"results/{dataset}/summary.csv", f"results/{dataset}/costs.csv"]
         for figure in available_figures(spec):
             targets += figure_files(dataset, figure)
+    for dataset in pretraining_fidelity_groups(config["datasets"]):
+        targets += figure_files(dataset, "pretraining_fidelity")
     return targets
+
+
+def pretraining_fidelity_curves(wildcards):
+    """curves.csv of every dataset that pre-trains on another low fidelity of the same configurations."""
+    group = pretraining_fidelity_groups(config["datasets"])[wildcards.dataset]
+    return [f"results/{dataset}/curves.csv" for dataset in group]
 
 
 def skipped_figure_notes(wildcards):

@@ -21,6 +21,7 @@ localrules:
     fidelity_chain,
     costs,
     cost_figure,
+    pretraining_fidelity,
     figures,
 
 
@@ -227,3 +228,25 @@ rule cost_figure:
     shell:
         "{params.mftl} figure --kind cost --table {input:q} --title {wildcards.dataset}"
         " --out {output.png:q} {output.pdf:q} > {log:q} 2>&1"
+
+
+rule pretraining_fidelity:
+    input:
+        pretraining_fidelity_curves,
+    output:
+        png=report(
+            "results/{dataset}/figures/pretraining_fidelity.png",
+            caption="../report/pretraining_fidelity.rst",
+            category="Pre-training fidelity",
+            subcategory="{dataset}",
+        ),
+        pdf="results/{dataset}/figures/pretraining_fidelity.pdf",
+    params:
+        mftl=MFTL,
+    conda:
+        "../../envs/analysis.yaml"
+    log:
+        "results/{dataset}/logs/pretraining_fidelity.log",
+    shell:
+        "{params.mftl} figure --kind pretraining_fidelity --table {input:q} --out {output.png:q} {output.pdf:q}"
+        " > {log:q} 2>&1"
