@@ -147,6 +147,13 @@ def test_changed_config_or_label_option_retrains_from_zero(tiny_source, tmp_path
     assert not np.allclose(second.loc["delta", METRICS].to_numpy(float), third.loc["delta", METRICS].to_numpy(float))
     assert (models / "scratch/n10_s0/training.json").stat().st_mtime_ns == scratch_done, "scratch has no gfn1 input"
 
+    # a finished run rerun unchanged (Snakemake deletes its training.json first) is not continued either
+    result = run_snakemake(["--configfile", str(config_file), "--cores", "2", "--forcerun", "delta"], tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    log = _train_log(tmp_path, "delta")
+    assert not _resumed(log) and "the previous run finished (model.model)" in log
+    assert json.loads((models / "delta/n10_s0/training.json").read_text())["epochs_run"] == 3
+
 
 def test_a_copy_made_for_resuming_is_not_shifted_again(tmp_path):
     """Killed again before mace saved anything, the next resume must still continue after epoch 3."""

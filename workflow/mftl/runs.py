@@ -25,7 +25,7 @@ from ase import Atoms
 from mftl.elements import check_covered, element_union, symbols_by_id
 from mftl.evaluation import errors, eval_command, predictions
 from mftl.foundations import check_multihead, model_heads
-from mftl.references import e0s_from_json, e0s_to_json, fit_reference, test_span_report, training_prior
+from mftl.references import e0s_from_json, e0s_to_json, fit_reference, span_report, training_prior
 from mftl.resume import run_fingerprint, start_or_resume
 from mftl.source_index import scan
 from mftl.splits import subset
@@ -276,7 +276,8 @@ def train(
          "init_cap": init_cap, "keep_checkpoints": keep_checkpoints, "serve_caps": serve_caps,
          "replay_size": replay_size, "replay_keys": replay_keys},
     )
-    start_or_resume(out_dir, fingerprint, RUN_NAME, (MODEL_FILE, E0S_FILE, INFO_FILE), finished=INFO_FILE)
+    # model.model is written once mace has finished; Snakemake deletes training.json before a rerun
+    start_or_resume(out_dir, fingerprint, RUN_NAME, (MODEL_FILE, E0S_FILE, INFO_FILE), finished=MODEL_FILE)
     stopped_early = _run(run.command(), out_dir, threads)
     if stopped_early:  # mace restarts from its best (latest) checkpoint, trains no epoch, writes the model
         best_epoch = max(checkpoints_by_epoch(run.checkpoint_dir(out_dir)))
@@ -341,7 +342,7 @@ def evaluate(
         _run(command, work, threads)
         predicted = read_structures(output)
     energies, forces = predictions(predicted, fit, held)
-    span = test_span_report(reference, e0s, test_file)
+    span = span_report(reference, e0s, test_file)
     if base_file is not None:
         base = _base_by_id(base_file)
         missing = [int(a.info["config_id"]) for a in reference if int(a.info["config_id"]) not in base]
