@@ -16,7 +16,7 @@ from ase import Atoms
 from ase.data import atomic_numbers
 
 from conftest import BIN, env_with_venv, run_snakemake, tiny_config
-from mftl import references  # its test_span_report is not a test: called as references.test_span_report
+from mftl import references
 from mftl.references import composition_matrix, fit_reference, outside_span, reference_energy
 from mftl.structures import read_structures, set_labels, write_structures
 
@@ -97,11 +97,11 @@ def test_compositions_outside_the_training_span_are_found(two_molecules):
 def test_span_report_warns_loudly_only_without_a_prior(two_molecules, capsys):
     test = [Atoms("CH4", info={"config_id": 7}), Atoms("C3H8O2", info={"config_id": 8})]
     bare = fit_reference(two_molecules, "ref").as_json()
-    assert references.test_span_report(test, json.loads(json.dumps(bare)), "test.extxyz") == {"n_test_outside_span": 1}
+    assert references.span_report(test, json.loads(json.dumps(bare)), "test.extxyz") == {"n_test_outside_span": 1}
     assert "WARNING: 1 of 2 configurations of test.extxyz" in capsys.readouterr().out
     prior = {z: tblite_atom(s, "GFN2-xTB") for z, s in ((1, "H"), (6, "C"), (8, "O"))}
     informed = fit_reference(two_molecules, "ref", prior, "GFN2 atoms").as_json()
-    assert references.test_span_report(test, json.loads(json.dumps(informed)), "test.extxyz") == {"n_test_outside_span": 1}
+    assert references.span_report(test, json.loads(json.dumps(informed)), "test.extxyz") == {"n_test_outside_span": 1}
     out = capsys.readouterr().out
     assert out.startswith("note: 1 of 2") and "config ids [7]" in out and "WARNING" not in out
 

@@ -196,7 +196,7 @@ def training_prior(prior: str | os.PathLike | None, base_prior: str | os.PathLik
     return {z: high[z] - low[z] for z in common}, f"({high_source}) minus ({low_source})"
 
 
-def test_span_report(frames: Sequence[Atoms], e0s_record: dict, where: str | os.PathLike,
+def span_report(frames: Sequence[Atoms], e0s_record: dict, where: str | os.PathLike,
                      max_ids: int = 10) -> dict:
     """``n_test_outside_span`` of ``frames`` against a model's ``e0s.json`` record, with a log line.
 
