@@ -154,10 +154,11 @@ def test_paper_campaign_plans_offline_with_the_jobs_its_config_implies(tmp_path)
         counts[rule] = int(count)
     paper = yaml.safe_load((REPO / "config/paper.yaml").read_text())
     datasets = paper["datasets"].values()
-    finetunes = sum(len(d["seeds"]) * len(d["train_sizes"]) * len(d["pretrain_sizes"]) * len(d["epoch_caps"])
-                    for d in datasets)
+    finetunes = sum(len(d["seeds"]) * len(d["train_sizes"]) * len(d.get("pretrain_sizes", []))
+                    * len(d.get("epoch_caps", [])) for d in datasets if "mftl" in d["methods"])
     assert counts["finetune"] == finetunes
-    assert counts["pretrain"] == sum(len(d["seeds"]) * len(d["pretrain_sizes"]) for d in datasets)
+    assert counts["pretrain"] == sum(len(d["seeds"]) * len(d.get("pretrain_sizes", [])) for d in datasets
+                                     if {"mftl", "mftl_auto"} & set(d["methods"]))
     assert counts["scratch"] == sum(len(d["seeds"]) * len(d["train_sizes"]) for d in datasets)
     assert counts["convert"] == len(paper["datasets"]) and counts["split"] == len(paper["datasets"])
     chained = [d for d in datasets if "chain" in d["methods"]]
@@ -166,6 +167,7 @@ def test_paper_campaign_plans_offline_with_the_jobs_its_config_implies(tmp_path)
     assert "chain_stage" not in counts
     assert counts["foundation"] == sum(len(d["seeds"]) * len(d["train_sizes"])
                                        for d in datasets if "foundation" in d["methods"])
-    assert counts["fetch_foundation"] == len(paper["foundations"])
+    used = {d["foundation"] for d in datasets if {"foundation", "foundation_multihead"} & set(d["methods"])}
+    assert counts["fetch_foundation"] == len(used)  # fetched only when a dataset fine-tunes it
     assert counts["costs"] == counts["cost_figure"] == len(paper["datasets"])
     assert counts["fetch"] == sum(len(d["files"]) for d in paper["downloads"].values())

@@ -67,12 +67,12 @@ def _cmd_convert(args: argparse.Namespace) -> None:
         xz = [p for p in args.inputs if p.endswith(".xz")]
         dupmols = next((p for p in args.inputs if p.endswith("DupMols.dat")), None)
         summary = convert_qm7x(xz, dupmols, args.out, **fidelity)
-    elif args.converter == "sgdml":
-        (archive,) = args.inputs
-        summary = convert_sgdml(archive, args.out, **fidelity)
+    elif args.converter == "sgdml":  # several archives: one pooled source, molecule kept per configuration
+        summary = convert_sgdml(args.inputs, args.out, **fidelity)
     else:
-        (path,) = args.inputs
-        summary = convert_tungsten(path, args.out, **fidelity)
+        if len(args.inputs) != 1:
+            raise ValueError(f"converter {args.converter} reads one file, got {len(args.inputs)}: {args.inputs}")
+        summary = convert_tungsten(args.inputs[0], args.out, **fidelity)
     _write_json(args.summary, summary.as_dict())
     print(json.dumps(summary.as_dict()))
 

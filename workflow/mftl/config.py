@@ -87,9 +87,7 @@ def check_config(config: dict, schema_path: str | Path) -> dict:
     for name, ds in config["datasets"].items():
         where = f"datasets.{name}"
         if "convert" in ds:
-            if ds["convert"]["download"] not in downloads:
-                raise ConfigError(f"config key '{where}.convert.download': '{ds['convert']['download']}' "
-                                  f"is not an entry of 'downloads' {sorted(downloads)}")
+            _check_convert(ds["convert"], downloads, f"{where}.convert")
             ds.setdefault("source", f"resources/datasets/{name}.extxyz")
         elif "source" not in ds:
             raise ConfigError(f"config key '{where}.source': required (or 'convert' to build it from downloads)")
@@ -114,6 +112,33 @@ def check_config(config: dict, schema_path: str | Path) -> dict:
         _check_foundation(config, name, ds)
         _check_chain(config, name, ds)
     return config
+
+
+def conversion_downloads(convert: dict) -> list[str]:
+    """The ``downloads`` entries a dataset's ``convert`` pools, in order (one name or a list)."""
+    names = convert["download"]
+    return [names] if isinstance(names, str) else list(names)
+
+
+#: converters that read exactly one upstream file
+SINGLE_FILE_CONVERTERS = ("tungsten",)
+
+
+def _check_convert(convert: dict, downloads: dict, where: str) -> None:
+    """Every pooled download exists; a single-file converter gets one file; sgdml gets zip archives."""
+    names = conversion_downloads(convert)
+    for i, download in enumerate(names):
+        key = f"{where}.download" if isinstance(convert["download"], str) else f"{where}.download[{i}]"
+        if download not in downloads:
+            raise ConfigError(f"config key '{key}': '{download}' is not an entry of 'downloads' {sorted(downloads)}")
+    files = [item["name"] for download in names for item in downloads[download]["files"]]
+    if convert["converter"] in SINGLE_FILE_CONVERTERS and len(files) != 1:
+        raise ConfigError(f"config key '{where}.download': converter {convert['converter']} reads one file, "
+                          f"the download(s) {names} hold {len(files)}: {files}")
+    not_zip = [f for f in files if not f.endswith(".zip")]
+    if convert["converter"] == "sgdml" and not_zip:
+        raise ConfigError(f"config key '{where}.download': converter sgdml pools '<molecule>_ccsd_t.zip' archives, "
+                          f"not {not_zip}")
 
 
 def _check_mace_options(config: dict) -> None:

@@ -6,6 +6,7 @@ import shlex
 import sys
 
 from mftl.chains import stage_run
+from mftl.config import conversion_downloads
 from mftl.tables import available_figures, pretraining_fidelity_groups, skipped_figures
 
 # Rules run the library as `{params.mftl} <subcommand>`, that is with the interpreter that runs
@@ -104,7 +105,8 @@ def downloaded_files(name):
 
 
 def conversion_inputs(wildcards):
-    return downloaded_files(dataset_config(wildcards)["convert"]["download"])
+    """The files of every download the dataset's convert pools, in the config's order."""
+    return [path for name in conversion_downloads(dataset_config(wildcards)["convert"]) for path in downloaded_files(name)]
 
 
 def conversion_args(wildcards):

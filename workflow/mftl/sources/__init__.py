@@ -22,7 +22,8 @@ Sources:
 * ``sgdml`` -- sGDML CCSD(T)/cc-pVDZ sets (sgdml.org), ``{name}_ccsd_t.zip``
   with ``*-train.npz`` and ``*-test.npz``: ``R`` (A), ``z``, ``E`` (kcal/mol,
   total), ``F`` (kcal/mol/A), converted with 1 kcal/mol = 0.0433641 eV.
-  Default fidelity name ``ccsdt``.
+  Several archives are pooled into one file, each configuration keeping its
+  ``molecule``. Default fidelity name ``ccsdt``.
 
 Malformed input (a missing key, NaN/inf values, an empty result) raises a
 SourceFormatError (a ValueError) naming the file and the key. Downloads go

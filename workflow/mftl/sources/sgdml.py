@@ -1,4 +1,4 @@
-"""sGDML CCSD(T) molecular dynamics data (Chmiela et al., sgdml.org) to extxyz.
+"""sGDML CCSD(T) molecular dynamics data (Chmiela et al., sgdml.org) to extxyz, one molecule or several pooled.
 
 Upstream: ``{name}_ccsd_t.zip`` (e.g. ``ethanol_ccsd_t.zip``) holding
 ``*-train.npz`` and ``*-test.npz``. Arrays used: ``R`` (positions, Angstrom,
@@ -10,11 +10,12 @@ forces are converted with 1 kcal/mol = ase.units.kcal / ase.units.mol eV
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import zipfile
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Sequence
 
 import numpy as np
 from ase import Atoms, units
@@ -73,27 +74,42 @@ def _part_frames(
 
 
 def convert_sgdml(
-    zip_path: str | os.PathLike, out: str | os.PathLike, fidelity: str = "ccsdt", molecule: str | None = None
+    zip_paths: str | os.PathLike | Sequence[str | os.PathLike], out: str | os.PathLike, fidelity: str = "ccsdt",
+    molecule: str | None = None,
 ) -> ConversionSummary:
-    """Merge the train and test parts of an sGDML zip into one extxyz file ``out``.
+    """Merge the train and test parts of one or several sGDML zips into one extxyz file ``out``.
+
+    Several archives (one per molecule, e.g. benzene, malonaldehyde and toluene)
+    are pooled in the given order into one configuration space, as the paper does
+    with its CCSD(T) sets; each configuration keeps its molecule, so errors can
+    still be reported per molecule (``select`` on ``molecule``).
 
     Writes ``info[f"{fidelity}_energy"]`` (total energy, eV),
-    ``arrays[f"{fidelity}_forces"]`` (eV/A), ``config_id`` (train first, then
-    test), ``molecule`` (default: from the zip name) and ``sgdml_part``
-    ("train"/"test"). Nothing is dropped.
+    ``arrays[f"{fidelity}_forces"]`` (eV/A), ``config_id`` (0, 1, ... over all
+    archives; per archive train first, then test), ``molecule`` (from each zip's
+    name; ``molecule`` overrides it for a single archive) and ``sgdml_part``
+    ("train"/"test"); the summary counts configurations per part. Nothing is dropped.
     """
-    zip_path, out = Path(zip_path), Path(out)
-    molecule = molecule or molecule_name(zip_path)
-    summary = ConversionSummary(out=out)
-    try:
-        archive = zipfile.ZipFile(zip_path)
-    except zipfile.BadZipFile as err:
-        raise SourceFormatError(f"{zip_path}: not a zip file ({err})") from err
+    paths = [Path(zip_paths)] if isinstance(zip_paths, (str, os.PathLike)) else [Path(p) for p in zip_paths]
+    if molecule is not None and len(paths) != 1:
+        raise SourceFormatError(f"a molecule name ('{molecule}') names one archive, not {len(paths)}")
+    molecules = [molecule or molecule_name(p) for p in paths]
+    repeated = sorted({m for m in molecules if molecules.count(m) > 1})
+    if repeated:
+        raise SourceFormatError(f"molecule(s) {repeated} would be pooled twice (archives {[str(p) for p in paths]})")
+    summary = ConversionSummary(out=Path(out))
+    with contextlib.ExitStack() as stack:
+        archives = []
+        for path in paths:
+            try:
+                archives.append(stack.enter_context(zipfile.ZipFile(path)))
+            except (zipfile.BadZipFile, OSError) as err:
+                raise SourceFormatError(f"{path}: not a zip file ({err})") from err
 
-    def frames() -> Iterator[Atoms]:
-        for part in PARTS:
-            yield from _part_frames(archive, zip_path, part, fidelity, molecule, summary)
+        def frames() -> Iterator[Atoms]:
+            for archive, path, name in zip(archives, paths, molecules):
+                for part in PARTS:
+                    yield from _part_frames(archive, path, part, fidelity, name, summary)
 
-    with archive:
-        write_frames(out, frames(), str(zip_path))
+        write_frames(out, frames(), ", ".join(str(p) for p in paths))
     return summary
