@@ -123,7 +123,8 @@ def test_paper_ccsdt_split_of_three_pooled_molecules(tmp_path):
     assert "fetch" not in result.stderr.split("Job stats:")[1].split("total")[0]  # the archives were there
 
     split = json.loads((tmp_path / "results/ccsdt/splits/split.json").read_text())
-    molecule = {f.info["config_id"]: f.info["molecule"] for f in read_structures(tmp_path / "resources/datasets/ccsdt.extxyz")}
+    pooled = read_structures(tmp_path / "resources/datasets/ccsdt.extxyz")
+    molecule = {f.info["config_id"]: f.info["molecule"] for f in pooled}
     assert split["n_source"] == len(molecule) == 4500
     assert (len(split["test"]), len(split["validation"]), len(split["train_pool"])) == (750, 750, 3000)
     assert sorted(dataset["train_sizes"]) == [100, 500, 1000, 3000]
@@ -131,7 +132,8 @@ def test_paper_ccsdt_split_of_three_pooled_molecules(tmp_path):
     assert len(parts[0] | parts[1] | parts[2]) == 4500  # disjoint, and together the whole pooled set
     for part in ("test", "validation", "train_pool"):
         assert {molecule[i] for i in split[part]} == set(MOLECULES), part
-        assert [f.info["config_id"] for f in read_structures(tmp_path / f"results/ccsdt/splits/{part}.extxyz")] == split[part]
+        written = read_structures(tmp_path / f"results/ccsdt/splits/{part}.extxyz")
+        assert [f.info["config_id"] for f in written] == split[part]
     # training sets as the training job draws them (mftl.runs: subset of the pool's sorted ids), per seed
     for seed in dataset["seeds"]:
         drawn = {n: subset(sorted(split["train_pool"]), n, seed) for n in dataset["train_sizes"]}

@@ -170,4 +170,5 @@ def test_paper_campaign_plans_offline_with_the_jobs_its_config_implies(tmp_path)
     used = {d["foundation"] for d in datasets if {"foundation", "foundation_multihead"} & set(d["methods"])}
     assert counts["fetch_foundation"] == len(used)  # fetched only when a dataset fine-tunes it
     assert counts["costs"] == counts["cost_figure"] == len(paper["datasets"])
+    assert paper["paper_results"] == "config/paper_results.csv" and counts["paper_comparison"] == 1
     assert counts["fetch"] == sum(len(d["files"]) for d in paper["downloads"].values())

@@ -159,6 +159,7 @@ def _check_file_paths(config: dict) -> None:
     takes for wildcards (spaces, quotes, ``$`` and ``;`` reach the shell quoted)."""
     paths = {f"datasets.{name}.source": ds.get("source") for name, ds in config["datasets"].items()}
     paths.update({f"foundations.{name}.file": spec.get("file") for name, spec in config["foundations"].items()})
+    paths["paper_results"] = config.get("paper_results")
     paths.update({f"downloads.{name}.files[{i}].name": item["name"]
                   for name, entry in config["downloads"].items() for i, item in enumerate(entry["files"])})
     for key, path in paths.items():

@@ -1,5 +1,6 @@
 """``mftl`` subcommands of the paper's figures and tables: ``figure``, ``summary``,
-``fidelity-table`` and ``figure-notes``. :func:`register` adds them to the ``mftl`` parser.
+``fidelity-table``, ``costs``, ``paper-comparison`` and ``figure-notes``.
+:func:`register` adds them to the ``mftl`` parser.
 """
 
 from __future__ import annotations
@@ -59,6 +60,19 @@ def _cmd_costs(args: argparse.Namespace) -> None:
     print(f"costs: {len(table)} rows -> {args.out}; {len(unknown)} with unknown components")
 
 
+def _cmd_paper_comparison(args: argparse.Namespace) -> None:
+    import pandas as pd
+
+    from mftl import plots
+    from mftl.paper_comparison import comparison_figure, paper_comparison, read_paper_results
+
+    table = paper_comparison(pd.read_csv(args.curves), read_paper_results(args.paper))
+    _write_csv(table, args.out)
+    plots.save(comparison_figure(table), args.figure)
+    found = table["reproduced"].notna().sum()
+    print(f"paper-comparison: {found} of {len(table)} paper numbers have a campaign point -> {args.out}")
+
+
 def _cmd_figure_notes(args: argparse.Namespace) -> None:
     notes = json.loads(args.skipped)
     if not notes:
@@ -97,6 +111,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--results", default="results")
     p.add_argument("--out", required=True)
     p.set_defaults(func=_cmd_costs)
+
+    p = sub.add_parser("paper-comparison", help="the paper's reported errors beside the campaign's (curves.csv)")
+    p.add_argument("--curves", required=True, help="curves.csv of the campaign (results/curves.csv: every dataset)")
+    p.add_argument("--paper", required=True, help="the paper's results, e.g. config/paper_results.csv")
+    p.add_argument("--out", required=True, help="CSV: paper value, reproduced mean over seeds, difference, ratio")
+    p.add_argument("--figure", nargs="+", default=[], help="figure files (reproduced / paper per number)")
+    p.set_defaults(func=_cmd_paper_comparison)
 
     p = sub.add_parser("figure-notes", help="print which figures a campaign skips and why")
     p.add_argument("--skipped", default="[]", help="JSON list of '<dataset>/<figure>: <reason>' notes")

@@ -7,6 +7,7 @@ import sys
 
 from mftl.chains import stage_run
 from mftl.config import conversion_downloads
+from mftl.paper_comparison import planned_paper_results
 from mftl.tables import available_figures, pretraining_fidelity_groups, skipped_figures
 
 # Rules run the library as `{params.mftl} <subcommand>`, that is with the interpreter that runs
@@ -106,7 +107,8 @@ def downloaded_files(name):
 
 def conversion_inputs(wildcards):
     """The files of every download the dataset's convert pools, in the config's order."""
-    return [path for name in conversion_downloads(dataset_config(wildcards)["convert"]) for path in downloaded_files(name)]
+    names = conversion_downloads(dataset_config(wildcards)["convert"])
+    return [path for name in names for path in downloaded_files(name)]
 
 
 def conversion_args(wildcards):
@@ -632,6 +634,26 @@ def dataset_curves(wildcards=None):
     return [f"results/{dataset}/curves.csv" for dataset in config["datasets"]]
 
 
+@functools.cache
+def checked_paper_results():
+    """config['paper_results'] from the working directory, else from this checkout; checked once."""
+    return planned_paper_results(config["paper_results"], workflow.basedir)
+
+
+def paper_results_file(wildcards):
+    return checked_paper_results()
+
+
+def paper_comparison_targets():
+    """The campaign beside the paper's reported errors, when the config names a paper_results file."""
+    if "paper_results" not in config:
+        return []
+    checked_paper_results()  # a bad file is refused when planning
+    return ["results/paper_comparison.csv", "results/figures/paper_comparison.png",
+            "results/figures/paper_comparison.pdf"]
+
+
 def final_targets():
-    """curves.csv, summary.csv and every figure the config allows, per dataset; all curves in one table."""
-    return ["results/curves.csv", *dataset_curves(), *figure_targets()]
+    """curves.csv, summary.csv and every figure the config allows, per dataset; all curves in one table;
+    the comparison with the paper's numbers when configured."""
+    return ["results/curves.csv", *dataset_curves(), *figure_targets(), *paper_comparison_targets()]

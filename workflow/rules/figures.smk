@@ -22,6 +22,7 @@ localrules:
     costs,
     cost_figure,
     pretraining_fidelity,
+    paper_comparison,
     figures,
 
 
@@ -250,3 +251,30 @@ rule pretraining_fidelity:
     shell:
         "{params.mftl} figure --kind pretraining_fidelity --table {input:q} --out {output.png:q} {output.pdf:q}"
         " > {log:q} 2>&1"
+
+
+rule paper_comparison:
+    input:
+        curves="results/curves.csv",
+        paper=paper_results_file,
+    output:
+        table=report(
+            "results/paper_comparison.csv",
+            caption="../report/paper_comparison.rst",
+            category="Paper comparison",
+        ),
+        png=report(
+            "results/figures/paper_comparison.png",
+            caption="../report/paper_comparison.rst",
+            category="Paper comparison",
+        ),
+        pdf="results/figures/paper_comparison.pdf",
+    params:
+        mftl=MFTL,
+    conda:
+        "../../envs/analysis.yaml"
+    log:
+        "results/logs/paper_comparison.log",
+    shell:
+        "{params.mftl} paper-comparison --curves {input.curves:q} --paper {input.paper:q} --out {output.table:q}"
+        " --figure {output.png:q} {output.pdf:q} > {log:q} 2>&1"
