@@ -23,13 +23,13 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import matplotlib
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 PAPER_COLUMNS = ["figure", "dataset", "method", "train_size", "pretrain_size", "epoch_cap", "metric", "value",
                  "unit", "relative_to", "source"]
@@ -171,9 +171,11 @@ def _row_label(row: pd.Series) -> str:
             f"{relative}, n={row['train_size']}: {row['metric']} ({row['unit']})").strip()
 
 
-def comparison_figure(table: pd.DataFrame, title: str = "") -> plt.Figure:
+def comparison_figure(table: pd.DataFrame, title: str = "") -> Figure:
     """Reproduced / paper value per reported number (log scale, 1 = reproduced exactly), with both
     values written beside each point; numbers the campaign has no point for are listed as such."""
+    from mftl.plots import plt  # matplotlib only here: planning imports this module (0.4 s saved per plan)
+
     fig, ax = plt.subplots(figsize=(9.0, 1.2 + 0.3 * len(table)))
     positions = np.arange(len(table))[::-1]
     drawable = (table["ratio"] > 0).fillna(False).to_numpy()
