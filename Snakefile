@@ -5,6 +5,7 @@ import sys
 from snakemake.utils import min_version
 
 sys.path.insert(0, f"{workflow.basedir}/workflow")
+from mftl import paths
 from mftl.config import check_config, load_config_file
 from mftl.source_checks import check_sources
 

@@ -44,18 +44,17 @@ rule split:
     input:
         dataset_source,
     output:
-        test="results/{dataset}/splits/test.extxyz",
-        validation="results/{dataset}/splits/validation.extxyz",
-        train_pool="results/{dataset}/splits/train_pool.extxyz",
-        pretrain_pool="results/{dataset}/splits/pretrain_pool.extxyz",
-        ids="results/{dataset}/splits/split.json",
+        test=paths.split_file(part="test"),
+        validation=paths.split_file(part="validation"),
+        train_pool=paths.split_file(part="train_pool"),
+        pretrain_pool=paths.split_file(part="pretrain_pool"),
+        ids=paths.split_ids(),
     params:
         mftl=MFTL,
         args=split_args,
     conda:
         "../../envs/labelling.yaml"
     log:
-        "results/{dataset}/logs/split.log",
+        paths.log("{dataset}", "split"),
     shell:
-        "{params.mftl} split --source {input:q} {params.args} --out-dir results/{wildcards.dataset}/splits"
-        " > {log:q} 2>&1"
+        "{params.mftl} split --source {input:q} {params.args} --out-dir $(dirname {output.ids:q}) > {log:q} 2>&1"

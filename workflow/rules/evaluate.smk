@@ -5,7 +5,7 @@ rule evaluate:
     input:
         unpack(eval_inputs),
     output:
-        "results/{dataset}/eval/{method}/{tag}.json",
+        paths.evaluation(),
     params:
         mftl=MFTL,
         args=eval_args,
@@ -16,19 +16,19 @@ rule evaluate:
     conda:
         "../../envs/training.yaml"
     log:
-        "results/{dataset}/logs/eval/{method}/{tag}.log",
+        paths.log("{dataset}", "eval", "{method}", "{tag}"),
     benchmark:
-        "results/{dataset}/benchmarks/eval/{method}/{tag}.tsv"
+        paths.benchmark("{dataset}", "eval", "{method}", "{tag}")
     shell:
-        "{params.mftl} evaluate --model-dir results/{wildcards.dataset}/models/{wildcards.method}/{wildcards.tag}"
-        " --test {input.test:q} {params.args} --threads {threads} --out {output:q} > {log:q} 2>&1"
+        "{params.mftl} evaluate --model-dir $(dirname {input.model:q}) --test {input.test:q} {params.args}"
+        " --threads {threads} --out {output:q} > {log:q} 2>&1"
 
 
 rule validate:
     input:
         unpack(validate_inputs),
     output:
-        "results/{dataset}/valid/{method}/{tag}.json",
+        paths.evaluation(kind="valid"),
     params:
         mftl=MFTL,
         args=validate_args,
@@ -39,26 +39,26 @@ rule validate:
     conda:
         "../../envs/training.yaml"
     log:
-        "results/{dataset}/logs/valid/{method}/{tag}.log",
+        paths.log("{dataset}", "valid", "{method}", "{tag}"),
     benchmark:
-        "results/{dataset}/benchmarks/valid/{method}/{tag}.tsv"
+        paths.benchmark("{dataset}", "valid", "{method}", "{tag}")
     shell:
-        "{params.mftl} evaluate --model-dir results/{wildcards.dataset}/models/{wildcards.method}/{wildcards.tag}"
-        " --test {input.test:q} {params.args} --threads {threads} --out {output:q} > {log:q} 2>&1"
+        "{params.mftl} evaluate --model-dir $(dirname {input.model:q}) --test {input.test:q} {params.args}"
+        " --threads {threads} --out {output:q} > {log:q} 2>&1"
 
 
 rule select_cap:
     input:
         unpack(auto_cap_inputs),
     output:
-        "results/{dataset}/eval/mftl_auto/p{pretrain}_n{size}_s{seed}.json",
+        paths.evaluation(method="mftl_auto", tag=paths.auto_tag()),
     params:
         mftl=MFTL,
         metadata=auto_cap_metadata,
     conda:
         "../../envs/analysis.yaml"
     log:
-        "results/{dataset}/logs/select_cap/p{pretrain}_n{size}_s{seed}.log",
+        paths.log("{dataset}", "select_cap", paths.auto_tag()),
     shell:
         "{params.mftl} select-cap --valid {input.valid:q} --test {input.test:q} --metadata {params.metadata:q}"
         " --out {output:q} > {log:q} 2>&1"
@@ -69,7 +69,7 @@ rule curves:
         evaluation_results,
     output:
         report(
-            "results/{dataset}/curves.csv",
+            paths.dataset_file(name="curves.csv"),
             caption="../report/curves.rst",
             category="Tables",
             subcategory="{dataset}",
@@ -79,7 +79,7 @@ rule curves:
     conda:
         "../../envs/analysis.yaml"
     log:
-        "results/{dataset}/logs/curves.log",
+        paths.log("{dataset}", "curves"),
     shell:
         "{params.mftl} curves {input:q} --out {output:q} > {log:q} 2>&1"
 
@@ -88,12 +88,12 @@ rule campaign_curves:
     input:
         dataset_curves,
     output:
-        "results/curves.csv",
+        paths.campaign_file("curves.csv"),
     params:
         mftl=MFTL,
     conda:
         "../../envs/analysis.yaml"
     log:
-        "results/logs/curves.log",
+        paths.campaign_log("curves"),
     shell:
         "{params.mftl} concat-curves {input:q} --out {output:q} > {log:q} 2>&1"

@@ -5,8 +5,8 @@ rule label_chunk:
     input:
         unpack(label_chunk_inputs),
     output:
-        frames="results/{dataset}/labels/chunks/{fidelity}/{part}.{chunk}.extxyz",
-        report="results/{dataset}/labels/chunks/{fidelity}/{part}.{chunk}.report.json",
+        frames=paths.label_chunk(),
+        report=paths.label_chunk(suffix="report.json"),
     params:
         mftl=MFTL,
         args=label_args,
@@ -17,9 +17,9 @@ rule label_chunk:
     conda:
         labeller_env
     log:
-        "results/{dataset}/logs/label/{fidelity}/{part}.{chunk}.log",
+        paths.log("{dataset}", "label", "{fidelity}", "{part}.{chunk}"),
     benchmark:
-        "results/{dataset}/benchmarks/label/{fidelity}/{part}.{chunk}.tsv"
+        paths.benchmark("{dataset}", "label", "{fidelity}", "{part}.{chunk}")
     shell:
         "{params.mftl} label --input {input.frames:q} --fidelity {wildcards.fidelity} {params.args}"
         " --chunk {wildcards.chunk} --threads {threads} --out {output.frames:q} --report {output.report:q}"
@@ -30,15 +30,15 @@ rule collect_labels:
     input:
         unpack(labelled_chunks),
     output:
-        frames="results/{dataset}/labels/{part}.{fidelity}.extxyz",
-        report="results/{dataset}/labels/{part}.{fidelity}.report.json",
+        frames=paths.labelled(),
+        report=paths.labelled(suffix="report.json"),
     params:
         mftl=MFTL,
         args=collect_args,
     conda:
         "../../envs/labelling.yaml"
     log:
-        "results/{dataset}/logs/collect/{part}.{fidelity}.log",
+        paths.log("{dataset}", "collect", "{part}.{fidelity}"),
     shell:
         "{params.mftl} collect {input.frames:q} --reports {input.reports:q} --fidelity {wildcards.fidelity}"
         " {params.args} --out {output.frames:q} --report {output.report:q} > {log:q} 2>&1"
@@ -48,7 +48,7 @@ rule atom_energies:
     input:
         unpack(atom_energies_inputs),
     output:
-        "results/{dataset}/labels/atoms.{fidelity}.json",
+        paths.atom_energies(),
     params:
         mftl=MFTL,
         args=atom_energies_args,
@@ -59,9 +59,9 @@ rule atom_energies:
     conda:
         labeller_env
     log:
-        "results/{dataset}/logs/atoms.{fidelity}.log",
+        paths.log("{dataset}", "atoms.{fidelity}"),
     benchmark:
-        "results/{dataset}/benchmarks/atoms.{fidelity}.tsv"
+        paths.benchmark("{dataset}", "atoms.{fidelity}")
     shell:
         "{params.mftl} atom-energies {params.args} --structures {input.frames:q} --threads {threads}"
         " --out {output:q} > {log:q} 2>&1"
@@ -72,14 +72,14 @@ rule e0_prior:
     input:
         unpack(e0_prior_inputs),
     output:
-        "results/{dataset}/labels/prior.{fidelity}.json",
+        paths.e0_prior(),
     params:
         mftl=MFTL,
         low_fidelity=low_fidelity,
     conda:
         "../../envs/labelling.yaml"
     log:
-        "results/{dataset}/logs/prior.{fidelity}.log",
+        paths.log("{dataset}", "prior.{fidelity}"),
     shell:
         "{params.mftl} e0-prior --atoms {input.atoms:q} --low-atoms {input.low_atoms:q} --low-pool {input.low_pool:q}"
         " --low-fidelity {params.low_fidelity:q} --out {output:q} > {log:q} 2>&1"
