@@ -622,6 +622,45 @@ def costs_config(wildcards):
     return shlex.quote(json.dumps({key: config[key] for key in keys}, sort_keys=True))
 
 
+def _costed_labels(dataset):
+    """(part, fidelity) of every labelled part the campaign's runs of ``dataset`` are charged for."""
+    ds = config["datasets"][dataset]
+    hf, lf, methods = ds["high_fidelity"], ds["low_fidelity"], set(ds["methods"])
+    parts = {("train_pool", hf), ("validation", hf), ("test", hf)}
+    if methods & {"mftl", "mftl_auto"}:
+        parts.add(("pretrain_pool", lf))
+    if "delta" in methods:
+        parts |= {("train_pool", lf), ("validation", lf), ("test", lf)}
+    if "fidelity_comparison" in available_figures(ds):
+        parts.add(("test", lf))
+    return sorted(parts)
+
+
+def costs_inputs(wildcards):
+    """What `mftl costs` reads besides curves.csv, so that Snakemake knows when costs.csv is stale: each
+    point's run (training.json) and the benchmarks of its training, pre-training, evaluation and validation
+    jobs, and of the labelling chunks of the parts it was charged for."""
+    dataset = wildcards.dataset
+    runs, benchmarks = set(), set()
+    for method, tag, meta in model_runs(dataset):
+        runs.add(paths.training_json(dataset, method, tag))
+        benchmarks |= {paths.benchmark(dataset, method, tag), paths.benchmark(dataset, "eval", method, tag)}
+        if method == "mftl":
+            pre = paths.pretrain_tag(meta["pretrain_size"], meta["seed"])
+            runs.add(f"{paths.pretrain_dir(dataset, pre)}/training.json")
+            benchmarks.add(paths.benchmark(dataset, "pretrain", pre))
+    for _, meta in auto_cap_runs(dataset):
+        for cap in config["datasets"][dataset]["epoch_caps"]:
+            tag = paths.mftl_tag(meta["pretrain_size"], cap, meta["train_size"], meta["seed"])
+            benchmarks.add(paths.benchmark(dataset, "valid", "mftl", tag))
+    fidelities = config["datasets"][dataset]["fidelities"]
+    for part, fidelity in _costed_labels(dataset):
+        if "labeller" in fidelities[fidelity]:
+            benchmarks |= {paths.benchmark(dataset, "label", fidelity, f"{part}.{i}")
+                           for i in range(n_chunks(dataset, part))}
+    return {"runs": sorted(runs), "benchmarks": sorted(benchmarks)}
+
+
 def fidelity_test_labels(wildcards):
     """The test set labelled with the high and with the low fidelity."""
     return {

@@ -2,6 +2,7 @@
 
 
 rule fetch:
+    localrule: True
     output:
         "resources/downloads/{download}/{filename}",
     params:
@@ -41,6 +42,7 @@ rule convert:
 
 
 rule split:
+    localrule: True
     input:
         dataset_source,
     output:

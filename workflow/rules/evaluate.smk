@@ -48,6 +48,7 @@ rule validate:
 
 
 rule select_cap:
+    localrule: True
     input:
         unpack(auto_cap_inputs),
     output:
@@ -65,6 +66,7 @@ rule select_cap:
 
 
 rule curves:
+    localrule: True
     input:
         evaluation_results,
     output:
@@ -85,6 +87,7 @@ rule curves:
 
 
 rule campaign_curves:
+    localrule: True
     input:
         dataset_curves,
     output:

@@ -27,6 +27,7 @@ rule label_chunk:
 
 
 rule collect_labels:
+    localrule: True
     input:
         unpack(labelled_chunks),
     output:
