@@ -17,9 +17,6 @@ _conda = "conda" in str(getattr(workflow.deployment_settings, "deployment_method
 _job_pythonpath = shlex.quote(f"{workflow.basedir}/workflow")
 MFTL = f"PYTHONPATH={_job_pythonpath} python -m mftl" if _conda else f"{shlex.quote(sys.executable)} -m mftl"
 
-PARTS = ("test", "validation", "train_pool", "pretrain_pool")
-
-
 def quoted_option(flag, value):
     """``--flag=value`` with the value quoted for the shell: config strings (paths, keys, JSON)
     may hold spaces, quotes, ``$(...)`` or ``;``, and a value may start with a dash."""
@@ -125,12 +122,12 @@ def labelled_chunks(wildcards):
     """Inputs of a labelled part: the split file (labels read from keys) or labelled chunks."""
     spec = fidelity_config(wildcards)
     if "labeller" not in spec:
-        return {"frames": [f"results/{wildcards.dataset}/splits/{wildcards.part}.extxyz"], "reports": []}
-    prefix = f"results/{wildcards.dataset}/labels/chunks/{wildcards.fidelity}/{wildcards.part}"
+        return {"frames": [paths.split_file(wildcards.dataset, wildcards.part)], "reports": []}
     chunks = range(n_chunks(wildcards.dataset, wildcards.part))
+    chunk = functools.partial(paths.label_chunk, wildcards.dataset, wildcards.fidelity, wildcards.part)
     return {
-        "frames": [f"{prefix}.{i}.extxyz" for i in chunks],
-        "reports": [f"{prefix}.{i}.report.json" for i in chunks],
+        "frames": [chunk(i) for i in chunks],
+        "reports": [chunk(i, suffix="report.json") for i in chunks],
     }
 
 
@@ -145,7 +142,7 @@ def collect_args(wildcards):
 
 def label_chunk_inputs(wildcards):
     """The split part to label, plus any downloaded parameter files the labeller needs."""
-    inputs = {"frames": f"results/{wildcards.dataset}/splits/{wildcards.part}.extxyz"}
+    inputs = {"frames": paths.split_file(wildcards.dataset, wildcards.part)}
     parameters = fidelity_config(wildcards).get("parameters")
     if parameters:
         inputs["parameters"] = downloaded_files(parameters)
@@ -172,7 +169,7 @@ def atom_energies_file(dataset, fidelity):
     """A fidelity's isolated-atom energies, its 'e0s' or its labeller's atoms (the atom_energies rule), or None."""
     spec = config["datasets"][dataset]["fidelities"][fidelity]
     if "e0s" in spec or "labeller" in spec:
-        return f"results/{dataset}/labels/atoms.{fidelity}.json"
+        return paths.atom_energies(dataset, fidelity)
     return None
 
 
@@ -187,7 +184,7 @@ def transfers_binding(dataset, fidelity):
 def e0_prior_file(dataset, fidelity):
     """The E0 prior file a training of ``fidelity`` starts its E0 fit from, or None without one."""
     if transfers_binding(dataset, fidelity):
-        return f"results/{dataset}/labels/prior.{fidelity}.json"
+        return paths.e0_prior(dataset, fidelity)
     return atom_energies_file(dataset, fidelity)
 
 
@@ -213,7 +210,7 @@ def e0_prior_args(dataset, fidelity):
 
 def atom_energies_inputs(wildcards):
     """Every split part (the elements the prior must cover) and the labeller's parameter files."""
-    inputs = {"frames": [f"results/{wildcards.dataset}/splits/{part}.extxyz" for part in PARTS]}
+    inputs = {"frames": [paths.split_file(wildcards.dataset, part) for part in paths.PARTS]}
     spec = fidelity_config(wildcards)
     if "e0s" not in spec and spec.get("parameters"):
         inputs["parameters"] = downloaded_files(spec["parameters"])
@@ -262,7 +259,7 @@ def training_runtime(wildcards, attempt):
 
 
 def labelled(dataset, part, fidelity):
-    return f"results/{dataset}/labels/{part}.{fidelity}.extxyz"
+    return paths.labelled(dataset, part, fidelity)
 
 
 def hf_train_inputs(wildcards):
@@ -283,7 +280,8 @@ def lf_prior(wildcards):
 
 
 def pretrained_run(wildcards):
-    return f"results/{wildcards.dataset}/pretrain/p{wildcards.pretrain}_s{wildcards.seed}/training.json"
+    tag = paths.pretrain_tag(wildcards.pretrain, wildcards.seed)
+    return f"{paths.pretrain_dir(wildcards.dataset, tag)}/training.json"
 
 
 def hyperparameters(stage, dataset):
@@ -522,16 +520,15 @@ def eval_metadata(wildcards):
 def auto_cap_inputs(wildcards):
     """Validation and test results of the mftl models of every cap of one (pre-train size, train size, seed)."""
     caps = dataset_config(wildcards)["epoch_caps"]
-    tags = [f"p{wildcards.pretrain}_e{cap}_n{wildcards.size}_s{wildcards.seed}" for cap in caps]
-    prefix = f"results/{wildcards.dataset}"
+    tags = [paths.mftl_tag(wildcards.pretrain, cap, wildcards.size, wildcards.seed) for cap in caps]
     return {
-        "valid": [f"{prefix}/valid/mftl/{tag}.json" for tag in tags],
-        "test": [f"{prefix}/eval/mftl/{tag}.json" for tag in tags],
+        "valid": [paths.evaluation(wildcards.dataset, "mftl", tag, kind="valid") for tag in tags],
+        "test": [paths.evaluation(wildcards.dataset, "mftl", tag) for tag in tags],
     }
 
 
 def auto_cap_metadata(wildcards):
-    tag = f"p{wildcards.pretrain}_n{wildcards.size}_s{wildcards.seed}"
+    tag = paths.auto_tag(wildcards.pretrain, wildcards.size, wildcards.seed)
     return json.dumps(dict(auto_cap_runs(wildcards.dataset))[tag], sort_keys=True)
 
 
@@ -576,7 +573,7 @@ def validate_args(wildcards):
 
 
 def trained_model(wildcards):
-    return f"results/{wildcards.dataset}/models/{wildcards.method}/{wildcards.tag}/training.json"
+    return paths.training_json(wildcards.dataset, wildcards.method, wildcards.tag)
 
 
 def hf_test(wildcards):
@@ -585,30 +582,22 @@ def hf_test(wildcards):
 
 # ---- figures ---------------------------------------------------------------------
 
-FIGURE_FORMATS = ("png", "pdf")
-
-
-def figure_files(dataset, figure):
-    """The PNG and PDF of one figure of a dataset."""
-    return [f"results/{dataset}/figures/{figure}.{ext}" for ext in FIGURE_FORMATS]
-
-
 def figure_targets():
     """Every figure the config allows (which depends on methods, epoch caps) and summary.csv, per dataset."""
     targets = []
     for dataset, spec in config["datasets"].items():
-        targets += [f"results/{dataset}/summary.csv", f"results/{dataset}/costs.csv"]
+        targets += [paths.dataset_file(dataset, "summary.csv"), paths.dataset_file(dataset, "costs.csv")]
         for figure in available_figures(spec):
-            targets += figure_files(dataset, figure)
+            targets += paths.figure_files(dataset, figure)
     for dataset in pretraining_fidelity_groups(config["datasets"]):
-        targets += figure_files(dataset, "pretraining_fidelity")
+        targets += paths.figure_files(dataset, "pretraining_fidelity")
     return targets
 
 
 def pretraining_fidelity_curves(wildcards):
     """curves.csv of every dataset that pre-trains on another low fidelity of the same configurations."""
     group = pretraining_fidelity_groups(config["datasets"])[wildcards.dataset]
-    return [f"results/{dataset}/curves.csv" for dataset in group]
+    return [paths.dataset_file(dataset, "curves.csv") for dataset in group]
 
 
 def skipped_figure_notes(wildcards):
@@ -670,7 +659,7 @@ def fidelity_test_labels(wildcards):
 
 
 def dataset_curves(wildcards=None):
-    return [f"results/{dataset}/curves.csv" for dataset in config["datasets"]]
+    return [paths.dataset_file(dataset, "curves.csv") for dataset in config["datasets"]]
 
 
 @functools.cache
@@ -688,11 +677,11 @@ def paper_comparison_targets():
     if "paper_results" not in config:
         return []
     checked_paper_results()  # a bad file is refused when planning
-    return ["results/paper_comparison.csv", "results/figures/paper_comparison.png",
-            "results/figures/paper_comparison.pdf"]
+    return [paths.campaign_file(name) for name in ("paper_comparison.csv", "figures/paper_comparison.png",
+                                                   "figures/paper_comparison.pdf")]
 
 
 def final_targets():
     """curves.csv, summary.csv and every figure the config allows, per dataset; all curves in one table;
     the comparison with the paper's numbers when configured."""
-    return ["results/curves.csv", *dataset_curves(), *figure_targets(), *paper_comparison_targets()]
+    return [paths.campaign_file("curves.csv"), *dataset_curves(), *figure_targets(), *paper_comparison_targets()]
