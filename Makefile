@@ -8,7 +8,7 @@ CORES ?= all
 BIN := $(abspath $(VENV))/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run demo test test-slurm dryrun report clean-results dftbplus demo-dftb
+.PHONY: install run demo test test-fast test-slurm lint lint-fix dryrun report clean-results dftbplus demo-dftb
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -57,6 +57,25 @@ demo-dftb: dftbplus
 
 test: install
 	PATH="$(BIN):$$PATH" $(BIN)/pytest -q -ra
+
+# The tests that train no MACE model and run no workflow (pytest -m "not slow"): a quick check while editing.
+test-fast: install
+	PATH="$(BIN):$$PATH" $(BIN)/pytest -q -ra -m "not slow"
+
+# Formatting and linting, configured in pyproject.toml (ruff: lint and format; snakefmt: the rules).
+# `make lint` changes nothing and fails on a finding; `make lint-fix` applies ruff's safe fixes and both
+# formatters, then lists what is left to fix by hand.
+SNAKE_FILES := Snakefile workflow/rules
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/snakefmt --check $(SNAKE_FILES)
+
+lint-fix: install
+	$(BIN)/ruff check --fix --exit-zero --quiet .
+	$(BIN)/ruff format .
+	$(BIN)/snakefmt $(SNAKE_FILES)
+	$(BIN)/ruff check --output-format concise .
 
 # The real-SLURM tests (tests/test_slurm.py), which `make test` skips: as root they apt-get install
 # slurm-wlm, munge, slurmdbd and mariadb-server and start their daemons while they run. .ci/run

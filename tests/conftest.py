@@ -93,19 +93,30 @@ def run_snakemake(args: list[str], workdir: Path, timeout: int = 900) -> subproc
     return subprocess.run(cmd, cwd=workdir, env=env_with_venv(), capture_output=True, text=True, timeout=timeout)
 
 
+def job_counts(output: str) -> dict[str, int]:
+    """Jobs per rule from the 'Job stats' table a Snakemake run or dry run prints."""
+    counts = {}
+    for line in output.split("Job stats:")[1].splitlines()[3:]:
+        rule, count = line.split()
+        if rule == "total":
+            return counts
+        counts[rule] = int(count)
+    raise ValueError("the 'Job stats' table has no total line")
+
+
 @pytest.fixture(scope="session")
 def tiny_source(tmp_path_factory) -> Path:
     """80 sampled geometries of four molecules; 60 carry GFN2-xTB labels as ref_energy/ref_forces."""
     from mftl.demo import generate_geometries
     from mftl.labelers import label_frames
-    from mftl.structures import write_structures
+    from mftl.structures import by_config_id, write_structures
 
     frames = generate_geometries(seed=1, n_per_molecule=20, molecules=TINY_MOLECULES + FOUNDATION_MOLECULES)
     with_ref = [f for f in frames if f.info["config_id"] % 20 < 15]
     labelled, report = label_frames(with_ref,
                                     "ref", "tblite", {"method": "GFN2-xTB"})
     assert not report.failures
-    by_id = {a.info["config_id"]: a for a in labelled}
+    by_id = by_config_id(labelled)
     merged = [by_id.get(f.info["config_id"], f) for f in frames]
     path = tmp_path_factory.mktemp("tiny") / "tiny.extxyz"
     write_structures(path, merged)
@@ -133,3 +144,11 @@ def fresh_copy(tmp_path):
         return dst
 
     return copy
+
+
+def pytest_collection_modifyitems(items):
+    """A test that uses the tiny campaign (a real workflow run that trains MACE) or a real SLURM cluster is
+    slow even where its author forgot the marker, so ``pytest -m "not slow"`` (make test-fast) leaves it out."""
+    for item in items:
+        if "tiny_campaign" in getattr(item, "fixturenames", ()) or item.get_closest_marker("slurm"):
+            item.add_marker(pytest.mark.slow)

@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 from ase.build import molecule
 
-from conftest import BIN, env_with_venv
 from mftl.config import ConfigError, check_config
 from mftl.datasets import LabelFailureError, collect_labels, load_source
 from mftl.labelers import LabellerError, label_frames
@@ -178,7 +177,7 @@ def test_same_config_and_seeds_give_the_same_splits_and_labels():
     frames = _frames(2)
     first, _ = label_frames(frames, "gfn1", "tblite", {"method": "GFN1-xTB"})
     second, _ = label_frames(frames, "gfn1", "tblite", {"method": "GFN1-xTB"})
-    for a, b in zip(first, second):
+    for a, b in zip(first, second, strict=True):
         assert a.info["gfn1_energy"] == pytest.approx(b.info["gfn1_energy"], abs=1e-10)
         np.testing.assert_allclose(a.arrays["gfn1_forces"], b.arrays["gfn1_forces"], rtol=0, atol=1e-10)
 

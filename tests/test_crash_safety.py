@@ -5,6 +5,7 @@ data and arguments: ``mftl.resume``); a changed config or label retrains from ze
 """
 
 import copy
+import itertools
 import json
 import os
 import re
@@ -14,6 +15,7 @@ import time
 
 import numpy as np
 import pandas as pd
+import pytest
 import torch
 import yaml
 
@@ -49,6 +51,7 @@ def _readable_epoch(checkpoints) -> int:
     return -1
 
 
+@pytest.mark.slow
 def test_sigkill_mid_training_then_the_same_command_completes(tiny_source, tmp_path):
     """Killed at epoch index >= 3 of 25, the rerun resumes and ends where an uninterrupted run ends.
 
@@ -104,7 +107,7 @@ def test_sigkill_mid_training_then_the_same_command_completes(tiny_source, tmp_p
     reference = pd.read_csv(uninterrupted / "results/tiny/curves.csv")
     run_log = (uninterrupted / "results/tiny/models/scratch/n10_s0/logs/mace_run-0.log").read_text()
     losses = [loss for _, loss in sorted(_validation_losses(run_log).items())]
-    assert len(losses) == 25 and all(b < a for a, b in zip(losses, losses[1:])), \
+    assert len(losses) == 25 and all(b < a for a, b in itertools.pairwise(losses)), \
         "test premise: every epoch improves, so mace's reset lowest loss cannot matter"
     for name in ("killed", "uninterrupted"):
         info = json.loads((tmp_path / name / "results/tiny/models/scratch/n10_s0/training.json").read_text())
@@ -116,6 +119,7 @@ def _train_log(workdir, method: str) -> str:
     return (workdir / f"results/tiny/logs/{method}/n10_s0.log").read_text()
 
 
+@pytest.mark.slow
 def test_changed_config_or_label_option_retrains_from_zero(tiny_source, tmp_path):
     config = copy.deepcopy(tiny_config(tiny_source, methods=["scratch", "delta"], train_sizes=[10]))
     config["training"]["scratch"]["max_epochs"] = 6

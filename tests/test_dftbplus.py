@@ -219,7 +219,7 @@ def test_labelling_runs_the_program_once_per_configuration_with_job_threads(skf_
     assert report.failures == [] and len(labelled) == 2
     calls = log.read_text().splitlines()
     assert len(calls) == 2  # energy and forces from one run each
-    threads, folders = zip(*(line.split() for line in calls))
+    threads, folders = zip(*(line.split() for line in calls), strict=True)
     assert threads == ("2", "2") and len(set(folders)) == 2
     assert all(Path(folder).parent == scratch for folder in folders)
     assert list(scratch.iterdir()) == []  # successful scratch folders are removed

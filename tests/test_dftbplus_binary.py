@@ -191,7 +191,7 @@ def test_five_demo_configurations_equal_a_direct_ase_dftb_call(tmp_path):
 
     labelled, report = label_frames(chosen, "dftb3", "dftbplus", DFTB3_3OB)
     assert report.failures == [] and len(labelled) == 5
-    for i, (atoms, frame) in enumerate(zip(chosen, labelled)):
+    for i, (atoms, frame) in enumerate(zip(chosen, labelled, strict=True)):
         energy, forces = _direct_dftb3_3ob(atoms, skf, tmp_path / f"direct{i}")
         assert frame.info["dftb3_energy"] == pytest.approx(energy, abs=1e-6)
         np.testing.assert_allclose(frame.arrays["dftb3_forces"], forces, atol=1e-5)
@@ -207,6 +207,7 @@ def test_the_cost_recorded_per_configuration_includes_the_dftb_process():
     assert frame.info["dftb_cpu_s"] >= dftb_cpu_s
 
 
+@pytest.mark.slow
 def test_pretraining_fidelity_comparison_on_tiny_data(tiny_source, tmp_path):
     """Two datasets with the same configurations, split and high fidelity, pre-trained on GFN1-xTB
     and on DFTB3/3ob: rows per low fidelity in curves.csv and the figure comparing them."""

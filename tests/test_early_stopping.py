@@ -4,10 +4,13 @@ import json
 import re
 import subprocess
 
+import pytest
 import torch
 
 from conftest import BIN, env_with_venv
 from mftl.training import checkpoints_by_epoch
+
+pytestmark = pytest.mark.slow  # trains MACE on the tiny campaign's data
 
 
 def test_patience_ends_the_run_and_the_model_is_the_best_checkpoint(tiny_campaign, tmp_path):

@@ -218,7 +218,7 @@ def test_summary_of_a_campaign_without_scratch_has_nan_ratios():
 
 def labelled_molecules(fidelity: str, energies: list[float], forces_scale: float, ids: list[int]) -> list[Atoms]:
     frames = []
-    for config_id, energy in zip(ids, energies):
+    for config_id, energy in zip(ids, energies, strict=True):
         atoms = Atoms("H2O", positions=[[0, 0, 0], [0.96, 0, 0], [-0.24, 0.93, 0]])
         atoms.info["config_id"] = config_id
         atoms.info[f"{fidelity}_energy"] = energy

@@ -18,7 +18,7 @@ def test_tblite_labels_match_a_direct_tblite_call():
         atoms.info["config_id"] = i
     labelled, report = label_frames(frames, "gfn1", "tblite", {"method": "GFN1-xTB"})
     assert report.n_labelled == 2 and not report.failures
-    for atoms, out in zip(frames, labelled):
+    for atoms, out in zip(frames, labelled, strict=True):
         direct = atoms.copy()
         direct.calc = TBLite(method="GFN1-xTB", verbosity=0)
         energy, forces = labels(out, "gfn1")
@@ -47,7 +47,7 @@ def test_pyscf_label_of_water_matches_direct_pyscf_and_finite_differences():
     (out,), report = label_frames([atoms], "pbe0", "pyscf", options)
     energy, forces = labels(out, "pbe0")
 
-    mol = gto.M(atom=[(s, p) for s, p in zip(atoms.get_chemical_symbols(), atoms.positions)],
+    mol = gto.M(atom=[(s, p) for s, p in zip(atoms.get_chemical_symbols(), atoms.positions, strict=True)],
                 basis="6-31g*", unit="Angstrom", verbose=0)
     mf = dft.RKS(mol)
     mf.xc = "pbe0"
@@ -71,7 +71,7 @@ def test_pyscf_ccsd_t_label_of_water_matches_direct_pyscf_and_finite_differences
     (out,), report = label_frames([atoms], "ccsdt", "pyscf", options)
     energy, forces = labels(out, "ccsdt")
 
-    mol = gto.M(atom=[(s, p) for s, p in zip(atoms.get_chemical_symbols(), atoms.positions)],
+    mol = gto.M(atom=[(s, p) for s, p in zip(atoms.get_chemical_symbols(), atoms.positions, strict=True)],
                 basis="cc-pvdz", unit="Angstrom", verbose=0)
     mycc = cc.CCSD(scf.RHF(mol).run(conv_tol=1e-10)).run(conv_tol=1e-9)
     assert energy == pytest.approx((mycc.e_tot + mycc.ccsd_t()) * Hartree, abs=1e-5)

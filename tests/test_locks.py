@@ -8,6 +8,7 @@ import sys
 import time
 
 import pandas as pd
+import pytest
 import yaml
 
 from conftest import BIN, REPO, env_with_venv, tiny_config
@@ -53,6 +54,7 @@ def test_a_stale_lock_is_cleared_only_when_no_snakemake_runs_there(tiny_source, 
     assert _locks(tmp_path) == []
 
 
+@pytest.mark.slow
 def test_a_second_make_run_beside_a_running_one_fails_and_keeps_its_lock(tiny_source, tmp_path):
     max_epochs = 40
     config = _write_config(tmp_path, tiny_source, max_epochs)

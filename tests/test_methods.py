@@ -18,6 +18,7 @@ def _info(results: Path, method: str, tag: str) -> dict:
     return json.loads((results / f"models/{method}/{tag}/training.json").read_text())
 
 
+@pytest.mark.slow
 def test_every_method_has_a_row_per_size_and_seed_in_the_campaign_table(tiny_campaign):
     curves = pd.read_csv(tiny_campaign / "results/curves.csv")
     tiny = curves[curves.dataset == "tiny"]
@@ -30,6 +31,7 @@ def test_every_method_has_a_row_per_size_and_seed_in_the_campaign_table(tiny_cam
     assert list(curves[curves.dataset == "tiny_foundation"].method) == ["scratch"]
 
 
+@pytest.mark.slow
 def test_foundation_methods_start_from_the_analog_trained_on_another_molecule(tiny_campaign):
     results = tiny_campaign / "results/tiny"
     analog = tiny_campaign / "results/tiny_foundation/models/scratch/n10_s0"
@@ -44,6 +46,7 @@ def test_foundation_methods_start_from_the_analog_trained_on_another_molecule(ti
         assert f"--foundation_model={(analog / 'model.model').resolve()}" in info["command"]
 
 
+@pytest.mark.slow
 def test_multihead_fine_tuning_really_trained_two_heads_with_the_replay_data(tiny_campaign):
     results = tiny_campaign / "results/tiny"
     run = results / "models/foundation_multihead/n10_s0"
@@ -70,6 +73,7 @@ def test_multihead_fine_tuning_really_trained_two_heads_with_the_replay_data(tin
     assert "--multiheads_finetuning=False" in _info(results, "foundation", "n10_s0")["command"]
 
 
+@pytest.mark.slow
 def test_a_single_head_result_is_refused_as_multihead(tiny_campaign):
     naive = tiny_campaign / "results/tiny/models/foundation/n10_s0"
     assert model_heads(naive / "model.model") == ["Default"]
@@ -78,6 +82,7 @@ def test_a_single_head_result_is_refused_as_multihead(tiny_campaign):
         check_multihead(naive / "model.model", log)
 
 
+@pytest.mark.slow
 def test_chain_stages_each_fine_tune_the_previous_model(tiny_campaign):
     results = tiny_campaign / "results/tiny"
     stage1 = json.loads((results / "chain/stage1_s0/training.json").read_text())
@@ -103,6 +108,7 @@ def test_named_foundation_offline_fails_with_what_to_do(tmp_path, monkeypatch):
         fetch_named("tiny_off", out)
 
 
+@pytest.mark.slow
 def test_named_foundation_comes_from_mace_cache_when_present(tiny_campaign, tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     cached = mace_cache_path("medium_off")
@@ -120,6 +126,7 @@ def test_replay_data_without_a_foundation_is_refused():
         run.command()
 
 
+@pytest.mark.slow
 def test_costs_have_a_row_for_every_curve_point_and_the_cost_figure_exists(tiny_campaign):
     for dataset in ("tiny", "tiny_foundation"):
         curves = pd.read_csv(tiny_campaign / f"results/{dataset}/curves.csv")

@@ -40,6 +40,7 @@ def _mean(curves_rows: list[dict], column: str, **match) -> float:
     return sum(values) / len(values)
 
 
+@pytest.mark.slow
 def test_comparison_of_the_tiny_campaign_matches_its_curves(tiny_campaign, tmp_path):
     curves = tiny_campaign / "results/curves.csv"
     paper = _write(tmp_path / "paper_results.csv", ROWS)
@@ -59,8 +60,8 @@ def test_comparison_of_the_tiny_campaign_matches_its_curves(tiny_campaign, tmp_p
     chain_e = _mean(rows, "energy_rmse_meV_atom", method="chain", train_size=5)
     expected = [scratch_e, min(by_cap.values()), by_cap[1], 100 * (1 - chain_e / scratch_e)]
     assert table["reproduced"].iloc[:4].tolist() == pytest.approx(expected, rel=1e-9)
-    assert table["difference"].iloc[:4].tolist() == pytest.approx([e - r[7] for e, r in zip(expected, ROWS)])
-    assert table["ratio"].iloc[:4].tolist() == pytest.approx([e / r[7] for e, r in zip(expected, ROWS)])
+    assert table["difference"].iloc[:4].tolist() == pytest.approx([e - r[7] for e, r in zip(expected, ROWS[:4], strict=True)])
+    assert table["ratio"].iloc[:4].tolist() == pytest.approx([e / r[7] for e, r in zip(expected, ROWS[:4], strict=True)])
     best_cap = min(by_cap, key=by_cap.get)
     assert table.loc[1, ["reproduced_epoch_cap", "n_candidates"]].tolist() == [best_cap, 2]
     assert table.loc[2, ["reproduced_epoch_cap", "n_candidates", "n_seeds"]].tolist() == [1, 1, 1]
@@ -68,6 +69,7 @@ def test_comparison_of_the_tiny_campaign_matches_its_curves(tiny_campaign, tmp_p
     assert math.isnan(missing["reproduced"]) and math.isnan(missing["ratio"]) and missing["n_candidates"] == 0
 
 
+@pytest.mark.slow
 def test_a_config_naming_paper_results_runs_the_comparison_rule_and_nothing_else(tiny_campaign, fresh_copy, tmp_path):
     campaign = fresh_copy(tiny_campaign)
     config = yaml.safe_load((campaign / "config.yaml").read_text())

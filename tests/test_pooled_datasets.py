@@ -4,6 +4,7 @@ and the paper's CCSD(T) split of the pooled set drawn by the real convert and sp
 from __future__ import annotations
 
 import copy
+import itertools
 import json
 import subprocess
 import zipfile
@@ -50,7 +51,7 @@ def write_archive(folder: Path, molecule: str, n_train: int, n_test: int, seed: 
 
 
 def test_archives_pool_into_one_source_that_keeps_each_molecule(tmp_path):
-    paths, parts = zip(*(write_archive(tmp_path, m, 3, 2, seed) for seed, m in enumerate(MOLECULES)))
+    paths, parts = zip(*(write_archive(tmp_path, m, 3, 2, seed) for seed, m in enumerate(MOLECULES)), strict=True)
     out = tmp_path / "pooled.extxyz"
     summary = convert_sgdml(list(paths), out)
 
@@ -101,6 +102,7 @@ def test_config_names_the_download_a_pooled_convert_lacks_or_cannot_read():
         check_config(copy.deepcopy(config), SCHEMA)
 
 
+@pytest.mark.slow
 def test_paper_ccsdt_split_of_three_pooled_molecules(tmp_path):
     """The paper's sec. 2.4 split, by the real convert and split jobs on archives in the upstream format:
     three molecules of 1,500 configurations each (1,000 train + 500 test parts, as sGDML ships them)."""
@@ -137,7 +139,7 @@ def test_paper_ccsdt_split_of_three_pooled_molecules(tmp_path):
     # training sets as the training job draws them (mftl.runs: subset of the pool's sorted ids), per seed
     for seed in dataset["seeds"]:
         drawn = {n: subset(sorted(split["train_pool"]), n, seed) for n in dataset["train_sizes"]}
-        for small, large in zip(sorted(drawn), sorted(drawn)[1:]):
+        for small, large in itertools.pairwise(sorted(drawn)):
             assert len(drawn[small]) == small and set(drawn[small]) < set(drawn[large])
         shares = [sum(molecule[i] == m for i in drawn[100]) for m in MOLECULES]
         assert min(shares) > 0, shares  # uniform over the pooled set: every molecule in the smallest set

@@ -174,6 +174,7 @@ def small_span_config(source, ref_e0s: dict | None) -> dict:
     return config
 
 
+@pytest.mark.slow
 def test_small_training_span_gives_sane_test_energies(small_span_source, tmp_path):
     ref_e0s = {s: tblite_atom(s, "GFN2-xTB") for s in "HCNO"}
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(small_span_config(small_span_source, ref_e0s)))

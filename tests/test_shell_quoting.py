@@ -151,6 +151,7 @@ def test_every_planned_shell_command_passes_hostile_config_strings_intact(tiny_s
     assert all(json.loads(e.metadata)["dataset"] in config["datasets"] for e in called("evaluate"))
 
 
+@pytest.mark.slow
 def test_data_path_with_a_space_and_a_quote_and_no_high_fidelity_cost_runs_to_its_figures(tiny_source, tmp_path):
     """The issue's "must show": ``my data/it's tiny.extxyz``, ``ref`` without ``cost``, hostile names
     in the selection, a model flag and a fidelity description; every figure, curves.csv and costs.csv."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import lzma
 import zipfile
 from pathlib import Path
@@ -11,8 +12,11 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+import yaml
 from ase import units
 
+from conftest import REPO
+from mftl.cli import main
 from mftl.sources import CONVERTERS, EmptyResultError, MissingKeyError, NonFiniteError, SourceFormatError
 from mftl.sources.download import ChecksumError, fetch, verify
 from mftl.sources.qm7x import convert_qm7x, read_duplicate_conformers
@@ -21,10 +25,6 @@ from mftl.sources.tungsten import convert_tungsten
 from mftl.structures import StructureError, read_structures
 
 KCAL_MOL = 0.0433641  # eV, the value quoted by the sGDML documentation
-
-
-def test_registry_names_every_converter():
-    assert CONVERTERS == {"qm7x": convert_qm7x, "tungsten": convert_tungsten, "sgdml": convert_sgdml}
 
 
 # --------------------------------------------------------------------- QM7-X
@@ -287,6 +287,75 @@ def test_sgdml_missing_key_and_infinite_forces_are_clear_errors(tmp_path):
     with pytest.raises(EmptyResultError):
         convert_sgdml(src, tmp_path / "c.extxyz")
     assert not any((tmp_path / name).exists() for name in ("a.extxyz", "b.extxyz", "c.extxyz"))
+
+
+# ------------------------------------------------- the command line's one dispatch
+
+def _mftl_convert(converter: str, inputs: list[Path], out: Path, *extra: str) -> int:
+    """``mftl convert`` as the rule ``convert`` runs it, in this process."""
+    return main(["convert", *map(str, inputs), "--converter", converter, "--out", str(out),
+                 "--summary", str(out.with_suffix(".summary.json")), *extra])
+
+
+def test_mftl_convert_gives_each_converter_its_upstream_files(qm7x_files, tmp_path):
+    """Each converter the command offers, fed the files a download holds (QM7-X's duplicate list anywhere
+    among its shards), writes exactly what the converter called directly writes, under the fidelity given."""
+    shards, dupmols, _ = qm7x_files
+    tungsten = tmp_path / "w-14.xyz"
+    tungsten.write_text(GAP_W_FILE)
+    rng = np.random.default_rng(3)
+    archives = [tmp_path / f"{name}_ccsd_t.zip" for name in ("water", "ethanol")]
+    for archive in archives:
+        _write_sgdml_zip(archive, _sgdml_part(rng, 2, "n"), _sgdml_part(rng, 1, "n x 1"))
+    cases = {  # converter: (the files as a download lists them, the converter called directly)
+        "qm7x": ([shards[0], dupmols, shards[1]], lambda out: convert_qm7x(shards, dupmols, out, fidelity="hi")),
+        "tungsten": ([tungsten], lambda out: convert_tungsten(tungsten, out, fidelity="hi")),
+        "sgdml": (archives, lambda out: convert_sgdml(archives, out, fidelity="hi")),
+    }
+    assert set(cases) == set(CONVERTERS)
+    for converter, (inputs, direct) in cases.items():
+        out = tmp_path / f"{converter}.extxyz"
+        assert _mftl_convert(converter, inputs, out, "--fidelity", "hi") == 0
+        expected = direct(tmp_path / f"{converter}.direct.extxyz")
+        assert json.loads(out.with_suffix(".summary.json").read_text()) == {**expected.as_dict(), "out": str(out)}
+        got, want = read_structures(out), read_structures(tmp_path / f"{converter}.direct.extxyz")
+        assert len(got) == len(want) == expected.n_written > 0
+        for a, b in zip(got, want, strict=True):
+            assert a.info.keys() == b.info.keys() and "hi_energy" in a.info
+            assert a.info["hi_energy"] == b.info["hi_energy"] and a.info["config_id"] == b.info["config_id"]
+            np.testing.assert_array_equal(a.arrays["hi_forces"], b.arrays["hi_forces"])
+            np.testing.assert_array_equal(a.positions, b.positions)
+    # DupMols.dat was passed on: its conformer (and its distortion) are dropped, not converted
+    assert {f.info["qm7x_id"] for f in read_structures(tmp_path / "qm7x.extxyz")}.isdisjoint(
+        {"Geom-m2-i1-c1-opt", "Geom-m2-i1-c1-d1"})
+
+
+def test_mftl_convert_refuses_two_files_for_tungsten_and_an_unknown_converter(tmp_path, capsys):
+    tungsten = tmp_path / "w-14.xyz"
+    tungsten.write_text(GAP_W_FILE)
+    assert _mftl_convert("tungsten", [tungsten, tungsten], tmp_path / "w.extxyz") == 1
+    assert "converter tungsten reads one file, got 2" in capsys.readouterr().err
+    assert not (tmp_path / "w.extxyz").exists()
+    with pytest.raises(SystemExit):
+        _mftl_convert("gap", [tungsten], tmp_path / "w.extxyz")
+    assert "invalid choice: 'gap'" in capsys.readouterr().err
+
+
+def test_the_config_schema_offers_the_converters_the_command_has():
+    schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
+
+    def converter_enums(node):
+        if isinstance(node, dict):
+            if isinstance(node.get("converter"), dict) and "enum" in node["converter"]:
+                yield node["converter"]["enum"]
+            for value in node.values():
+                yield from converter_enums(value)
+        elif isinstance(node, list):
+            for value in node:
+                yield from converter_enums(value)
+
+    enums = list(converter_enums(schema))
+    assert len(enums) == 1 and sorted(enums[0]) == sorted(CONVERTERS)
 
 
 # ------------------------------------------------------------------ download

@@ -60,7 +60,7 @@ def test_e0_fit_recovers_atomic_energies_and_references_training_data():
     referenced = training_frames(frames, "low", e0s)
     residuals = np.array([a.info[ENERGY_KEY] for a in referenced])
     assert np.abs(residuals).max() < 0.1  # eV, tens of eV per atom removed
-    for atoms, ref in zip(frames, referenced):
+    for atoms, ref in zip(frames, referenced, strict=True):
         assert ref.info[ENERGY_KEY] + reference_energy(atoms, e0s) == pytest.approx(atoms.info["low_energy"])
 
 

@@ -8,10 +8,10 @@ import pandas as pd
 import pytest
 import torch
 
-from conftest import BIN, REPO, env_with_venv, run_snakemake
+from conftest import BIN, REPO, env_with_venv, job_counts, run_snakemake
 from mftl.references import e0s_from_json, reference_energy
 from mftl.runs import export_checkpoint
-from mftl.structures import labels, read_structures
+from mftl.structures import by_config_id, labels, read_structures
 from mftl.training import checkpoint_for_cap
 
 
@@ -20,7 +20,7 @@ def test_curves_have_a_row_for_every_model_and_the_figure_exists(tiny_campaign):
     scratch = curves[curves.method == "scratch"]
     mftl = curves[curves.method == "mftl"]
     assert sorted(scratch.train_size) == [5, 10]
-    assert sorted(zip(mftl.epoch_cap, mftl.train_size)) == [(1, 5), (1, 10), (3, 5), (3, 10)]
+    assert sorted(zip(mftl.epoch_cap, mftl.train_size, strict=True)) == [(1, 5), (1, 10), (3, 5), (3, 10)]
     assert set(mftl.fidelities) == {"gfn1->ref"} and set(scratch.fidelities) == {"ref"}
     assert sorted(curves[curves.method == "delta"].train_size) == [5, 10]
     assert sorted(curves[curves.method == "mftl_auto"].train_size) == [5, 10]
@@ -49,9 +49,9 @@ def test_reported_rmse_equals_what_mace_eval_configs_predicts(tiny_campaign, tmp
     assert set(held.values()) == {0.0}, "models trained by mftl hold no reference energies"
     reference = read_structures(test_file)
     predicted = read_structures(out)
-    base = {a.info["config_id"]: a for a in read_structures(results / "labels/test.gfn1.extxyz")}
+    base = by_config_id(read_structures(results / "labels/test.gfn1.extxyz"))
     de, df = [], []
-    for ref, pred in zip(reference, predicted):
+    for ref, pred in zip(reference, predicted, strict=True):
         energy, forces = labels(ref, "ref")
         pred_energy = pred.info["MACE_energy"] + reference_energy(ref, fit)
         pred_forces = pred.arrays["MACE_forces"]
@@ -123,18 +123,38 @@ def test_epoch_cap_served_from_checkpoints_equals_a_capped_run(tiny_campaign, tm
     assert any(not torch.equal(long_final[k], capped[k]) for k in capped), "4 epochs must differ from 2"
 
 
-def test_rerun_does_nothing_and_dry_run_of_the_demo_lists_its_jobs(tiny_campaign):
+@pytest.mark.slow
+def test_a_rerun_of_the_finished_campaign_does_nothing(tiny_campaign):
     again = run_snakemake(["--configfile", str(tiny_campaign / "config.yaml"), "--cores", "1", "-n"], tiny_campaign)
     assert again.returncode == 0
     assert "Nothing to be done" in again.stdout + again.stderr
-    # --forceall: the plan of the whole demo, also where `make demo` has already run here
+
+
+def test_dry_run_of_the_demo_plans_one_job_per_model_its_config_implies():
+    """The plan of the whole demo (--forceall: also where `make demo` has already run here), per rule."""
+    import yaml
+
     demo = subprocess.run([str(BIN / "snakemake"), "-n", "--forceall", "--cores", "1"], cwd=REPO, env=env_with_venv(),
                           capture_output=True, text=True, timeout=300)
     assert demo.returncode == 0, demo.stderr
-    out = demo.stdout + demo.stderr
-    for rule in ("split", "label_chunk", "collect_labels", "pretrain", "finetune", "scratch", "evaluate",
-                 "curves", "learning_curves", "foundation", "foundation_multihead", "chain", "costs"):
-        assert rule in out
+    counts = job_counts(demo.stdout)
+    datasets = yaml.safe_load((REPO / "config/config.yaml").read_text())["datasets"].values()
+
+    def grid(*keys, methods):
+        return sum(np.prod([len(d[key]) for key in keys]) for d in datasets if set(methods) & set(d["methods"]))
+
+    for rule in ("scratch", "delta", "foundation", "foundation_multihead"):
+        assert counts.get(rule, 0) == grid("seeds", "train_sizes", methods=[rule]), rule
+    pretrained = ["mftl", "mftl_auto"]
+    assert counts["pretrain"] == grid("seeds", "pretrain_sizes", methods=pretrained) > 0
+    assert counts["finetune"] == grid("seeds", "train_sizes", "pretrain_sizes", "epoch_caps", methods=pretrained)
+    assert counts["select_cap"] == grid("seeds", "train_sizes", "pretrain_sizes", methods=["mftl_auto"])
+    # every trained model is evaluated on the test set once; mftl_auto picks one of the fine-tuned models
+    trained = ("scratch", "finetune", "delta", "foundation", "foundation_multihead", "chain")
+    assert counts["evaluate"] == sum(counts.get(rule, 0) for rule in trained)
+    for rule in ("split", "curves", "summary", "learning_curves", "costs", "cost_figure"):
+        assert counts[rule] == len(datasets), rule
+    assert counts["all"] == counts["campaign_curves"] == 1
 
 
 def test_paper_campaign_plans_offline_with_the_jobs_its_config_implies(tmp_path):

@@ -12,6 +12,8 @@ import sys
 import time
 from pathlib import Path
 
+from mftl.sources import CONVERTERS
+
 
 def _cmd_demo_data(args: argparse.Namespace) -> None:
     from mftl.demo import generate_demo
@@ -30,10 +32,6 @@ def _write_json(path: str | Path, data: dict) -> None:
     from mftl.structures import write_text_atomic
 
     write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
-
-
-def _by_id(frames) -> dict:
-    return {int(a.info["config_id"]): a for a in frames}
 
 
 def _cmd_check_config(args: argparse.Namespace) -> None:
@@ -60,19 +58,9 @@ def _cmd_fetch(args: argparse.Namespace) -> None:
 
 
 def _cmd_convert(args: argparse.Namespace) -> None:
-    from mftl.sources import convert_qm7x, convert_sgdml, convert_tungsten
+    from mftl.sources import convert
 
-    fidelity = {"fidelity": args.fidelity} if args.fidelity else {}
-    if args.converter == "qm7x":
-        xz = [p for p in args.inputs if p.endswith(".xz")]
-        dupmols = next((p for p in args.inputs if p.endswith("DupMols.dat")), None)
-        summary = convert_qm7x(xz, dupmols, args.out, **fidelity)
-    elif args.converter == "sgdml":  # several archives: one pooled source, molecule kept per configuration
-        summary = convert_sgdml(args.inputs, args.out, **fidelity)
-    else:
-        if len(args.inputs) != 1:
-            raise ValueError(f"converter {args.converter} reads one file, got {len(args.inputs)}: {args.inputs}")
-        summary = convert_tungsten(args.inputs[0], args.out, **fidelity)
+    summary = convert(args.converter, args.inputs, args.out, fidelity=args.fidelity)
     _write_json(args.summary, summary.as_dict())
     print(json.dumps(summary.as_dict()))
 
@@ -81,7 +69,7 @@ def _cmd_split(args: argparse.Namespace) -> None:
     from mftl.datasets import load_source, select_frames
     from mftl.elements import ElementCoverageError, split_problem, symbols_by_id
     from mftl.splits import make_split
-    from mftl.structures import write_structures
+    from mftl.structures import by_config_id, write_structures
 
     frames = load_source(args.source, args.high_energy_key, args.high_forces_key)
     n_source = len(frames)
@@ -94,7 +82,7 @@ def _cmd_split(args: argparse.Namespace) -> None:
     problem = split_problem(split.as_dict(), symbols_by_id(frames), str(args.source))
     if problem:  # refused before any labelling or training
         raise ElementCoverageError(problem)
-    by_id = _by_id(frames)
+    by_id = by_config_id(frames)
     out = Path(args.out_dir)
     for part, ids in split.as_dict().items():
         write_structures(out / f"{part}.extxyz", [by_id[i] for i in ids])
@@ -231,15 +219,6 @@ def _cmd_curves(args: argparse.Namespace) -> None:
         table.to_csv(tmp, index=False)
 
 
-def _cmd_plot(args: argparse.Namespace) -> None:
-    import pandas as pd
-
-    from mftl import plots
-
-    curves = pd.read_csv(args.curves)
-    plots.save(plots.learning_curves(curves, title=args.title), args.out)
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mftl", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -272,7 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("convert", help="convert upstream dataset files to the project's extxyz convention")
     p.add_argument("inputs", nargs="+")
-    p.add_argument("--converter", required=True, choices=["qm7x", "tungsten", "sgdml"])
+    p.add_argument("--converter", required=True, choices=list(CONVERTERS))
     p.add_argument("--fidelity")
     p.add_argument("--out", required=True)
     p.add_argument("--summary", required=True)
@@ -394,12 +373,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("inputs", nargs="+")
     p.add_argument("--out", required=True)
     p.set_defaults(func=_cmd_curves)
-
-    p = sub.add_parser("plot", help="learning-curve figure from curves.csv")
-    p.add_argument("--curves", required=True)
-    p.add_argument("--title", default="")
-    p.add_argument("--out", nargs="+", required=True)
-    p.set_defaults(func=_cmd_plot)
 
     from mftl.figures_cli import register as register_figure_commands
 

@@ -42,12 +42,3 @@ def series_label(row: pd.Series) -> str:
         parts.append(f"cap {int(row['epoch_cap'])}")
     return parts[0] if len(parts) == 1 else f"{parts[0]} ({', '.join(parts[1:])})"
 
-
-def seed_statistics(curves: pd.DataFrame) -> pd.DataFrame:
-    """Mean, standard deviation, min and max over seeds per series and training size."""
-    table = curves.assign(series=curves.apply(series_label, axis=1))
-    grouped = table.groupby(["series", "train_size"])[METRICS]
-    stats = grouped.agg(["mean", "std", "min", "max"])
-    stats.columns = [f"{metric}_{stat}" for metric, stat in stats.columns]
-    stats["n_seeds"] = table.groupby(["series", "train_size"])["seed"].nunique()
-    return stats.reset_index()

@@ -23,7 +23,7 @@ from ase.optimize import BFGS
 from ase.vibrations import Vibrations
 
 from mftl.labelers import label_frames, make_calculator
-from mftl.structures import read_structures, write_structures
+from mftl.structures import by_config_id, read_structures, write_structures
 
 #: target configuration space of the demo (names from ase.collections.g2)
 DEMO_MOLECULES = (
@@ -149,7 +149,7 @@ def generate_demo(
     partial = Path(str(out) + ".partial")
     done: dict[int, Atoms] = {}
     if partial.exists():
-        done = {int(a.info["config_id"]): a for a in read_structures(partial)}
+        done = by_config_id(read_structures(partial))
     todo = [f for f in chosen if int(f.info["config_id"]) not in done]
     progress(f"{len(frames)} geometries; {len(chosen)} to label with {fidelity}, {len(done)} already done")
     start = time.perf_counter()

@@ -13,12 +13,12 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Iterator, Sequence
 
+import ase.io
 import numpy as np
 from ase import Atoms
-import ase.io
 
 
 class StructureError(ValueError):
@@ -80,10 +80,6 @@ def write_structures(path: str | os.PathLike, frames: Sequence[Atoms]) -> None:
         ase.io.write(tmp, list(frames), format="extxyz")
 
 
-def has_labels(atoms: Atoms, fidelity: str) -> bool:
-    return energy_key(fidelity) in atoms.info and forces_key(fidelity) in atoms.arrays
-
-
 def labels(atoms: Atoms, fidelity: str) -> tuple[float, np.ndarray]:
     """Return (energy eV, forces eV/A) of one fidelity, checking they exist and are finite."""
     cid = atoms.info.get("config_id", "?")
@@ -106,8 +102,15 @@ def set_labels(atoms: Atoms, fidelity: str, energy: float, forces: np.ndarray) -
     atoms.arrays[forces_key(fidelity)] = np.asarray(forces, dtype=float)
 
 
+def by_config_id(frames: Iterable[Atoms]) -> dict[int, Atoms]:
+    """The frames keyed by their integer ``info["config_id"]``."""
+    return {int(atoms.info["config_id"]): atoms for atoms in frames}
+
+
 def geometry_only(atoms: Atoms) -> Atoms:
-    """A copy carrying positions, numbers, cell, pbc and ``info`` metadata but no labels."""
+    """A copy carrying numbers, positions, cell and pbc, and of ``info`` only ``config_id``: no labels
+    of any fidelity or key, no per-atom arrays (what a model is asked to predict on)."""
     clean = Atoms(numbers=atoms.numbers, positions=atoms.positions, cell=atoms.cell, pbc=atoms.pbc)
-    clean.info = {k: v for k, v in atoms.info.items() if not k.endswith("_energy")}
+    if "config_id" in atoms.info:
+        clean.info["config_id"] = atoms.info["config_id"]
     return clean

@@ -41,8 +41,8 @@ rule learning_curves:
     log:
         paths.log("{dataset}", "learning_curves"),
     shell:
-        "{params.mftl} plot --curves {input:q} --title {wildcards.dataset} --out {output.png:q} {output.pdf:q}"
-        " > {log:q} 2>&1"
+        "{params.mftl} figure --kind learning_curves --curves {input:q} --title {wildcards.dataset}"
+        " --out {output.png:q} {output.pdf:q} > {log:q} 2>&1"
 
 
 rule summary:

@@ -32,34 +32,76 @@ through ``mftl.sources.download.fetch``, which checks MD5/SHA-256 sums.
 
 from __future__ import annotations
 
-from typing import Callable
+import importlib
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
 
-from mftl.sources.common import (
-    ConversionSummary,
-    EmptyResultError,
-    MissingKeyError,
-    NonFiniteError,
-    SourceFormatError,
-)
-from mftl.sources.qm7x import convert_qm7x
-from mftl.sources.sgdml import convert_sgdml
-from mftl.sources.tungsten import convert_tungsten
+if TYPE_CHECKING:
+    from mftl.sources.common import ConversionSummary
 
-#: source name -> converter; each returns a ConversionSummary (their arguments differ, see each).
+Inputs = Sequence[str | Path]
+
+
+def _convert_qm7x(inputs: Inputs, out: str | Path, **options) -> ConversionSummary:
+    """The ``.xz`` shards and ``DupMols.dat``, in any order."""
+    from mftl.sources.qm7x import convert_qm7x
+
+    shards = [p for p in inputs if str(p).endswith(".xz")]
+    dupmols = next((p for p in inputs if str(p).endswith("DupMols.dat")), None)
+    return convert_qm7x(shards, dupmols, out, **options)
+
+
+def _convert_tungsten(inputs: Inputs, out: str | Path, **options) -> ConversionSummary:
+    """One extxyz file."""
+    from mftl.sources.tungsten import convert_tungsten
+
+    if len(inputs) != 1:
+        raise ValueError(f"converter tungsten reads one file, got {len(inputs)}: {[str(p) for p in inputs]}")
+    return convert_tungsten(inputs[0], out, **options)
+
+
+def _convert_sgdml(inputs: Inputs, out: str | Path, **options) -> ConversionSummary:
+    """One or more ``{name}_ccsd_t.zip`` archives, pooled."""
+    from mftl.sources.sgdml import convert_sgdml
+
+    return convert_sgdml(list(inputs), out, **options)
+
+
+#: converter name -> ``f(inputs, out, **options)``: the one dispatch of ``mftl convert`` (the schema's
+#: ``datasets.<d>.convert.converter`` lists the same names). Each imports its reader only when called.
 CONVERTERS: dict[str, Callable[..., ConversionSummary]] = {
-    "qm7x": convert_qm7x,
-    "tungsten": convert_tungsten,
-    "sgdml": convert_sgdml,
+    "qm7x": _convert_qm7x,
+    "tungsten": _convert_tungsten,
+    "sgdml": _convert_sgdml,
 }
 
-__all__ = [
-    "CONVERTERS",
-    "ConversionSummary",
-    "EmptyResultError",
-    "MissingKeyError",
-    "NonFiniteError",
-    "SourceFormatError",
-    "convert_qm7x",
-    "convert_sgdml",
-    "convert_tungsten",
-]
+
+def convert(converter: str, inputs: Inputs, out: str | Path, fidelity: str | None = None) -> ConversionSummary:
+    """Convert upstream ``inputs`` with the named converter into one extxyz file ``out``."""
+    if converter not in CONVERTERS:
+        raise ValueError(f"unknown converter '{converter}' (known: {', '.join(CONVERTERS)})")
+    return CONVERTERS[converter](list(inputs), out, **({"fidelity": fidelity} if fidelity else {}))
+
+
+# The readers and errors, imported on first use (h5py, ASE): ``mftl fetch`` and the command line's
+# parser need only the names above.
+_LAZY = {
+    "ConversionSummary": "common",
+    "EmptyResultError": "common",
+    "MissingKeyError": "common",
+    "NonFiniteError": "common",
+    "SourceFormatError": "common",
+    "convert_qm7x": "qm7x",
+    "convert_sgdml": "sgdml",
+    "convert_tungsten": "tungsten",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"mftl.sources.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["CONVERTERS", "convert", *_LAZY]

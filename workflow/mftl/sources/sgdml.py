@@ -14,8 +14,8 @@ import contextlib
 import io
 import os
 import zipfile
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Iterator, Sequence
 
 import numpy as np
 from ase import Atoms, units

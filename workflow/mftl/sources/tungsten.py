@@ -13,8 +13,9 @@ SinglePointCalculator; both that and plain info/arrays are read here.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 from ase import Atoms
