@@ -42,7 +42,7 @@ wildcard_constraints:
     foundation=r"[A-Za-z0-9][A-Za-z0-9_-]*",
     download=r"[A-Za-z0-9_-]+",
     filename=r"[^/]+",
-    tag=r"[A-Za-z0-9_]+",
+    tag=r"[A-Za-z0-9_-]+",  # foundation runs: <foundation>_n<size>_s<seed>
 
 
 include: "workflow/rules/common.smk"

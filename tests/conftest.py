@@ -69,7 +69,7 @@ def full_tiny_config(source: Path) -> dict:
     """Every method on ``tiny``: its foundation analog is trained on ``tiny_foundation`` (another
     molecule); the chain is GFN1 (tiny) -> ref (tiny_foundation) -> ref (tiny)."""
     config = tiny_config(source)
-    config["datasets"]["tiny"]["methods"] += ["foundation", "foundation_multihead", "chain"]
+    config["datasets"]["tiny"]["methods"] += ["foundation", "foundation_multihead", "foundation_zeroshot", "chain"]
     config["datasets"]["tiny"]["foundation"] = "analog"
     config["datasets"]["tiny"]["chain"] = [
         {"dataset": "tiny", "fidelity": "gfn1", "size": 40, "epoch_cap": 3},

@@ -67,15 +67,16 @@ def results(tmp_path):
         _bench(r / "benchmarks/mftl" / f"{tag}.tsv", seconds)
         _bench(r / "benchmarks/eval/mftl" / f"{tag}.tsv", 5)
         _bench(r / "benchmarks/valid/mftl" / f"{tag}.tsv", 7)
-    for method, seconds in (("scratch", 50), ("delta", 60), ("foundation", 70)):
-        _run(r / "models" / method / "n2_s0", [3, 4])
-        _bench(r / "benchmarks" / method / "n2_s0.tsv", seconds)
-        _bench(r / "benchmarks/eval" / method / "n2_s0.tsv", 5)
+    for method, tag, seconds in (("scratch", "n2_s0", 50), ("delta", "n2_s0", 60), ("foundation", "ext_n2_s0", 70)):
+        _run(r / "models" / method / tag, [3, 4])
+        _bench(r / "benchmarks" / method / f"{tag}.tsv", seconds)
+        _bench(r / "benchmarks/eval" / method / f"{tag}.tsv", 5)
     return tmp_path / "results"
 
 
 def _row(method, cap=None, pre=None):
-    return {"dataset": "d", "method": method, "fidelities": "x", "pretrain_size": pre, "epoch_cap": cap,
+    fidelities = "ext->hf" if method.startswith("foundation") else "x"  # a foundation's row names it
+    return {"dataset": "d", "method": method, "fidelities": fidelities, "pretrain_size": pre, "epoch_cap": cap,
             "train_size": 2, "seed": 0, "energy_rmse_meV_atom": 1.0, "forces_rmse_meV_A": 2.0}
 
 
@@ -137,7 +138,7 @@ def test_unknown_costs_are_plotted_as_known_parts_and_named(results, tmp_path):
     assert mftl_main(["figure", "--kind", "cost", "--table", str(costs), "--out", *map(str, figures)]) == 0
     assert all(path.stat().st_size > 5000 for path in figures)
     caption = Image.open(figures[0]).text["Description"]
-    assert caption == ("cost unknown: foundation: high-fidelity labels, foundation model; "
+    assert caption == ("cost unknown: foundation (ext): high-fidelity labels, foundation model; "
                        "mftl (pre 3, cap 1): high-fidelity labels; scratch: high-fidelity labels")
     pdf_string = caption.replace("(", "\\(").replace(")", "\\)")  # a PDF literal string escapes parentheses
     assert f"/Subject ({pdf_string})".encode() in figures[1].read_bytes()
@@ -151,7 +152,7 @@ def test_unknown_costs_are_plotted_as_known_parts_and_named(results, tmp_path):
     assert points["scratch"] == pytest.approx([55 / 3600, 1.0])
     lf_pretrain = 4 / 2 + 4 / 2 + 6 / 2
     assert points["mftl (pre 3, cap 1)"] == pytest.approx([(lf_pretrain + 100 + 20 + 5) / 3600, 1.0])
-    assert points["foundation"] == pytest.approx([75 / 3600, 1.0])
+    assert points["foundation (ext)"] == pytest.approx([75 / 3600, 1.0])
     markers = [line for line in energy_axis.get_lines() if line.get_marker() == "o" and len(line.get_xdata())]
     assert len(markers) == 3 and all(line.get_markerfacecolor() == "white" for line in markers), "open: lower bounds"
 
@@ -159,4 +160,4 @@ def test_unknown_costs_are_plotted_as_known_parts_and_named(results, tmp_path):
     known = cost(costs_table(pd.read_csv(curves), CONFIG, results))
     markers = [line for line in known.axes[0].get_lines() if line.get_marker() == "o" and len(line.get_xdata())]
     assert sorted(line.get_markerfacecolor() == "white" for line in markers) == [False, False, True]
-    assert known.description == "cost unknown: foundation: foundation model"
+    assert known.description == "cost unknown: foundation (ext): foundation model"

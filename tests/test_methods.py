@@ -11,7 +11,7 @@ from mftl.foundations import FoundationUnavailable, check_multihead, fetch_named
 from mftl.structures import read_structures
 from mftl.training import MaceRun
 
-METHODS = {"scratch", "mftl", "mftl_auto", "delta", "foundation", "foundation_multihead", "chain"}
+METHODS = {"scratch", "mftl", "mftl_auto", "delta", "foundation", "foundation_multihead", "chain", "foundation_zeroshot"}
 
 
 def _info(results: Path, method: str, tag: str) -> dict:
@@ -23,8 +23,9 @@ def test_every_method_has_a_row_per_size_and_seed_in_the_campaign_table(tiny_cam
     curves = pd.read_csv(tiny_campaign / "results/curves.csv")
     tiny = curves[curves.dataset == "tiny"]
     assert set(tiny.method) == METHODS
-    for method in METHODS - {"mftl"}:
+    for method in METHODS - {"mftl", "foundation_zeroshot"}:
         assert sorted(tiny[tiny.method == method].train_size) == [5, 10], method
+    assert list(tiny[tiny.method == "foundation_zeroshot"].train_size) == [0]  # no training set
     assert set(tiny[tiny.method == "chain"].fidelities) == {"gfn1->ref->ref"}
     assert set(tiny[tiny.method == "foundation"].fidelities) == {"analog->ref"}
     # the foundation analog's own dataset is in the campaign table too
@@ -41,7 +42,7 @@ def test_foundation_methods_start_from_the_analog_trained_on_another_molecule(ti
     target_ids = {i for part in ("train_pool", "validation", "test", "pretrain_pool") for i in target[part]}
     assert analog_ids and not analog_ids & target_ids, "the foundation's configurations are outside the target space"
     for method in ("foundation", "foundation_multihead"):
-        info = _info(results, method, "n10_s0")
+        info = _info(results, method, "analog_n10_s0")
         assert info["foundation"] == str(analog.relative_to(tiny_campaign) / "model.model")
         assert f"--foundation_model={(analog / 'model.model').resolve()}" in info["command"]
 
@@ -49,8 +50,8 @@ def test_foundation_methods_start_from_the_analog_trained_on_another_molecule(ti
 @pytest.mark.slow
 def test_multihead_fine_tuning_really_trained_two_heads_with_the_replay_data(tiny_campaign):
     results = tiny_campaign / "results/tiny"
-    run = results / "models/foundation_multihead/n10_s0"
-    info = _info(results, "foundation_multihead", "n10_s0")
+    run = results / "models/foundation_multihead/analog_n10_s0"
+    info = _info(results, "foundation_multihead", "analog_n10_s0")
     assert info["multihead"] and info["heads"] == ["pt_head", "Default"]
     assert "--multiheads_finetuning=True" in info["command"]
     assert "--pt_train_file=replay.extxyz" in info["command"]
@@ -66,16 +67,16 @@ def test_multihead_fine_tuning_really_trained_two_heads_with_the_replay_data(tin
     assert len(analog) == 10 and len(replay) == info["n_replay"] == 6 and set(replay) < set(analog)
     for geometry, energy in replay.items():
         assert energy == pytest.approx(analog[geometry])
-    log = (tiny_campaign / "results/tiny/logs/foundation_multihead/n10_s0.log").read_text()
+    log = (tiny_campaign / "results/tiny/logs/foundation_multihead/analog_n10_s0.log").read_text()
     assert "Using heads: ['Default', 'pt_head']" in log or "pt_head" in log
     # naive fine-tuning of the same foundation has one head
-    assert _info(results, "foundation", "n10_s0")["heads"] == ["Default"]
-    assert "--multiheads_finetuning=False" in _info(results, "foundation", "n10_s0")["command"]
+    assert _info(results, "foundation", "analog_n10_s0")["heads"] == ["Default"]
+    assert "--multiheads_finetuning=False" in _info(results, "foundation", "analog_n10_s0")["command"]
 
 
 @pytest.mark.slow
 def test_a_single_head_result_is_refused_as_multihead(tiny_campaign):
-    naive = tiny_campaign / "results/tiny/models/foundation/n10_s0"
+    naive = tiny_campaign / "results/tiny/models/foundation/analog_n10_s0"
     assert model_heads(naive / "model.model") == ["Default"]
     log = "".join(p.read_text() for p in (naive / "logs").glob("*.log"))
     with pytest.raises(RuntimeError, match="falls back to naive fine-tuning"):

@@ -169,7 +169,7 @@ def _cmd_train(args: argparse.Namespace) -> None:
         serve_caps=args.serve_caps,
         base_fidelity=args.base_fidelity, base_pool=path(args.base_pool), base_valid=path(args.base_valid),
         replay=path(args.replay), replay_keys=tuple(args.replay_keys) if args.replay_keys else None, replay_size=args.replay_size,
-        prior=path(args.prior), base_prior=path(args.base_prior),
+        prior=path(args.prior), base_prior=path(args.base_prior), replay_dataset=args.replay_dataset,
     )
 
 
@@ -200,6 +200,14 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
     _write_json(args.out, {**metadata, **result})
 
 
+def _cmd_zeroshot(args: argparse.Namespace) -> None:
+    from mftl.runs import zeroshot
+
+    result = zeroshot(Path(args.model), Path(args.test), args.fidelity, args.label, args.device,
+                      threads=args.threads, predictions_out=Path(args.predictions))
+    _write_json(args.out, {**json.loads(args.metadata), **result})
+
+
 def _cmd_select_cap(args: argparse.Namespace) -> None:
     from mftl.curves import read_records
     from mftl.evaluation import select_by_validation
@@ -220,6 +228,8 @@ def _cmd_curves(args: argparse.Namespace) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from mftl.mace_options import MACE_REPLAY_DATASETS
+
     parser = argparse.ArgumentParser(prog="mftl", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -328,6 +338,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--base-pool", help="Delta-learning: base labels of the training pool")
     p.add_argument("--base-valid", help="Delta-learning: base labels of the validation set")
     p.add_argument("--replay", help="multi-head fine-tuning of the --init-from model with this replay data")
+    p.add_argument("--replay-dataset", choices=MACE_REPLAY_DATASETS,
+                   help="multi-head fine-tuning replaying mace's own data set (mace downloads it: network needed)")
     p.add_argument("--replay-keys", nargs=2, metavar=("ENERGY", "FORCES"),
                    help="info/array keys of total energy and forces in --replay (default: REF_energy REF_forces)")
     p.add_argument("--replay-size", type=int,
@@ -361,6 +373,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", required=True)
     p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser("zeroshot", help="test-set errors of a foundation model as it is (no training)")
+    p.add_argument("--model", required=True, help="the foundation model file")
+    p.add_argument("--test", required=True)
+    p.add_argument("--fidelity", required=True, help="the fidelity of the test labels")
+    p.add_argument("--label", required=True, help="name the predictions are stored under (<label>_energy, ...)")
+    p.add_argument("--metadata", default="{}", help="JSON merged into the result (method, foundation)")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--predictions", required=True, help="extxyz: the test configurations with the predictions")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=_cmd_zeroshot)
 
     p = sub.add_parser("select-cap", help="mftl_auto: the epoch cap whose fine-tuned model is best on validation")
     p.add_argument("--valid", nargs="+", required=True, help="validation results, one per cap")

@@ -168,19 +168,28 @@ def _check_file_paths(config: dict) -> None:
                               "in a file path; rename (or link) the file without '{' and '}'")
 
 
+#: methods that start from (or evaluate) the dataset's foundation(s)
+FOUNDATION_METHODS = ("foundation", "foundation_multihead", "foundation_zeroshot")
+
+
 def _check_foundation(config: dict, name: str, ds: dict) -> None:
     where = f"datasets.{name}"
-    needs = sorted({"foundation", "foundation_multihead"} & set(ds["methods"]))
+    needs = sorted(set(FOUNDATION_METHODS) & set(ds["methods"]))
     if not needs:
         return
     foundations = config.get("foundations", {})
     if "foundation" not in ds:
         raise ConfigError(f"config key '{where}.foundation': needed by method(s) {needs}")
-    if ds["foundation"] not in foundations:
-        raise ConfigError(f"config key '{where}.foundation': '{ds['foundation']}' is not an entry of "
-                          f"'foundations' {sorted(foundations)}")
-    spec = foundations[ds["foundation"]]
-    key = f"foundations.{ds['foundation']}"
+    listed = [ds["foundation"]] if isinstance(ds["foundation"], str) else ds["foundation"]
+    for i, foundation in enumerate(listed):
+        at = f"{where}.foundation" + ("" if isinstance(ds["foundation"], str) else f"[{i}]")
+        if foundation not in foundations:
+            raise ConfigError(f"config key '{at}': '{foundation}' is not an entry of 'foundations' {sorted(foundations)}")
+        _check_foundation_entry(config, name, ds, foundation, foundations[foundation])
+
+
+def _check_foundation_entry(config: dict, name: str, ds: dict, foundation: str, spec: dict) -> None:
+    key = f"foundations.{foundation}"
     if "trained_by" in spec:
         by = spec["trained_by"]
         source = config["datasets"].get(by["dataset"])
@@ -197,7 +206,8 @@ def _check_foundation(config: dict, name: str, ds: dict) -> None:
     if "foundation_multihead" in ds["methods"] and "trained_by" not in spec and "replay" not in spec:
         raise ConfigError(f"config key '{key}.replay': multi-head fine-tuning needs replay data "
                           "(mace otherwise falls back to naive fine-tuning for a foundation that is "
-                          "not a Materials Project model, and downloads MP data for one that is)")
+                          "not a Materials Project model, and downloads MP data for one that is): "
+                          "a file, or 'mp' for mace's own Materials Project replay (network needed)")
 
 
 def _check_chain(config: dict, name: str, ds: dict) -> None:

@@ -38,6 +38,10 @@ COMPONENTS = ["hf_labels_s", "lf_labels_s", "pretrain_s", "foundation_s", "chain
               "evaluation_s"]
 KEYS = ["dataset", "method", "fidelities", "pretrain_size", "epoch_cap", "train_size", "seed"]
 ERRORS = ["energy_rmse_meV_atom", "forces_rmse_meV_A"]
+#: fine-tunings of a foundation, run per foundation (run folders <foundation>_n<size>_s<seed>)
+FOUNDATION_METHODS = ("foundation", "foundation_multihead")
+#: evaluated without training: no learning-curve point to cost
+NOT_COSTED = ("foundation_zeroshot",)
 COLUMNS = [*KEYS, *COMPONENTS, "labels_s", "compute_s", "total_s", "device", "pretrain_shared_by", "unknown", *ERRORS]
 
 
@@ -144,10 +148,17 @@ class _Constant(dict):
         return self.seconds
 
 
+def _foundation(row: Mapping) -> str:
+    """The foundation a foundation method's row started from: fidelities are ``<foundation>-><high>``."""
+    return str(row["fidelities"]).split("->")[0]
+
+
 def _tag(row: Mapping, method: str | None = None, cap: int | None = None) -> str:
     method = method or row["method"]
     if method == "mftl":
         return f"p{int(row['pretrain_size'])}_e{int(cap or row['epoch_cap'])}_n{int(row['train_size'])}_s{int(row['seed'])}"
+    if method in FOUNDATION_METHODS:
+        return f"{_foundation(row)}_n{int(row['train_size'])}_s{int(row['seed'])}"
     return f"n{int(row['train_size'])}_s{int(row['seed'])}"
 
 
@@ -185,8 +196,8 @@ def point_costs(book: CostBook, row: Mapping) -> dict:
 
     if method in ("mftl", "mftl_auto"):
         out["lf_labels_s"], out["pretrain_s"] = book.pretraining(dataset, int(row["pretrain_size"]), seed)
-    elif method in ("foundation", "foundation_multihead"):
-        spec = cfg["foundations"][ds["foundation"]]
+    elif method in FOUNDATION_METHODS:
+        spec = cfg["foundations"][_foundation(row)]
         if "trained_by" in spec:
             by = spec["trained_by"]
             by_tag = f"n{by['train_size']}_s{by['seed']}"
@@ -211,7 +222,7 @@ def costs_table(curves: pd.DataFrame, config: Mapping, results: str | Path = "re
     """One row per curves row: cost components, totals, device, sharing and unknown components."""
     book = CostBook(config, results)
     rows = []
-    for _, row in curves.iterrows():
+    for _, row in curves[~curves["method"].isin(NOT_COSTED)].iterrows():
         parts = point_costs(book, row)
         run = "mftl/" + _tag(row, "mftl") if row["method"] == "mftl_auto" else f"{row['method']}/{_tag(row)}"
         info = pd.read_json(book.results / row["dataset"] / "models" / run / "training.json", typ="series")

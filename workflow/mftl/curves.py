@@ -36,6 +36,8 @@ def read_records(paths: Iterable[str | Path]) -> list[dict]:
 def series_label(row: pd.Series) -> str:
     """Legend name of a learning curve: method plus what distinguishes its runs."""
     parts = [row["method"]]
+    if str(row["method"]).startswith("foundation") and pd.notna(row.get("fidelities")):
+        parts.append(str(row["fidelities"]).split("->")[0])  # which foundation
     if pd.notna(row.get("pretrain_size")):
         parts.append(f"pre {int(row['pretrain_size'])}")
     if pd.notna(row.get("epoch_cap")):

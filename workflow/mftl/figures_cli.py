@@ -40,12 +40,23 @@ def _cmd_summary(args: argparse.Namespace) -> None:
 
 
 def _cmd_fidelity_table(args: argparse.Namespace) -> None:
-    from mftl.structures import read_structures
-    from mftl.tables import fidelity_comparison_table
+    import pandas as pd
 
-    table = fidelity_comparison_table(read_structures(args.high), read_structures(args.low),
-                                      args.high_fidelity, args.low_fidelity)
+    from mftl.structures import read_structures
+    from mftl.tables import fidelity_comparison_table, fidelity_outliers, zeroshot_name
+
+    high = read_structures(args.high)
+    tables = [fidelity_comparison_table(high, read_structures(args.low), args.high_fidelity, args.low_fidelity)]
+    for item in args.compare:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            raise ValueError(f"--compare {item!r}: expected <foundation>=<predictions file>")
+        zeroshot = fidelity_comparison_table(high, read_structures(path), args.high_fidelity, name)
+        tables.append(zeroshot.assign(low_fidelity=zeroshot_name(name)))
+    table = pd.concat(tables, ignore_index=True)
     _write_csv(table, args.out)
+    if args.outliers:
+        _write_csv(fidelity_outliers(table), args.outliers)
     print(f"fidelity-table: {table['config_id'].nunique()} configurations in both fidelities -> {args.out}")
 
 
@@ -102,7 +113,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--low", required=True, help="the same configurations labelled with the low fidelity")
     p.add_argument("--high-fidelity", required=True)
     p.add_argument("--low-fidelity", required=True)
+    p.add_argument("--compare", action="append", default=[], metavar="FOUNDATION=FILE",
+                   help="also a foundation's zero-shot predictions of the same configurations (mftl zeroshot "
+                        "--predictions), compared with the high fidelity the same way; repeatable")
     p.add_argument("--out", required=True)
+    p.add_argument("--outliers", help="CSV: the worst configurations of each comparison (config ids)")
     p.set_defaults(func=_cmd_fidelity_table)
 
     p = sub.add_parser("costs", help="what each curves.csv point cost: labels, training, evaluation")

@@ -4,7 +4,8 @@ A named foundation (``small_off``, ``medium``, ...) is the file mace-torch itsel
 would download; ``fetch_named`` copies it from mace's cache when it is there and
 downloads it otherwise, with an error that says what to do when there is no
 network. A foundation can also be a local file or a model this campaign trains
-(see ``foundations`` in config/README.md).
+(see ``foundations`` in config/README.md). Besides fine-tuning, a foundation is
+evaluated as it is on a dataset's test set (zero-shot, :func:`mftl.runs.zeroshot`).
 """
 
 from __future__ import annotations
@@ -66,6 +67,14 @@ def model_heads(model_path: Path) -> list[str]:
 
     model = torch.load(model_path, map_location="cpu", weights_only=False)
     return [str(h) for h in getattr(model, "heads", ["Default"])]
+
+
+def model_dtype(model_path: Path) -> str:
+    """``float32`` or ``float64``: the dtype a MACE model file's weights are stored in."""
+    import torch
+
+    model = torch.load(model_path, map_location="cpu", weights_only=False)
+    return str(next(model.parameters()).dtype).removeprefix("torch.")
 
 
 def check_multihead(model_path: Path, log_text: str) -> list[str]:

@@ -19,6 +19,9 @@ RESERVED_FLAGS = frozenset({
     "checkpoints_dir", "results_dir", "multiheads_finetuning", "pt_train_file",
 })
 
+#: replay data sets mace-torch 0.3.x downloads itself for ``--pt_train_file`` (mace.tools.multihead_tools)
+MACE_REPLAY_DATASETS = ("mp", "omat", "matpes_pbe", "matpes_r2scan")
+
 _SWITCHES = (argparse._StoreTrueAction, argparse._StoreFalseAction)
 
 

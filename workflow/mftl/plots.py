@@ -4,7 +4,7 @@ Each function takes a table (``curves.csv`` or ``tables/fidelity_comparison.csv`
 DataFrame) and returns a matplotlib Figure; a figure whose data is absent from the
 table raises :class:`FigureSkipped` with the reason.
 
-* :func:`fidelity_comparison` -- low vs high fidelity (paper figs. 2 and 5);
+* :func:`fidelity_comparison` -- low vs high fidelity and zero-shot foundations vs high (paper figs. 2 and 5);
 * :func:`error_vs_epoch_cap` -- test error vs pre-training epoch cap (fig. 3);
 * :func:`learning_curves` -- test error vs training-set size (figs. 4 and 6);
 * :func:`delta_vs_single_fidelity` -- Delta-learning vs single fidelity (fig. 7);
@@ -81,9 +81,14 @@ def _learning_curve_figure(series: Mapping[str, pd.DataFrame], title: str) -> pl
     return fig
 
 
+#: a method without training (train_size 0): drawn as a level, not a curve over training sizes
+ZEROSHOT = "foundation_zeroshot"
+
+
 def _series_by_label(curves: pd.DataFrame) -> dict[str, pd.DataFrame]:
-    """Rows per learning-curve series, keyed by legend label (mftl_auto is one series over caps)."""
-    curves = with_series_keys(curves)
+    """Rows per learning-curve series, keyed by legend label (mftl_auto is one series over caps);
+    zero-shot rows (no training set) are left out."""
+    curves = with_series_keys(curves[curves["method"] != ZEROSHOT])
     labels = curves.apply(series_label, axis=1)
     return {label: rows for label, rows in curves.groupby(labels, sort=True)}
 
@@ -122,33 +127,48 @@ def _method_rows(curves: pd.DataFrame, method: str) -> pd.DataFrame:
 # ---- the figures ------------------------------------------------------------------------
 
 
-def fidelity_comparison(table: pd.DataFrame, title: str = "") -> plt.Figure:
-    """Low vs high fidelity on the test set: parity of relative energies per atom (eV/atom; each
-    fidelity's mean removed) and a histogram of low-minus-high force-component errors (meV/A),
-    RMSEs (meV/atom, meV/A) in the legends. ``table`` as from :func:`mftl.tables.fidelity_comparison_table`."""
+def fidelity_comparison(table: pd.DataFrame, title: str = "", n_outliers: int = 3) -> plt.Figure:
+    """Low fidelity (and each zero-shot foundation) vs the high fidelity on the test set, one row of
+    panels per compared source: parity of relative energies per atom (eV/atom; each side's own
+    least-squares atomic energies removed), the ``n_outliers`` worst configurations marked with their
+    config ids, and a histogram of force-component errors (meV/A); RMSEs (meV/atom, meV/A) in the
+    legends. ``table`` as written by ``mftl fidelity-table``."""
+    from mftl.tables import compared_sources, fidelity_outliers
+
     if table.empty:
         raise FigureSkipped("the fidelity table is empty")
-    high, low = str(table["high_fidelity"].iloc[0]), str(table["low_fidelity"].iloc[0])
-    errors = fidelity_errors(table)
-    energies = table[table["quantity"] == RELATIVE_ENERGY]
-    fig, (parity, histogram) = plt.subplots(1, 2, figsize=(9, 4), constrained_layout=True)
+    high = str(table["high_fidelity"].iloc[0])
+    sources = compared_sources(table)
+    outliers = fidelity_outliers(table, n=n_outliers)
+    fig, axes = plt.subplots(len(sources), 2, figsize=(9, 4 * len(sources)), constrained_layout=True, squeeze=False)
+    for (parity, histogram), low in zip(axes, sources):
+        rows = table[table["low_fidelity"].astype(str) == low]
+        errors = fidelity_errors(rows)
+        energies = rows[rows["quantity"] == RELATIVE_ENERGY]
+        parity.scatter(energies["high"], energies["low"], s=8, alpha=0.6,
+                       label=f"{len(energies)} test configurations\nRMSE {rmse(errors['energy_meV_atom']):.1f} meV/atom")
+        limits = [min(energies["high"].min(), energies["low"].min()),
+                  max(energies["high"].max(), energies["low"].max())]
+        parity.plot(limits, limits, color="black", linewidth=0.8, label="parity")
+        worst = outliers[(outliers["compared"] == low) & outliers["energy_rank"].notna()]
+        marked = energies.set_index("config_id").loc[worst["config_id"]]
+        parity.scatter(marked["high"], marked["low"], s=30, facecolors="none", edgecolors="red",
+                       label=f"worst {len(marked)} (config id)")
+        for config_id, point in marked.iterrows():
+            parity.annotate(str(config_id), (point["high"], point["low"]), fontsize="x-small", color="red",
+                            xytext=(3, 3), textcoords="offset points")
+        parity.set_xlabel(f"{high} relative energy (eV/atom)")
+        parity.set_ylabel(f"{low} relative energy (eV/atom)")
+        parity.set_aspect("equal", adjustable="datalim")
+        parity.legend(fontsize="small")
 
-    parity.scatter(energies["high"], energies["low"], s=8, alpha=0.6,
-                   label=f"{len(energies)} test configurations\nRMSE {rmse(errors['energy_meV_atom']):.1f} meV/atom")
-    limits = [min(energies["high"].min(), energies["low"].min()), max(energies["high"].max(), energies["low"].max())]
-    parity.plot(limits, limits, color="black", linewidth=0.8, label="parity")
-    parity.set_xlabel(f"{high} relative energy (eV/atom)")
-    parity.set_ylabel(f"{low} relative energy (eV/atom)")
-    parity.set_aspect("equal", adjustable="datalim")
-    parity.legend(fontsize="small")
-
-    force_errors = errors["forces_meV_A"]
-    histogram.hist(force_errors, bins=min(60, max(10, len(force_errors) // 20)), alpha=0.8,
-                   label=f"{low} $-$ {high}\nRMSE {rmse(force_errors):.0f} meV/$\\AA$")
-    histogram.set_xlabel(f"force component error, {low} $-$ {high} (meV/$\\AA$)")
-    histogram.set_ylabel("force components")
-    histogram.legend(fontsize="small")
-    fig.suptitle(title or f"{low} vs {high}")
+        force_errors = errors["forces_meV_A"]
+        histogram.hist(force_errors, bins=min(60, max(10, len(force_errors) // 20)), alpha=0.8,
+                       label=f"{low} $-$ {high}\nRMSE {rmse(force_errors):.0f} meV/$\\AA$")
+        histogram.set_xlabel(f"force component error, {low} $-$ {high} (meV/$\\AA$)")
+        histogram.set_ylabel("force components")
+        histogram.legend(fontsize="small")
+    fig.suptitle(title or " / ".join(f"{low} vs {high}" for low in sources))
     return fig
 
 
@@ -182,10 +202,19 @@ def error_vs_epoch_cap(curves: pd.DataFrame, title: str = "") -> plt.Figure:
 
 
 def learning_curves(curves: pd.DataFrame, title: str = "") -> plt.Figure:
-    """Test RMSE (meV/atom, meV/A) vs training-set size, log-log, one line per series, band = min..max over seeds."""
+    """Test RMSE (meV/atom, meV/A) vs training-set size, log-log, one line per series, band = min..max over seeds;
+    a zero-shot foundation (no training set) is a horizontal grey line."""
     if curves.empty:
         raise FigureSkipped("the curves table is empty")
-    return _learning_curve_figure(_series_by_label(curves), title)
+    fig = _learning_curve_figure(_series_by_label(curves), title)
+    zeroshot = curves[curves["method"] == ZEROSHOT]
+    for ax, (metric, _) in zip(fig.axes, PANELS):  # a foundation as it is: a level beside the curves
+        for style, (label, rows) in zip(LINESTYLES * len(zeroshot), zeroshot.groupby(
+                zeroshot.apply(series_label, axis=1), sort=True)):
+            ax.axhline(rows[metric].mean(), color="grey", linestyle=style, linewidth=1, label=label)
+    if not zeroshot.empty:
+        fig.axes[0].legend(fontsize="small")
+    return fig
 
 
 def delta_vs_single_fidelity(curves: pd.DataFrame, title: str = "") -> plt.Figure:

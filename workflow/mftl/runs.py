@@ -20,11 +20,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from ase import Atoms
 
 from mftl.elements import check_covered, element_union, symbols_by_id
-from mftl.evaluation import errors, eval_command, predictions
-from mftl.foundations import check_multihead, model_heads
+from mftl.evaluation import PRED_ENERGY_KEY, PRED_FORCES_KEY, errors, eval_command, predictions
+from mftl.foundations import check_multihead, model_dtype, model_heads
 from mftl.references import e0s_from_json, e0s_to_json, fit_reference, span_report, training_prior
 from mftl.resume import run_fingerprint, start_or_resume
 from mftl.source_index import scan
@@ -188,7 +189,7 @@ def train(
     serve_caps: list[int] | None = None,
     base_fidelity: str | None = None, base_pool: Path | None = None, base_valid: Path | None = None,
     replay: Path | None = None, replay_keys: tuple[str, str] | None = None, replay_size: int | None = None,
-    prior: Path | None = None, base_prior: Path | None = None,
+    prior: Path | None = None, base_prior: Path | None = None, replay_dataset: str | None = None,
 ) -> None:
     """Train one MACE model on ``size`` configurations of ``train_pool`` into ``out_dir``.
 
@@ -211,7 +212,9 @@ def train(
     The replay file holds ``REF_energy``/``REF_forces`` relative to the foundation's
     E0s, or total energies under ``replay_keys`` (energy, forces); ``replay_size``
     replays a seeded random subset of it. A run that mace quietly turned into naive
-    fine-tuning fails instead of being reported as multi-head.
+    fine-tuning fails instead of being reported as multi-head. ``replay_dataset``
+    (``mp``, ...) instead replays mace's own data set, which mace downloads (network
+    needed where the job runs); ``replay_size`` is then mace's ``--num_samples_pt``.
 
     ``prior`` (and for Delta-learning ``base_prior``) are E0 prior files written by
     ``mftl atom-energies``: the E0 fit starts from them (see
@@ -261,10 +264,13 @@ def train(
         if replay_size is not None:
             replayed = [replayed[i] for i in subset(list(range(len(replayed))), replay_size, seed, what=f"replay data {replay}")]
         write_structures(out_dir / replay_file, replay_frames(replayed, replay_keys))
+    if replay_dataset is not None and foundation is None:
+        raise ValueError(f"multi-head fine-tuning (replay data set {replay_dataset}) needs a foundation model")
     run = MaceRun(
         name=RUN_NAME, train_file=Path("train.extxyz"), seed=seed, max_epochs=max_epochs, e0s=held,
         device=resolve_device(device), valid_file=Path("valid.extxyz") if valid_path else None,
         foundation_model=foundation.resolve() if foundation else None, replay_file=replay_file,
+        replay_dataset=replay_dataset, replay_samples=replay_size if replay_dataset is not None else None,
         keep_checkpoints=keep_checkpoints or bool(serve_caps),
         hyperparameters=hyperparameters,
     )
@@ -274,7 +280,7 @@ def train(
          "replay": out_dir / replay_file if replay_file else None, **_starting_model_files(init_from, init_cap)},
         {"fidelity": fidelity, "base_fidelity": base_fidelity, "size": size, "seed": seed, "max_epochs": max_epochs,
          "init_cap": init_cap, "keep_checkpoints": keep_checkpoints, "serve_caps": serve_caps,
-         "replay_size": replay_size, "replay_keys": replay_keys},
+         "replay_size": replay_size, "replay_keys": replay_keys, "replay_dataset": replay_dataset},
     )
     # model.model is written once mace has finished; Snakemake deletes training.json before a rerun
     start_or_resume(out_dir, fingerprint, RUN_NAME, (MODEL_FILE, E0S_FILE, INFO_FILE), finished=MODEL_FILE)
@@ -285,7 +291,8 @@ def train(
         _run(dataclasses.replace(run, max_epochs=best_epoch).command(), out_dir, threads)
     log_text = "".join(p.read_text() for p in (out_dir / "logs").glob(f"{RUN_NAME}_run-{seed}*.log"))
     heads = None  # a model trained from scratch has mace's one default head; fine-tuned ones are checked
-    if replay_file:
+    multihead = replay_file is not None or replay_dataset is not None
+    if multihead:
         heads = check_multihead(run.model_path(out_dir), log_text)
     elif foundation is not None:
         heads = model_heads(run.model_path(out_dir))
@@ -304,11 +311,68 @@ def train(
         "n_without_base_labels": len(by_id) - len(eligible),
         "default_dtype": hyperparameters.get("default_dtype", "float64"),
         "foundation": str(init_from) if init_from is not None and not init_from.is_dir() else None,
-        "heads": heads, "multihead": replay_file is not None,
-        "n_replay": len(replayed) if replay_file is not None else None,
+        "heads": heads, "multihead": multihead, "replay_dataset": replay_dataset,
+        "n_replay": len(replayed) if replay_file is not None else replay_size if multihead else None,
         "multihead_lr_forced": "To use a different learning rate, set --force_mh_ft_lr" in log_text,
     }
     write_text_atomic(out_dir / INFO_FILE, json.dumps(info, indent=2) + "\n")
+
+
+def _predict(model: Path, frames, device: str, dtype: str, threads: int, work_parent: Path) -> list:
+    """``mace_eval_configs`` predictions (``MACE_energy``/``MACE_forces``) of ``model`` for the
+    geometries of ``frames`` (labels stripped), in a temporary folder under ``work_parent``."""
+    with tempfile.TemporaryDirectory(dir=work_parent, prefix="eval-") as tmp:  # one per evaluation job
+        work = Path(tmp)
+        geometry = [a.copy() for a in frames]
+        for atoms in geometry:
+            atoms.info = {"config_id": atoms.info.get("config_id")}
+            for key in list(atoms.arrays):
+                if key not in ("numbers", "positions"):
+                    del atoms.arrays[key]
+        write_structures(work / "configs.extxyz", geometry)
+        output = work / "predictions.extxyz"
+        command = eval_command((work / "configs.extxyz").resolve(), Path(model).resolve(), output.resolve(),
+                               resolve_device(device), dtype)
+        _run(command, work, threads)
+        return read_structures(output)
+
+
+def zeroshot(
+    model: Path, test_file: Path, fidelity: str, label: str, device: str, threads: int = 1,
+    predictions_out: Path | None = None,
+) -> dict:
+    """Errors of a foundation model as it is (no training) on ``test_file`` (labels of ``fidelity``).
+
+    A foundation's energies are on its own reference (its training data's method and
+    atomic energies), not the test fidelity's. They are compared as the low fidelity is
+    in the fidelity comparison (:func:`mftl.tables.fidelity_comparison_table`): energy
+    per atom relative to each side's own least-squares atomic reference energies fitted
+    on the test set, so per-element constant offsets drop out and what remains is how
+    the foundation's energy surface differs; forces are compared as they are. The
+    predictions are written to ``predictions_out`` under ``<label>_energy`` and
+    ``<label>_forces``.
+    """
+    from mftl.tables import fidelity_comparison_table, fidelity_errors
+
+    reference = read_structures(test_file)
+    predicted = _predict(model, reference, device, model_dtype(model), threads,
+                         Path(predictions_out).parent if predictions_out else Path.cwd())
+    frames = []
+    for atoms, pred in zip(reference, predicted, strict=True):
+        copy = Atoms(numbers=atoms.numbers, positions=atoms.positions, cell=atoms.cell, pbc=atoms.pbc)
+        copy.info = {"config_id": atoms.info["config_id"]}
+        set_labels(copy, label, float(pred.info[PRED_ENERGY_KEY]), np.asarray(pred.arrays[PRED_FORCES_KEY], dtype=float))
+        frames.append(copy)
+    if predictions_out is not None:
+        write_structures(predictions_out, frames)
+    found = fidelity_errors(fidelity_comparison_table(reference, frames, fidelity, label))
+    energy, forces = found["energy_meV_atom"], found["forces_meV_A"]
+    return {
+        "energy_rmse_meV_atom": float(np.sqrt(np.mean(energy**2))), "energy_mae_meV_atom": float(np.mean(np.abs(energy))),
+        "forces_rmse_meV_A": float(np.sqrt(np.mean(forces**2))), "forces_mae_meV_A": float(np.mean(np.abs(forces))),
+        "n_test": len(reference), "model": str(model), "device": resolve_device(device),
+        "energy_reference": "each side's least-squares E0s fitted on the test set",
+    }
 
 
 def evaluate(
@@ -327,20 +391,7 @@ def evaluate(
     e0s = json.loads((model_dir / E0S_FILE).read_text())
     fit, held = e0s_from_json(e0s["fit"]), e0s_from_json(e0s["model"])
     dtype = json.loads((model_dir / INFO_FILE).read_text())["default_dtype"]
-    with tempfile.TemporaryDirectory(dir=model_dir, prefix="eval-") as tmp:  # one per evaluation job
-        work = Path(tmp)
-        geometry = [a.copy() for a in reference]
-        for atoms in geometry:
-            atoms.info = {"config_id": atoms.info.get("config_id")}
-            for key in list(atoms.arrays):
-                if key not in ("numbers", "positions"):
-                    del atoms.arrays[key]
-        write_structures(work / "configs.extxyz", geometry)
-        output = work / "predictions.extxyz"
-        command = eval_command((work / "configs.extxyz").resolve(), (model_dir / MODEL_FILE).resolve(),
-                               output.resolve(), resolve_device(device), dtype)
-        _run(command, work, threads)
-        predicted = read_structures(output)
+    predicted = _predict(model_dir / MODEL_FILE, reference, device, dtype, threads, model_dir)
     energies, forces = predictions(predicted, fit, held)
     span = span_report(reference, e0s, test_file)
     if base_file is not None:

@@ -1,6 +1,8 @@
 """Tidy tables the paper's figures and tables are drawn from, and which figures a campaign makes.
 
-* :func:`fidelity_comparison_table` -- low vs high fidelity labels of the test set;
+* :func:`fidelity_comparison_table` -- low vs high fidelity labels of the test set (and a
+  foundation's zero-shot predictions vs the high fidelity, the same way);
+* :func:`fidelity_outliers` -- the worst configurations of each comparison;
 * :func:`summary_table` -- mean and spread over seeds of every learning-curve point,
   relative to training from scratch;
 * :func:`figure_availability` -- which figures a dataset's configuration can make.
@@ -86,6 +88,47 @@ def fidelity_errors(table: pd.DataFrame) -> dict[str, np.ndarray]:
         return 1000.0 * (rows["low"].to_numpy(float) - rows["high"].to_numpy(float))
 
     return {"energy_meV_atom": difference(RELATIVE_ENERGY), "forces_meV_A": difference(FORCE)}
+
+
+def zeroshot_name(foundation: str) -> str:
+    """The ``low_fidelity`` value of a foundation's zero-shot rows in the fidelity table."""
+    return f"{foundation} zero-shot"
+
+
+def compared_sources(table: pd.DataFrame) -> list[str]:
+    """What the table compares with the high fidelity, in table order: the low fidelity, then each
+    foundation's zero-shot predictions."""
+    return list(dict.fromkeys(table["low_fidelity"].astype(str)))
+
+
+#: columns of the outlier table
+OUTLIER_COLUMNS = ["compared", "high_fidelity", "config_id", "energy_error_meV_atom", "max_force_error_meV_A",
+                   "energy_rank", "force_rank"]
+
+
+def fidelity_outliers(table: pd.DataFrame, n: int = 10) -> pd.DataFrame:
+    """The worst configurations of each compared source (low fidelity, zero-shot foundations): the ``n``
+    largest absolute relative-energy errors (meV/atom) and the ``n`` largest absolute force-component
+    errors (meV/A, the largest per configuration), with their ranks (1 = worst; empty outside the top n)."""
+    frames = []
+    for compared, rows in table.groupby("low_fidelity", sort=False):
+        energy = rows[rows["quantity"] == RELATIVE_ENERGY]
+        forces = rows[rows["quantity"] == FORCE]
+        per_config = pd.DataFrame({
+            "config_id": energy["config_id"].to_numpy(),
+            "energy_error_meV_atom": 1000.0 * (energy["low"].to_numpy(float) - energy["high"].to_numpy(float)),
+        }).set_index("config_id")
+        force_error = (1000.0 * (forces["low"] - forces["high"]).abs()).groupby(forces["config_id"]).max()
+        per_config["max_force_error_meV_A"] = force_error.reindex(per_config.index)
+        per_config["energy_rank"] = per_config["energy_error_meV_atom"].abs().rank(ascending=False, method="first")
+        per_config["force_rank"] = per_config["max_force_error_meV_A"].rank(ascending=False, method="first")
+        worst = per_config[(per_config["energy_rank"] <= n) | (per_config["force_rank"] <= n)].reset_index()
+        for rank in ("energy_rank", "force_rank"):
+            worst[rank] = worst[rank].where(worst[rank] <= n).astype("Int64")
+        worst.insert(0, "compared", compared)
+        worst.insert(1, "high_fidelity", rows["high_fidelity"].iloc[0])
+        frames.append(worst.sort_values(["energy_rank", "force_rank"], na_position="last"))
+    return pd.concat(frames, ignore_index=True)[OUTLIER_COLUMNS]
 
 
 def rmse(errors: np.ndarray) -> float:

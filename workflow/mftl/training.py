@@ -17,7 +17,7 @@ from typing import Any
 
 from ase import Atoms
 
-from mftl.mace_options import RESERVED_FLAGS, mace_flags
+from mftl.mace_options import MACE_REPLAY_DATASETS, RESERVED_FLAGS, mace_flags
 from mftl.mace_options import mace_arg_parser as _mace_arg_parser  # noqa: F401 (tests)
 from mftl.references import reference_energy
 from mftl.structures import labels
@@ -69,6 +69,10 @@ class MaceRun:
     foundation_model: Path | None = None
     #: multi-head fine-tuning of ``foundation_model`` with this replay file (REF_ keys) as its pt_head data
     replay_file: Path | None = None
+    #: or with one of mace's own replay data sets (``mp``: Materials Project, downloaded by mace)
+    replay_dataset: str | None = None
+    #: configurations mace draws from ``replay_dataset`` (mace's ``--num_samples_pt``; its default 10,000)
+    replay_samples: int | None = None
     restart_latest: bool = True
     keep_checkpoints: bool = False
     hyperparameters: dict[str, Any] = field(default_factory=dict)
@@ -97,12 +101,21 @@ class MaceRun:
             cmd.append(f"--foundation_model={Path(self.foundation_model).resolve()}")
             # mace defaults to multi-head fine-tuning and, for a foundation that is not an MP
             # model and no replay file, silently falls back to naive fine-tuning: say which.
+            if self.replay_file is not None and self.replay_dataset is not None:
+                raise ValueError("give a replay file or one of mace's replay data sets, not both")
             if self.replay_file is not None:
                 cmd += ["--multiheads_finetuning=True", f"--pt_train_file={self.replay_file}"]
+            elif self.replay_dataset is not None:
+                if self.replay_dataset not in MACE_REPLAY_DATASETS:
+                    raise ValueError(f"unknown mace replay data set '{self.replay_dataset}' "
+                                     f"(mace-torch knows {', '.join(MACE_REPLAY_DATASETS)})")
+                cmd += ["--multiheads_finetuning=True", f"--pt_train_file={self.replay_dataset}"]
+                if self.replay_samples is not None:
+                    cmd.append(f"--num_samples_pt={self.replay_samples}")
             else:
                 cmd.append("--multiheads_finetuning=False")
-        elif self.replay_file is not None:
-            raise ValueError("a replay file needs a foundation model (multi-head fine-tuning)")
+        elif self.replay_file is not None or self.replay_dataset is not None:
+            raise ValueError("replay data need a foundation model (multi-head fine-tuning)")
         if self.restart_latest:
             cmd.append("--restart_latest")
         if self.keep_checkpoints:

@@ -345,10 +345,21 @@ def delta_args(wildcards):
 
 
 # ---- foundation models -------------------------------------------------------------
+# A dataset's ``foundation`` names one entry of ``foundations`` or a list of them; every foundation
+# method runs once per listed foundation, in run folders tagged <foundation>_n<size>_s<seed>.
 
 
-def foundation_spec(dataset):
-    return config["foundations"][config["datasets"][dataset]["foundation"]]
+def dataset_foundations(dataset):
+    """Names of the foundations a dataset's foundation methods start from, in config order."""
+    names = config["datasets"][dataset].get("foundation", [])
+    return [names] if isinstance(names, str) else list(names)
+
+
+def foundation_spec(dataset, name):
+    """The ``foundations`` entry ``name``, refused unless the dataset lists it."""
+    if name not in dataset_foundations(dataset):
+        raise ValueError(f"datasets.{dataset}.foundation does not list '{name}' ({dataset_foundations(dataset)})")
+    return config["foundations"][name]
 
 
 def _trained_by_dir(spec):
@@ -356,41 +367,83 @@ def _trained_by_dir(spec):
     return f"results/{by['dataset']}/models/{by['method']}/n{by['train_size']}_s{by['seed']}"
 
 
-def foundation_model_path(dataset):
-    """The model file a dataset's foundation methods fine-tune."""
-    spec = foundation_spec(dataset)
+def foundation_model_path(dataset, name):
+    """The model file foundation ``name`` is (fine-tuned, or evaluated zero-shot)."""
+    spec = foundation_spec(dataset, name)
     if "file" in spec:
         return spec["file"]
     if "name" in spec:
-        return f"resources/foundations/{config['datasets'][dataset]['foundation']}.model"
+        return f"resources/foundations/{name}.model"
     return f"{_trained_by_dir(spec)}/model.model"
 
 
 def foundation_input(wildcards):
-    """What a foundation fine-tuning waits for: the model file, or the run that trains it."""
-    spec = foundation_spec(wildcards.dataset)
+    """What a foundation job waits for: the model file, or the run that trains it."""
+    spec = foundation_spec(wildcards.dataset, wildcards.foundation)
     if "trained_by" in spec:
         return f"{_trained_by_dir(spec)}/training.json"
-    return foundation_model_path(wildcards.dataset)
+    return foundation_model_path(wildcards.dataset, wildcards.foundation)
+
+
+def foundation_model(wildcards):
+    return foundation_model_path(wildcards.dataset, wildcards.foundation)
+
+
+def _foundation_init(wildcards):
+    return quoted_option("--init-from", foundation_model(wildcards))
 
 
 def foundation_args(wildcards):
-    init = quoted_option("--init-from", foundation_model_path(wildcards.dataset))
-    return f"{_training_args(wildcards.dataset, 'finetune')} {init}"
+    return f"{_training_args(wildcards.dataset, 'finetune')} {_foundation_init(wildcards)}"
 
 
 def multihead_args(wildcards):
-    """Multi-head fine-tuning: the foundation's own training data (trained_by) or the configured replay file."""
-    spec = foundation_spec(wildcards.dataset)
-    init = quoted_option("--init-from", foundation_model_path(wildcards.dataset))
-    args = f"{_training_args(wildcards.dataset, 'multihead')} {init}"
+    """Multi-head fine-tuning: the foundation's own training data (trained_by), a replay file, or
+    mace's own replay data set (``replay: mp``, downloaded by mace on the training node)."""
+    spec = foundation_spec(wildcards.dataset, wildcards.foundation)
+    args = f"{_training_args(wildcards.dataset, 'multihead')} {_foundation_init(wildcards)}"
     if "replay_size" in spec:
         args += f" --replay-size {spec['replay_size']}"
     if "trained_by" in spec:
         return f"{args} --replay {_trained_by_dir(spec)}/train.extxyz"
     replay = spec["replay"]
+    if isinstance(replay, str):
+        return f"{args} --replay-dataset {replay}"
     keys = " ".join(shlex.quote(replay[key]) for key in ("energy_key", "forces_key"))
     return f"{args} {quoted_option('--replay', replay['file'])} --replay-keys {keys}"
+
+
+def foundation_runs(dataset, size, seed):
+    """(method, tag, metadata) of every foundation fine-tuning of a dataset at one size and seed."""
+    ds = config["datasets"][dataset]
+    return [
+        (method, f"{name}_n{size}_s{seed}",
+         {"dataset": dataset, "train_size": size, "seed": seed, "method": method, "foundation": name,
+          "fidelities": f"{name}->{ds['high_fidelity']}"})
+        for method in ("foundation", "foundation_multihead") if method in ds["methods"]
+        for name in dataset_foundations(dataset)
+    ]
+
+
+#: zero-shot results have no training set and no seed: train_size 0, seed 0
+def zeroshot_runs(dataset):
+    """(foundation, metadata) of every zero-shot evaluation of a dataset (method foundation_zeroshot)."""
+    if "foundation_zeroshot" not in config["datasets"][dataset]["methods"]:
+        return []
+    return [(name, {"dataset": dataset, "method": "foundation_zeroshot", "foundation": name, "fidelities": name,
+                    "train_size": 0, "seed": 0})
+            for name in dataset_foundations(dataset)]
+
+
+def zeroshot_args(wildcards):
+    metadata = quoted_option("--metadata", json.dumps(dict(zeroshot_runs(wildcards.dataset))[wildcards.foundation],
+                                                      sort_keys=True))
+    return f"--fidelity {high_fidelity(wildcards)} --label {wildcards.foundation} --device {config['device']} {metadata}"
+
+
+def zeroshot_predictions(dataset):
+    """The zero-shot predictions of the test set, per foundation (they join the fidelity comparison)."""
+    return {name: f"results/{dataset}/zeroshot/{name}/test.extxyz" for name, _ in zeroshot_runs(dataset)}
 
 
 def foundation_download_name(wildcards):
@@ -463,10 +516,7 @@ def model_runs(dataset):
                 runs.append(("scratch", f"n{size}_s{seed}", {**base, "method": "scratch", "fidelities": hf}))
             if "delta" in methods:
                 runs.append(("delta", f"n{size}_s{seed}", {**base, "method": "delta", "fidelities": f"{hf}-{lf}"}))
-            for method in ("foundation", "foundation_multihead"):
-                if method in methods:
-                    meta = {**base, "method": method, "fidelities": f"{ds['foundation']}->{hf}"}
-                    runs.append((method, f"n{size}_s{seed}", meta))
+            runs.extend(foundation_runs(dataset, size, seed))
             if "chain" in methods:
                 first = ds["chain"][0]
                 meta = {**base, "method": "chain", "fidelities": chain_fidelities(dataset),
@@ -507,6 +557,7 @@ def evaluation_results(wildcards):
         if m in ds["methods"]
     ]
     results += [f"{prefix}/mftl_auto/{tag}.json" for tag, _ in auto_cap_runs(wildcards.dataset)]
+    results += [f"{prefix}/foundation_zeroshot/{name}.json" for name, _ in zeroshot_runs(wildcards.dataset)]
     return results
 
 
@@ -651,11 +702,18 @@ def costs_inputs(wildcards):
 
 
 def fidelity_test_labels(wildcards):
-    """The test set labelled with the high and with the low fidelity."""
+    """The test set labelled with the high and with the low fidelity, and each foundation's zero-shot predictions."""
     return {
         "high": labelled(wildcards.dataset, "test", high_fidelity(wildcards)),
         "low": labelled(wildcards.dataset, "test", low_fidelity(wildcards)),
+        "zeroshot": list(zeroshot_predictions(wildcards.dataset).values()),
     }
+
+
+def fidelity_table_args(wildcards):
+    """--compare <foundation>=<predictions> for each zero-shot foundation."""
+    return " ".join(quoted_option("--compare", f"{name}={path}")
+                    for name, path in zeroshot_predictions(wildcards.dataset).items())
 
 
 def dataset_curves(wildcards=None):

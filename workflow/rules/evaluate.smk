@@ -1,4 +1,5 @@
-# Test-set errors of every trained model, and the tidy learning-curve table.
+# Test-set errors of every trained model, zero-shot errors of foundation models, and the tidy
+# learning-curve table.
 
 
 rule evaluate:
@@ -100,3 +101,29 @@ rule campaign_curves:
         paths.campaign_log("curves"),
     shell:
         "{params.mftl} concat-curves {input:q} --out {output:q} > {log:q} 2>&1"
+
+
+rule zeroshot:
+    input:
+        model=foundation_input,
+        test=hf_test,
+    output:
+        result="results/{dataset}/eval/foundation_zeroshot/{foundation}.json",
+        predictions="results/{dataset}/zeroshot/{foundation}/test.extxyz",
+    params:
+        mftl=MFTL,
+        model=foundation_model,
+        args=zeroshot_args,
+    threads: 1
+    resources:
+        mem_mb=EVALUATION_MEMORY_MB,
+        runtime=EVALUATION_RUNTIME_MIN,
+    conda:
+        "../../envs/training.yaml"
+    log:
+        "results/{dataset}/logs/eval/foundation_zeroshot/{foundation}.log",
+    benchmark:
+        "results/{dataset}/benchmarks/eval/foundation_zeroshot/{foundation}.tsv"
+    shell:
+        "{params.mftl} zeroshot --model {params.model:q} --test {input.test:q} {params.args} --threads {threads}"
+        " --predictions {output.predictions:q} --out {output.result:q} > {log:q} 2>&1"

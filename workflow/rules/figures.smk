@@ -71,18 +71,21 @@ rule fidelity_comparison_table:
     input:
         unpack(fidelity_test_labels),
     output:
-        "results/{dataset}/tables/fidelity_comparison.csv",
+        table="results/{dataset}/tables/fidelity_comparison.csv",
+        outliers="results/{dataset}/tables/fidelity_outliers.csv",
     params:
         mftl=MFTL,
         high=high_fidelity,
         low=low_fidelity,
+        compare=fidelity_table_args,
     conda:
         "../../envs/analysis.yaml"
     log:
         paths.log("{dataset}", "fidelity_comparison_table"),
     shell:
         "{params.mftl} fidelity-table --high {input.high:q} --low {input.low:q} --high-fidelity {params.high:q}"
-        " --low-fidelity {params.low:q} --out {output:q} > {log:q} 2>&1"
+        " --low-fidelity {params.low:q} {params.compare} --out {output.table:q} --outliers {output.outliers:q}"
+        " > {log:q} 2>&1"
 
 
 rule fidelity_comparison:

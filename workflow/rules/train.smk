@@ -127,7 +127,7 @@ rule foundation:
         unpack(hf_train_inputs),
         foundation=foundation_input,
     output:
-        "results/{dataset}/models/foundation/n{size}_s{seed}/training.json",
+        "results/{dataset}/models/foundation/{foundation}_n{size}_s{seed}/training.json",
     params:
         mftl=MFTL,
         args=foundation_args,
@@ -138,13 +138,13 @@ rule foundation:
     conda:
         "../../envs/training.yaml"
     log:
-        "results/{dataset}/logs/foundation/n{size}_s{seed}.log",
+        "results/{dataset}/logs/foundation/{foundation}_n{size}_s{seed}.log",
     benchmark:
-        "results/{dataset}/benchmarks/foundation/n{size}_s{seed}.tsv"
+        "results/{dataset}/benchmarks/foundation/{foundation}_n{size}_s{seed}.tsv"
     shell:
         "{params.mftl} train --train-pool {input.pool:q} --valid {input.valid:q} --size {wildcards.size}"
         " --seed {wildcards.seed} {params.args} --threads {threads}"
-        " --out-dir results/{wildcards.dataset}/models/foundation/n{wildcards.size}_s{wildcards.seed} > {log:q} 2>&1"
+        " --out-dir results/{wildcards.dataset}/models/foundation/{wildcards.foundation}_n{wildcards.size}_s{wildcards.seed} > {log:q} 2>&1"
 
 
 rule foundation_multihead:
@@ -152,7 +152,7 @@ rule foundation_multihead:
         unpack(hf_train_inputs),
         foundation=foundation_input,
     output:
-        "results/{dataset}/models/foundation_multihead/n{size}_s{seed}/training.json",
+        "results/{dataset}/models/foundation_multihead/{foundation}_n{size}_s{seed}/training.json",
     params:
         mftl=MFTL,
         args=multihead_args,
@@ -163,13 +163,13 @@ rule foundation_multihead:
     conda:
         "../../envs/training.yaml"
     log:
-        "results/{dataset}/logs/foundation_multihead/n{size}_s{seed}.log",
+        "results/{dataset}/logs/foundation_multihead/{foundation}_n{size}_s{seed}.log",
     benchmark:
-        "results/{dataset}/benchmarks/foundation_multihead/n{size}_s{seed}.tsv"
+        "results/{dataset}/benchmarks/foundation_multihead/{foundation}_n{size}_s{seed}.tsv"
     shell:
         "{params.mftl} train --train-pool {input.pool:q} --valid {input.valid:q} --size {wildcards.size}"
         " --seed {wildcards.seed} {params.args} --threads {threads}"
-        " --out-dir results/{wildcards.dataset}/models/foundation_multihead/n{wildcards.size}_s{wildcards.seed}"
+        " --out-dir results/{wildcards.dataset}/models/foundation_multihead/{wildcards.foundation}_n{wildcards.size}_s{wildcards.seed}"
         " > {log:q} 2>&1"
 
 
