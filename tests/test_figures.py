@@ -153,6 +153,21 @@ def test_the_cli_reports_a_skipped_figure_and_writes_png_and_pdf(tmp_path, capsy
     assert not (tmp_path / "chain.png").exists()
 
 
+def test_the_cli_draws_learning_curves_and_refuses_a_figure_it_does_not_have(tmp_path, capsys):
+    """What the learning_curves rule runs; a misspelt kind names the figures there are (mftl.tables.FIGURE_KINDS)."""
+    curves = tmp_path / "curves.csv"
+    synthetic_curves().to_csv(curves, index=False)
+    out = tmp_path / "lc.png"
+    assert mftl_main(["figure", "--kind", "learning_curves", "--curves", str(curves), "--title", "synth",
+                      "--out", str(out)]) == 0
+    assert out.stat().st_size > 5000
+    assert mftl_main(["figure", "--kind", "learning_curve", "--curves", str(curves),
+                      "--out", str(tmp_path / "x.png")]) == 1
+    err = capsys.readouterr().err
+    assert "--kind learning_curve: no such figure" in err and "learning_curves, error_vs_epoch_cap" in err
+    assert not (tmp_path / "x.png").exists()
+
+
 # ---- which figures a config makes ----------------------------------------------------
 
 

@@ -29,7 +29,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from mftl.curves import series_label  # noqa: E402
-from mftl.tables import FORCE, RELATIVE_ENERGY, fidelity_errors, rmse, with_series_keys  # noqa: E402
+from mftl.tables import FIGURE_KINDS, FORCE, RELATIVE_ENERGY, fidelity_errors, rmse, with_series_keys  # noqa: E402
 
 PANELS = (
     ("energy_rmse_meV_atom", "energy RMSE (meV/atom)"),
@@ -381,15 +381,9 @@ def pretraining_fidelity(curves: pd.DataFrame, title: str = "") -> plt.Figure:
     return _learning_curve_figure(series, _title(curves, title))
 
 
-FIGURE_FUNCTIONS: dict[str, Callable[[pd.DataFrame, str], plt.Figure]] = {
-    "fidelity_comparison": fidelity_comparison,
-    "error_vs_epoch_cap": error_vs_epoch_cap,
-    "learning_curves": learning_curves,
-    "delta_vs_single_fidelity": delta_vs_single_fidelity,
-    "fidelity_chain": fidelity_chain,
-    "cost": cost,
-    "pretraining_fidelity": pretraining_fidelity,
-}
+#: ``mftl figure --kind K`` draws ``FIGURE_FUNCTIONS[K](table, title)``: the function named K, for each K of
+#: mftl.tables.FIGURE_KINDS (a kind without its function fails here, on import)
+FIGURE_FUNCTIONS: dict[str, Callable[[pd.DataFrame, str], plt.Figure]] = {kind: globals()[kind] for kind in FIGURE_KINDS}
 
 
 #: the metadata key of each format that holds a figure's ``description``

@@ -25,9 +25,13 @@ FIDELITY_COLUMNS = ["config_id", "quantity", "atom", "axis", "high", "low", "hig
 RELATIVE_ENERGY = "relative_energy_eV_atom"
 FORCE = "force_eV_A"
 
-# Figures of a dataset, in the order they are made; learning_curves has its own (older) rule.
+# The one list of figure names. Figures of a dataset, in the order they are made
+# (results/<dataset>/figures/<name>.{png,pdf}; figure_availability says which a config makes):
 FIGURES = ("fidelity_comparison", "learning_curves", "error_vs_epoch_cap", "delta_vs_single_fidelity",
            "fidelity_chain", "cost")
+# Every figure `mftl figure --kind` draws, each by the function of its name in mftl.plots: the dataset
+# figures and pretraining_fidelity (one per group of datasets, pretraining_fidelity_groups).
+FIGURE_KINDS = (*FIGURES, "pretraining_fidelity")
 
 
 # ---- low vs high fidelity -------------------------------------------------------
