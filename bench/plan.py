@@ -1,8 +1,10 @@
 """Planning cost: `snakemake -n` of a campaign vs bare Snakemake planning the same number of jobs.
 
 The floor is a synthetic one-rule Snakefile whose `rule all` asks for N files
-(N = the campaign's job count), planned in the same process environment, so
-machine noise cancels. Prints medians of several runs and the ratio.
+(N = the campaign's job count), planned in the same process environment, the
+two alternating, so machine noise cancels. Prints medians of several runs and
+the ratios of wall time and of CPU time (user + system of the snakemake
+process; steadier than wall time on a machine shared with other work).
 
     .venv/bin/python bench/plan.py --configfile config/paper.yaml --repeats 3
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -31,13 +34,19 @@ rule make:
 """
 
 
-def dry_run(args: list[str], cwd: Path) -> tuple[float, str]:
-    start = time.perf_counter()
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def dry_run(args: list[str], cwd: Path) -> tuple[float, float, str]:
+    """(wall seconds, CPU seconds, output) of one `snakemake -n`."""
+    start, cpu = time.perf_counter(), _cpu_seconds()
     out = subprocess.run([SNAKEMAKE, "-n", "--quiet", "rules", *args], cwd=cwd, capture_output=True, text=True)
-    elapsed = time.perf_counter() - start
+    elapsed, cpu = time.perf_counter() - start, _cpu_seconds() - cpu
     if out.returncode != 0:
         raise RuntimeError(out.stderr[-2000:])
-    return elapsed, out.stdout + out.stderr
+    return elapsed, cpu, out.stdout + out.stderr
 
 
 def job_count(text: str) -> int:
@@ -50,25 +59,26 @@ def main() -> None:
     parser.add_argument("--configfile", default="config/paper.yaml")
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    campaign_times, flat_times = [], []
+    times = {"campaign": [], "flat": []}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        _, text = dry_run(["-s", str(REPO / "Snakefile"), "--configfile", str(REPO / args.configfile),
+        _, _, text = dry_run(["-s", str(REPO / "Snakefile"), "--configfile", str(REPO / args.configfile),
                            "--directory", str(tmp / "campaign")], REPO)
         n = job_count(text)
         (tmp / "flat").mkdir()
         (tmp / "flat" / "Snakefile").write_text(FLAT.format(n=n - 1))
         for _ in range(args.repeats):
-            campaign_times.append(dry_run(["-s", str(REPO / "Snakefile"), "--configfile",
-                                           str(REPO / args.configfile), "--directory", str(tmp / "campaign")],
-                                          REPO)[0])
-            flat_times.append(dry_run([], tmp / "flat")[0])
-    campaign, flat = statistics.median(campaign_times), statistics.median(flat_times)
+            times["campaign"].append(dry_run(["-s", str(REPO / "Snakefile"), "--configfile",
+                                              str(REPO / args.configfile), "--directory", str(tmp / "campaign")],
+                                             REPO)[:2])
+            times["flat"].append(dry_run([], tmp / "flat")[:2])
     print(f"config: {args.configfile}")
     print(f"jobs: {n}")
-    print(f"campaign dry run: median {campaign:.2f} s of {campaign_times}")
-    print(f"bare Snakemake, {n} jobs: median {flat:.2f} s of {flat_times}")
-    print(f"ratio: {campaign / flat:.2f} (target <= 1.2)")
+    for i, unit in enumerate(("wall", "CPU")):
+        campaign, flat = (statistics.median(t[i] for t in times[side]) for side in ("campaign", "flat"))
+        listed = {side: ", ".join(f"{t[i]:.2f}" for t in times[side]) for side in times}
+        print(f"{unit}: campaign dry run median {campaign:.2f} s ({listed['campaign']}); bare Snakemake, {n} jobs,"
+              f" median {flat:.2f} s ({listed['flat']}); ratio {campaign / flat:.2f} (target <= 1.2)")
 
 
 if __name__ == "__main__":
