@@ -99,8 +99,8 @@ def config_epochs(ds: dict, training: dict) -> dict[str, float]:
         out["fine-tune"] = (seeds * len(ds["pretrain_sizes"]) * len(ds["epoch_caps"]) * sum(sizes)
                             * training["finetune"]["max_epochs"])
     out["scratch/delta"] = len(methods & {"scratch", "delta"}) * seeds * sum(sizes) * training["scratch"]["max_epochs"]
-    out["foundation/chain"] = (len(methods & {"foundation", "foundation_multihead", "chain"}) * seeds * sum(sizes)
-                               * training["finetune"]["max_epochs"])
+    runs = len(methods & {"foundation", "foundation_multihead"}) + len(ds.get("chains", {})) * ("chain" in methods)
+    out["foundation/chain"] = runs * seeds * sum(sizes) * training["finetune"]["max_epochs"]
     return out
 
 

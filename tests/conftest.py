@@ -67,14 +67,16 @@ def tiny_config(source: Path, **overrides) -> dict:
 
 def full_tiny_config(source: Path) -> dict:
     """Every method on ``tiny``: its foundation analog is trained on ``tiny_foundation`` (another
-    molecule); the chain is GFN1 (tiny) -> ref (tiny_foundation) -> ref (tiny)."""
+    molecule); two named chains: ``triple`` is GFN1 (tiny) -> ref (tiny_foundation) -> ref (tiny),
+    ``double`` starts from tiny_foundation's scratch model (the analog, trained once) -> ref (tiny)."""
     config = tiny_config(source)
     config["datasets"]["tiny"]["methods"] += ["foundation", "foundation_multihead", "foundation_zeroshot", "chain"]
     config["datasets"]["tiny"]["foundation"] = "analog"
-    config["datasets"]["tiny"]["chain"] = [
-        {"dataset": "tiny", "fidelity": "gfn1", "size": 40, "epoch_cap": 3},
-        {"dataset": "tiny_foundation", "fidelity": "ref", "size": 10},
-    ]
+    config["datasets"]["tiny"]["chains"] = {
+        "triple": [{"dataset": "tiny", "fidelity": "gfn1", "size": 40, "epoch_cap": 3},
+                   {"dataset": "tiny_foundation", "fidelity": "ref", "size": 10}],
+        "double": [{"dataset": "tiny_foundation", "fidelity": "ref", "size": 10}],
+    }
     config["datasets"]["tiny_foundation"] = _tiny_dataset(
         source, {"include": list(FOUNDATION_MOLECULES)}, (3, 2, 0), [10], ["scratch"])
     config["foundations"] = {

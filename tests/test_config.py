@@ -34,7 +34,7 @@ def test_the_full_demo_overlay_plans_the_larger_grid():
     assert plan.returncode == 0, plan.stderr
     for target in ("results/demo/models/mftl/p1000_e3_n100_s1/training.json",
                    "results/demo/eval/mftl_auto/p1000_n25_s0.json",
-                   "results/demo_ccsdt/models/chain/n100_s1/training.json"):
+                   "results/demo_ccsdt/models/chain_triple/n100_s1/training.json"):
         assert target in plan.stdout, target
 
 
@@ -78,7 +78,7 @@ def test_bad_config_names_the_key(mutate, message):
 def _with_foundation_and_chain(config):
     config["datasets"]["tiny"]["methods"] += ["foundation", "foundation_multihead", "chain"]
     config["datasets"]["tiny"]["foundation"] = "analog"
-    config["datasets"]["tiny"]["chain"] = [{"dataset": "tiny", "fidelity": "gfn1", "size": 40, "epoch_cap": 3}]
+    config["datasets"]["tiny"]["chains"] = {"triple": [{"dataset": "tiny", "fidelity": "gfn1", "size": 40, "epoch_cap": 3}]}
     config["foundations"] = {"analog": {"file": "analog.model", "replay": {
         "file": "replay.extxyz", "energy_key": "energy", "forces_key": "forces"}}}
     return config
@@ -93,15 +93,16 @@ def _with_foundation_and_chain(config):
         (lambda c: c["foundations"]["analog"].pop("replay"), "config key 'foundations.analog.replay': multi-head"),
         (lambda c: c["foundations"]["analog"].update(name="small_off"), "config key 'foundations.analog'"),
         (lambda c: c["foundations"].update(other={"name": "tiny_off"}), "config key 'foundations.other.name'"),
-        (lambda c: c["datasets"]["tiny"]["chain"][0].update(fidelity="ref"),
-         r"config key 'datasets.tiny.chain\[0\].fidelity': the first stage pre-trains on the low fidelity"),
-        (lambda c: c["datasets"]["tiny"]["chain"][0].update(epoch_cap=7),
-         r"config key 'datasets.tiny.chain\[0\]': size 40 / epoch_cap 7 must be among"),
-        (lambda c: c["datasets"]["tiny"]["chain"].append({"dataset": "tiny", "fidelity": "ref", "size": 11}),
-         r"config key 'datasets.tiny.chain\[1\].size': 11 is larger than the training pool"),
-        (lambda c: c["datasets"]["tiny"]["chain"].append({"dataset": "nope", "fidelity": "ref", "size": 5}),
-         r"config key 'datasets.tiny.chain\[1\].dataset': 'nope' is not a dataset"),
-        (lambda c: c["datasets"]["tiny"].pop("chain"), "config key 'datasets.tiny.chain': needed by method chain"),
+        (lambda c: c["datasets"]["tiny"]["chains"]["triple"][0].update(fidelity="ref"),
+         r"config key 'datasets.tiny.chains.triple\[0\].fidelity': a first stage with an epoch_cap pre-trains on "
+         "the low fidelity"),
+        (lambda c: c["datasets"]["tiny"]["chains"]["triple"][0].update(epoch_cap=7),
+         r"config key 'datasets.tiny.chains.triple\[0\]': size 40 / epoch_cap 7 must be among"),
+        (lambda c: c["datasets"]["tiny"]["chains"]["triple"].append({"dataset": "tiny", "fidelity": "ref", "size": 11}),
+         r"config key 'datasets.tiny.chains.triple\[1\].size': 11 is larger than the training pool"),
+        (lambda c: c["datasets"]["tiny"]["chains"]["triple"].append({"dataset": "nope", "fidelity": "ref", "size": 5}),
+         r"config key 'datasets.tiny.chains.triple\[1\].dataset': 'nope' is not a dataset"),
+        (lambda c: c["datasets"]["tiny"].pop("chains"), "config key 'datasets.tiny.chains': needed by method chain"),
         (lambda c: c["datasets"]["tiny"].update(select={"key": "molecule"}), "config key 'datasets.tiny.select'"),
         (lambda c: c["datasets"]["tiny"]["fidelities"]["ref"].update(cost={"per_config_s": 3}),
          "config key 'datasets.tiny.fidelities.ref.cost'"),

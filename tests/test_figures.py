@@ -46,8 +46,8 @@ def synthetic_curves(chain: bool = False) -> pd.DataFrame:
         for pre in PRETRAIN_SIZES:
             rows.append(_row("mftl_auto", "lo->hi", size, seed, 0.6, pre, CAPS[seed]))
         if chain:
-            rows.append(_row("chain", "lo->mid->hi", size, seed, 0.4, 2000, 5))
-            rows.append(_row("chain", "lo->mid2->hi", size, seed, 0.45, 2000, 5))
+            rows.append(_row("chain_triple", "lo->mid->hi", size, seed, 0.4, 2000, 5))
+            rows.append(_row("chain_double", "mid->hi", size, seed, 0.45))
     return pd.DataFrame(rows)[COLUMNS]
 
 
@@ -125,12 +125,12 @@ def test_fidelity_chain_draws_each_chain_with_references():
     assert_no_empty_axes(fig)
     labels = legend_texts(fig.axes[0])
     assert len(labelled_lines(fig.axes[1])) == 4
-    assert sum(label.startswith("chain lo->mid") for label in labels) == 2
+    assert "chain_triple: lo->mid->hi (pre 2000, cap 5)" in labels and "chain_double: mid->hi" in labels
     assert "scratch" in labels and any(label.startswith("mftl (pre") for label in labels)
 
 
 @pytest.mark.parametrize("figure, curves, reason", [
-    (plots.fidelity_chain, synthetic_curves(), "no rows of method chain"),
+    (plots.fidelity_chain, synthetic_curves(), r"no rows of a chain method \(chain_<name>\)"),
     (plots.delta_vs_single_fidelity, synthetic_curves().query("method != 'delta'"), "delta"),
     (plots.error_vs_epoch_cap, synthetic_curves().query("method != 'mftl'"), "no rows of method mftl"),
     (plots.error_vs_epoch_cap, synthetic_curves().query("method != 'mftl' or epoch_cap == 5"), "single epoch cap"),
@@ -149,7 +149,7 @@ def test_the_cli_reports_a_skipped_figure_and_writes_png_and_pdf(tmp_path, capsy
     assert all(path.stat().st_size > 5000 for path in out)
     assert mftl_main(["figure", "--kind", "fidelity_chain", "--curves", str(curves),
                       "--out", str(tmp_path / "chain.png")]) == 1
-    assert "no rows of method chain" in capsys.readouterr().err
+    assert "no rows of a chain method" in capsys.readouterr().err
     assert not (tmp_path / "chain.png").exists()
 
 

@@ -11,7 +11,8 @@ from mftl.foundations import FoundationUnavailable, check_multihead, fetch_named
 from mftl.structures import read_structures
 from mftl.training import MaceRun
 
-METHODS = {"scratch", "mftl", "mftl_auto", "delta", "foundation", "foundation_multihead", "chain", "foundation_zeroshot"}
+METHODS = {"scratch", "mftl", "mftl_auto", "delta", "foundation", "foundation_multihead", "chain_triple",
+           "chain_double", "foundation_zeroshot"}
 
 
 def _info(results: Path, method: str, tag: str) -> dict:
@@ -26,7 +27,8 @@ def test_every_method_has_a_row_per_size_and_seed_in_the_campaign_table(tiny_cam
     for method in METHODS - {"mftl", "foundation_zeroshot"}:
         assert sorted(tiny[tiny.method == method].train_size) == [5, 10], method
     assert list(tiny[tiny.method == "foundation_zeroshot"].train_size) == [0]  # no training set
-    assert set(tiny[tiny.method == "chain"].fidelities) == {"gfn1->ref->ref"}
+    assert set(tiny[tiny.method == "chain_triple"].fidelities) == {"gfn1->ref->ref"}
+    assert set(tiny[tiny.method == "chain_double"].fidelities) == {"ref->ref"}
     assert set(tiny[tiny.method == "foundation"].fidelities) == {"analog->ref"}
     # the foundation analog's own dataset is in the campaign table too
     assert list(curves[curves.dataset == "tiny_foundation"].method) == ["scratch"]
@@ -86,17 +88,17 @@ def test_a_single_head_result_is_refused_as_multihead(tiny_campaign):
 @pytest.mark.slow
 def test_chain_stages_each_fine_tune_the_previous_model(tiny_campaign):
     results = tiny_campaign / "results/tiny"
-    stage1 = json.loads((results / "chain/stage1_s0/training.json").read_text())
+    stage1 = json.loads((results / "chain_triple/stage1_s0/training.json").read_text())
     assert stage1["init_cap"] == 3 and stage1["fidelity"] == "ref" and stage1["size"] == 10
-    assert any(arg.startswith("--foundation_model=") and arg.endswith("chain/stage1_s0/pretrained_cap3.model")
+    assert any(arg.startswith("--foundation_model=") and arg.endswith("chain_triple/stage1_s0/pretrained_cap3.model")
                for arg in stage1["command"])
     # stage 1 trains on the other molecule's data
-    stage1_train = (results / "chain/stage1_s0/train.extxyz").read_text()
+    stage1_train = (results / "chain_triple/stage1_s0/train.extxyz").read_text()
     foundation_pool = (tiny_campaign / "results/tiny_foundation/labels/train_pool.ref.extxyz").read_text()
     assert stage1_train.count("config_id") == 10 and "CH3CONH2" in foundation_pool
     for size in (5, 10):
-        final = _info(results, "chain", f"n{size}_s0")
-        assert f"--foundation_model={(results / 'chain/stage1_s0/model.model').resolve()}" in final["command"]
+        final = _info(results, "chain_triple", f"n{size}_s0")
+        assert f"--foundation_model={(results / 'chain_triple/stage1_s0/model.model').resolve()}" in final["command"]
 
 
 def test_named_foundation_offline_fails_with_what_to_do(tmp_path, monkeypatch):
@@ -140,7 +142,8 @@ def test_costs_have_a_row_for_every_curve_point_and_the_cost_figure_exists(tiny_
     costs = pd.read_csv(tiny_campaign / "results/tiny/costs.csv")
     by_method = costs.groupby("method")
     assert (by_method.get_group("foundation")["foundation_s"] > 0).all()
-    assert (by_method.get_group("chain")["chain_stages_s"] > 0).all()
+    for chain in ("chain_triple", "chain_double"):
+        assert (by_method.get_group(chain)["chain_stages_s"] > 0).all()
     assert (by_method.get_group("scratch")[["pretrain_s", "lf_labels_s"]] == 0).all().all()
     for ext in ("png", "pdf"):
         assert (tiny_campaign / f"results/tiny/figures/cost.{ext}").stat().st_size > 5000

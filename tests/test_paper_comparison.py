@@ -18,7 +18,7 @@ ROWS = [  # figure, dataset, method, train_size, pretrain_size, epoch_cap, metri
     ["fig. 4", "tiny", "scratch", 5, "", "", "energy_rmse", 50.0, "meV/atom", "", "made up for the test"],
     ["fig. 4", "tiny", "mftl", 10, "", "", "forces_rmse", 400.0, "meV/A", "", "best of the caps"],
     ["fig. 3", "tiny", "mftl", 10, 40, 1, "forces_rmse", 400.0, "meV/A", "", "cap 1 only"],
-    ["fig. 8", "tiny", "chain", 5, "", "", "energy_rmse", 30.0, "%", "scratch", "chain vs scratch"],
+    ["fig. 8", "tiny", "chain_triple", 5, "", "", "energy_rmse", 30.0, "%", "scratch", "chain vs scratch"],
     ["fig. 4", "tiny", "foundation", 999, "", "", "energy_rmse", 7.17, "meV/atom", "", "no such point"],
 ]
 
@@ -57,7 +57,7 @@ def test_comparison_of_the_tiny_campaign_matches_its_curves(tiny_campaign, tmp_p
         rows = [r for r in csv.DictReader(handle) if r["dataset"] == "tiny"]
     scratch_e = _mean(rows, "energy_rmse_meV_atom", method="scratch", train_size=5)
     by_cap = {cap: _mean(rows, "forces_rmse_meV_A", method="mftl", train_size=10, epoch_cap=cap) for cap in (1, 3)}
-    chain_e = _mean(rows, "energy_rmse_meV_atom", method="chain", train_size=5)
+    chain_e = _mean(rows, "energy_rmse_meV_atom", method="chain_triple", train_size=5)
     expected = [scratch_e, min(by_cap.values()), by_cap[1], 100 * (1 - chain_e / scratch_e)]
     assert table["reproduced"].iloc[:4].tolist() == pytest.approx(expected, rel=1e-9)
     assert table["difference"].iloc[:4].tolist() == pytest.approx([e - r[7] for e, r in zip(expected, ROWS[:4], strict=True)])
@@ -121,5 +121,5 @@ def test_planning_names_the_config_key_and_finds_the_shipped_file_from_any_direc
     assert reported[("qm7x", "mftl", 500, "energy_rmse", "meV/atom")] == 6.1
     assert reported[("qm7x", "scratch", 500, "forces_rmse", "meV/A")] == 195.0
     assert reported[("qm7x", "foundation", 500, "forces_rmse", "meV/A")] == 127.87
-    assert reported[("ccsdt", "chain", 100, "energy_rmse", "%")] == 59.75
-    assert reported[("ccsdt", "chain", 100, "forces_rmse", "meV/A")] == 25.59
+    assert reported[("ccsdt", "chain_triple", 100, "energy_rmse", "%")] == 59.75
+    assert reported[("ccsdt", "chain_triple", 100, "forces_rmse", "meV/A")] == 25.59

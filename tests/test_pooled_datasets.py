@@ -115,7 +115,7 @@ def test_paper_ccsdt_split_of_three_pooled_molecules(tmp_path):
         molecule = item["name"].removesuffix("_ccsd_t.zip")
         write_archive(tmp_path / "resources" / "downloads" / name, molecule, 1000, 500, seed)
     dataset["methods"] = ["scratch"]
-    del dataset["chain"]
+    del dataset["chains"]
     config = {key: paper[key] for key in ("model", "training")}
     config.update(downloads=paper["downloads"], datasets={"ccsdt": dataset})
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))

@@ -1,45 +1,97 @@
 """Where each stage of a fidelity chain is trained, shared by the rules and the cost accounting.
 
-A dataset's ``chain`` lists stages before its own fine-tuning. Stage 0 is a
-low-fidelity pre-training run (the one ``mftl`` uses). Stage k >= 1 fine-tunes
-stage k-1 on a dataset's training pool. When stage 1 is exactly a model the
-campaign trains anyway -- the ``mftl`` model of stage 0's dataset at that
-pre-training size, epoch cap and training size, on its high fidelity -- the
-chain uses that model instead of training an identical copy (the paper's
-DFTB -> PBE0+MBD stage on QM7-X serves all three CCSD(T) molecules).
+A dataset's ``chains`` maps chain names to stage lists, the stages before the
+dataset's own fine-tuning; method ``chain`` runs every named chain, each as its
+own method ``chain_<name>`` (``results/<dataset>/models/chain_<name>/...``).
+
+Stage 0 is either a low-fidelity pre-training run (it has an ``epoch_cap``: the
+run ``mftl`` uses, served at that cap; the paper's triple fidelity) or, without
+``epoch_cap``, a model trained from scratch on a dataset's high fidelity: the
+campaign's own ``scratch`` run ``results/<dataset>/models/scratch/n<size>_s<seed>``
+(the paper's double fidelity). Stage k >= 1 fine-tunes stage k-1 on a dataset's
+training pool. When stage 1 after a pre-training is exactly a model the campaign
+trains anyway -- the ``mftl`` model of stage 0's dataset at that pre-training
+size, epoch cap and training size, on its high fidelity -- the chain uses that
+model instead of training an identical copy (the paper's DFTB -> PBE0+MBD stage
+on QM7-X serves every chain and dataset that names it).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
+#: method name of a named chain's runs: chain_<name>
+CHAIN_PREFIX = "chain_"
+#: a chain's name (no underscore or dash, so run folders and method names parse one way)
+NAME_PATTERN = r"[A-Za-z0-9]+"
 
-def stage_run(config: Mapping, dataset: str, k: int, seed: int | str) -> tuple[str, str, str]:
-    """(run folder, benchmark path, how to start from it) of stage ``k`` of ``dataset``'s chain.
+
+def chain_method(name: str) -> str:
+    """The method (curve and run folder) name of chain ``name``."""
+    return f"{CHAIN_PREFIX}{name}"
+
+
+def is_chain_method(method: str) -> bool:
+    return method.startswith(CHAIN_PREFIX)
+
+
+def chain_name(method: str) -> str:
+    """The chain name of a ``chain_<name>`` method."""
+    if not is_chain_method(method):
+        raise ValueError(f"{method!r} is not a chain method (chain_<name>)")
+    return method[len(CHAIN_PREFIX):]
+
+
+def stages(config: Mapping, dataset: str, name: str) -> list:
+    """The stages of ``dataset``'s chain ``name``."""
+    try:
+        return config["datasets"][dataset]["chains"][name]
+    except KeyError:
+        raise ValueError(f"no chain {name!r} in datasets.{dataset}.chains") from None
+
+
+def starts_from_scratch(stage: Mapping) -> bool:
+    """Whether a first stage is a model trained from scratch (no ``epoch_cap``) rather than a pre-training run."""
+    return "epoch_cap" not in stage
+
+
+def stage_run(config: Mapping, dataset: str, name: str, k: int, seed: int | str) -> tuple[str, str, str]:
+    """(run folder, benchmark path, how to start from it) of stage ``k`` of ``dataset``'s chain ``name``.
 
     The last element is ``folder`` for a pre-training run (served at the stage's
     epoch cap) or ``model`` for a trained model file ``<folder>/model.model``.
     """
-    chain = config["datasets"][dataset]["chain"]
+    chain = stages(config, dataset, name)
     first = chain[0]
     if k == 0:
+        if starts_from_scratch(first):
+            run = f"scratch/n{first['size']}_s{seed}"
+            return (f"results/{first['dataset']}/models/{run}", f"results/{first['dataset']}/benchmarks/{run}.tsv",
+                    "model")
         run = f"pretrain/p{first['size']}_s{seed}"
         return f"results/{first['dataset']}/{run}", f"results/{first['dataset']}/benchmarks/{run}.tsv", "folder"
     stage = chain[k]
-    if k == 1 and reuses_mftl_model(config, dataset):
+    if k == 1 and reuses_mftl_model(config, dataset, name):
         tag = f"p{first['size']}_e{first['epoch_cap']}_n{stage['size']}_s{seed}"
         return (f"results/{stage['dataset']}/models/mftl/{tag}",
                 f"results/{stage['dataset']}/benchmarks/mftl/{tag}.tsv", "model")
     run = f"stage{k}_s{seed}"
-    return f"results/{dataset}/chain/{run}", f"results/{dataset}/benchmarks/chain/{run}.tsv", "model"
+    method = chain_method(name)
+    return f"results/{dataset}/{method}/{run}", f"results/{dataset}/benchmarks/{method}/{run}.tsv", "model"
 
 
-def reuses_mftl_model(config: Mapping, dataset: str) -> bool:
+def reuses_mftl_model(config: Mapping, dataset: str, name: str) -> bool:
     """Whether stage 1 of the chain is the same training as an ``mftl`` model of stage 0's dataset
     (same pre-training run and cap, same training pool, size, seed, validation set and settings)."""
-    chain = config["datasets"][dataset]["chain"]
-    if len(chain) < 2:
+    chain = stages(config, dataset, name)
+    if len(chain) < 2 or starts_from_scratch(chain[0]):
         return False
     first, second = chain[0], chain[1]
     source = config["datasets"][first["dataset"]]
     return second["dataset"] == first["dataset"] and second["fidelity"] == source["high_fidelity"]
+
+
+def fidelities(config: Mapping, dataset: str, name: str) -> str:
+    """The chain's fidelities in order, ending with the dataset's own high fidelity: ``dftb->pbe0mbd->ccsdt``."""
+    chain = stages(config, dataset, name)
+    return "->".join([stage["fidelity"] for stage in chain] + [config["datasets"][dataset]["high_fidelity"]])

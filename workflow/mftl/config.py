@@ -70,6 +70,7 @@ def _fill_defaults(schema: dict, instance: Any, root: dict) -> None:
 def check_config(config: dict, schema_path: str | Path) -> dict:
     """Validate ``config`` against the JSON schema and the campaign's own rules; fill defaults."""
     schema = yaml.safe_load(Path(schema_path).read_text())
+    _check_replaced_keys(config)
     validator = jsonschema.Draft7Validator(schema)
     problems = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
     if problems:
@@ -110,7 +111,7 @@ def check_config(config: dict, schema_path: str | Path) -> dict:
             raise ConfigError(f"config key '{where}.pretrain_sizes': {too_big} larger than "
                               f"split.pretrain_pool ({ds['split']['pretrain_pool']})")
         _check_foundation(config, name, ds)
-        _check_chain(config, name, ds)
+        _check_chains(config, name, ds)
     return config
 
 
@@ -210,34 +211,55 @@ def _check_foundation_entry(config: dict, name: str, ds: dict, foundation: str, 
                           "a file, or 'mp' for mace's own Materials Project replay (network needed)")
 
 
-def _check_chain(config: dict, name: str, ds: dict) -> None:
-    where = f"datasets.{name}.chain"
+def _check_replaced_keys(config: dict) -> None:
+    """Keys an older config may still hold, refused with how to write them now (before the schema,
+    whose message would only call them unknown)."""
+    for name, ds in (config.get("datasets") or {}).items():
+        if isinstance(ds, dict) and "chain" in ds:
+            raise ConfigError(f"config key 'datasets.{name}.chain': replaced by named chains, "
+                              f"'datasets.{name}.chains: {{<name>: [<stages>]}}' (e.g. chains: {{triple: [...]}}); "
+                              "method chain runs each of them as method chain_<name>")
+
+
+def _check_chains(config: dict, name: str, ds: dict) -> None:
+    where = f"datasets.{name}.chains"
     if "chain" not in ds["methods"]:
         return
-    if "chain" not in ds:
-        raise ConfigError(f"config key '{where}': needed by method chain")
-    for k, stage in enumerate(ds["chain"]):
-        key = f"{where}[{k}]"
-        source = config["datasets"].get(stage["dataset"])
-        if source is None:
-            raise ConfigError(f"config key '{key}.dataset': '{stage['dataset']}' is not a dataset")
-        if stage["fidelity"] not in source["fidelities"]:
-            raise ConfigError(f"config key '{key}.fidelity': '{stage['fidelity']}' is not a fidelity of "
-                              f"datasets.{stage['dataset']} {sorted(source['fidelities'])}")
-        if k == 0:
-            if stage["fidelity"] != source["low_fidelity"]:
-                raise ConfigError(f"config key '{key}.fidelity': the first stage pre-trains on the low "
-                                  f"fidelity of datasets.{stage['dataset']} ('{source['low_fidelity']}')")
-            if "epoch_cap" not in stage:
-                raise ConfigError(f"config key '{key}.epoch_cap': required for the first (pre-training) stage")
-            if stage["size"] not in source["pretrain_sizes"] or stage["epoch_cap"] not in source["epoch_caps"]:
-                raise ConfigError(f"config key '{key}': size {stage['size']} / epoch_cap {stage['epoch_cap']} "
-                                  f"must be among datasets.{stage['dataset']}.pretrain_sizes "
-                                  f"{source['pretrain_sizes']} / epoch_caps {source['epoch_caps']}")
-        else:
-            if "epoch_cap" in stage:
-                raise ConfigError(f"config key '{key}.epoch_cap': only the first stage has an epoch cap")
-            if stage["size"] > max(source["train_sizes"]):
-                raise ConfigError(f"config key '{key}.size': {stage['size']} is larger than the training pool "
-                                  f"of datasets.{stage['dataset']} (max of its train_sizes, "
-                                  f"{max(source['train_sizes'])})")
+    if not ds.get("chains"):
+        raise ConfigError(f"config key '{where}': needed by method chain (named chains: {{<name>: [<stages>]}})")
+    for chain, stages in ds["chains"].items():
+        for k, stage in enumerate(stages):
+            _check_chain_stage(config, f"{where}.{chain}[{k}]", k, stage)
+
+
+def _check_chain_stage(config: dict, key: str, k: int, stage: dict) -> None:
+    """Stage 0: a pre-training run (with epoch_cap) or a scratch model (without); later stages fine-tune."""
+    source = config["datasets"].get(stage["dataset"])
+    if source is None:
+        raise ConfigError(f"config key '{key}.dataset': '{stage['dataset']}' is not a dataset")
+    if stage["fidelity"] not in source["fidelities"]:
+        raise ConfigError(f"config key '{key}.fidelity': '{stage['fidelity']}' is not a fidelity of "
+                          f"datasets.{stage['dataset']} {sorted(source['fidelities'])}")
+    pool = max(source["train_sizes"])
+    if k == 0 and "epoch_cap" in stage:
+        if stage["fidelity"] != source["low_fidelity"]:
+            raise ConfigError(f"config key '{key}.fidelity': a first stage with an epoch_cap pre-trains on the "
+                              f"low fidelity of datasets.{stage['dataset']} ('{source['low_fidelity']}'); "
+                              "without epoch_cap it is a model trained from scratch on the high fidelity")
+        if stage["size"] not in source["pretrain_sizes"] or stage["epoch_cap"] not in source["epoch_caps"]:
+            raise ConfigError(f"config key '{key}': size {stage['size']} / epoch_cap {stage['epoch_cap']} "
+                              f"must be among datasets.{stage['dataset']}.pretrain_sizes "
+                              f"{source['pretrain_sizes']} / epoch_caps {source['epoch_caps']}")
+        return
+    if k == 0:
+        # a model trained from scratch: the campaign's own scratch run of that dataset
+        if stage["fidelity"] != source["high_fidelity"]:
+            raise ConfigError(f"config key '{key}.fidelity': a first stage without epoch_cap is a model trained "
+                              f"from scratch on the high fidelity of datasets.{stage['dataset']} "
+                              f"('{source['high_fidelity']}'); a pre-training on '{stage['fidelity']}' needs "
+                              "an epoch_cap")
+    elif "epoch_cap" in stage:
+        raise ConfigError(f"config key '{key}.epoch_cap': only the first stage has an epoch cap")
+    if stage["size"] > pool:
+        raise ConfigError(f"config key '{key}.size': {stage['size']} is larger than the training pool "
+                          f"of datasets.{stage['dataset']} (max of its train_sizes, {pool})")

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from mftl.chains import stage_run
+from mftl import chains
 from mftl.structures import read_structures
 
 COMPONENTS = ["hf_labels_s", "lf_labels_s", "pretrain_s", "foundation_s", "chain_stages_s", "training_s",
@@ -207,11 +207,17 @@ def point_costs(book: CostBook, row: Mapping) -> dict:
                                    + book.run_labels(by["dataset"], by_dir, by_hf))
         else:
             out["foundation_s"] = math.nan  # trained elsewhere: its cost is not ours to know
-    elif method == "chain":
-        first, *later = ds["chain"]
-        out["lf_labels_s"], out["pretrain_s"] = book.pretraining(first["dataset"], first["size"], seed)
-        for k, stage in enumerate(later, start=1):
-            folder, bench, _ = stage_run(cfg, dataset, k, seed)
+    elif chains.is_chain_method(method):
+        name = chains.chain_name(method)
+        stages = chains.stages(cfg, dataset, name)
+        first = stages[0]
+        if chains.starts_from_scratch(first):
+            later = list(enumerate(stages))  # the scratch model is an earlier stage, with its labels
+        else:
+            out["lf_labels_s"], out["pretrain_s"] = book.pretraining(first["dataset"], first["size"], seed)
+            later = list(enumerate(stages))[1:]
+        for k, stage in later:
+            folder, bench, _ = chains.stage_run(cfg, dataset, name, k, seed)
             stage_dir = book.results.parent / folder
             out["chain_stages_s"] += job_seconds(book.results.parent / bench)
             out["chain_stages_s"] += book.run_labels(stage["dataset"], stage_dir, stage["fidelity"])

@@ -5,7 +5,7 @@ A paper-results file has one row per reported number, with the columns of
 
 * ``figure`` -- where the paper reports it (empty when the source does not say);
 * ``dataset``, ``method``, ``train_size`` -- the campaign's dataset name, method name
-  (``scratch``, ``mftl``, ``foundation``, ``chain``, ...) and training-set size;
+  (``scratch``, ``mftl``, ``foundation``, ``chain_<name>``, ...) and training-set size;
 * ``pretrain_size``, ``epoch_cap`` -- optional: empty means the best (lowest mean
   error) of the campaign's points that differ only in them, recorded in the result;
 * ``metric`` -- ``energy_rmse`` (unit ``meV/atom``), ``forces_rmse`` (``meV/A``),

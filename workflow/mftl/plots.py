@@ -28,6 +28,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from mftl.chains import CHAIN_PREFIX  # noqa: E402
 from mftl.curves import series_label  # noqa: E402
 from mftl.tables import FIGURE_KINDS, FORCE, RELATIVE_ENERGY, fidelity_errors, rmse, with_series_keys  # noqa: E402
 
@@ -233,12 +234,13 @@ def delta_vs_single_fidelity(curves: pd.DataFrame, title: str = "") -> plt.Figur
 
 
 def fidelity_chain(curves: pd.DataFrame, title: str = "") -> plt.Figure:
-    """Learning curves (meV/atom, meV/A) of models pre-trained along a chain of fidelities
-    (method ``chain``, one line per chain), with scratch and mftl at its best cap for reference."""
-    chain = _method_rows(curves, "chain")
+    """Learning curves (meV/atom, meV/A) of models pre-trained along chains of fidelities
+    (methods ``chain_<name>``, one line per named chain, labelled with its fidelities, e.g. fig. 8's
+    double and triple fidelity), with scratch (single fidelity) and mftl at its best cap for reference."""
+    chain = curves[curves["method"].astype(str).str.startswith(CHAIN_PREFIX)]
     if chain.empty:
-        raise FigureSkipped("no rows of method chain")
-    series = _series_by_label(chain.assign(method="chain " + chain["fidelities"].astype(str)))
+        raise FigureSkipped("no rows of a chain method (chain_<name>)")
+    series = _series_by_label(chain.assign(method=chain["method"] + ": " + chain["fidelities"].astype(str)))
     if not _method_rows(curves, "scratch").empty:
         series["scratch"] = _method_rows(curves, "scratch")
     series.update(_mftl_at_best_cap(curves))

@@ -5,7 +5,7 @@ import math
 import shlex
 import sys
 
-from mftl.chains import stage_run
+from mftl import chains
 from mftl.config import conversion_downloads
 from mftl.paper_comparison import planned_paper_results
 from mftl.tables import available_figures, pretraining_fidelity_groups, skipped_figures
@@ -451,52 +451,64 @@ def foundation_download_name(wildcards):
 
 
 # ---- fidelity chains -----------------------------------------------------------------
-# chain = [stage 0: a low-fidelity pre-training run (served at its epoch cap), stage 1.., ]
-# then the dataset's own high-fidelity fine-tuning; stage k fine-tunes stage k-1's model.
+# chains = {name: [stage 0: a low-fidelity pre-training run (served at its epoch cap) or, without
+# epoch_cap, a scratch model of a dataset's high fidelity, stage 1.., ]}, then the dataset's own
+# high-fidelity fine-tuning; stage k fine-tunes stage k-1's model (mftl/chains.py).
 
 
-def _chain(dataset):
-    return config["datasets"][dataset]["chain"]
-
-
-def _chain_start(dataset, k, seed):
-    """(input, --init-from args) of the model that chain stage ``k`` (len(chain): the last) starts from."""
-    folder, _, kind = stage_run(config, dataset, k - 1, seed)
+def _chain_start(dataset, name, k, seed):
+    """(input, --init-from args) of the model that stage ``k`` (len(chain): the last) of chain ``name`` starts from."""
+    folder, _, kind = chains.stage_run(config, dataset, name, k - 1, seed)
     if kind == "folder":
-        return f"{folder}/training.json", f"--init-from {folder} --init-cap {_chain(dataset)[0]['epoch_cap']}"
+        cap = chains.stages(config, dataset, name)[0]["epoch_cap"]
+        return f"{folder}/training.json", f"--init-from {folder} --init-cap {cap}"
     return f"{folder}/training.json", f"--init-from {folder}/model.model"
 
 
 def chain_stage_inputs(wildcards):
-    stage = _chain(wildcards.dataset)[int(wildcards.stage)]
+    stage = chains.stages(config, wildcards.dataset, wildcards.chain)[int(wildcards.stage)]
     return {
         "pool": labelled(stage["dataset"], "train_pool", stage["fidelity"]),
         "valid": labelled(stage["dataset"], "validation", stage["fidelity"]),
-        "previous": _chain_start(wildcards.dataset, int(wildcards.stage), wildcards.seed)[0],
+        "previous": _chain_start(wildcards.dataset, wildcards.chain, int(wildcards.stage), wildcards.seed)[0],
         "prior": e0_prior_input(stage["dataset"], stage["fidelity"]),
     }
 
 
 def chain_stage_args(wildcards):
-    stage = _chain(wildcards.dataset)[int(wildcards.stage)]
+    stage = chains.stages(config, wildcards.dataset, wildcards.chain)[int(wildcards.stage)]
     flags = quoted_option("--hyperparameters", hyperparameters("finetune", stage["dataset"]))
+    start = _chain_start(wildcards.dataset, wildcards.chain, int(wildcards.stage), wildcards.seed)[1]
     return (f"--size {stage['size']} --fidelity {stage['fidelity']} --max-epochs {max_epochs('finetune')}"
-            f" {flags} --device {config['device']}"
-            f" {_chain_start(wildcards.dataset, int(wildcards.stage), wildcards.seed)[1]}"
+            f" {flags} --device {config['device']} {start}"
             f"{e0_prior_args(stage['dataset'], stage['fidelity'])}")
 
 
+def _chain_last(wildcards):
+    return _chain_start(wildcards.dataset, wildcards.chain, len(chains.stages(config, wildcards.dataset, wildcards.chain)),
+                        wildcards.seed)
+
+
 def chain_previous(wildcards):
-    return _chain_start(wildcards.dataset, len(_chain(wildcards.dataset)), wildcards.seed)[0]
+    return _chain_last(wildcards)[0]
 
 
 def chain_args(wildcards):
-    start = _chain_start(wildcards.dataset, len(_chain(wildcards.dataset)), wildcards.seed)[1]
-    return f"{_training_args(wildcards.dataset, 'finetune')} {start}"
+    return f"{_training_args(wildcards.dataset, 'finetune')} {_chain_last(wildcards)[1]}"
 
 
-def chain_fidelities(dataset):
-    return "->".join([stage["fidelity"] for stage in _chain(dataset)] + [config["datasets"][dataset]["high_fidelity"]])
+def chain_runs(dataset, size, seed):
+    """(method, tag, metadata) of every named chain's final model at one training size and seed."""
+    ds = config["datasets"][dataset]
+    runs = []
+    for name, stages in ds.get("chains", {}).items():
+        method = chains.chain_method(name)
+        meta = {"dataset": dataset, "train_size": size, "seed": seed, "method": method,
+                "fidelities": chains.fidelities(config, dataset, name)}
+        if not chains.starts_from_scratch(stages[0]):
+            meta.update(pretrain_size=stages[0]["size"], epoch_cap=stages[0]["epoch_cap"])
+        runs.append((method, f"n{size}_s{seed}", meta))
+    return runs
 
 
 # ---- evaluation and targets ----------------------------------------------------
@@ -518,10 +530,7 @@ def model_runs(dataset):
                 runs.append(("delta", f"n{size}_s{seed}", {**base, "method": "delta", "fidelities": f"{hf}-{lf}"}))
             runs.extend(foundation_runs(dataset, size, seed))
             if "chain" in methods:
-                first = ds["chain"][0]
-                meta = {**base, "method": "chain", "fidelities": chain_fidelities(dataset),
-                        "pretrain_size": first["size"], "epoch_cap": first["epoch_cap"]}
-                runs.append(("chain", f"n{size}_s{seed}", meta))
+                runs.extend(chain_runs(dataset, size, seed))
             if methods & {"mftl", "mftl_auto"}:
                 for pre in ds["pretrain_sizes"]:
                     for cap in ds["epoch_caps"]:
@@ -554,7 +563,7 @@ def evaluation_results(wildcards):
     prefix = f"results/{wildcards.dataset}/eval"
     results = [
         f"{prefix}/{m}/{tag}.json" for m, tag, _ in model_runs(wildcards.dataset)
-        if m in ds["methods"]
+        if m in ds["methods"] or chains.is_chain_method(m)
     ]
     results += [f"{prefix}/mftl_auto/{tag}.json" for tag, _ in auto_cap_runs(wildcards.dataset)]
     results += [f"{prefix}/foundation_zeroshot/{name}.json" for name, _ in zeroshot_runs(wildcards.dataset)]

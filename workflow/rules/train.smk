@@ -173,14 +173,14 @@ rule foundation_multihead:
         " > {log:q} 2>&1"
 
 
-# ---- fidelity chains: each stage fine-tunes the previous stage's model -----------------
+# ---- fidelity chains (named: chain_<name>): each stage fine-tunes the previous stage's model ----
 
 
 rule chain_stage:
     input:
         unpack(chain_stage_inputs),
     output:
-        "results/{dataset}/chain/stage{stage}_s{seed}/training.json",
+        "results/{dataset}/chain_{chain}/stage{stage}_s{seed}/training.json",
     params:
         mftl=MFTL,
         args=chain_stage_args,
@@ -191,13 +191,14 @@ rule chain_stage:
     conda:
         "../../envs/training.yaml"
     log:
-        "results/{dataset}/logs/chain/stage{stage}_s{seed}.log",
+        "results/{dataset}/logs/chain_{chain}/stage{stage}_s{seed}.log",
     benchmark:
-        "results/{dataset}/benchmarks/chain/stage{stage}_s{seed}.tsv"
+        "results/{dataset}/benchmarks/chain_{chain}/stage{stage}_s{seed}.tsv"
     shell:
         "{params.mftl} train --train-pool {input.pool:q} --valid {input.valid:q} --seed {wildcards.seed}"
         " {params.args} --threads {threads}"
-        " --out-dir results/{wildcards.dataset}/chain/stage{wildcards.stage}_s{wildcards.seed} > {log:q} 2>&1"
+        " --out-dir results/{wildcards.dataset}/chain_{wildcards.chain}/stage{wildcards.stage}_s{wildcards.seed}"
+        " > {log:q} 2>&1"
 
 
 rule chain:
@@ -205,7 +206,7 @@ rule chain:
         unpack(hf_train_inputs),
         previous=chain_previous,
     output:
-        "results/{dataset}/models/chain/n{size}_s{seed}/training.json",
+        "results/{dataset}/models/chain_{chain}/n{size}_s{seed}/training.json",
     params:
         mftl=MFTL,
         args=chain_args,
@@ -216,10 +217,11 @@ rule chain:
     conda:
         "../../envs/training.yaml"
     log:
-        "results/{dataset}/logs/chain/n{size}_s{seed}.log",
+        "results/{dataset}/logs/chain_{chain}/n{size}_s{seed}.log",
     benchmark:
-        "results/{dataset}/benchmarks/chain/n{size}_s{seed}.tsv"
+        "results/{dataset}/benchmarks/chain_{chain}/n{size}_s{seed}.tsv"
     shell:
         "{params.mftl} train --train-pool {input.pool:q} --valid {input.valid:q} --size {wildcards.size}"
         " --seed {wildcards.seed} {params.args} --threads {threads}"
-        " --out-dir results/{wildcards.dataset}/models/chain/n{wildcards.size}_s{wildcards.seed} > {log:q} 2>&1"
+        " --out-dir results/{wildcards.dataset}/models/chain_{wildcards.chain}/n{wildcards.size}_s{wildcards.seed}"
+        " > {log:q} 2>&1"
