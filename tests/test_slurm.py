@@ -29,7 +29,7 @@ PROFILE_SETTINGS = yaml.safe_load((PROFILE / "config.v8+.yaml").read_text())
 #: rules the profile gives a GPU
 GPU_RULES = {rule for rule, res in PROFILE_SETTINGS["set-resources"].items() if res.get("gpu")}
 #: rules the brief and the Snakefile keep in the Snakemake process
-LOCAL_RULES = {"split", "collect_labels", "curves", "learning_curves"}
+LOCAL_RULES = {"split", "collect_labels", "curves", "figure"}
 # one torch thread per tiny training on a 2-core machine (jobs still ask SLURM for the profile's 4 CPUs)
 ONE_THREAD = ["--set-threads", *(f"{rule}=1" for rule in sorted(GPU_RULES))]
 # the command line replaces the profile's default-resources whole (docs/cluster.md)

@@ -12,6 +12,7 @@ from conftest import BIN, REPO, env_with_venv, job_counts, run_snakemake
 from mftl.references import e0s_from_json, reference_energy
 from mftl.runs import export_checkpoint
 from mftl.structures import by_config_id, labels, read_structures
+from mftl.tables import available_figures
 from mftl.training import checkpoint_for_cap
 
 
@@ -152,8 +153,10 @@ def test_dry_run_of_the_demo_plans_one_job_per_model_its_config_implies():
     # every trained model is evaluated on the test set once; mftl_auto picks one of the fine-tuned models
     trained = ("scratch", "finetune", "delta", "foundation", "foundation_multihead", "chain")
     assert counts["evaluate"] == sum(counts.get(rule, 0) for rule in trained)
-    for rule in ("split", "curves", "summary", "learning_curves", "costs", "cost_figure"):
+    for rule in ("split", "curves", "summary", "costs"):
         assert counts[rule] == len(datasets), rule
+    # one figure job per figure a dataset's config allows: learning curves and cost figure for every dataset
+    assert counts["figure"] == sum(len(available_figures(d)) for d in datasets) >= 2 * len(datasets)
     assert counts["all"] == counts["campaign_curves"] == 1
 
 
@@ -190,6 +193,7 @@ def test_paper_campaign_plans_offline_with_the_jobs_its_config_implies(tmp_path)
                                        for d in datasets if "foundation" in d["methods"])
     used = {d["foundation"] for d in datasets if {"foundation", "foundation_multihead"} & set(d["methods"])}
     assert counts["fetch_foundation"] == len(used)  # fetched only when a dataset fine-tunes it
-    assert counts["costs"] == counts["cost_figure"] == len(paper["datasets"])
+    assert counts["costs"] == len(paper["datasets"])
+    assert counts["figure"] == sum(len(available_figures(d)) for d in datasets) >= 2 * len(datasets)
     assert paper["paper_results"] == "config/paper_results.csv" and counts["paper_comparison"] == 1
     assert counts["fetch"] == sum(len(d["files"]) for d in paper["downloads"].values())

@@ -8,7 +8,7 @@ import sys
 from mftl import chains
 from mftl.config import conversion_downloads
 from mftl.paper_comparison import planned_paper_results
-from mftl.tables import available_figures, pretraining_fidelity_groups, skipped_figures
+from mftl.tables import FIGURES, available_figures, pretraining_fidelity_groups, skipped_figures
 
 # Rules run the library as `{params.mftl} <subcommand>`, that is with the interpreter that runs
 # Snakemake (mftl installed in it), or, with --sdm conda, the job environment's python
@@ -641,6 +641,19 @@ def hf_test(wildcards):
 
 
 # ---- figures ---------------------------------------------------------------------
+
+#: the per-dataset figures (rule figure) drawn from another table than the dataset's curves.csv
+FIGURE_TABLES = {"fidelity_comparison": "tables/fidelity_comparison.csv", "cost": "costs.csv"}
+
+
+def figure_table(wildcards):
+    """The table a dataset's figure is drawn from: its curves.csv unless FIGURE_TABLES names another."""
+    return paths.dataset_file(wildcards.dataset, FIGURE_TABLES.get(wildcards.figure, "curves.csv"))
+
+
+def figure_category(wildcards):
+    """The report's section of a figure: its name in words ("Error vs epoch cap")."""
+    return wildcards.figure.replace("_", " ").capitalize()
 
 def figure_targets():
     """Every figure the config allows (which depends on methods, epoch caps) and summary.csv, per dataset."""

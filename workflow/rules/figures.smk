@@ -22,26 +22,28 @@ rule figures:
         "{params.mftl} figure-notes --skipped {params.skipped:q} 2>&1 | tee {log:q}"
 
 
-rule learning_curves:
+rule figure:
     localrule: True
     input:
-        paths.dataset_file(name="curves.csv"),
+        figure_table,
     output:
         png=report(
-            paths.figure(name="learning_curves", ext="png"),
-            caption="../report/learning_curves.rst",
-            category="Learning curves",
+            paths.figure(ext="png"),
+            caption="../report/figure.rst",
+            category=figure_category,
             subcategory="{dataset}",
         ),
-        pdf=paths.figure(name="learning_curves", ext="pdf"),
+        pdf=paths.figure(ext="pdf"),
+    wildcard_constraints:
+        figure="|".join(FIGURES),
     params:
         mftl=MFTL,
     conda:
         "../../envs/analysis.yaml"
     log:
-        paths.log("{dataset}", "learning_curves"),
+        paths.log("{dataset}", "{figure}"),
     shell:
-        "{params.mftl} figure --kind learning_curves --curves {input:q} --title {wildcards.dataset}"
+        "{params.mftl} figure --kind {wildcards.figure} --table {input:q} --title {wildcards.dataset}"
         " --out {output.png:q} {output.pdf:q} > {log:q} 2>&1"
 
 
@@ -88,98 +90,6 @@ rule fidelity_comparison_table:
         " > {log:q} 2>&1"
 
 
-rule fidelity_comparison:
-    localrule: True
-    input:
-        paths.table(name="fidelity_comparison"),
-    output:
-        png=report(
-            paths.figure(name="fidelity_comparison", ext="png"),
-            caption="../report/fidelity_comparison.rst",
-            category="Fidelity comparison",
-            subcategory="{dataset}",
-        ),
-        pdf=paths.figure(name="fidelity_comparison", ext="pdf"),
-    params:
-        mftl=MFTL,
-    conda:
-        "../../envs/analysis.yaml"
-    log:
-        paths.log("{dataset}", "fidelity_comparison"),
-    shell:
-        "{params.mftl} figure --kind fidelity_comparison --table {input:q} --title {wildcards.dataset}"
-        " --out {output.png:q} {output.pdf:q} > {log:q} 2>&1"
-
-
-rule error_vs_epoch_cap:
-    localrule: True
-    input:
-        paths.dataset_file(name="curves.csv"),
-    output:
-        png=report(
-            paths.figure(name="error_vs_epoch_cap", ext="png"),
-            caption="../report/error_vs_epoch_cap.rst",
-            category="Error vs epoch cap",
-            subcategory="{dataset}",
-        ),
-        pdf=paths.figure(name="error_vs_epoch_cap", ext="pdf"),
-    params:
-        mftl=MFTL,
-    conda:
-        "../../envs/analysis.yaml"
-    log:
-        paths.log("{dataset}", "error_vs_epoch_cap"),
-    shell:
-        "{params.mftl} figure --kind error_vs_epoch_cap --curves {input:q} --title {wildcards.dataset}"
-        " --out {output.png:q} {output.pdf:q} > {log:q} 2>&1"
-
-
-rule delta_vs_single_fidelity:
-    localrule: True
-    input:
-        paths.dataset_file(name="curves.csv"),
-    output:
-        png=report(
-            paths.figure(name="delta_vs_single_fidelity", ext="png"),
-            caption="../report/delta_vs_single_fidelity.rst",
-            category="Delta-learning vs single fidelity",
-            subcategory="{dataset}",
-        ),
-        pdf=paths.figure(name="delta_vs_single_fidelity", ext="pdf"),
-    params:
-        mftl=MFTL,
-    conda:
-        "../../envs/analysis.yaml"
-    log:
-        paths.log("{dataset}", "delta_vs_single_fidelity"),
-    shell:
-        "{params.mftl} figure --kind delta_vs_single_fidelity --curves {input:q} --title {wildcards.dataset}"
-        " --out {output.png:q} {output.pdf:q} > {log:q} 2>&1"
-
-
-rule fidelity_chain:
-    localrule: True
-    input:
-        paths.dataset_file(name="curves.csv"),
-    output:
-        png=report(
-            paths.figure(name="fidelity_chain", ext="png"),
-            caption="../report/fidelity_chain.rst",
-            category="Fidelity chain",
-            subcategory="{dataset}",
-        ),
-        pdf=paths.figure(name="fidelity_chain", ext="pdf"),
-    params:
-        mftl=MFTL,
-    conda:
-        "../../envs/analysis.yaml"
-    log:
-        paths.log("{dataset}", "fidelity_chain"),
-    shell:
-        "{params.mftl} figure --kind fidelity_chain --curves {input:q} --title {wildcards.dataset}"
-        " --out {output.png:q} {output.pdf:q} > {log:q} 2>&1"
-
-
 rule costs:
     localrule: True
     input:
@@ -201,29 +111,6 @@ rule costs:
         paths.log("{dataset}", "costs"),
     shell:
         "{params.mftl} costs --curves {input.curves:q} --config {params.config} --out {output:q} > {log:q} 2>&1"
-
-
-rule cost_figure:
-    localrule: True
-    input:
-        paths.dataset_file(name="costs.csv"),
-    output:
-        png=report(
-            paths.figure(name="cost", ext="png"),
-            caption="../report/cost.rst",
-            category="Cost",
-            subcategory="{dataset}",
-        ),
-        pdf=paths.figure(name="cost", ext="pdf"),
-    params:
-        mftl=MFTL,
-    conda:
-        "../../envs/analysis.yaml"
-    log:
-        paths.log("{dataset}", "cost_figure"),
-    shell:
-        "{params.mftl} figure --kind cost --table {input:q} --title {wildcards.dataset}"
-        " --out {output.png:q} {output.pdf:q} > {log:q} 2>&1"
 
 
 rule pretraining_fidelity:
