@@ -10,18 +10,23 @@ install the packages) fails them.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
 import subprocess
 import time
+from collections import defaultdict
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
 
-from conftest import BIN, REPO, tiny_config
+from conftest import BIN, REPO, env_with_venv, full_tiny_config, run_snakemake, tiny_config
+from mftl.references import e0s_from_json, reference_energy
+from mftl.structures import labels, read_structures
 from slurm.cluster import ClusterUnavailable, SlurmCluster
 
 PROFILE = REPO / "profiles" / "slurm"
@@ -36,8 +41,10 @@ ONE_THREAD = ["--set-threads", *(f"{rule}=1" for rule in sorted(GPU_RULES))]
 DEFAULTS = [f"{key}={value}" for key, value in PROFILE_SETTINGS["default-resources"].items()]
 #: the environment variable that switches the real-SLURM tests on
 OPT_IN = "MFTL_TEST_SLURM"
-OPT_IN_NOTE = (f"real-SLURM tests are opt-in: as root they apt-get install slurm-wlm, munge, slurmdbd and "
-               f"mariadb-server and start their daemons; run them with `make test-slurm` or {OPT_IN}=1")
+OPT_IN_NOTE = (
+    f"real-SLURM tests are opt-in: as root they apt-get install slurm-wlm, munge, slurmdbd and "
+    f"mariadb-server and start their daemons; run them with `make test-slurm` or {OPT_IN}=1"
+)
 
 
 def training_rules() -> set[str]:
@@ -69,15 +76,49 @@ def test_the_cluster_tests_are_opt_in_and_change_nothing_without_it(tmp_path):
     apt_calls = tmp_path / "apt-get.calls"
     stub = tmp_path / "bin" / "apt-get"  # stands in for apt-get on PATH: records a call, installs nothing
     stub.parent.mkdir()
-    stub.write_text(f"#!/bin/sh\necho \"$@\" >> {apt_calls}\nexit 1\n")
+    stub.write_text(f'#!/bin/sh\necho "$@" >> {apt_calls}\nexit 1\n')
     stub.chmod(0o755)
     env = {key: value for key, value in os.environ.items() if key != OPT_IN}
     env["PATH"] = f"{stub.parent}:{BIN}:{env['PATH']}"
-    result = subprocess.run([str(BIN / "pytest"), "-q", "-rs", "-p", "no:cacheprovider", "-m", "slurm",
-                             str(Path(__file__))], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [str(BIN / "pytest"), "-q", "-rs", "-p", "no:cacheprovider", "-m", "slurm", str(Path(__file__))],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stdout[-3000:]
     assert "2 skipped" in result.stdout and result.stdout.count(OPT_IN_NOTE) == 2, result.stdout[-3000:]
     assert not apt_calls.exists(), apt_calls.read_text()
+
+
+def test_profile_groups_each_model_with_its_evaluations_only(tiny_source, tmp_path):
+    """A dry run of every method through the profile: each group job is one training and the evaluations of
+    its model; pre-training, chain stages and labelling stay single jobs, and so do the scratch run that
+    trains the foundation analog and the foundation fine-tunes that start from it."""
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump(full_tiny_config(tiny_source)))
+    result = run_snakemake(["--profile", str(PROFILE), "--configfile", str(config), "-n"], tmp_path, timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    single, groups = printed_jobs(result.stdout)
+    runs = set()
+    for name, members in groups:
+        trainings = [fields["output"] for rule, fields in members if rule in GPU_RULES]
+        assert len(trainings) == 1, (name, members)
+        run = re.fullmatch(r"results/(\w+)/models/(\w+)/(\w+)/training\.json", trainings[0])
+        assert run and name == f"model_{run.group(2)}", (name, trainings)
+        dataset, method, tag = run.groups()
+        evaluations = {fields["output"] for rule, fields in members if rule not in GPU_RULES}
+        test, validation = (f"results/{dataset}/{part}/{method}/{tag}.json" for part in ("eval", "valid"))
+        assert test in evaluations <= {test, validation}, (name, members)
+        runs.add((dataset, method))
+    alone = {rule for jobs in single.values() for rule, _ in jobs}
+    assert {"pretrain", "chain_stage", "label_chunk"} <= alone and not {"evaluate", "validate"} & alone, alone
+    assert not alone & (GPU_RULES - {"pretrain", "chain_stage"}), alone
+    methods = {method for dataset, method in runs}
+    assert {"mftl", "scratch", "delta", "foundation", "foundation_multihead"} <= methods, runs
+    assert any(method.startswith("chain") for method in methods) and ("tiny_foundation", "scratch") in runs, runs
 
 
 def _interrupt(signum, frame):
@@ -107,8 +148,9 @@ def slurm_cluster():
 
 def write_config(workdir: Path, source: Path, pretrain_batch_size: int | None = None, **overrides) -> Path:
     """The tiny campaign cut to one chain of trainings: label_chunk, pretrain, finetune, evaluate."""
-    config = tiny_config(source, **{"train_sizes": [5], "epoch_caps": [2], "seeds": [0], "methods": ["mftl"],
-                                    **overrides})
+    config = tiny_config(
+        source, **{"train_sizes": [5], "epoch_caps": [2], "seeds": [0], "methods": ["mftl"], **overrides}
+    )
     config["labelling"]["chunk_size"] = 40  # the 40-configuration pre-training pool is one label_chunk job
     if pretrain_batch_size:
         config["training"]["pretrain"]["batch_size"] = pretrain_batch_size
@@ -119,10 +161,22 @@ def write_config(workdir: Path, source: Path, pretrain_batch_size: int | None = 
 
 def snakemake_command(workdir: Path, config: Path, *extra: str, timeout: int) -> list[str]:
     return [
-        "timeout", "--kill-after=30", str(timeout),
-        str(BIN / "snakemake"), "-s", str(REPO / "Snakefile"), "--directory", str(workdir),
-        "--profile", str(PROFILE), "--configfile", str(config),
-        "--slurm-init-seconds-before-status-checks", "1", *ONE_THREAD, *extra,
+        "timeout",
+        "--kill-after=30",
+        str(timeout),
+        str(BIN / "snakemake"),
+        "-s",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--profile",
+        str(PROFILE),
+        "--configfile",
+        str(config),
+        "--slurm-init-seconds-before-status-checks",
+        "1",
+        *ONE_THREAD,
+        *extra,
     ]
 
 
@@ -141,34 +195,59 @@ def failure_report(workdir: Path, cluster: SlurmCluster, output: str) -> str:
     return f"{output[-6000:]}\n{''.join(logs)[-8000:]}\n{cluster.jobs()}\n{cluster.log_tails()}"
 
 
-def submitted_jobs(output: str) -> dict[str, tuple[str, dict[str, str]]]:
-    """SLURM job id -> (rule, resources) as Snakemake printed them when it submitted the job."""
-    blocks: dict[str, tuple[str, dict[str, str]]] = {}
-    submitted = {}
-    rule, fields = None, {}
-    for line in output.splitlines():
-        if match := re.match(r"(?:local)?rule (\w+):$", line):
-            rule, fields = match.group(1), {}
-        elif rule and (match := re.match(r"    (\w+): (.*)$", line)):
+def printed_jobs(output: str) -> tuple[dict[str, list[tuple[str, dict]]], list[tuple[str, list[tuple[str, dict]]]]]:
+    """The jobs Snakemake printed (a run's or a dry run's output): Snakemake job id -> [(rule, fields), ...]
+    of single jobs, one per attempt, and [(group name, [(rule, fields), ...]), ...] of group jobs, each in
+    the order printed (a group's members are indented under "Group job <name>"). ``fields`` are the printed
+    ones (input, output, wildcards, ...), with "resources" as a dict."""
+    single, groups = defaultdict(list), []
+    rule, fields, indent, in_group = None, {}, "", False
+    for line in [*output.splitlines(), ""]:
+        if rule and (match := re.match(rf"{indent}    (\w+): (.*)$", line)):
             fields[match.group(1)] = match.group(2)
-        elif rule:
-            if "jobid" in fields:
-                resources = dict(item.split("=", 1) for item in fields.get("resources", "").split(", ") if item)
-                blocks[fields["jobid"]] = (rule, resources)
+            continue
+        if rule and not re.match(r"\s+\[", line):  # a group member's timestamp does not end its group
+            fields["resources"] = dict(item.split("=", 1) for item in fields.get("resources", "").split(", ") if item)
+            if indent:
+                groups[-1][1].append((rule, fields))
+            elif "jobid" in fields:
+                single[fields["jobid"]].append((rule, fields))
             rule = None
-        if match := re.match(r"Job (\d+) has been submitted with SLURM jobid (\d+)", line):
-            submitted[match.group(2)] = blocks[match.group(1)]
+        if line[:1].strip():  # a line at column 0 ends a group block (an error report indents its rules too)
+            in_group = False
+        if match := re.match(r"(    )?(?:local)?rule (\w+):$", line):
+            if in_group or not match.group(1):
+                indent, rule, fields = match.group(1) or "", match.group(2), {}
+        elif match := re.match(r"\[.*\] Group job (\S+) ", line):
+            groups.append((match.group(1), []))
+            in_group = True
+    return single, groups
+
+
+def submitted_jobs(output: str) -> dict[str, dict]:
+    """SLURM job id -> {"group": group name or None, "members": [(rule, fields), ...]} (see printed_jobs)."""
+    single, groups = printed_jobs(output)
+    submitted = {}
+    for job_id, slurm_id in re.findall(r"^Job (\S+) has been submitted with SLURM jobid (\d+)", output, re.M):
+        if job_id.isdigit():
+            submitted[slurm_id] = {"group": None, "members": [single[job_id].pop(0)]}
+        else:  # a group job, named by a UUID: the group printed just before it, in the same order
+            name, members = groups.pop(0)
+            submitted[slurm_id] = {"group": name, "members": members}
     return submitted
 
 
-def run_jobs(cluster: SlurmCluster, output: str) -> list[dict[str, str]]:
-    """sacct's records of this Snakemake run's jobs (the executor names them by its run ID), with rule and resources."""
+def run_jobs(cluster: SlurmCluster, output: str) -> list[dict]:
+    """sacct's records of this Snakemake run's jobs (the executor names them by its run ID), each with its
+    group (None for a single rule), its rules and what Snakemake printed of them ("members", see printed_jobs) and
+    its rules' names ("rules")."""
     run_id = re.search(r"SLURM run ID: (\S+)", output).group(1)
     printed = submitted_jobs(output)
     jobs = [job for job in cluster.jobs() if job["JobName"] == run_id]
     assert sorted(job["JobID"] for job in jobs) == sorted(printed), (jobs, printed)
     for job in jobs:
-        job["rule"], job["resources"] = printed[job["JobID"]]
+        job.update(printed[job["JobID"]])
+        job["rules"] = sorted(rule for rule, _ in job["members"])
     return jobs
 
 
@@ -178,48 +257,112 @@ def time_limit(minutes: int) -> str:
     return (f"{days}-" if days else "") + f"{rest // 60:02d}:{rest % 60:02d}:00"
 
 
-def assert_request_matches(job: dict[str, str], cluster: SlurmCluster) -> None:
-    """What SLURM granted is what Snakemake computed for the job, plus the profile's GPU and CPUs."""
-    res = job["resources"]
-    assert f"mem={res['mem_mb']}M" in job["ReqTRES"], job
-    assert job["Timelimit"] == time_limit(int(res["runtime"])), job
-    if job["rule"] in GPU_RULES:
-        cpus = PROFILE_SETTINGS["set-resources"][job["rule"]]["cpus_per_task"]
+def assert_request_matches(job: dict, cluster: SlurmCluster) -> None:
+    """What SLURM granted is what Snakemake computed for the job, plus the profile's GPU and CPUs.
+
+    A group job runs its training, then its evaluations: Snakemake adds the time limits of the two
+    levels and gives the job the larger level's memory (the evaluations' added up)."""
+    training = [(rule, fields["resources"]) for rule, fields in job["members"] if rule in GPU_RULES]
+    levels = [
+        [res for _, res in training],
+        [fields["resources"] for rule, fields in job["members"] if rule not in GPU_RULES],
+    ]
+    levels = [level for level in levels if level]
+    runtime = sum(max(int(res["runtime"]) for res in level) for level in levels)
+    mem_mb = max(sum(int(res["mem_mb"]) for res in level) for level in levels)
+    assert f"mem={mem_mb}M" in job["ReqTRES"], job
+    assert job["Timelimit"] == time_limit(runtime), job
+    if training:
+        cpus = PROFILE_SETTINGS["set-resources"][training[0][0]]["cpus_per_task"]
         assert f"gres/gpu={cluster.gpus}" in job["AllocTRES"] and f"cpu={cpus}," in job["AllocTRES"], job
     else:
         assert "gres/gpu" not in job["AllocTRES"], job
 
 
+def mace_test_rmse(results: Path, run: str, predictions: Path) -> tuple[float, float]:
+    """Energy (meV/atom) and force (meV/A) RMSE of a model on the test set, computed here from
+    mace_eval_configs' predictions and the model's fitted reference energies (not by ``mftl evaluate``)."""
+    model_dir, test_file = results / "models" / run, results / "labels/test.ref.extxyz"
+    subprocess.run(
+        [
+            str(BIN / "mace_eval_configs"),
+            f"--configs={test_file}",
+            f"--model={model_dir / 'model.model'}",
+            f"--output={predictions}",
+            "--device=cpu",
+            "--default_dtype=float32",
+        ],
+        check=True,
+        env=env_with_venv(),
+        capture_output=True,
+    )
+    e0s = e0s_from_json(json.loads((model_dir / "e0s.json").read_text())["fit"])
+    energy, forces = [], []
+    for ref, pred in zip(read_structures(test_file), read_structures(predictions), strict=True):
+        ref_energy, ref_forces = labels(ref, "ref")
+        energy.append((pred.info["MACE_energy"] + reference_energy(ref, e0s) - ref_energy) / len(ref))
+        forces.append((pred.arrays["MACE_forces"] - ref_forces).ravel())
+    return 1000 * np.sqrt(np.mean(np.square(energy))), 1000 * np.sqrt(np.mean(np.square(np.concatenate(forces))))
+
+
 @pytest.mark.slurm
 def test_tiny_campaign_runs_through_sbatch_with_gpus_for_training(slurm_cluster, tiny_source, tmp_path):
     start = time.monotonic()
-    config = write_config(tmp_path, tiny_source)
+    # mftl_auto adds a validation of the fine-tuned model (select_cap picks the cap on it)
+    config = write_config(tmp_path, tiny_source, methods=["mftl", "mftl_auto"])
     # site names on the command line, as docs/cluster.md shows
     site = [f"slurm_account={slurm_cluster.account}", f"slurm_partition={slurm_cluster.partition}"]
     result = subprocess.run(
         snakemake_command(tmp_path, config, "--default-resources", *DEFAULTS, *site, timeout=600),
-        cwd=tmp_path, env=snakemake_env(slurm_cluster), capture_output=True, text=True,
+        cwd=tmp_path,
+        env=snakemake_env(slurm_cluster),
+        capture_output=True,
+        text=True,
     )
     output = result.stdout + result.stderr
     assert result.returncode == 0, failure_report(tmp_path, slurm_cluster, output)
 
-    curves = pd.read_csv(tmp_path / "results/tiny/curves.csv")
+    results = tmp_path / "results/tiny"
+    curves = pd.read_csv(results / "curves.csv")
     mftl = curves[curves.method == "mftl"]
     assert len(mftl) == 1
     row = mftl.iloc[0]
     assert (row.train_size, row.epoch_cap, row.n_test) == (5, 2, 10)
-    assert row.energy_rmse_meV_atom > 0 and row.forces_rmse_meV_A > 0
+    # the errors the grouped job's evaluation reported are those of the model its training left
+    energy_rmse, forces_rmse = mace_test_rmse(results, "mftl/p40_e2_n5_s0", tmp_path / "predictions.extxyz")
+    assert row.energy_rmse_meV_atom == pytest.approx(energy_rmse, rel=1e-4)
+    assert row.forces_rmse_meV_A == pytest.approx(forces_rmse, rel=1e-4)
+    validation = json.loads((results / "valid/mftl/p40_e2_n5_s0.json").read_text())
+    assert validation["n_test"] == 5 and validation["energy_rmse_meV_atom"] > 0
+    assert curves[curves.method == "mftl_auto"].iloc[0].energy_rmse_meV_atom == row.energy_rmse_meV_atom
 
     jobs = run_jobs(slurm_cluster, output)
-    rules = sorted({job["rule"] for job in jobs})
+    rules = sorted({rule for job in jobs for rule in job["rules"]})
     # compute rules went through sbatch; localrules did not
-    assert {"label_chunk", "pretrain", "finetune", "evaluate"} <= set(rules), rules
+    assert {"label_chunk", "pretrain", "finetune", "evaluate", "validate"} <= set(rules), rules
     assert not LOCAL_RULES & set(rules), rules
     for job in jobs:
         assert job["State"] == "COMPLETED", job
         assert (job["Account"], job["Partition"]) == (slurm_cluster.account, slurm_cluster.partition), job
         assert_request_matches(job, slurm_cluster)
-    elapsed = ", ".join(f"{job['rule']} {job['Elapsed']}" for job in jobs)
+    # the profile's groups: the fine-tuning and both evaluations of its model were one SLURM job
+    grouped = [job for job in jobs if job["group"]]
+    assert [job["rules"] for job in grouped] == [["evaluate", "finetune", "validate"]], jobs
+    group = grouped[0]
+    assert group["group"] == PROFILE_SETTINGS["groups"]["finetune"] == "model_mftl"
+    assert group["Comment"] == f"rule_{group['group']}_{'_'.join(group['rules'])}", group  # SLURM's record
+    assert len(jobs) == sum(len(job["members"]) for job in jobs) - 2  # 5 SLURM jobs for 7 jobs of rules
+    assert all(job["rules"] in (["label_chunk"], ["atom_energies"], ["pretrain"]) for job in jobs if not job["group"])
+    # inside it, one step per rule (sacct): the training on the job's CPUs, then the evaluations after it
+    training_step, *evaluation_steps = slurm_cluster.steps(group["JobID"])
+    assert (
+        len(evaluation_steps) == 2
+        and f"cpu={PROFILE_SETTINGS['set-resources']['finetune']['cpus_per_task']}," in training_step["AllocTRES"]
+    ), (training_step, evaluation_steps)
+    for step in (training_step, *evaluation_steps):
+        assert step["State"] == "COMPLETED", step
+    assert all(step["Start"] >= training_step["End"] for step in evaluation_steps), (training_step, evaluation_steps)
+    elapsed = ", ".join(f"{'+'.join(job['rules'])} {job['Elapsed']}" for job in jobs)
     print(f"\nSLURM campaign: {time.monotonic() - start:.0f} s; jobs: {elapsed}")
 
 
@@ -236,8 +379,9 @@ def checkpoint_sizes(run_dir: Path) -> dict[int, int]:
     return sizes
 
 
-def wait_for_checkpointed_pretrain(cluster: SlurmCluster, run_dir: Path, process: subprocess.Popen,
-                                   min_epoch: int, timeout: float) -> tuple[str, int]:
+def wait_for_checkpointed_pretrain(
+    cluster: SlurmCluster, run_dir: Path, process: subprocess.Popen, min_epoch: int, timeout: float
+) -> tuple[str, int]:
     """The SLURM id of the running pretrain job, just after mace saved a checkpoint of epoch >= ``min_epoch``.
 
     mace writes checkpoints in place; cancelling right after one is complete, an
@@ -264,6 +408,23 @@ def wait_for_checkpointed_pretrain(cluster: SlurmCluster, run_dir: Path, process
     raise AssertionError(f"no running pretrain job with a checkpoint of epoch >= {min_epoch} in {timeout} s")
 
 
+def wait_for_group_evaluation(cluster: SlurmCluster, process: subprocess.Popen, timeout: float) -> str:
+    """The SLURM id of the running group job of the fine-tuned model, once its training step ended and an
+    evaluation step runs."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if process.poll() is not None:
+            raise AssertionError(f"snakemake ended ({process.returncode}) before the group job evaluated")
+        for line in cluster.run("squeue", "-h", "-o", "%i|%T|%k", check=False).stdout.split():
+            job_id, state, comment = line.split("|")
+            if state == "RUNNING" and comment.startswith(f"rule_{PROFILE_SETTINGS['groups']['finetune']}_"):
+                steps = cluster.steps(job_id)
+                if len(steps) >= 2 and steps[-1]["State"] == "RUNNING":
+                    return job_id
+        time.sleep(0.2)
+    raise AssertionError(f"no group job reached its evaluation in {timeout} s")
+
+
 @pytest.mark.slurm
 def test_cancelled_training_is_retried_and_resumes_from_its_checkpoint(slurm_cluster, tiny_source, tmp_path):
     start = time.monotonic()
@@ -274,13 +435,20 @@ def test_cancelled_training_is_retried_and_resumes_from_its_checkpoint(slurm_clu
     run_dir = tmp_path / "results/tiny/pretrain/p40_s0"
     output_file = tmp_path / "snakemake.out"
     with open(output_file, "w") as out:
-        process = subprocess.Popen(snakemake_command(tmp_path, config, timeout=600), cwd=tmp_path,
-                                   env=snakemake_env(slurm_cluster), stdout=out, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            snakemake_command(tmp_path, config, timeout=600),
+            cwd=tmp_path,
+            env=snakemake_env(slurm_cluster),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
         try:
-            job_id, epoch = wait_for_checkpointed_pretrain(slurm_cluster, run_dir, process, min_epoch=2,
-                                                           timeout=300)
+            job_id, epoch = wait_for_checkpointed_pretrain(slurm_cluster, run_dir, process, min_epoch=2, timeout=300)
             slurm_cluster.run("scancel", job_id)
             cancelled_at = time.monotonic() - start
+            # then the group job of the fine-tuned model, in its evaluation
+            group_id = wait_for_group_evaluation(slurm_cluster, process, timeout=300)
+            slurm_cluster.run("scancel", group_id)
             process.wait(timeout=600)
         finally:
             if process.poll() is None:  # the test failed: Ctrl-C makes Snakemake cancel its jobs and exit
@@ -295,14 +463,14 @@ def test_cancelled_training_is_retried_and_resumes_from_its_checkpoint(slurm_clu
     assert (tmp_path / "results/tiny/curves.csv").exists()
 
     jobs = run_jobs(slurm_cluster, output)
-    assert all(job["State"] == "COMPLETED" for job in jobs if job["JobID"] != job_id), jobs
-    pretrain = sorted((job for job in jobs if job["rule"] == "pretrain"), key=lambda job: int(job["JobID"]))
+    assert all(job["State"] == "COMPLETED" for job in jobs if job["JobID"] not in (job_id, group_id)), jobs
+    pretrain = sorted((job for job in jobs if job["rules"] == ["pretrain"]), key=lambda job: int(job["JobID"]))
     assert [job["State"].split()[0] for job in pretrain] == ["CANCELLED", "COMPLETED"], pretrain
     assert pretrain[0]["JobID"] == job_id and "Trying to restart job" in output
     for job in pretrain:
         assert_request_matches(job, slurm_cluster)
     # the retry is the next attempt: a training's time limit grows with it
-    first, retry = (int(job["resources"]["runtime"]) for job in pretrain)
+    first, retry = (int(job["members"][0][1]["resources"]["runtime"]) for job in pretrain)
     assert retry > first, pretrain
 
     # the retried job's log (rewritten by the retry) shows mace resuming from the checkpoint
@@ -327,5 +495,24 @@ def test_cancelled_training_is_retried_and_resumes_from_its_checkpoint(slurm_clu
     assert initial_loss == pytest.approx(saved_loss, rel=1e-5)
     info = yaml.safe_load((run_dir / "training.json").read_text())
     assert info["max_epochs"] == max_epochs
-    print(f"\nSLURM fault test: cancelled job {job_id} at epoch {epoch} after {cancelled_at:.0f} s, "
-          f"resumed at epoch {resumed_epoch}; total {time.monotonic() - start:.0f} s")
+
+    # a group job is retried whole: Snakemake removed the outputs of all its jobs, so the retry trains
+    # the model again before evaluating it (docs/cluster.md, "Fewer jobs")
+    groups = sorted((job for job in jobs if job["group"]), key=lambda job: int(job["JobID"]))
+    assert [(job["JobID"], job["State"].split()[0]) for job in groups] == [
+        (group_id, "CANCELLED"),
+        (groups[-1]["JobID"], "COMPLETED"),
+    ], groups
+    cancelled_steps, retried_steps = (slurm_cluster.steps(job["JobID"]) for job in groups)
+    assert [step["State"] for step in cancelled_steps] == ["COMPLETED", "CANCELLED"], cancelled_steps
+    assert [step["State"] for step in retried_steps] == ["COMPLETED"] * 2, retried_steps
+    assert "Removing output files of failed job finetune" in output
+    finetune_log = (tmp_path / "results/tiny/logs/mftl/p40_e40_n5_s0.log").read_text()
+    assert "the previous run finished" in finetune_log, finetune_log[-3000:]
+    for job in groups:
+        assert_request_matches(job, slurm_cluster)
+    print(
+        f"\nSLURM fault test: cancelled job {job_id} at epoch {epoch} after {cancelled_at:.0f} s, "
+        f"resumed at epoch {resumed_epoch}; group job {group_id} cancelled in its evaluation and retried; "
+        f"total {time.monotonic() - start:.0f} s"
+    )

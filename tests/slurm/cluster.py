@@ -35,9 +35,25 @@ from pathlib import Path
 
 PACKAGES = ("slurm-wlm", "slurm-client", "munge", "slurmdbd", "mariadb-server", "mariadb-client")
 #: programs the cluster needs; a missing one means the packages must be installed
-PROGRAMS = ("munged", "munge", "mariadbd", "mariadb-install-db", "mariadb", "slurmdbd", "slurmctld",
-            "slurmd", "slurmstepd", "sbatch", "srun", "sacct", "sacctmgr", "scontrol", "squeue", "sinfo",
-            "scancel")
+PROGRAMS = (
+    "munged",
+    "munge",
+    "mariadbd",
+    "mariadb-install-db",
+    "mariadb",
+    "slurmdbd",
+    "slurmctld",
+    "slurmd",
+    "slurmstepd",
+    "sbatch",
+    "srun",
+    "sacct",
+    "sacctmgr",
+    "scontrol",
+    "squeue",
+    "sinfo",
+    "scancel",
+)
 SBIN_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 SLURM_ETC = Path("/etc/slurm")
 MANAGED = ("slurm.conf", "slurmdbd.conf", "gres.conf")
@@ -91,15 +107,23 @@ def install_packages(timeout: int = 600) -> None:
     if own_policy:
         policy.write_text("#!/bin/sh\n# mftl tests/slurm: start no service while installing\nexit 101\n")
         policy.chmod(0o755)
-    install = [apt, "install", "-y", "-q", "--no-install-recommends", "-o", "Dpkg::Options::=--force-confold",
-               *PACKAGES]
+    install = [
+        apt,
+        "install",
+        "-y",
+        "-q",
+        "--no-install-recommends",
+        "-o",
+        "Dpkg::Options::=--force-confold",
+        *PACKAGES,
+    ]
     try:
         result = subprocess.run(install, env=env, capture_output=True, text=True, timeout=timeout)
         if result.returncode != 0:  # stale or missing package lists: update once and retry
             subprocess.run([apt, "update", "-q"], env=env, capture_output=True, text=True, timeout=timeout)
             result = subprocess.run(install, env=env, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired as exc:
-        raise ClusterUnavailable(f"apt-get timed out after {exc.timeout} s installing {' '.join(PACKAGES)}")
+        raise ClusterUnavailable(f"apt-get timed out after {exc.timeout} s installing {' '.join(PACKAGES)}") from exc
     finally:
         if own_policy:
             policy.unlink(missing_ok=True)
@@ -165,11 +189,13 @@ class SlurmCluster:
 
     def run(self, *args: str, check: bool = True, timeout: float = 30) -> subprocess.CompletedProcess:
         """Run a client command (``sacct``, ``squeue``, ...) against this cluster."""
-        result = subprocess.run([_which(args[0]) or args[0], *args[1:]], env=self.env(), capture_output=True,
-                                text=True, timeout=timeout)
+        result = subprocess.run(
+            [_which(args[0]) or args[0], *args[1:]], env=self.env(), capture_output=True, text=True, timeout=timeout
+        )
         if check and result.returncode != 0:
-            raise ClusterError(f"{' '.join(args)} failed ({result.returncode}): {result.stderr.strip()}"
-                               f"\n{self.log_tails()}")
+            raise ClusterError(
+                f"{' '.join(args)} failed ({result.returncode}): {result.stderr.strip()}\n{self.log_tails()}"
+            )
         return result
 
     def log_tails(self, chars: int = 1500) -> str:
@@ -185,7 +211,7 @@ class SlurmCluster:
 
     # ---- bring-up -------------------------------------------------------------
 
-    def start(self, timeout: float = 120, lock_timeout: float = 1800) -> "SlurmCluster":
+    def start(self, timeout: float = 120, lock_timeout: float = 1800) -> SlurmCluster:
         if os.geteuid() != 0:
             raise ClusterUnavailable("the SLURM test cluster needs root (it writes /etc/slurm, daemons run as root)")
         install_packages()
@@ -223,10 +249,10 @@ class SlurmCluster:
                 fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 self._lock = lock
                 return
-            except BlockingIOError:
+            except BlockingIOError as exc:
                 if time.monotonic() > end:
                     lock.close()
-                    raise ClusterError(f"another SLURM test cluster held {LOCK_FILE} for {timeout:.0f} s")
+                    raise ClusterError(f"another SLURM test cluster held {LOCK_FILE} for {timeout:.0f} s") from exc
                 time.sleep(1)
 
     def _stop_stale_daemons(self) -> None:
@@ -259,8 +285,15 @@ class SlurmCluster:
     def _spawn(self, name: str, cmd: list[str]) -> subprocess.Popen:
         out = open(self.log(f"{name}.stdout"), "ab")
         # a session of its own: a Ctrl-C or timeout aimed at the tests reaches the daemons only through stop()
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                env=self.env(), cwd=self.base, start_new_session=True)
+        proc = subprocess.Popen(
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=self.env(),
+            cwd=self.base,
+            start_new_session=True,
+        )
         out.close()
         self.procs[name] = proc
         self._record_pids()
@@ -287,11 +320,19 @@ class SlurmCluster:
         key = self.base / "munge" / "munge.key"
         key.write_bytes(os.urandom(1024))
         key.chmod(0o400)
-        self._spawn("munged", [
-            _which("munged"), "--foreground", "--force", f"--socket={self.munge_socket}", f"--key-file={key}",
-            f"--log-file={self.log('munged')}", f"--pid-file={self.base / 'run' / 'munged.pid'}",
-            f"--seed-file={self.base / 'munge' / 'munged.seed'}",
-        ])
+        self._spawn(
+            "munged",
+            [
+                _which("munged"),
+                "--foreground",
+                "--force",
+                f"--socket={self.munge_socket}",
+                f"--key-file={key}",
+                f"--log-file={self.log('munged')}",
+                f"--pid-file={self.base / 'run' / 'munged.pid'}",
+                f"--seed-file={self.base / 'munge' / 'munged.seed'}",
+            ],
+        )
         self._wait("munged", lambda: self._ok("munge", "-n", f"--socket={self.munge_socket}"), deadline, "munged")
 
     def _write_configs(self) -> None:
@@ -299,19 +340,19 @@ class SlurmCluster:
         slurm_conf = f"""{MARKER}
 ClusterName={CLUSTER_NAME}
 SlurmctldHost={self.host}(127.0.0.1)
-SlurmctldPort={ports['slurmctld']}
-SlurmdPort={ports['slurmd']}
+SlurmctldPort={ports["slurmctld"]}
+SlurmdPort={ports["slurmd"]}
 SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
 AuthInfo=socket={sock}
 CredType=cred/munge
-StateSaveLocation={base / 'state'}
-SlurmdSpoolDir={base / 'spool'}
-SlurmctldPidFile={base / 'run' / 'slurmctld.pid'}
-SlurmdPidFile={base / 'run' / 'slurmd.pid'}
-SlurmctldLogFile={self.log('slurmctld')}
-SlurmdLogFile={self.log('slurmd')}
+StateSaveLocation={base / "state"}
+SlurmdSpoolDir={base / "spool"}
+SlurmctldPidFile={base / "run" / "slurmctld.pid"}
+SlurmdPidFile={base / "run" / "slurmd.pid"}
+SlurmctldLogFile={self.log("slurmctld")}
+SlurmdLogFile={self.log("slurmd")}
 SlurmctldDebug=info
 SlurmdDebug=info
 ProctrackType=proctrack/linuxproc
@@ -322,7 +363,7 @@ JobAcctGatherType=jobacct_gather/none
 JobCompType=jobcomp/none
 AccountingStorageType=accounting_storage/slurmdbd
 AccountingStorageHost=localhost
-AccountingStoragePort={ports['slurmdbd']}
+AccountingStoragePort={ports["slurmdbd"]}
 # slurmdbd is reached through this munge socket (22.05 reads it from here)
 AccountingStoragePass={sock}
 AccountingStorageTRES=gres/gpu
@@ -351,21 +392,24 @@ AuthType=auth/munge
 AuthInfo=socket={sock}
 DbdHost=localhost
 DbdAddr=127.0.0.1
-DbdPort={ports['slurmdbd']}
+DbdPort={ports["slurmdbd"]}
 SlurmUser=root
-PidFile={base / 'run' / 'slurmdbd.pid'}
-LogFile={self.log('slurmdbd')}
+PidFile={base / "run" / "slurmdbd.pid"}
+LogFile={self.log("slurmdbd")}
 DebugLevel=info
 StorageType=accounting_storage/mysql
 StorageHost=127.0.0.1
-StoragePort={ports['mysql']}
+StoragePort={ports["mysql"]}
 StorageUser=slurm
 StoragePass={self.db_password}
 StorageLoc=slurm_acct_db
 """
         SLURM_ETC.mkdir(parents=True, exist_ok=True)
-        for name, text, mode in (("slurm.conf", slurm_conf, 0o644), ("gres.conf", gres_conf, 0o644),
-                                 ("slurmdbd.conf", slurmdbd_conf, 0o600)):
+        for name, text, mode in (
+            ("slurm.conf", slurm_conf, 0o644),
+            ("gres.conf", gres_conf, 0o644),
+            ("slurmdbd.conf", slurmdbd_conf, 0o600),
+        ):
             path = SLURM_ETC / name
             if name not in self._backups:
                 existing = path.read_bytes() if path.exists() else None
@@ -379,22 +423,48 @@ StorageLoc=slurm_acct_db
 
     def _start_mariadb(self, deadline: float) -> None:
         datadir = self.base / "mysql"
-        result = self.run("mariadb-install-db", "--no-defaults", f"--datadir={datadir}", "--user=root",
-                          "--auth-root-authentication-method=socket", "--skip-test-db", check=False, timeout=120)
+        result = self.run(
+            "mariadb-install-db",
+            "--no-defaults",
+            f"--datadir={datadir}",
+            "--user=root",
+            "--auth-root-authentication-method=socket",
+            "--skip-test-db",
+            check=False,
+            timeout=120,
+        )
         if result.returncode != 0:
             raise ClusterError(f"mariadb-install-db failed:\n{result.stdout[-1500:]}\n{result.stderr[-1500:]}")
         sock = self.base / "run" / "mysqld.sock"
-        self._spawn("mariadbd", [
-            _which("mariadbd"), "--no-defaults", f"--datadir={datadir}", f"--socket={sock}",
-            f"--port={self.ports['mysql']}", "--bind-address=127.0.0.1", "--user=root", "--skip-name-resolve",
-            f"--pid-file={self.base / 'run' / 'mysqld.pid'}", f"--log-error={self.log('mariadbd')}",
-            "--innodb-buffer-pool-size=64M", "--innodb-log-file-size=16M", "--skip-log-bin",
-            "--innodb-lock-wait-timeout=900",
-        ])
-        self._wait("mariadbd", lambda: self._ok("mariadb-admin", "--no-defaults", f"--socket={sock}", "-uroot",
-                                                "ping"), deadline, "mariadbd")
-        self._mysql(f"CREATE USER 'slurm'@'%' IDENTIFIED BY '{self.db_password}';"
-                    " GRANT ALL ON slurm_acct_db.* TO 'slurm'@'%'; FLUSH PRIVILEGES;")
+        self._spawn(
+            "mariadbd",
+            [
+                _which("mariadbd"),
+                "--no-defaults",
+                f"--datadir={datadir}",
+                f"--socket={sock}",
+                f"--port={self.ports['mysql']}",
+                "--bind-address=127.0.0.1",
+                "--user=root",
+                "--skip-name-resolve",
+                f"--pid-file={self.base / 'run' / 'mysqld.pid'}",
+                f"--log-error={self.log('mariadbd')}",
+                "--innodb-buffer-pool-size=64M",
+                "--innodb-log-file-size=16M",
+                "--skip-log-bin",
+                "--innodb-lock-wait-timeout=900",
+            ],
+        )
+        self._wait(
+            "mariadbd",
+            lambda: self._ok("mariadb-admin", "--no-defaults", f"--socket={sock}", "-uroot", "ping"),
+            deadline,
+            "mariadbd",
+        )
+        self._mysql(
+            f"CREATE USER 'slurm'@'%' IDENTIFIED BY '{self.db_password}';"
+            " GRANT ALL ON slurm_acct_db.* TO 'slurm'@'%'; FLUSH PRIVILEGES;"
+        )
 
     def _start_slurmdbd(self, deadline: float) -> None:
         self._spawn("slurmdbd", [_which("slurmdbd"), "-D"])
@@ -428,11 +498,31 @@ StorageLoc=slurm_acct_db
 
     def jobs(self) -> list[dict[str, str]]:
         """Every job this cluster accounted (sacct, allocations only), as dicts."""
-        fields = ["JobID", "JobName", "State", "Account", "Partition", "AllocTRES", "ReqTRES", "Timelimit",
-                  "Elapsed", "ExitCode", "Comment"]
-        result = self.run("sacct", "-X", "-a", "--parsable2", "--noheader", "--starttime", "now-1days",
-                          f"--format={','.join(fields)}")
-        return [dict(zip(fields, line.split("|"))) for line in result.stdout.splitlines() if line.strip()]
+        fields = [
+            "JobID",
+            "JobName",
+            "State",
+            "Account",
+            "Partition",
+            "AllocTRES",
+            "ReqTRES",
+            "Timelimit",
+            "Elapsed",
+            "ExitCode",
+            "Comment",
+        ]
+        result = self.run(
+            "sacct", "-X", "-a", "--parsable2", "--noheader", "--starttime", "now-1days", f"--format={','.join(fields)}"
+        )
+        return [dict(zip(fields, line.split("|"), strict=True)) for line in result.stdout.splitlines() if line.strip()]
+
+    def steps(self, job_id: str) -> list[dict[str, str]]:
+        """The numbered steps (``srun``) of one job as sacct accounted them, in order; no batch step."""
+        fields = ["JobID", "Start", "End", "State", "AllocTRES"]
+        result = self.run("sacct", "-j", job_id, "--parsable2", "--noheader", f"--format={','.join(fields)}")
+        steps = [dict(zip(fields, line.split("|"), strict=True)) for line in result.stdout.splitlines() if line.strip()]
+        numbered = [step for step in steps if step["JobID"].split(".")[-1].isdigit() and "." in step["JobID"]]
+        return sorted(numbered, key=lambda step: int(step["JobID"].split(".")[-1]))
 
     def cancel_all(self, timeout: float = 30) -> None:
         self.run("scancel", "--full", "--state=PENDING", check=False)
@@ -490,7 +580,7 @@ StorageLoc=slurm_acct_db
     def running_daemons(self) -> list[str]:
         return [name for name, proc in self.procs.items() if proc.poll() is None]
 
-    def __enter__(self) -> "SlurmCluster":
+    def __enter__(self) -> SlurmCluster:
         return self.start()
 
     def __exit__(self, *exc) -> None:
