@@ -126,7 +126,7 @@ def test_mp_replay_command_is_what_mace_reads_as_materials_project_replay():
     with pytest.raises(ValueError, match="unknown mace replay data set 'spice'"):
         MaceRun(name="m", train_file="t", seed=0, max_epochs=1, e0s={}, foundation_model="x",
                 replay_dataset="spice").command()
-    with pytest.raises(ValueError, match="need a foundation model"):
+    with pytest.raises(ValueError, match="needs a foundation model"):
         MaceRun(name="m", train_file="t", seed=0, max_epochs=1, e0s={}, replay_dataset="mp").command()
 
 

@@ -115,7 +115,7 @@ class MaceRun:
             else:
                 cmd.append("--multiheads_finetuning=False")
         elif self.replay_file is not None or self.replay_dataset is not None:
-            raise ValueError("replay data need a foundation model (multi-head fine-tuning)")
+            raise ValueError("replay data: multi-head fine-tuning needs a foundation model")
         if self.restart_latest:
             cmd.append("--restart_latest")
         if self.keep_checkpoints:
