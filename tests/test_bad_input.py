@@ -12,7 +12,9 @@ from mftl.datasets import LabelFailureError, collect_labels, load_source
 from mftl.labelers import LabellerError, label_frames
 from mftl.splits import SplitError, make_split, subset
 from mftl.sources.download import ChecksumError, fetch
-from mftl.structures import StructureError, read_structures, set_labels, write_structures
+from mftl.structures import (
+    StructureError, by_config_id, geometry_only, read_structures, set_labels, write_structures,
+)
 
 from conftest import REPO, tiny_config
 
@@ -197,3 +199,23 @@ def test_select_with_a_misspelled_value_or_a_missing_key_is_refused():
     del frames[1].info["molecule"]
     with pytest.raises(StructureError, match="config 1 has no info key 'molecule'"):
         select_frames(frames, {"key": "molecule", "include": ["H2O"]})
+
+
+def test_what_a_model_is_asked_to_predict_carries_no_label_and_keeps_its_id(tmp_path):
+    """geometry_only: what evaluation, zero-shot and replay hand to mace; labels of any key must not leak."""
+    atoms = molecule("H2O", cell=[6.0, 7.0, 8.0], pbc=True)
+    atoms.info.update(config_id=7, molecule="water", pbe0_energy=-2079.0, REF_energy=-1.0, pbe_virial=np.ones(9))
+    atoms.arrays["pbe0_forces"] = np.ones((3, 3))
+    atoms.set_initial_magnetic_moments([1.0, 0.0, 0.0])
+    write_structures(tmp_path / "g.extxyz", [geometry_only(atoms)])
+    (back,) = read_structures(tmp_path / "g.extxyz")
+    assert back.info == {"config_id": 7}
+    assert set(back.arrays) == {"numbers", "positions"}
+    np.testing.assert_array_equal(back.positions, atoms.positions)
+    np.testing.assert_array_equal(back.cell.array, atoms.cell.array)
+    assert back.pbc.all() and atoms.info["pbe0_energy"] == -2079.0  # the original keeps its labels
+    frames = [molecule("H2O"), molecule("CH4")]
+    for i, frame in zip((np.int64(3), 5), frames, strict=True):
+        frame.info["config_id"] = i
+    by_id = by_config_id(frames)
+    assert by_id == {3: frames[0], 5: frames[1]} and all(type(key) is int for key in by_id)

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from ase import Atoms
 
 from mftl.elements import check_covered, element_union, symbols_by_id
 from mftl.evaluation import PRED_ENERGY_KEY, PRED_FORCES_KEY, errors, eval_command, predictions
@@ -30,7 +29,9 @@ from mftl.references import e0s_from_json, e0s_to_json, fit_reference, span_repo
 from mftl.resume import run_fingerprint, start_or_resume
 from mftl.source_index import scan
 from mftl.splits import subset
-from mftl.structures import atomic_path, labels, read_structures, set_labels, write_structures, write_text_atomic
+from mftl.structures import (
+    atomic_path, by_config_id, geometry_only, labels, read_structures, set_labels, write_structures, write_text_atomic,
+)
 from mftl.training import (
     ENERGY_KEY, FORCES_KEY, MaceRun, checkpoint_for_cap, checkpoints_by_epoch, checkpoints_to_drop, epochs_run, model_e0s,
     resolve_device, training_frames,
@@ -150,7 +151,7 @@ def _targets(frames, fidelity: str, base: dict | None, base_fidelity: str | None
 
 
 def _base_by_id(path: Path | None) -> dict | None:
-    return None if path is None else {int(a.info["config_id"]): a for a in read_structures(path)}
+    return None if path is None else by_config_id(read_structures(path))
 
 
 def replay_frames(frames, keys: tuple[str, str] | None) -> list:
@@ -161,7 +162,7 @@ def replay_frames(frames, keys: tuple[str, str] | None) -> list:
     """
     out = []
     for atoms in frames:
-        copy = Atoms(numbers=atoms.numbers, positions=atoms.positions, cell=atoms.cell, pbc=atoms.pbc)
+        copy = geometry_only(atoms)
         energy_key, forces_key = keys or (ENERGY_KEY, FORCES_KEY)
         if energy_key not in atoms.info or forces_key not in atoms.arrays:
             raise ValueError(f"replay configuration {atoms.info.get('config_id', '?')} has no "
@@ -223,7 +224,7 @@ def train(
     """
     start = time.perf_counter()
     out_dir.mkdir(parents=True, exist_ok=True)
-    by_id = {int(a.info["config_id"]): a for a in read_structures(train_pool)}
+    by_id = by_config_id(read_structures(train_pool))
     base = _base_by_id(base_pool)
     eligible = sorted(by_id) if base is None else sorted(set(by_id) & set(base))
     chosen = [by_id[i] for i in subset(eligible, size, seed, what=f"pool {train_pool}")]
@@ -323,13 +324,7 @@ def _predict(model: Path, frames, device: str, dtype: str, threads: int, work_pa
     geometries of ``frames`` (labels stripped), in a temporary folder under ``work_parent``."""
     with tempfile.TemporaryDirectory(dir=work_parent, prefix="eval-") as tmp:  # one per evaluation job
         work = Path(tmp)
-        geometry = [a.copy() for a in frames]
-        for atoms in geometry:
-            atoms.info = {"config_id": atoms.info.get("config_id")}
-            for key in list(atoms.arrays):
-                if key not in ("numbers", "positions"):
-                    del atoms.arrays[key]
-        write_structures(work / "configs.extxyz", geometry)
+        write_structures(work / "configs.extxyz", [geometry_only(atoms) for atoms in frames])
         output = work / "predictions.extxyz"
         command = eval_command((work / "configs.extxyz").resolve(), Path(model).resolve(), output.resolve(),
                                resolve_device(device), dtype)
@@ -359,8 +354,7 @@ def zeroshot(
                          Path(predictions_out).parent if predictions_out else Path.cwd())
     frames = []
     for atoms, pred in zip(reference, predicted, strict=True):
-        copy = Atoms(numbers=atoms.numbers, positions=atoms.positions, cell=atoms.cell, pbc=atoms.pbc)
-        copy.info = {"config_id": atoms.info["config_id"]}
+        copy = geometry_only(atoms)
         set_labels(copy, label, float(pred.info[PRED_ENERGY_KEY]), np.asarray(pred.arrays[PRED_FORCES_KEY], dtype=float))
         frames.append(copy)
     if predictions_out is not None:

@@ -49,9 +49,9 @@ def fidelity_comparison_table(high_frames: Sequence, low_frames: Sequence, high:
     Columns ``high`` and ``low`` are the two fidelities' values.
     """
     from mftl.references import fit_e0s, reference_energy
-    from mftl.structures import labels
+    from mftl.structures import by_config_id, labels
 
-    low_by_id = {int(a.info["config_id"]): a for a in low_frames}
+    low_by_id = by_config_id(low_frames)
     joined = [(a, low_by_id[int(a.info["config_id"])]) for a in high_frames if int(a.info["config_id"]) in low_by_id]
     if not joined:
         raise ValueError(f"no configuration carries both {high} and {low} labels (joined on config_id)")
