@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from conftest import REPO, full_tiny_config, run_snakemake
-from mftl.structures import read_structures
+from mftl.structures import by_config_id, read_structures
 from mftl.training import MaceRun, _mace_arg_parser
 
 
@@ -42,9 +42,9 @@ def test_zero_shot_analog_errors_agree_with_a_direct_ase_evaluation(tiny_campaig
         forces.append(atoms.get_forces())
 
     # the predictions the workflow stored are the model's, configuration by configuration
-    stored = {int(a.info["config_id"]): a for a in read_structures(results / "zeroshot/analog/test.extxyz")}
+    stored = by_config_id(read_structures(results / "zeroshot/analog/test.extxyz"))
     assert sorted(stored) == sorted(int(a.info["config_id"]) for a in test)
-    for atoms, energy, force in zip(test, energies, forces):
+    for atoms, energy, force in zip(test, energies, forces, strict=True):
         mine = stored[int(atoms.info["config_id"])]
         assert mine.info["analog_energy"] == pytest.approx(energy, abs=1e-4)
         np.testing.assert_allclose(mine.arrays["analog_forces"], force, atol=1e-4)
@@ -52,7 +52,7 @@ def test_zero_shot_analog_errors_agree_with_a_direct_ase_evaluation(tiny_campaig
     # errors: each side's energies relative to its own least-squares atomic energies; forces as they are
     reference = [a.info["ref_energy"] for a in test]
     de = 1000 * (_relative_energy_per_atom(test, energies) - _relative_energy_per_atom(test, reference))
-    df = 1000 * np.concatenate([(f - a.arrays["ref_forces"]).ravel() for a, f in zip(test, forces)])
+    df = 1000 * np.concatenate([(f - a.arrays["ref_forces"]).ravel() for a, f in zip(test, forces, strict=True)])
     result = json.loads((results / "eval/foundation_zeroshot/analog.json").read_text())
     assert result["method"] == "foundation_zeroshot" and result["train_size"] == 0 and result["n_test"] == len(test)
     assert result["energy_rmse_meV_atom"] == pytest.approx(np.sqrt(np.mean(de**2)), rel=1e-3, abs=1e-3)
