@@ -48,13 +48,19 @@ OPT_IN_NOTE = (
 
 
 def training_rules() -> set[str]:
-    """Rules of the workflow whose time limit is a training's (workflow/rules/*.smk)."""
-    rules = set()
+    """Rules of the workflow whose time limit is a training's (workflow/rules/*.smk), and the rules
+    made from one of them by `use rule <training> as <name> with:` (they inherit its resources)."""
+    rules, derived = set(), {}
     for smk in (REPO / "workflow" / "rules").glob("*.smk"):
-        for block in re.split(r"^(?=rule \w+:)", smk.read_text(), flags=re.M):
+        for block in re.split(r"^(?=(?:use )?rule \w+)", smk.read_text(), flags=re.M):
             name = re.match(r"rule (\w+):", block)
             if name and re.search(r"runtime\s*=\s*training_runtime", block):
                 rules.add(name.group(1))
+            use = re.match(r"use rule (\w+) as (\w+) with:", block)
+            if use and "runtime" not in block:
+                derived[use.group(2)] = use.group(1)
+    while new := {name for name, base in derived.items() if base in rules and name not in rules}:
+        rules |= new
     return rules
 
 

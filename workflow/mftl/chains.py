@@ -20,6 +20,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from mftl import paths
+
 #: method name of a named chain's runs: chain_<name>
 CHAIN_PREFIX = "chain_"
 #: a chain's name (no underscore or dash, so run folders and method names parse one way)
@@ -65,19 +67,17 @@ def stage_run(config: Mapping, dataset: str, name: str, k: int, seed: int | str)
     first = chain[0]
     if k == 0:
         if starts_from_scratch(first):
-            run = f"scratch/n{first['size']}_s{seed}"
-            return (f"results/{first['dataset']}/models/{run}", f"results/{first['dataset']}/benchmarks/{run}.tsv",
-                    "model")
-        run = f"pretrain/p{first['size']}_s{seed}"
-        return f"results/{first['dataset']}/{run}", f"results/{first['dataset']}/benchmarks/{run}.tsv", "folder"
+            tag = paths.run_tag(first["size"], seed)
+            return (paths.model_dir(first["dataset"], "scratch", tag),
+                    paths.benchmark(first["dataset"], "scratch", tag), "model")
+        tag = paths.pretrain_tag(first["size"], seed)
+        return paths.pretrain_dir(first["dataset"], tag), paths.benchmark(first["dataset"], "pretrain", tag), "folder"
     stage = chain[k]
     if k == 1 and reuses_mftl_model(config, dataset, name):
-        tag = f"p{first['size']}_e{first['epoch_cap']}_n{stage['size']}_s{seed}"
-        return (f"results/{stage['dataset']}/models/mftl/{tag}",
-                f"results/{stage['dataset']}/benchmarks/mftl/{tag}.tsv", "model")
-    run = f"stage{k}_s{seed}"
-    method = chain_method(name)
-    return f"results/{dataset}/{method}/{run}", f"results/{dataset}/benchmarks/{method}/{run}.tsv", "model"
+        tag = paths.mftl_tag(first["size"], first["epoch_cap"], stage["size"], seed)
+        return paths.model_dir(stage["dataset"], "mftl", tag), paths.benchmark(stage["dataset"], "mftl", tag), "model"
+    method, tag = chain_method(name), paths.stage_tag(k, seed)
+    return paths.stage_dir(dataset, method, tag), paths.benchmark(dataset, method, tag), "model"
 
 
 def reuses_mftl_model(config: Mapping, dataset: str, name: str) -> bool:

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from mftl import chains
+from mftl import chains, paths
 from mftl.structures import read_structures
 
 COMPONENTS = ["hf_labels_s", "lf_labels_s", "pretrain_s", "foundation_s", "chain_stages_s", "training_s",
@@ -65,7 +65,7 @@ class CostBook:
     # ---- files -------------------------------------------------------------------
 
     def bench(self, dataset: str, *parts: str) -> Path:
-        return self.results / dataset / "benchmarks" / Path(*parts[:-1]) / f"{parts[-1]}.tsv"
+        return Path(paths.benchmark(dataset, *parts, results=self.results))
 
     def _ids_uncached(self, path: Path) -> tuple[int, ...]:
         if not path.is_file():
@@ -84,7 +84,7 @@ class CostBook:
             chunk_size = self.config["labelling"]["chunk_size"]
             costs: dict[int, float] = {}
             for part in ("test", "validation", "train_pool", "pretrain_pool"):
-                split = self.results / dataset / "splits" / f"{part}.extxyz"
+                split = Path(paths.split_file(dataset, part, results=self.results))
                 first_chunk = self.bench(dataset, "label", fidelity, f"{part}.0")
                 if not first_chunk.is_file():
                     continue  # this part was never labelled with this fidelity
@@ -100,7 +100,7 @@ class CostBook:
         if "info_key" in cost:
             costs = {}
             for part in ("test", "validation", "train_pool"):
-                for atoms in read_structures(self.results / dataset / "splits" / f"{part}.extxyz"):
+                for atoms in read_structures(paths.split_file(dataset, part, results=self.results)):
                     if cost["info_key"] in atoms.info:
                         costs[int(atoms.info["config_id"])] = float(atoms.info[cost["info_key"]])
             return costs
@@ -123,15 +123,16 @@ class CostBook:
         """Labels a training run used: its training set and (fine-tuning, scratch) the validation set."""
         ids = set(self.ids(run_dir / "train.extxyz"))
         if with_validation:
-            ids |= set(self.ids(self.results / dataset / "labels" / f"validation.{fidelity}.extxyz"))
+            ids |= set(self.ids(paths.labelled(dataset, "validation", fidelity, results=self.results)))
         return self.labels(dataset, fidelity, ids)
 
     def pretraining(self, dataset: str, size: int, seed: int) -> tuple[float, float]:
         """(low-fidelity labels, job) seconds of one pre-training run."""
-        run = self.results / dataset / "pretrain" / f"p{size}_s{seed}"
+        tag = paths.pretrain_tag(size, seed)
+        run = Path(paths.pretrain_dir(dataset, tag, results=self.results))
         lf = self.config["datasets"][dataset]["low_fidelity"]
         return (self.run_labels(dataset, run, lf, with_validation=False),
-                job_seconds(self.bench(dataset, "pretrain", f"p{size}_s{seed}")))
+                job_seconds(self.bench(dataset, "pretrain", tag)))
 
 
 class _Constant(dict):
@@ -155,11 +156,12 @@ def _foundation(row: Mapping) -> str:
 
 def _tag(row: Mapping, method: str | None = None, cap: int | None = None) -> str:
     method = method or row["method"]
+    size, seed = int(row["train_size"]), int(row["seed"])
     if method == "mftl":
-        return f"p{int(row['pretrain_size'])}_e{int(cap or row['epoch_cap'])}_n{int(row['train_size'])}_s{int(row['seed'])}"
+        return paths.mftl_tag(int(row["pretrain_size"]), int(cap or row["epoch_cap"]), size, seed)
     if method in FOUNDATION_METHODS:
-        return f"{_foundation(row)}_n{int(row['train_size'])}_s{int(row['seed'])}"
-    return f"n{int(row['train_size'])}_s{int(row['seed'])}"
+        return paths.foundation_tag(_foundation(row), size, seed)
+    return paths.run_tag(size, seed)
 
 
 def point_costs(book: CostBook, row: Mapping) -> dict:
@@ -169,26 +171,26 @@ def point_costs(book: CostBook, row: Mapping) -> dict:
     ds = cfg["datasets"][dataset]
     hf, lf = ds["high_fidelity"], ds["low_fidelity"]
     out = dict.fromkeys(COMPONENTS, 0.0)
-    models = book.results / dataset / "models"
     tag = _tag(row)
 
     if method == "mftl_auto":
         caps = ds["epoch_caps"]
-        runs = [(models / "mftl" / _tag(row, "mftl", c), _tag(row, "mftl", c)) for c in caps]
+        tags = [_tag(row, "mftl", c) for c in caps]
+        runs = [(Path(paths.model_dir(dataset, "mftl", t, results=book.results)), t) for t in tags]
         out["training_s"] = sum(job_seconds(book.bench(dataset, "mftl", t)) for _, t in runs)
         out["evaluation_s"] = sum(job_seconds(book.bench(dataset, "valid", "mftl", t)) for _, t in runs)
         out["evaluation_s"] += job_seconds(book.bench(dataset, "eval", "mftl", _tag(row, "mftl")))
         run_dir = runs[0][0]
     else:
-        run_dir = models / method / tag
+        run_dir = Path(paths.model_dir(dataset, method, tag, results=book.results))
         out["training_s"] = job_seconds(book.bench(dataset, method, tag))
         out["evaluation_s"] = job_seconds(book.bench(dataset, "eval", method, tag))
 
     if method == "delta":
         # learned on (high - low): both fidelities of training and validation, and low for the test set
         used = set(book.ids(run_dir / "train.extxyz"))
-        valid = set(book.ids(book.results / dataset / "labels" / f"validation.{hf}.extxyz"))
-        test = set(book.ids(book.results / dataset / "labels" / f"test.{hf}.extxyz"))
+        valid = set(book.ids(paths.labelled(dataset, "validation", hf, results=book.results)))
+        test = set(book.ids(paths.labelled(dataset, "test", hf, results=book.results)))
         out["hf_labels_s"] = book.labels(dataset, hf, used | valid)
         out["lf_labels_s"] = book.labels(dataset, lf, used | valid | test)
     else:
@@ -200,8 +202,8 @@ def point_costs(book: CostBook, row: Mapping) -> dict:
         spec = cfg["foundations"][_foundation(row)]
         if "trained_by" in spec:
             by = spec["trained_by"]
-            by_tag = f"n{by['train_size']}_s{by['seed']}"
-            by_dir = book.results / by["dataset"] / "models" / by["method"] / by_tag
+            by_tag = paths.run_tag(by["train_size"], by["seed"])
+            by_dir = Path(paths.model_dir(by["dataset"], by["method"], by_tag, results=book.results))
             by_hf = cfg["datasets"][by["dataset"]]["high_fidelity"]
             out["foundation_s"] = (job_seconds(book.bench(by["dataset"], by["method"], by_tag))
                                    + book.run_labels(by["dataset"], by_dir, by_hf))
@@ -230,8 +232,9 @@ def costs_table(curves: pd.DataFrame, config: Mapping, results: str | Path = "re
     rows = []
     for _, row in curves[~curves["method"].isin(NOT_COSTED)].iterrows():
         parts = point_costs(book, row)
-        run = "mftl/" + _tag(row, "mftl") if row["method"] == "mftl_auto" else f"{row['method']}/{_tag(row)}"
-        info = pd.read_json(book.results / row["dataset"] / "models" / run / "training.json", typ="series")
+        method, tag = ("mftl", _tag(row, "mftl")) if row["method"] == "mftl_auto" else (row["method"], _tag(row))
+        info = pd.read_json(paths.run_json(paths.model_dir(row["dataset"], method, tag, results=book.results)),
+                            typ="series")
         rows.append({**{k: row[k] for k in KEYS}, **parts, "device": info["device"], **{k: row[k] for k in ERRORS}})
     table = pd.DataFrame(rows, columns=[*KEYS, *COMPONENTS, "device", *ERRORS])
     table["labels_s"] = table["hf_labels_s"] + table["lf_labels_s"]

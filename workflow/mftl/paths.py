@@ -14,8 +14,9 @@ Layout under ``results/<dataset>/``:
 * ``splits/<part>.extxyz``, ``splits/split.json`` -- the seeded split;
 * ``labels/<part>.<fidelity>.extxyz`` (and ``.report.json``), ``labels/chunks/<fidelity>/<part>.<i>.extxyz``,
   ``labels/atoms.<fidelity>.json``, ``labels/prior.<fidelity>.json`` -- labels and E0 priors;
-* ``pretrain/<pretrain tag>/``, ``models/<method>/<tag>/`` -- training runs (``training.json``, ``model.model``,
-  ``train.extxyz``);
+* ``pretrain/<pretrain tag>/``, ``models/<method>/<tag>/``, ``chain_<name>/<stage tag>/`` -- training runs
+  (``training.json``, ``model.model``, ``train.extxyz``);
+* ``zeroshot/<foundation>/test.extxyz`` -- a foundation model's predictions on the test set;
 * ``eval/<method>/<tag>.json``, ``valid/<method>/<tag>.json`` -- test and validation errors;
 * ``logs/...log``, ``benchmarks/...tsv`` -- one per job, named like the job's output;
 * ``curves.csv``, ``summary.csv``, ``costs.csv``, ``tables/``, ``figures/<figure>.{png,pdf}``.
@@ -49,6 +50,16 @@ def auto_tag(pretrain="{pretrain}", size="{size}", seed="{seed}") -> str:
 def pretrain_tag(pretrain="{pretrain}", seed="{seed}") -> str:
     """A low-fidelity pre-training run of ``pretrain`` configurations."""
     return f"p{pretrain}_s{seed}"
+
+
+def foundation_tag(foundation="{foundation}", size="{size}", seed="{seed}") -> str:
+    """A fine-tuning of foundation model ``foundation`` (one run per foundation a dataset lists)."""
+    return f"{foundation}_{run_tag(size, seed)}"
+
+
+def stage_tag(stage="{stage}", seed="{seed}") -> str:
+    """Stage ``stage`` of a fidelity chain, trained in ``results/<dataset>/<chain method>/``."""
+    return f"stage{stage}_s{seed}"
 
 
 # ---- folders and files of a dataset ----------------------------------------------
@@ -93,19 +104,34 @@ def pretrain_dir(dataset="{dataset}", tag=None, results=RESULTS) -> str:
     return f"{dataset_dir(dataset, results)}/pretrain/{tag or pretrain_tag()}"
 
 
+def stage_dir(dataset="{dataset}", method="{method}", tag=None, results=RESULTS) -> str:
+    """The run folder of a fidelity chain's stage (``method``: the chain's, chain_<name>)."""
+    return f"{dataset_dir(dataset, results)}/{method}/{tag or stage_tag()}"
+
+
+def run_json(folder: str) -> str:
+    """The file that marks a finished training run in ``folder`` (its rule's output)."""
+    return f"{folder}/training.json"
+
+
 def model_dir(dataset="{dataset}", method="{method}", tag="{tag}", results=RESULTS) -> str:
     """The run folder of one trained model."""
     return f"{dataset_dir(dataset, results)}/models/{method}/{tag}"
 
 
 def training_json(dataset="{dataset}", method="{method}", tag="{tag}") -> str:
-    """The file that marks a finished training run (its rule's output)."""
-    return f"{model_dir(dataset, method, tag)}/training.json"
+    """The file that marks a finished model's training run (its rule's output)."""
+    return run_json(model_dir(dataset, method, tag))
 
 
 def evaluation(dataset="{dataset}", method="{method}", tag="{tag}", kind="eval") -> str:
     """Errors of one model on the test set (``eval``) or the validation set (``valid``)."""
     return f"{dataset_dir(dataset)}/{kind}/{method}/{tag}.json"
+
+
+def zeroshot_predictions(dataset="{dataset}", foundation="{foundation}") -> str:
+    """A foundation model's predictions on the test set, as it is (method foundation_zeroshot)."""
+    return f"{dataset_dir(dataset)}/zeroshot/{foundation}/test.extxyz"
 
 
 def log(dataset="{dataset}", *parts: str) -> str:
@@ -134,6 +160,22 @@ def figure(dataset="{dataset}", name="{figure}", ext="{ext}") -> str:
 def figure_files(dataset="{dataset}", name="{figure}") -> list[str]:
     """The PNG and PDF of one figure."""
     return [figure(dataset, name, ext) for ext in FIGURE_FORMATS]
+
+
+# ---- resources: downloads and foundation models, shared by campaigns -----------------
+
+
+def download_dir(download="{download}") -> str:
+    return f"resources/downloads/{download}"
+
+
+def download_file(download="{download}", filename="{filename}") -> str:
+    return f"{download_dir(download)}/{filename}"
+
+
+def foundation_file(foundation="{foundation}") -> str:
+    """A named foundation model, fetched once (rule fetch_foundation)."""
+    return f"resources/foundations/{foundation}.model"
 
 
 # ---- campaign-wide ---------------------------------------------------------------

@@ -2,6 +2,7 @@
 import functools
 import json
 import math
+import os
 import shlex
 import sys
 
@@ -94,12 +95,12 @@ def fetch_args(wildcards):
     args = [quoted_option("--url", item["url"])]
     args += [f"--{algo} {item[algo]}" for algo in ("md5", "sha256") if algo in item]
     if download_entry(wildcards).get("unpack"):
-        args.append(quoted_option("--unpack-to", f"resources/downloads/{wildcards.download}"))
+        args.append(quoted_option("--unpack-to", paths.download_dir(wildcards.download)))
     return " ".join(args)
 
 
 def downloaded_files(name):
-    return [f"resources/downloads/{name}/{item['name']}" for item in config["downloads"][name]["files"]]
+    return [paths.download_file(name, item["name"]) for item in config["downloads"][name]["files"]]
 
 
 def conversion_inputs(wildcards):
@@ -324,24 +325,41 @@ def _training_args(dataset, stage, delta=False):
     return f"{args} --device {config['device']}{f' --prior {prior}' if prior else ''}"
 
 
-def pretrain_args(wildcards):
+def _train_data(input, size, seed):
+    """A run's data: ``size`` configurations of its training pool drawn with ``seed``, and its validation set."""
+    valid = f" --valid {shlex.quote(input.valid)}" if "valid" in input.keys() else ""
+    return f"--train-pool {shlex.quote(input.pool)}{valid} --size {size} --seed {seed}"
+
+
+def _run_folder(path):
+    """The run folder of a training's training.json (its --init-from)."""
+    return shlex.quote(os.path.dirname(path))
+
+
+def pretrain_args(wildcards, input):
     """Pre-training runs to the largest cap; smaller caps are served from its checkpoints."""
-    return _training_args(wildcards.dataset, "pretrain")
+    data = _train_data(input, wildcards.pretrain, wildcards.seed)
+    return f"{data} {_training_args(wildcards.dataset, 'pretrain')}"
 
 
-def finetune_args(wildcards):
-    return _training_args(wildcards.dataset, "finetune")
+def finetune_args(wildcards, input):
+    """Fine-tuning of the pre-training run's model at epoch ``cap``."""
+    data = _train_data(input, wildcards.size, wildcards.seed)
+    init = f"--init-from {_run_folder(input.pretrained)} --init-cap {wildcards.cap}"
+    return f"{data} {_training_args(wildcards.dataset, 'finetune')} {init}"
 
 
-def scratch_args(wildcards):
-    return _training_args(wildcards.dataset, "scratch")
+def scratch_args(wildcards, input):
+    return f"{_train_data(input, wildcards.size, wildcards.seed)} {_training_args(wildcards.dataset, 'scratch')}"
 
 
-def delta_args(wildcards):
+def delta_args(wildcards, input):
     lf = low_fidelity(wildcards)
     base_prior = atom_energies_file(wildcards.dataset, lf)
     base_prior = f" --base-prior {base_prior}" if base_prior else ""
-    return f"{_training_args(wildcards.dataset, 'scratch', delta=True)} --base-fidelity {lf}{base_prior}"
+    base = f"--base-pool {shlex.quote(input.base_pool)} --base-valid {shlex.quote(input.base_valid)}"
+    return (f"{_train_data(input, wildcards.size, wildcards.seed)}"
+            f" {_training_args(wildcards.dataset, 'scratch', delta=True)} --base-fidelity {lf}{base_prior} {base}")
 
 
 # ---- foundation models -------------------------------------------------------------
@@ -364,7 +382,7 @@ def foundation_spec(dataset, name):
 
 def _trained_by_dir(spec):
     by = spec["trained_by"]
-    return f"results/{by['dataset']}/models/{by['method']}/n{by['train_size']}_s{by['seed']}"
+    return paths.model_dir(by["dataset"], by["method"], paths.run_tag(by["train_size"], by["seed"]))
 
 
 def foundation_model_path(dataset, name):
@@ -373,7 +391,7 @@ def foundation_model_path(dataset, name):
     if "file" in spec:
         return spec["file"]
     if "name" in spec:
-        return f"resources/foundations/{name}.model"
+        return paths.foundation_file(name)
     return f"{_trained_by_dir(spec)}/model.model"
 
 
@@ -381,7 +399,7 @@ def foundation_input(wildcards):
     """What a foundation job waits for: the model file, or the run that trains it."""
     spec = foundation_spec(wildcards.dataset, wildcards.foundation)
     if "trained_by" in spec:
-        return f"{_trained_by_dir(spec)}/training.json"
+        return paths.run_json(_trained_by_dir(spec))
     return foundation_model_path(wildcards.dataset, wildcards.foundation)
 
 
@@ -393,15 +411,17 @@ def _foundation_init(wildcards):
     return quoted_option("--init-from", foundation_model(wildcards))
 
 
-def foundation_args(wildcards):
-    return f"{_training_args(wildcards.dataset, 'finetune')} {_foundation_init(wildcards)}"
+def foundation_args(wildcards, input):
+    data = _train_data(input, wildcards.size, wildcards.seed)
+    return f"{data} {_training_args(wildcards.dataset, 'finetune')} {_foundation_init(wildcards)}"
 
 
-def multihead_args(wildcards):
+def multihead_args(wildcards, input):
     """Multi-head fine-tuning: the foundation's own training data (trained_by), a replay file, or
     mace's own replay data set (``replay: mp``, downloaded by mace on the training node)."""
     spec = foundation_spec(wildcards.dataset, wildcards.foundation)
-    args = f"{_training_args(wildcards.dataset, 'multihead')} {_foundation_init(wildcards)}"
+    data = _train_data(input, wildcards.size, wildcards.seed)
+    args = f"{data} {_training_args(wildcards.dataset, 'multihead')} {_foundation_init(wildcards)}"
     if "replay_size" in spec:
         args += f" --replay-size {spec['replay_size']}"
     if "trained_by" in spec:
@@ -417,7 +437,7 @@ def foundation_runs(dataset, size, seed):
     """(method, tag, metadata) of every foundation fine-tuning of a dataset at one size and seed."""
     ds = config["datasets"][dataset]
     return [
-        (method, f"{name}_n{size}_s{seed}",
+        (method, paths.foundation_tag(name, size, seed),
          {"dataset": dataset, "train_size": size, "seed": seed, "method": method, "foundation": name,
           "fidelities": f"{name}->{ds['high_fidelity']}"})
         for method in ("foundation", "foundation_multihead") if method in ds["methods"]
@@ -443,7 +463,7 @@ def zeroshot_args(wildcards):
 
 def zeroshot_predictions(dataset):
     """The zero-shot predictions of the test set, per foundation (they join the fidelity comparison)."""
-    return {name: f"results/{dataset}/zeroshot/{name}/test.extxyz" for name, _ in zeroshot_runs(dataset)}
+    return {name: paths.zeroshot_predictions(dataset, name) for name, _ in zeroshot_runs(dataset)}
 
 
 def foundation_download_name(wildcards):
@@ -461,8 +481,8 @@ def _chain_start(dataset, name, k, seed):
     folder, _, kind = chains.stage_run(config, dataset, name, k - 1, seed)
     if kind == "folder":
         cap = chains.stages(config, dataset, name)[0]["epoch_cap"]
-        return f"{folder}/training.json", f"--init-from {folder} --init-cap {cap}"
-    return f"{folder}/training.json", f"--init-from {folder}/model.model"
+        return paths.run_json(folder), f"--init-from {folder} --init-cap {cap}"
+    return paths.run_json(folder), f"--init-from {folder}/model.model"
 
 
 def chain_stage_inputs(wildcards):
@@ -475,11 +495,12 @@ def chain_stage_inputs(wildcards):
     }
 
 
-def chain_stage_args(wildcards):
+def chain_stage_args(wildcards, input):
     stage = chains.stages(config, wildcards.dataset, wildcards.chain)[int(wildcards.stage)]
     flags = quoted_option("--hyperparameters", hyperparameters("finetune", stage["dataset"]))
     start = _chain_start(wildcards.dataset, wildcards.chain, int(wildcards.stage), wildcards.seed)[1]
-    return (f"--size {stage['size']} --fidelity {stage['fidelity']} --max-epochs {max_epochs('finetune')}"
+    return (f"{_train_data(input, stage['size'], wildcards.seed)}"
+            f" --fidelity {stage['fidelity']} --max-epochs {max_epochs('finetune')}"
             f" {flags} --device {config['device']} {start}"
             f"{e0_prior_args(stage['dataset'], stage['fidelity'])}")
 
@@ -493,8 +514,9 @@ def chain_previous(wildcards):
     return _chain_last(wildcards)[0]
 
 
-def chain_args(wildcards):
-    return f"{_training_args(wildcards.dataset, 'finetune')} {_chain_last(wildcards)[1]}"
+def chain_args(wildcards, input):
+    data = _train_data(input, wildcards.size, wildcards.seed)
+    return f"{data} {_training_args(wildcards.dataset, 'finetune')} {_chain_last(wildcards)[1]}"
 
 
 def chain_runs(dataset, size, seed):
@@ -507,7 +529,7 @@ def chain_runs(dataset, size, seed):
                 "fidelities": chains.fidelities(config, dataset, name)}
         if not chains.starts_from_scratch(stages[0]):
             meta.update(pretrain_size=stages[0]["size"], epoch_cap=stages[0]["epoch_cap"])
-        runs.append((method, f"n{size}_s{seed}", meta))
+        runs.append((method, paths.run_tag(size, seed), meta))
     return runs
 
 
@@ -525,9 +547,9 @@ def model_runs(dataset):
         for size in ds["train_sizes"]:
             base = {"dataset": dataset, "train_size": size, "seed": seed}
             if "scratch" in methods:
-                runs.append(("scratch", f"n{size}_s{seed}", {**base, "method": "scratch", "fidelities": hf}))
+                runs.append(("scratch", paths.run_tag(size, seed), {**base, "method": "scratch", "fidelities": hf}))
             if "delta" in methods:
-                runs.append(("delta", f"n{size}_s{seed}", {**base, "method": "delta", "fidelities": f"{hf}-{lf}"}))
+                runs.append(("delta", paths.run_tag(size, seed), {**base, "method": "delta", "fidelities": f"{hf}-{lf}"}))
             runs.extend(foundation_runs(dataset, size, seed))
             if "chain" in methods:
                 runs.extend(chain_runs(dataset, size, seed))
@@ -536,7 +558,7 @@ def model_runs(dataset):
                     for cap in ds["epoch_caps"]:
                         meta = {**base, "method": "mftl", "fidelities": f"{lf}->{hf}",
                                 "pretrain_size": pre, "epoch_cap": cap}
-                        runs.append(("mftl", f"p{pre}_e{cap}_n{size}_s{seed}", meta))
+                        runs.append(("mftl", paths.mftl_tag(pre, cap, size, seed), meta))
     return tuple(runs)
 
 
@@ -552,21 +574,21 @@ def auto_cap_runs(dataset):
         return []
     hf, lf = ds["high_fidelity"], ds["low_fidelity"]
     return [
-        (f"p{pre}_n{size}_s{seed}", {"dataset": dataset, "method": "mftl_auto", "fidelities": f"{lf}->{hf}",
+        (paths.auto_tag(pre, size, seed), {"dataset": dataset, "method": "mftl_auto", "fidelities": f"{lf}->{hf}",
                                      "pretrain_size": pre, "train_size": size, "seed": seed})
         for seed in ds["seeds"] for size in ds["train_sizes"] for pre in ds["pretrain_sizes"]
     ]
 
 
 def evaluation_results(wildcards):
-    ds = config["datasets"][wildcards.dataset]
-    prefix = f"results/{wildcards.dataset}/eval"
+    dataset = wildcards.dataset
+    methods = config["datasets"][dataset]["methods"]
     results = [
-        f"{prefix}/{m}/{tag}.json" for m, tag, _ in model_runs(wildcards.dataset)
-        if m in ds["methods"] or chains.is_chain_method(m)
+        paths.evaluation(dataset, m, tag) for m, tag, _ in model_runs(dataset)
+        if m in methods or chains.is_chain_method(m)
     ]
-    results += [f"{prefix}/mftl_auto/{tag}.json" for tag, _ in auto_cap_runs(wildcards.dataset)]
-    results += [f"{prefix}/foundation_zeroshot/{name}.json" for name, _ in zeroshot_runs(wildcards.dataset)]
+    results += [paths.evaluation(dataset, "mftl_auto", tag) for tag, _ in auto_cap_runs(dataset)]
+    results += [paths.evaluation(dataset, "foundation_zeroshot", name) for name, _ in zeroshot_runs(dataset)]
     return results
 
 

@@ -4,7 +4,7 @@
 rule fetch:
     localrule: True
     output:
-        "resources/downloads/{download}/{filename}",
+        paths.download_file(),
     params:
         mftl=MFTL,
         args=fetch_args,

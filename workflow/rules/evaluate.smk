@@ -25,27 +25,19 @@ rule evaluate:
         " --threads {threads} --out {output:q} > {log:q} 2>&1"
 
 
-rule validate:
+# The validation-set errors of a model (mftl_auto chooses its epoch cap on them): `evaluate` on the
+# validation set.
+use rule evaluate as validate with:
     input:
         unpack(validate_inputs),
     output:
         paths.evaluation(kind="valid"),
     params:
-        mftl=MFTL,
         args=validate_args,
-    threads: 1
-    resources:
-        mem_mb=EVALUATION_MEMORY_MB,
-        runtime=EVALUATION_RUNTIME_MIN,
-    conda:
-        "../../envs/training.yaml"
     log:
         paths.log("{dataset}", "valid", "{method}", "{tag}"),
     benchmark:
         paths.benchmark("{dataset}", "valid", "{method}", "{tag}")
-    shell:
-        "{params.mftl} evaluate --model-dir $(dirname {input.model:q}) --test {input.test:q} {params.args}"
-        " --threads {threads} --out {output:q} > {log:q} 2>&1"
 
 
 rule select_cap:
@@ -108,8 +100,8 @@ rule zeroshot:
         model=foundation_input,
         test=hf_test,
     output:
-        result="results/{dataset}/eval/foundation_zeroshot/{foundation}.json",
-        predictions="results/{dataset}/zeroshot/{foundation}/test.extxyz",
+        result=paths.evaluation(method="foundation_zeroshot", tag="{foundation}"),
+        predictions=paths.zeroshot_predictions(),
     params:
         mftl=MFTL,
         model=foundation_model,
@@ -121,9 +113,9 @@ rule zeroshot:
     conda:
         "../../envs/training.yaml"
     log:
-        "results/{dataset}/logs/eval/foundation_zeroshot/{foundation}.log",
+        paths.log("{dataset}", "eval", "foundation_zeroshot", "{foundation}"),
     benchmark:
-        "results/{dataset}/benchmarks/eval/foundation_zeroshot/{foundation}.tsv"
+        paths.benchmark("{dataset}", "eval", "foundation_zeroshot", "{foundation}")
     shell:
         "{params.mftl} zeroshot --model {params.model:q} --test {input.test:q} {params.args} --threads {threads}"
         " --predictions {output.predictions:q} --out {output.result:q} > {log:q} 2>&1"

@@ -3,10 +3,6 @@
 # localrule: it runs in the Snakemake process, never as a cluster job.
 
 
-localrules:
-    fetch_foundation,
-
-
 rule figures:
     localrule: True
     input:
@@ -73,8 +69,8 @@ rule fidelity_comparison_table:
     input:
         unpack(fidelity_test_labels),
     output:
-        table="results/{dataset}/tables/fidelity_comparison.csv",
-        outliers="results/{dataset}/tables/fidelity_outliers.csv",
+        table=paths.table(name="fidelity_comparison"),
+        outliers=paths.table(name="fidelity_outliers"),
     params:
         mftl=MFTL,
         high=high_fidelity,

@@ -1,64 +1,17 @@
 # MACE training: low-fidelity pre-training, high-fidelity fine-tuning (mftl), from scratch, Delta,
 # foundation models (naive and multi-head) and fidelity chains.
-
-
-rule pretrain:
-    input:
-        pool=lf_pretrain_pool,
-        prior=lf_prior,
-    output:
-        "results/{dataset}/pretrain/p{pretrain}_s{seed}/training.json",
-    params:
-        mftl=MFTL,
-        args=pretrain_args,
-    threads: 1
-    resources:
-        mem_mb=training_memory_mb,
-        runtime=training_runtime,
-    conda:
-        "../../envs/training.yaml"
-    log:
-        "results/{dataset}/logs/pretrain/p{pretrain}_s{seed}.log",
-    benchmark:
-        "results/{dataset}/benchmarks/pretrain/p{pretrain}_s{seed}.tsv"
-    shell:
-        "{params.mftl} train --train-pool {input.pool:q} --size {wildcards.pretrain} --seed {wildcards.seed}"
-        " {params.args} --threads {threads}"
-        " --out-dir results/{wildcards.dataset}/pretrain/p{wildcards.pretrain}_s{wildcards.seed} > {log:q} 2>&1"
-
-
-rule finetune:
-    input:
-        unpack(hf_train_inputs),
-        pretrained=pretrained_run,
-    output:
-        "results/{dataset}/models/mftl/p{pretrain}_e{cap}_n{size}_s{seed}/training.json",
-    params:
-        mftl=MFTL,
-        args=finetune_args,
-    threads: 1
-    resources:
-        mem_mb=training_memory_mb,
-        runtime=training_runtime,
-    conda:
-        "../../envs/training.yaml"
-    log:
-        "results/{dataset}/logs/mftl/p{pretrain}_e{cap}_n{size}_s{seed}.log",
-    benchmark:
-        "results/{dataset}/benchmarks/mftl/p{pretrain}_e{cap}_n{size}_s{seed}.tsv"
-    shell:
-        "{params.mftl} train --train-pool {input.pool:q} --valid {input.valid:q} --size {wildcards.size}"
-        " --seed {wildcards.seed} {params.args} --threads {threads}"
-        " --init-from results/{wildcards.dataset}/pretrain/p{wildcards.pretrain}_s{wildcards.seed}"
-        " --init-cap {wildcards.cap} --out-dir results/{wildcards.dataset}/models/mftl/p{wildcards.pretrain}_e{wildcards.cap}_n{wildcards.size}_s{wildcards.seed}"
-        " > {log:q} 2>&1"
+#
+# Every training has one shape, the rule `scratch`: `mftl train` with the rule's arguments
+# (params.args, built in common.smk from the wildcards and the inputs), in its output's folder,
+# with a training's threads, memory and time (a GPU and CPUs on a cluster: profiles/slurm). The
+# other trainings are `scratch` with their own inputs, arguments and paths.
 
 
 rule scratch:
     input:
         unpack(hf_train_inputs),
     output:
-        "results/{dataset}/models/scratch/n{size}_s{seed}/training.json",
+        paths.training_json(method="scratch", tag=paths.run_tag()),
     params:
         mftl=MFTL,
         args=scratch_args,
@@ -69,47 +22,62 @@ rule scratch:
     conda:
         "../../envs/training.yaml"
     log:
-        "results/{dataset}/logs/scratch/n{size}_s{seed}.log",
+        paths.log("{dataset}", "scratch", paths.run_tag()),
     benchmark:
-        "results/{dataset}/benchmarks/scratch/n{size}_s{seed}.tsv"
+        paths.benchmark("{dataset}", "scratch", paths.run_tag())
     shell:
-        "{params.mftl} train --train-pool {input.pool:q} --valid {input.valid:q} --size {wildcards.size}"
-        " --seed {wildcards.seed} {params.args} --threads {threads}"
-        " --out-dir results/{wildcards.dataset}/models/scratch/n{wildcards.size}_s{wildcards.seed} > {log:q} 2>&1"
+        "{params.mftl} train {params.args} --threads {threads} --out-dir $(dirname {output:q}) > {log:q} 2>&1"
 
 
-rule delta:
+use rule scratch as pretrain with:
+    input:
+        pool=lf_pretrain_pool,
+        prior=lf_prior,
+    output:
+        paths.run_json(paths.pretrain_dir()),
+    params:
+        args=pretrain_args,
+    log:
+        paths.log("{dataset}", "pretrain", paths.pretrain_tag()),
+    benchmark:
+        paths.benchmark("{dataset}", "pretrain", paths.pretrain_tag())
+
+
+use rule scratch as finetune with:
+    input:
+        unpack(hf_train_inputs),
+        pretrained=pretrained_run,
+    output:
+        paths.training_json(method="mftl", tag=paths.mftl_tag()),
+    params:
+        args=finetune_args,
+    log:
+        paths.log("{dataset}", "mftl", paths.mftl_tag()),
+    benchmark:
+        paths.benchmark("{dataset}", "mftl", paths.mftl_tag())
+
+
+use rule scratch as delta with:
     input:
         unpack(hf_train_inputs),
         unpack(delta_base_inputs),
     output:
-        "results/{dataset}/models/delta/n{size}_s{seed}/training.json",
+        paths.training_json(method="delta", tag=paths.run_tag()),
     params:
-        mftl=MFTL,
         args=delta_args,
-    threads: 1
-    resources:
-        mem_mb=training_memory_mb,
-        runtime=training_runtime,
-    conda:
-        "../../envs/training.yaml"
     log:
-        "results/{dataset}/logs/delta/n{size}_s{seed}.log",
+        paths.log("{dataset}", "delta", paths.run_tag()),
     benchmark:
-        "results/{dataset}/benchmarks/delta/n{size}_s{seed}.tsv"
-    shell:
-        "{params.mftl} train --train-pool {input.pool:q} --valid {input.valid:q} --size {wildcards.size}"
-        " --seed {wildcards.seed} {params.args} --threads {threads}"
-        " --base-pool {input.base_pool:q} --base-valid {input.base_valid:q}"
-        " --out-dir results/{wildcards.dataset}/models/delta/n{wildcards.size}_s{wildcards.seed} > {log:q} 2>&1"
+        paths.benchmark("{dataset}", "delta", paths.run_tag())
 
 
 # ---- foundation models ----------------------------------------------------------------
 
 
 rule fetch_foundation:
+    localrule: True
     output:
-        "resources/foundations/{foundation}.model",
+        paths.foundation_file(),
     params:
         mftl=MFTL,
         name=foundation_download_name,
@@ -122,106 +90,56 @@ rule fetch_foundation:
         "{params.mftl} fetch-foundation --name {params.name:q} --out {output:q} > {log:q} 2>&1"
 
 
-rule foundation:
+use rule scratch as foundation with:
     input:
         unpack(hf_train_inputs),
         foundation=foundation_input,
     output:
-        "results/{dataset}/models/foundation/{foundation}_n{size}_s{seed}/training.json",
+        paths.training_json(method="foundation", tag=paths.foundation_tag()),
     params:
-        mftl=MFTL,
         args=foundation_args,
-    threads: 1
-    resources:
-        mem_mb=training_memory_mb,
-        runtime=training_runtime,
-    conda:
-        "../../envs/training.yaml"
     log:
-        "results/{dataset}/logs/foundation/{foundation}_n{size}_s{seed}.log",
+        paths.log("{dataset}", "foundation", paths.foundation_tag()),
     benchmark:
-        "results/{dataset}/benchmarks/foundation/{foundation}_n{size}_s{seed}.tsv"
-    shell:
-        "{params.mftl} train --train-pool {input.pool:q} --valid {input.valid:q} --size {wildcards.size}"
-        " --seed {wildcards.seed} {params.args} --threads {threads}"
-        " --out-dir results/{wildcards.dataset}/models/foundation/{wildcards.foundation}_n{wildcards.size}_s{wildcards.seed} > {log:q} 2>&1"
+        paths.benchmark("{dataset}", "foundation", paths.foundation_tag())
 
 
-rule foundation_multihead:
-    input:
-        unpack(hf_train_inputs),
-        foundation=foundation_input,
+use rule foundation as foundation_multihead with:
     output:
-        "results/{dataset}/models/foundation_multihead/{foundation}_n{size}_s{seed}/training.json",
+        paths.training_json(method="foundation_multihead", tag=paths.foundation_tag()),
     params:
-        mftl=MFTL,
         args=multihead_args,
-    threads: 1
-    resources:
-        mem_mb=training_memory_mb,
-        runtime=training_runtime,
-    conda:
-        "../../envs/training.yaml"
     log:
-        "results/{dataset}/logs/foundation_multihead/{foundation}_n{size}_s{seed}.log",
+        paths.log("{dataset}", "foundation_multihead", paths.foundation_tag()),
     benchmark:
-        "results/{dataset}/benchmarks/foundation_multihead/{foundation}_n{size}_s{seed}.tsv"
-    shell:
-        "{params.mftl} train --train-pool {input.pool:q} --valid {input.valid:q} --size {wildcards.size}"
-        " --seed {wildcards.seed} {params.args} --threads {threads}"
-        " --out-dir results/{wildcards.dataset}/models/foundation_multihead/{wildcards.foundation}_n{wildcards.size}_s{wildcards.seed}"
-        " > {log:q} 2>&1"
+        paths.benchmark("{dataset}", "foundation_multihead", paths.foundation_tag())
 
 
 # ---- fidelity chains (named: chain_<name>): each stage fine-tunes the previous stage's model ----
 
 
-rule chain_stage:
+use rule scratch as chain_stage with:
     input:
         unpack(chain_stage_inputs),
     output:
-        "results/{dataset}/chain_{chain}/stage{stage}_s{seed}/training.json",
+        paths.run_json(paths.stage_dir(method=chains.chain_method("{chain}"))),
     params:
-        mftl=MFTL,
         args=chain_stage_args,
-    threads: 1
-    resources:
-        mem_mb=training_memory_mb,
-        runtime=training_runtime,
-    conda:
-        "../../envs/training.yaml"
     log:
-        "results/{dataset}/logs/chain_{chain}/stage{stage}_s{seed}.log",
+        paths.log("{dataset}", chains.chain_method("{chain}"), paths.stage_tag()),
     benchmark:
-        "results/{dataset}/benchmarks/chain_{chain}/stage{stage}_s{seed}.tsv"
-    shell:
-        "{params.mftl} train --train-pool {input.pool:q} --valid {input.valid:q} --seed {wildcards.seed}"
-        " {params.args} --threads {threads}"
-        " --out-dir results/{wildcards.dataset}/chain_{wildcards.chain}/stage{wildcards.stage}_s{wildcards.seed}"
-        " > {log:q} 2>&1"
+        paths.benchmark("{dataset}", chains.chain_method("{chain}"), paths.stage_tag())
 
 
-rule chain:
+use rule scratch as chain with:
     input:
         unpack(hf_train_inputs),
         previous=chain_previous,
     output:
-        "results/{dataset}/models/chain_{chain}/n{size}_s{seed}/training.json",
+        paths.training_json(method=chains.chain_method("{chain}"), tag=paths.run_tag()),
     params:
-        mftl=MFTL,
         args=chain_args,
-    threads: 1
-    resources:
-        mem_mb=training_memory_mb,
-        runtime=training_runtime,
-    conda:
-        "../../envs/training.yaml"
     log:
-        "results/{dataset}/logs/chain_{chain}/n{size}_s{seed}.log",
+        paths.log("{dataset}", chains.chain_method("{chain}"), paths.run_tag()),
     benchmark:
-        "results/{dataset}/benchmarks/chain_{chain}/n{size}_s{seed}.tsv"
-    shell:
-        "{params.mftl} train --train-pool {input.pool:q} --valid {input.valid:q} --size {wildcards.size}"
-        " --seed {wildcards.seed} {params.args} --threads {threads}"
-        " --out-dir results/{wildcards.dataset}/models/chain_{wildcards.chain}/n{wildcards.size}_s{wildcards.seed}"
-        " > {log:q} 2>&1"
+        paths.benchmark("{dataset}", chains.chain_method("{chain}"), paths.run_tag())
