@@ -121,12 +121,10 @@ def conversion_downloads(convert: dict) -> list[str]:
     return [names] if isinstance(names, str) else list(names)
 
 
-#: converters that read exactly one upstream file
-SINGLE_FILE_CONVERTERS = ("tungsten",)
-
-
 def _check_convert(convert: dict, downloads: dict, where: str) -> None:
     """Every pooled download exists; a single-file converter gets one file; sgdml gets zip archives."""
+    from mftl.sources import SINGLE_FILE_CONVERTERS
+
     names = conversion_downloads(convert)
     for i, download in enumerate(names):
         key = f"{where}.download" if isinstance(convert["download"], str) else f"{where}.download[{i}]"

@@ -52,13 +52,21 @@ def _convert_qm7x(inputs: Inputs, out: str | Path, **options) -> ConversionSumma
     return convert_qm7x(shards, dupmols, out, **options)
 
 
+#: converters that read exactly one upstream file (planning refuses a download of several: mftl.config)
+SINGLE_FILE_CONVERTERS = ("tungsten",)
+
+
+def _one_file(converter: str, inputs: Inputs) -> str | Path:
+    if len(inputs) != 1:
+        raise ValueError(f"converter {converter} reads one file, got {len(inputs)}: {[str(p) for p in inputs]}")
+    return inputs[0]
+
+
 def _convert_tungsten(inputs: Inputs, out: str | Path, **options) -> ConversionSummary:
     """One extxyz file."""
     from mftl.sources.tungsten import convert_tungsten
 
-    if len(inputs) != 1:
-        raise ValueError(f"converter tungsten reads one file, got {len(inputs)}: {[str(p) for p in inputs]}")
-    return convert_tungsten(inputs[0], out, **options)
+    return convert_tungsten(_one_file("tungsten", inputs), out, **options)
 
 
 def _convert_sgdml(inputs: Inputs, out: str | Path, **options) -> ConversionSummary:
@@ -104,4 +112,4 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["CONVERTERS", "convert", *_LAZY]
+__all__ = ["CONVERTERS", "SINGLE_FILE_CONVERTERS", "convert", *_LAZY]
