@@ -51,7 +51,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--caps", type=int, nargs="+", default=[1, 2, 4, 6])
     args = parser.parse_args()
-    from mftl.labelers import label_frames
+    from mftl.labellers import label_frames
     from mftl.structures import read_structures, write_structures
 
     frames = read_structures(REPO / "resources/demo/demo.extxyz")[::3][: args.n]

@@ -110,7 +110,7 @@ def job_counts(output: str) -> dict[str, int]:
 def tiny_source(tmp_path_factory) -> Path:
     """80 sampled geometries of four molecules; 60 carry GFN2-xTB labels as ref_energy/ref_forces."""
     from mftl.demo import generate_geometries
-    from mftl.labelers import label_frames
+    from mftl.labellers import label_frames
     from mftl.structures import by_config_id, write_structures
 
     frames = generate_geometries(seed=1, n_per_molecule=20, molecules=TINY_MOLECULES + FOUNDATION_MOLECULES)

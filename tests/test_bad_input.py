@@ -9,7 +9,7 @@ from ase.build import molecule
 
 from mftl.config import ConfigError, check_config
 from mftl.datasets import LabelFailureError, collect_labels, load_source
-from mftl.labelers import LabellerError, label_frames
+from mftl.labellers import LabellerError, label_frames
 from mftl.splits import SplitError, make_split, subset
 from mftl.sources.download import ChecksumError, fetch
 from mftl.structures import (
@@ -85,7 +85,7 @@ def test_non_finite_labels(tmp_path, bad):
 
 def test_element_the_labeller_does_not_support():
     """check_elements refuses; label_frames counts it per configuration (tests/test_source_checks.py)."""
-    from mftl.labelers import check_elements
+    from mftl.labellers import check_elements
 
     atoms = molecule("CH3OH")
     atoms.symbols[0] = "U"

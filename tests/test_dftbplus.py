@@ -16,10 +16,10 @@ from ase.build import bulk, molecule
 from ase.units import Bohr, Hartree
 
 from mftl.config import ConfigError, check_config
-from mftl.labelers import LabellerError, backend, label_frames
-from mftl.labelers import dftbplus
-from mftl.labelers.dftbplus import force_consistent_energy, make_calculator, supported_elements, write_input
-from mftl.labelers.skf import max_angular_momentum, plain_skf_dir, skf_elements
+from mftl.labellers import LabellerError, backend, label_frames
+from mftl.labellers import dftbplus
+from mftl.labellers.dftbplus import force_consistent_energy, make_calculator, supported_elements, write_input
+from mftl.labellers.skf import max_angular_momentum, plain_skf_dir, skf_elements
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -20,7 +20,7 @@ from ase import Atoms
 from ase.build import bulk, molecule
 from ase.calculators.dftb import Dftb
 
-from mftl.labelers import label_frames, make_calculator
+from mftl.labellers import label_frames, make_calculator
 from mftl.structures import read_structures
 
 REPO = Path(__file__).resolve().parents[1]

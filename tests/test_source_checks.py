@@ -14,7 +14,7 @@ from ase.build import molecule
 
 from conftest import env_with_venv, run_snakemake, tiny_config
 from mftl.elements import ElementCoverageError
-from mftl.labelers import label_frames
+from mftl.labellers import label_frames
 from mftl.source_index import scan, source_index
 from mftl.splits import subset
 from mftl.structures import read_structures, set_labels, write_structures

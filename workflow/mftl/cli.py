@@ -92,7 +92,7 @@ def _cmd_split(args: argparse.Namespace) -> None:
 
 
 def _cmd_label(args: argparse.Namespace) -> None:
-    from mftl.labelers import label_frames
+    from mftl.labellers import label_frames
     from mftl.structures import read_structures, write_structures
 
     frames = read_structures(args.input)
@@ -106,7 +106,7 @@ def _cmd_label(args: argparse.Namespace) -> None:
 
 
 def _cmd_atom_energies(args: argparse.Namespace) -> None:
-    from mftl.labelers import isolated_atom_energies
+    from mftl.labellers import isolated_atom_energies
     from mftl.references import prior_record
     from mftl.structures import read_structures
 

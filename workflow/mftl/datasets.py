@@ -2,7 +2,7 @@
 
 A dataset is declared in the config by a source extxyz file and its fidelities.
 A fidelity is either *read* from keys of the source (``energy_key``,
-``forces_key``) or *computed* by a named labeller (see :mod:`mftl.labelers`).
+``forces_key``) or *computed* by a named labeller (see :mod:`mftl.labellers`).
 Labelled files use the canonical keys ``<fidelity>_energy``/``<fidelity>_forces``.
 """
 

@@ -22,7 +22,7 @@ from ase import units
 from ase.optimize import BFGS
 from ase.vibrations import Vibrations
 
-from mftl.labelers import label_frames, make_calculator
+from mftl.labellers import label_frames, make_calculator
 from mftl.structures import by_config_id, read_structures, write_structures
 
 #: target configuration space of the demo (names from ase.collections.g2)

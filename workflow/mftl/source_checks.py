@@ -116,7 +116,7 @@ def _selected(index, select: dict | None, key: str, source: str) -> list[int]:
 
 def _check_labellers(where: str, ds: dict, source: str, drawn: dict) -> None:
     """Every configuration the split draws may be labelled by every labelled fidelity."""
-    from mftl.labelers import supported_elements
+    from mftl.labellers import supported_elements
 
     for fidelity, spec in ds["fidelities"].items():
         if "labeller" not in spec:

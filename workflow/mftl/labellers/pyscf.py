@@ -111,7 +111,7 @@ def atom_energy(symbol: str, options: dict[str, Any], threads: int = 1) -> float
     """
     from pyscf import cc, dft, gto, lib, scf
 
-    from mftl.labelers import LabellerError
+    from mftl.labellers import LabellerError
 
     p = {**DEFAULTS, **options}
     if symbol not in UNPAIRED_ELECTRONS:
@@ -146,7 +146,7 @@ def make_calculator(options: dict[str, Any], threads: int = 1) -> PySCFCalculato
 
     options = {**DEFAULTS, **options}
     if options["method"] not in METHODS:
-        from mftl.labelers import LabellerError
+        from mftl.labellers import LabellerError
 
         raise LabellerError(f"pyscf labeller: unknown method '{options['method']}' (known: {', '.join(METHODS)})")
     lib.num_threads(threads)

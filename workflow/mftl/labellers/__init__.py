@@ -19,7 +19,7 @@ from ase.calculators.calculator import Calculator
 
 from mftl.structures import set_labels
 
-#: labeller name -> module (under mftl.labelers) that defines ``make_calculator`` and ``SUPPORTED_ELEMENTS``.
+#: labeller name -> module (under mftl.labellers) that defines ``make_calculator`` and ``SUPPORTED_ELEMENTS``.
 BACKENDS = {"tblite": "tblite", "pyscf": "pyscf", "dftbplus": "dftbplus"}
 
 
@@ -70,7 +70,7 @@ def cpu_seconds() -> float:
 def backend(name: str):
     if name not in BACKENDS:
         raise LabellerError(f"unknown labeller '{name}'; known: {', '.join(sorted(BACKENDS))}")
-    return importlib.import_module(f"mftl.labelers.{BACKENDS[name]}")
+    return importlib.import_module(f"mftl.labellers.{BACKENDS[name]}")
 
 
 def make_calculator(name: str, options: dict[str, Any] | None = None, threads: int = 1) -> Calculator:

@@ -13,7 +13,7 @@ Two recipes, chosen with the ``recipe`` option:
 Options (all optional except ``skf_dir``):
 
 * ``skf_dir`` -- folder of the ``X-Y.skf`` files (or ``X-Y.skf.gz``, unpacked
-  once into a cache folder, see :mod:`mftl.labelers.skf`);
+  once into a cache folder, see :mod:`mftl.labellers.skf`);
 * ``recipe`` -- ``dftb2`` or ``dftb3_3ob``; ``hubbard_derivs`` -- ``{element:
   Hartree/e}`` added to or replacing the recipe's (DFTB3 only);
 * ``temperature_k`` -- electronic temperature of the Fermi filling in K
@@ -70,8 +70,8 @@ from ase.calculators.dftb import Dftb
 from ase.data import chemical_symbols
 from ase.units import Hartree
 
-from mftl.labelers import LabellerError
-from mftl.labelers.skf import ANGULAR_MOMENTA, max_angular_momentum, missing_pairs, plain_skf_dir, skf_elements
+from mftl.labellers import LabellerError
+from mftl.labellers.skf import ANGULAR_MOMENTA, max_angular_momentum, missing_pairs, plain_skf_dir, skf_elements
 
 PTBP_ZENODO_RECORD = 10677796
 #: PTBP's element range, assumed from the paper (H-La and Hf-Bi, no lanthanides

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ase.data import chemical_symbols
 
-from mftl.labelers import LabellerError
+from mftl.labellers import LabellerError
 
 ANGULAR_MOMENTA = "spdf"
 _HOMONUCLEAR_SKF = re.compile(r"^([A-Z][a-z]?)-\1\.skf(\.gz)?$")

@@ -5,7 +5,7 @@ import pytest
 from ase.build import molecule
 from ase.units import Hartree
 
-from mftl.labelers import LabellerError, label_frames
+from mftl.labellers import LabellerError, label_frames
 from mftl.structures import labels
 
 
