@@ -722,8 +722,9 @@ def _costed_labels(dataset):
 
 def costs_inputs(wildcards):
     """What `mftl costs` reads besides curves.csv, so that Snakemake knows when costs.csv is stale: each
-    point's run (training.json) and the benchmarks of its training, pre-training, evaluation and validation
-    jobs, and of the labelling chunks of the parts it was charged for."""
+    point's run (training.json) and the benchmarks of its training, pre-training, chain stages, foundation
+    (trained by the campaign), evaluation and validation jobs, and of the labelling chunks of the parts it
+    was charged for."""
     dataset = wildcards.dataset
     runs, benchmarks = set(), set()
     for method, tag, meta in model_runs(dataset):
@@ -731,8 +732,19 @@ def costs_inputs(wildcards):
         benchmarks |= {paths.benchmark(dataset, method, tag), paths.benchmark(dataset, "eval", method, tag)}
         if method == "mftl":
             pre = paths.pretrain_tag(meta["pretrain_size"], meta["seed"])
-            runs.add(f"{paths.pretrain_dir(dataset, pre)}/training.json")
+            runs.add(paths.run_json(paths.pretrain_dir(dataset, pre)))
             benchmarks.add(paths.benchmark(dataset, "pretrain", pre))
+        elif chains.is_chain_method(method):  # every stage: a pre-training or scratch run, later stages
+            name = chains.chain_name(method)
+            for k in range(len(chains.stages(config, dataset, name))):
+                folder, bench, _ = chains.stage_run(config, dataset, name, k, meta["seed"])
+                runs.add(paths.run_json(folder))
+                benchmarks.add(bench)
+        elif "foundation" in meta and "trained_by" in config["foundations"][meta["foundation"]]:
+            by = config["foundations"][meta["foundation"]]["trained_by"]
+            tag = paths.run_tag(by["train_size"], by["seed"])
+            runs.add(paths.training_json(by["dataset"], by["method"], tag))
+            benchmarks.add(paths.benchmark(by["dataset"], by["method"], tag))
     for _, meta in auto_cap_runs(dataset):
         for cap in config["datasets"][dataset]["epoch_caps"]:
             tag = paths.mftl_tag(meta["pretrain_size"], cap, meta["train_size"], meta["seed"])
