@@ -34,7 +34,7 @@ def test_curves_have_a_row_for_every_model_and_the_figure_exists(tiny_campaign):
 
 
 @pytest.mark.parametrize("method, tag", [("mftl", "p40_e3_n10_s0"), ("delta", "n10_s0"),
-                                         ("foundation_multihead", "n10_s0"), ("chain_triple", "n10_s0")])
+                                         ("foundation_multihead", "analog_n10_s0"), ("chain_triple", "n10_s0")])
 def test_reported_rmse_equals_what_mace_eval_configs_predicts(tiny_campaign, tmp_path, method, tag):
     results = tiny_campaign / "results/tiny"
     model_dir = results / f"models/{method}/{tag}"
