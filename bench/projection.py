@@ -53,11 +53,18 @@ def job_counts(configfile: Path) -> dict[str, int]:
 
 
 def gfn1_seconds_per_config(frames) -> float:
-    """The raw tblite loop of bench/labelling.py (one thread), per configuration."""
+    """The raw tblite loop of bench/labelling.py (reading, labelling, writing; one thread), per configuration."""
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from labelling import raw_loop
 
-    return raw_loop(frames) / len(frames)
+    from mftl.structures import write_structures
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        write_structures(tmp / "in.extxyz", frames)
+        start = time.perf_counter()
+        raw_loop("tblite", tmp / "in.extxyz", tmp / "out.extxyz", tmp)
+        return (time.perf_counter() - start) / len(frames)
 
 
 def mace_seconds_per_atom_epoch(frames, model: dict, epochs: int) -> float:
@@ -99,7 +106,10 @@ def config_epochs(ds: dict, training: dict) -> dict[str, float]:
         out["fine-tune"] = (seeds * len(ds["pretrain_sizes"]) * len(ds["epoch_caps"]) * sum(sizes)
                             * training["finetune"]["max_epochs"])
     out["scratch/delta"] = len(methods & {"scratch", "delta"}) * seeds * sum(sizes) * training["scratch"]["max_epochs"]
-    runs = len(methods & {"foundation", "foundation_multihead"}) + len(ds.get("chains", {})) * ("chain" in methods)
+    foundations = ds.get("foundation", [])
+    n_foundations = 1 if isinstance(foundations, str) else len(foundations)
+    runs = (len(methods & {"foundation", "foundation_multihead"}) * n_foundations
+            + len(ds.get("chains", {})) * ("chain" in methods))
     out["foundation/chain"] = runs * seeds * sum(sizes) * training["finetune"]["max_epochs"]
     return out
 
@@ -126,7 +136,7 @@ def main() -> None:
     print(f"MACE, paper architecture, CPU 2 threads: {1000 * mace_s:.2f} ms per atom-epoch "
           f"({1000 * mace_s * atoms_demo:.1f} ms per demo configuration-epoch)")
     print(f"SLURM jobs (non-local rules of the dry run): "
-          f"{sum(n for r, n in counts.items() if r in SLURM_RULES)} of {counts['total']} jobs")
+          f"{sum(n for r, n in counts.items() if r not in {'total', 'all'} | local_rules())} of {counts['total']} jobs")
     print(json.dumps(counts))
     print()
     header = "| dataset | atoms/config | low-fidelity labels | labelling CPU-h (GFN1 rate) | config-epochs (max) | training CPU-core-h (max) |"
@@ -153,9 +163,23 @@ def main() -> None:
         print(f"  atoms/config {name}: {source}")
 
 
-#: rules that become SLURM jobs (everything else is a localrule of the profile)
-SLURM_RULES = {"convert", "label_chunk", "pretrain", "finetune", "scratch", "delta", "foundation",
-               "foundation_multihead", "chain_stage", "chain", "evaluate", "validate"}
+def local_rules() -> set[str]:
+    """Rules marked ``localrule: True`` in workflow/rules (a ``use rule`` inherits its base's mark)."""
+    local, base_of = set(), {}
+    for path in sorted((REPO / "workflow/rules").glob("*.smk")):
+        current = None
+        for line in path.read_text().splitlines():
+            words = line.split()
+            if line.startswith("rule "):
+                current = words[1].rstrip(":")
+            elif line.startswith("use rule "):
+                current = words[4]
+                base_of[current] = words[2]
+            elif line and not line[0].isspace():
+                current = None
+            elif current and words == ["localrule:", "True"]:
+                local.add(current)
+    return local | {rule for rule, base in base_of.items() if base in local}
 
 
 if __name__ == "__main__":
