@@ -113,16 +113,44 @@ def plain_3ob() -> Path:
 
 def raw_script(labeller: str, path: Path, out: Path, scratch: Path) -> None:
     """The same loop as a script a user would run: a fresh process that reads, labels and writes."""
-    subprocess.run([sys.executable, "-c", RAW_TBLITE if labeller == "tblite" else RAW_DFTB, str(path), str(out),
-                    str(plain_3ob()), str(scratch)], check=True, capture_output=True,
-                   env={**os.environ, "OMP_NUM_THREADS": "1"})
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            RAW_TBLITE if labeller == "tblite" else RAW_DFTB,
+            str(path),
+            str(out),
+            str(plain_3ob()),
+            str(scratch),
+        ],
+        check=True,
+        capture_output=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
 
 
 def workflow_step(labeller: str, path: Path, out: Path) -> None:
     fidelity, options = STEP_OPTIONS[labeller]
-    cmd = [sys.executable, "-m", "mftl", "label", "--input", str(path), "--fidelity", fidelity,
-           "--labeller", labeller, "--options", json.dumps(options), "--threads", "1",
-           "--out", str(out), "--report", str(out) + ".report.json"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "mftl",
+        "label",
+        "--input",
+        str(path),
+        "--fidelity",
+        fidelity,
+        "--labeller",
+        labeller,
+        "--options",
+        json.dumps(options),
+        "--threads",
+        "1",
+        "--out",
+        str(out),
+        "--report",
+        str(out) + ".report.json",
+    ]
     subprocess.run(cmd, check=True, capture_output=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
 
 
@@ -155,8 +183,7 @@ def dftb_costs(repeats: int) -> None:
             assert not report.failures, report.failures
             wall.append(labelled[0].info["dftb_wall_s"])
             cpu.append(labelled[0].info["dftb_cpu_s"])  # Python and dftb+ together
-        print(f"{what}: median CPU {statistics.median(cpu):.3f} s, wall {statistics.median(wall):.3f} s "
-              f"of {len(cpu)}")
+        print(f"{what}: median CPU {statistics.median(cpu):.3f} s, wall {statistics.median(wall):.3f} s of {len(cpu)}")
 
 
 def main() -> None:
@@ -173,14 +200,18 @@ def main() -> None:
 
     demo = read_structures(REPO / "resources/demo/demo.extxyz")
     frames = [demo[i % len(demo)] for i in range(args.n)]
-    runs = {"raw loop (in process)": [], "raw script (fresh process: imports, read, label, write)": [],
-            "workflow step (mftl label, as the rule runs it)": []}
+    runs = {
+        "raw loop (in process)": [],
+        "raw script (fresh process: imports, read, label, write)": [],
+        "workflow step (mftl label, as the rule runs it)": [],
+    }
     with tempfile.TemporaryDirectory() as tmp:
         path, scratch = Path(tmp) / "in.extxyz", Path(tmp) / "scratch"
         write_structures(path, frames)
         import ase.io  # noqa: F401  the in-process loop's imports stay outside its timing
         from ase.calculators.dftb import Dftb  # noqa: F401
         from tblite.ase import TBLite  # noqa: F401
+
         for _ in range(args.repeats):
             for name, run in zip(runs, (raw_loop, raw_script, workflow_step)):
                 extra = (scratch,) if run is not workflow_step else ()
@@ -190,13 +221,19 @@ def main() -> None:
     for name, times in runs.items():
         wall, cpu = statistics.median(t[0] for t in times), statistics.median(t[1] for t in times)
         medians[name] = (wall, cpu)
-        print(f"{name}: median wall {wall:.2f} s ({args.n / wall:.0f} conf/s), CPU {cpu:.2f} s "
-              f"({args.n / cpu:.0f} conf/CPU-s) of {[(round(w, 2), round(c, 2)) for w, c in times]}")
+        print(
+            f"{name}: median wall {wall:.2f} s ({args.n / wall:.0f} conf/s), CPU {cpu:.2f} s "
+            f"({args.n / cpu:.0f} conf/CPU-s) of {[(round(w, 2), round(c, 2)) for w, c in times]}"
+        )
     (raw_s, raw_cpu), (script_s, script_cpu), (step_s, step_cpu) = medians.values()
     chunk = yaml.safe_load((REPO / "config/paper.yaml").read_text())["labelling"]["chunk_size"]
-    print(f"throughput ratio workflow/raw loop: wall {raw_s / step_s:.2f}, CPU {raw_cpu / step_cpu:.2f} (target >= 0.9)")
-    print(f"throughput ratio workflow/raw script: wall {script_s / step_s:.2f}, CPU {script_cpu / step_cpu:.2f} "
-          "(target >= 0.9)")
+    print(
+        f"throughput ratio workflow/raw loop: wall {raw_s / step_s:.2f}, CPU {raw_cpu / step_cpu:.2f} (target >= 0.9)"
+    )
+    print(
+        f"throughput ratio workflow/raw script: wall {script_s / step_s:.2f}, CPU {script_cpu / step_cpu:.2f} "
+        "(target >= 0.9)"
+    )
     print(f"labelling jobs for 50,000 configurations at chunk_size {chunk}: {math.ceil(50000 / chunk)}")
 
 

@@ -62,23 +62,44 @@ def main() -> None:
     times = {"campaign": [], "flat": []}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        _, _, text = dry_run(["-s", str(REPO / "Snakefile"), "--configfile", str(REPO / args.configfile),
-                           "--directory", str(tmp / "campaign")], REPO)
+        _, _, text = dry_run(
+            [
+                "-s",
+                str(REPO / "Snakefile"),
+                "--configfile",
+                str(REPO / args.configfile),
+                "--directory",
+                str(tmp / "campaign"),
+            ],
+            REPO,
+        )
         n = job_count(text)
         (tmp / "flat").mkdir()
         (tmp / "flat" / "Snakefile").write_text(FLAT.format(n=n - 1))
         for _ in range(args.repeats):
-            times["campaign"].append(dry_run(["-s", str(REPO / "Snakefile"), "--configfile",
-                                              str(REPO / args.configfile), "--directory", str(tmp / "campaign")],
-                                             REPO)[:2])
+            times["campaign"].append(
+                dry_run(
+                    [
+                        "-s",
+                        str(REPO / "Snakefile"),
+                        "--configfile",
+                        str(REPO / args.configfile),
+                        "--directory",
+                        str(tmp / "campaign"),
+                    ],
+                    REPO,
+                )[:2]
+            )
             times["flat"].append(dry_run([], tmp / "flat")[:2])
     print(f"config: {args.configfile}")
     print(f"jobs: {n}")
     for i, unit in enumerate(("wall", "CPU")):
         campaign, flat = (statistics.median(t[i] for t in times[side]) for side in ("campaign", "flat"))
         listed = {side: ", ".join(f"{t[i]:.2f}" for t in times[side]) for side in times}
-        print(f"{unit}: campaign dry run median {campaign:.2f} s ({listed['campaign']}); bare Snakemake, {n} jobs,"
-              f" median {flat:.2f} s ({listed['flat']}); ratio {campaign / flat:.2f} (target <= 1.2)")
+        print(
+            f"{unit}: campaign dry run median {campaign:.2f} s ({listed['campaign']}); bare Snakemake, {n} jobs,"
+            f" median {flat:.2f} s ({listed['flat']}); ratio {campaign / flat:.2f} (target <= 1.2)"
+        )
 
 
 if __name__ == "__main__":

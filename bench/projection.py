@@ -46,8 +46,21 @@ ATOMS = {
 
 def job_counts(configfile: Path) -> dict[str, int]:
     with tempfile.TemporaryDirectory() as tmp:
-        out = subprocess.run([str(BIN / "snakemake"), "-n", "-s", str(REPO / "Snakefile"), "--directory", tmp,
-                              "--configfile", str(configfile)], capture_output=True, text=True, check=True).stdout
+        out = subprocess.run(
+            [
+                str(BIN / "snakemake"),
+                "-n",
+                "-s",
+                str(REPO / "Snakefile"),
+                "--directory",
+                tmp,
+                "--configfile",
+                str(configfile),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
     stats = out.split("Job stats:")[1].split("\n\n")[0].splitlines()[3:]
     return {rule: int(n) for rule, n in (line.split() for line in stats)}
 
@@ -56,7 +69,6 @@ def gfn1_seconds_per_config(frames) -> float:
     """The raw tblite loop of bench/labelling.py (reading, labelling, writing; one thread), per configuration."""
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from labelling import raw_loop
-
     from mftl.structures import write_structures
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -69,8 +81,8 @@ def gfn1_seconds_per_config(frames) -> float:
 
 def mace_seconds_per_atom_epoch(frames, model: dict, epochs: int) -> float:
     """Median epoch time (from mace's log timestamps, epochs after the first) per atom."""
+    from mftl.structures import write_structures
     from mftl.training import ENERGY_KEY, FORCES_KEY, MaceRun
-    from mftl.structures import set_labels, write_structures
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -82,14 +94,23 @@ def mace_seconds_per_atom_epoch(frames, model: dict, epochs: int) -> float:
             data.append(copy)
         write_structures(tmp / "train.extxyz", data)
         flags = {**model, "batch_size": 10, "eval_interval": 1}
-        run = MaceRun(name="bench", train_file=Path("train.extxyz"), seed=0, max_epochs=epochs,
-                      e0s={z: 0.0 for z in {int(z) for a in frames for z in a.numbers}}, device="cpu",
-                      restart_latest=False, hyperparameters=flags)
+        run = MaceRun(
+            name="bench",
+            train_file=Path("train.extxyz"),
+            seed=0,
+            max_epochs=epochs,
+            e0s={z: 0.0 for z in {int(z) for a in frames for z in a.numbers}},
+            device="cpu",
+            restart_latest=False,
+            hyperparameters=flags,
+        )
         env = {**os.environ, "OMP_NUM_THREADS": "2", "PATH": f"{BIN}:{os.environ['PATH']}"}
         subprocess.run(run.command(), cwd=tmp, env=env, check=True, capture_output=True)
         log = next((tmp / "logs").glob("*.log")).read_text()
-    stamps = [time.mktime(time.strptime(m, "%Y-%m-%d %H:%M:%S"))
-              for m in re.findall(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)\.\d+ INFO: Epoch \d+:", log, re.M)]
+    stamps = [
+        time.mktime(time.strptime(m, "%Y-%m-%d %H:%M:%S"))
+        for m in re.findall(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)\.\d+ INFO: Epoch \d+:", log, re.M)
+    ]
     if len(stamps) < 3:
         raise RuntimeError("too few epochs logged to time one")
     per_epoch = sorted(b - a for a, b in zip(stamps[1:], stamps[2:]))
@@ -103,13 +124,15 @@ def config_epochs(ds: dict, training: dict) -> dict[str, float]:
     out = {"pretrain": 0.0, "fine-tune": 0.0, "scratch/delta": 0.0, "foundation/chain": 0.0}
     if methods & {"mftl", "mftl_auto"}:
         out["pretrain"] = seeds * sum(ds["pretrain_sizes"]) * max(ds["epoch_caps"])
-        out["fine-tune"] = (seeds * len(ds["pretrain_sizes"]) * len(ds["epoch_caps"]) * sum(sizes)
-                            * training["finetune"]["max_epochs"])
+        out["fine-tune"] = (
+            seeds * len(ds["pretrain_sizes"]) * len(ds["epoch_caps"]) * sum(sizes) * training["finetune"]["max_epochs"]
+        )
     out["scratch/delta"] = len(methods & {"scratch", "delta"}) * seeds * sum(sizes) * training["scratch"]["max_epochs"]
     foundations = ds.get("foundation", [])
     n_foundations = 1 if isinstance(foundations, str) else len(foundations)
-    runs = (len(methods & {"foundation", "foundation_multihead"}) * n_foundations
-            + len(ds.get("chains", {})) * ("chain" in methods))
+    runs = len(methods & {"foundation", "foundation_multihead"}) * n_foundations + len(ds.get("chains", {})) * (
+        "chain" in methods
+    )
     out["foundation/chain"] = runs * seeds * sum(sizes) * training["finetune"]["max_epochs"]
     return out
 
@@ -124,8 +147,9 @@ def main() -> None:
     from mftl.config import check_config
     from mftl.structures import read_structures
 
-    config = check_config(yaml.safe_load(Path(args.configfile).read_text()),
-                          REPO / "workflow/schemas/config.schema.yaml")
+    config = check_config(
+        yaml.safe_load(Path(args.configfile).read_text()), REPO / "workflow/schemas/config.schema.yaml"
+    )
     frames = read_structures(REPO / "resources/demo/demo.extxyz")[::7][: args.n]
     atoms_demo = sum(len(a) for a in frames) / len(frames)
     counts = job_counts(Path(args.configfile))
@@ -133,10 +157,14 @@ def main() -> None:
     mace_s = mace_seconds_per_atom_epoch(frames, config["model"], args.epochs)
     print(f"machine: {os.cpu_count()} cores; demo molecules: {atoms_demo:.1f} atoms on average")
     print(f"GFN1-xTB (1 thread): {1000 * lf_s:.1f} ms per configuration (stand-in for DFTB+)")
-    print(f"MACE, paper architecture, CPU 2 threads: {1000 * mace_s:.2f} ms per atom-epoch "
-          f"({1000 * mace_s * atoms_demo:.1f} ms per demo configuration-epoch)")
-    print(f"SLURM jobs (non-local rules of the dry run): "
-          f"{sum(n for r, n in counts.items() if r not in {'total', 'all'} | local_rules())} of {counts['total']} jobs")
+    print(
+        f"MACE, paper architecture, CPU 2 threads: {1000 * mace_s:.2f} ms per atom-epoch "
+        f"({1000 * mace_s * atoms_demo:.1f} ms per demo configuration-epoch)"
+    )
+    print(
+        f"SLURM jobs (non-local rules of the dry run): "
+        f"{sum(n for r, n in counts.items() if r not in {'total', 'all'} | local_rules())} of {counts['total']} jobs"
+    )
     print(json.dumps(counts))
     print()
     header = "| dataset | atoms/config | low-fidelity labels | labelling CPU-h (GFN1 rate) | config-epochs (max) | training CPU-core-h (max) |"

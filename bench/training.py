@@ -27,8 +27,16 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-ARCH = {"model": "MACE", "num_channels": 16, "max_L": 0, "correlation": 2, "num_interactions": 2,
-        "r_max": 4.0, "default_dtype": "float32", "batch_size": 10}
+ARCH = {
+    "model": "MACE",
+    "num_channels": 16,
+    "max_L": 0,
+    "correlation": 2,
+    "num_interactions": 2,
+    "r_max": 4.0,
+    "default_dtype": "float32",
+    "batch_size": 10,
+}
 ENV = {**os.environ, "OMP_NUM_THREADS": "2", "PATH": f"{BIN}:{os.environ['PATH']}"}
 
 
@@ -39,9 +47,32 @@ def timed(cmd, cwd) -> float:
 
 
 def workflow_train(pool: Path, n: int, epochs: int, out: Path) -> float:
-    return timed([str(BIN / "mftl"), "train", "--train-pool", str(pool), "--fidelity", "gfn1", "--size", str(n),
-                  "--seed", "0", "--max-epochs", str(epochs), "--hyperparameters", json.dumps(ARCH),
-                  "--device", "cpu", "--threads", "2", "--keep-checkpoints", "--out-dir", str(out)], REPO)
+    return timed(
+        [
+            str(BIN / "mftl"),
+            "train",
+            "--train-pool",
+            str(pool),
+            "--fidelity",
+            "gfn1",
+            "--size",
+            str(n),
+            "--seed",
+            "0",
+            "--max-epochs",
+            str(epochs),
+            "--hyperparameters",
+            json.dumps(ARCH),
+            "--device",
+            "cpu",
+            "--threads",
+            "2",
+            "--keep-checkpoints",
+            "--out-dir",
+            str(out),
+        ],
+        REPO,
+    )
 
 
 def main() -> None:

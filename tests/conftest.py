@@ -25,21 +25,31 @@ FOUNDATION_MOLECULES = ("CH3CONH2",)
 
 
 FIDELITIES = {
-    "ref": {"energy_key": "ref_energy", "forces_key": "ref_forces",
-            "cost": {"per_config_s": 0.05, "source": "GFN2-xTB (tblite) of these molecules, ~50 ms each"}},
+    "ref": {
+        "energy_key": "ref_energy",
+        "forces_key": "ref_forces",
+        "cost": {"per_config_s": 0.05, "source": "GFN2-xTB (tblite) of these molecules, ~50 ms each"},
+    },
     "gfn1": {"labeller": "tblite", "options": {"method": "GFN1-xTB"}},
 }
 
 
-def _tiny_dataset(source: Path, select: dict, split: tuple[int, int, int], train_sizes: list[int],
-                  methods: list[str], **extra) -> dict:
+def _tiny_dataset(
+    source: Path, select: dict, split: tuple[int, int, int], train_sizes: list[int], methods: list[str], **extra
+) -> dict:
     """A dataset of the tiny source: ref read from keys, gfn1 computed; split = (test, validation, pool)."""
     test, validation, pretrain_pool = split
     return {
-        "source": str(source), "select": {"key": "molecule", **select}, "fidelities": FIDELITIES,
-        "high_fidelity": "ref", "low_fidelity": "gfn1",
+        "source": str(source),
+        "select": {"key": "molecule", **select},
+        "fidelities": FIDELITIES,
+        "high_fidelity": "ref",
+        "low_fidelity": "gfn1",
         "split": {"seed": 0, "test": test, "validation": validation, "pretrain_pool": pretrain_pool},
-        "train_sizes": train_sizes, "seeds": [0], "methods": methods, **extra,
+        "train_sizes": train_sizes,
+        "seeds": [0],
+        "methods": methods,
+        **extra,
     }
 
 
@@ -48,12 +58,26 @@ def tiny_config(source: Path, **overrides) -> dict:
     config = {
         "device": "cpu",
         "datasets": {
-            "tiny": _tiny_dataset(source, {"exclude": list(FOUNDATION_MOLECULES)}, (10, 5, 40), [5, 10],
-                                  ["scratch", "mftl", "mftl_auto", "delta"], pretrain_sizes=[40], epoch_caps=[1, 3]),
+            "tiny": _tiny_dataset(
+                source,
+                {"exclude": list(FOUNDATION_MOLECULES)},
+                (10, 5, 40),
+                [5, 10],
+                ["scratch", "mftl", "mftl_auto", "delta"],
+                pretrain_sizes=[40],
+                epoch_caps=[1, 3],
+            ),
         },
         "labelling": {"chunk_size": 20, "max_failure_fraction": 0.0},
-        "model": {"model": "MACE", "num_channels": 8, "max_L": 0, "correlation": 2,
-                  "num_interactions": 2, "r_max": 4.0, "default_dtype": "float32"},
+        "model": {
+            "model": "MACE",
+            "num_channels": 8,
+            "max_L": 0,
+            "correlation": 2,
+            "num_interactions": 2,
+            "r_max": 4.0,
+            "default_dtype": "float32",
+        },
         "training": {
             "pretrain": {"batch_size": 10},
             "finetune": {"max_epochs": 2, "batch_size": 5},
@@ -73,15 +97,20 @@ def full_tiny_config(source: Path) -> dict:
     config["datasets"]["tiny"]["methods"] += ["foundation", "foundation_multihead", "foundation_zeroshot", "chain"]
     config["datasets"]["tiny"]["foundation"] = "analog"
     config["datasets"]["tiny"]["chains"] = {
-        "triple": [{"dataset": "tiny", "fidelity": "gfn1", "size": 40, "epoch_cap": 3},
-                   {"dataset": "tiny_foundation", "fidelity": "ref", "size": 10}],
+        "triple": [
+            {"dataset": "tiny", "fidelity": "gfn1", "size": 40, "epoch_cap": 3},
+            {"dataset": "tiny_foundation", "fidelity": "ref", "size": 10},
+        ],
         "double": [{"dataset": "tiny_foundation", "fidelity": "ref", "size": 10}],
     }
     config["datasets"]["tiny_foundation"] = _tiny_dataset(
-        source, {"include": list(FOUNDATION_MOLECULES)}, (3, 2, 0), [10], ["scratch"])
+        source, {"include": list(FOUNDATION_MOLECULES)}, (3, 2, 0), [10], ["scratch"]
+    )
     config["foundations"] = {
-        "analog": {"trained_by": {"dataset": "tiny_foundation", "method": "scratch", "train_size": 10, "seed": 0},
-                   "replay_size": 6},
+        "analog": {
+            "trained_by": {"dataset": "tiny_foundation", "method": "scratch", "train_size": 10, "seed": 0},
+            "replay_size": 6,
+        },
     }
     return config
 
@@ -115,8 +144,7 @@ def tiny_source(tmp_path_factory) -> Path:
 
     frames = generate_geometries(seed=1, n_per_molecule=20, molecules=TINY_MOLECULES + FOUNDATION_MOLECULES)
     with_ref = [f for f in frames if f.info["config_id"] % 20 < 15]
-    labelled, report = label_frames(with_ref,
-                                    "ref", "tblite", {"method": "GFN2-xTB"})
+    labelled, report = label_frames(with_ref, "ref", "tblite", {"method": "GFN2-xTB"})
     assert not report.failures
     by_id = by_config_id(labelled)
     merged = [by_id.get(f.info["config_id"], f) for f in frames]

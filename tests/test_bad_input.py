@@ -7,16 +7,20 @@ import numpy as np
 import pytest
 from ase.build import molecule
 
+from conftest import REPO, tiny_config
 from mftl.config import ConfigError, check_config
 from mftl.datasets import LabelFailureError, collect_labels, load_source
 from mftl.labellers import LabellerError, label_frames
-from mftl.splits import SplitError, make_split, subset
 from mftl.sources.download import ChecksumError, fetch
+from mftl.splits import SplitError, make_split, subset
 from mftl.structures import (
-    StructureError, by_config_id, geometry_only, read_structures, set_labels, write_structures,
+    StructureError,
+    by_config_id,
+    geometry_only,
+    read_structures,
+    set_labels,
+    write_structures,
 )
-
-from conftest import REPO, tiny_config
 
 SCHEMA = REPO / "workflow/schemas/config.schema.yaml"
 
@@ -59,10 +63,13 @@ def _drop_forces(frames):
     del frames[2].arrays["ref_forces"]
 
 
-@pytest.mark.parametrize("drop, message", [
-    (_drop_energy, "config 1 has no energy key 'ref_energy'"),
-    (_drop_forces, "config 2 has no forces key 'ref_forces'"),
-])
+@pytest.mark.parametrize(
+    "drop, message",
+    [
+        (_drop_energy, "config 1 has no energy key 'ref_energy'"),
+        (_drop_forces, "config 2 has no forces key 'ref_forces'"),
+    ],
+)
 def test_missing_label_key_names_the_key_and_the_configuration(tmp_path, drop, message):
     frames = _frames()
     drop(frames)
@@ -125,7 +132,10 @@ def test_duplicate_seeds_unknown_key_wrong_type_and_unknown_method():
         (lambda c: c["datasets"]["tiny"].update(seeds=[1, 1]), "datasets.tiny.seeds': \\[1, 1\\] has non-unique"),
         (lambda c: c["datasets"]["tiny"].update(tset=3), "datasets.tiny.tset': unknown key"),
         (lambda c: c["labelling"].update(chunk_size="big"), "labelling.chunk_size': 'big' is not of type"),
-        (lambda c: c["datasets"]["tiny"].update(methods=["mftl", "deltaa"]), "datasets.tiny.methods.1': 'deltaa' is not one of"),
+        (
+            lambda c: c["datasets"]["tiny"].update(methods=["mftl", "deltaa"]),
+            "datasets.tiny.methods.1': 'deltaa' is not one of",
+        ),
     ]
     for mutate, message in cases:
         config = json.loads(json.dumps(base))

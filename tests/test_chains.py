@@ -93,26 +93,41 @@ def _chains_config() -> dict:
     config["datasets"]["other"].update(methods=["scratch"], train_sizes=[10])
     config["datasets"]["tiny"]["chains"] = {
         "double": [{"dataset": "other", "fidelity": "ref", "size": 10}],
-        "triple": [{"dataset": "tiny", "fidelity": "gfn1", "size": 40, "epoch_cap": 3},
-                   {"dataset": "other", "fidelity": "ref", "size": 10}],
+        "triple": [
+            {"dataset": "tiny", "fidelity": "gfn1", "size": 40, "epoch_cap": 3},
+            {"dataset": "other", "fidelity": "ref", "size": 10},
+        ],
     }
     return config
 
 
-@pytest.mark.parametrize("mutate, message", [
-    (lambda d: d["chains"]["double"][0].update(size=11),
-     r"config key 'datasets.tiny.chains.double\[0\].size': 11 is larger than the training pool of datasets.other"),
-    (lambda d: d["chains"]["double"][0].update(fidelity="gfn1"),
-     r"config key 'datasets.tiny.chains.double\[0\].fidelity': a first stage without epoch_cap is a model trained "
-     r"from scratch on the high fidelity of datasets.other \('ref'\); a pre-training on 'gfn1' needs an epoch_cap"),
-    (lambda d: d["chains"]["triple"][1].update(epoch_cap=3),
-     r"config key 'datasets.tiny.chains.triple\[1\].epoch_cap': only the first stage"),
-    (lambda d: d.update(chain=d.pop("chains")["triple"]),
-     r"config key 'datasets.tiny.chain': replaced by named chains, 'datasets.tiny.chains: \{<name>: \[<stages>\]\}'"),
-    (lambda d: d["chains"].update(with_underscore=d["chains"]["double"]),
-     r"config key 'datasets.tiny.chains': 'with_underscore' does not match"),
-    (lambda d: d.update(chains={}), r"config key 'datasets.tiny.chains'"),
-])
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (
+            lambda d: d["chains"]["double"][0].update(size=11),
+            r"config key 'datasets.tiny.chains.double\[0\].size': 11 is larger than the training pool of datasets.other",
+        ),
+        (
+            lambda d: d["chains"]["double"][0].update(fidelity="gfn1"),
+            r"config key 'datasets.tiny.chains.double\[0\].fidelity': a first stage without epoch_cap is a model trained "
+            r"from scratch on the high fidelity of datasets.other \('ref'\); a pre-training on 'gfn1' needs an epoch_cap",
+        ),
+        (
+            lambda d: d["chains"]["triple"][1].update(epoch_cap=3),
+            r"config key 'datasets.tiny.chains.triple\[1\].epoch_cap': only the first stage",
+        ),
+        (
+            lambda d: d.update(chain=d.pop("chains")["triple"]),
+            r"config key 'datasets.tiny.chain': replaced by named chains, 'datasets.tiny.chains: \{<name>: \[<stages>\]\}'",
+        ),
+        (
+            lambda d: d["chains"].update(with_underscore=d["chains"]["double"]),
+            r"config key 'datasets.tiny.chains': 'with_underscore' does not match",
+        ),
+        (lambda d: d.update(chains={}), r"config key 'datasets.tiny.chains'"),
+    ],
+)
 def test_bad_chain_names_the_key(mutate, message):
     config = _chains_config()
     check_config(copy.deepcopy(config), SCHEMA)  # valid before the mutation

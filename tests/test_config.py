@@ -29,12 +29,28 @@ def test_shipped_configs_are_valid():
 
 def test_the_full_demo_overlay_plans_the_larger_grid():
     plan = subprocess.run(
-        [str(BIN / "snakemake"), "-n", "--forceall", "--cores", "1", "--configfile", "config/config.yaml",
-         "config/demo_full.yaml"], cwd=REPO, env=env_with_venv(), capture_output=True, text=True, timeout=300)
+        [
+            str(BIN / "snakemake"),
+            "-n",
+            "--forceall",
+            "--cores",
+            "1",
+            "--configfile",
+            "config/config.yaml",
+            "config/demo_full.yaml",
+        ],
+        cwd=REPO,
+        env=env_with_venv(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert plan.returncode == 0, plan.stderr
-    for target in ("results/demo/models/mftl/p1000_e3_n100_s1/training.json",
-                   "results/demo/eval/mftl_auto/p1000_n25_s0.json",
-                   "results/demo_ccsdt/models/chain_triple/n100_s1/training.json"):
+    for target in (
+        "results/demo/models/mftl/p1000_e3_n100_s1/training.json",
+        "results/demo/eval/mftl_auto/p1000_n25_s0.json",
+        "results/demo_ccsdt/models/chain_triple/n100_s1/training.json",
+    ):
         assert target in plan.stdout, target
 
 
@@ -49,23 +65,51 @@ def test_defaults_are_filled():
     "mutate, message",
     [
         (lambda c: c.update(typo_key=1), "config key 'typo_key': unknown key"),
-        (lambda c: c["datasets"]["tiny"].update(trian_sizes=[5]), "config key 'datasets.tiny.trian_sizes': unknown key"),
-        (lambda c: c["datasets"]["tiny"]["split"].update(test="ten"), "config key 'datasets.tiny.split.test': 'ten' is not of type 'integer'"),
+        (
+            lambda c: c["datasets"]["tiny"].update(trian_sizes=[5]),
+            "config key 'datasets.tiny.trian_sizes': unknown key",
+        ),
+        (
+            lambda c: c["datasets"]["tiny"]["split"].update(test="ten"),
+            "config key 'datasets.tiny.split.test': 'ten' is not of type 'integer'",
+        ),
         (lambda c: c["datasets"]["tiny"].update(methods=["scratch", "magic"]), "config key 'datasets.tiny.methods.1'"),
         (lambda c: c["datasets"]["tiny"].update(seeds=[0, 0]), "config key 'datasets.tiny.seeds': .* non-unique"),
-        (lambda c: c["datasets"]["tiny"].update(high_fidelity="ccsdt"), "config key 'datasets.tiny.high_fidelity': 'ccsdt' is not one of"),
-        (lambda c: c["datasets"]["tiny"]["fidelities"]["gfn1"].update(labeller="dftb"), "config key 'datasets.tiny.fidelities.gfn1.labeller': 'dftb' is not one of"),
+        (
+            lambda c: c["datasets"]["tiny"].update(high_fidelity="ccsdt"),
+            "config key 'datasets.tiny.high_fidelity': 'ccsdt' is not one of",
+        ),
+        (
+            lambda c: c["datasets"]["tiny"]["fidelities"]["gfn1"].update(labeller="dftb"),
+            "config key 'datasets.tiny.fidelities.gfn1.labeller': 'dftb' is not one of",
+        ),
         (lambda c: c.update(device="gpu"), "config key 'device': 'gpu' is not one of"),
-        (lambda c: c["datasets"]["tiny"].update(pretrain_sizes=[500]), "config key 'datasets.tiny.pretrain_sizes': \\[500\\] larger than"),
-        (lambda c: c["datasets"]["tiny"].update(epoch_caps=[]), "config key 'datasets.tiny.epoch_caps': needed by method"),
-        (lambda c: c["training"]["finetune"].update(lrr=0.01),
-         "config key 'training.finetune.lrr': mace_run_train has no option '--lrr'"),
+        (
+            lambda c: c["datasets"]["tiny"].update(pretrain_sizes=[500]),
+            "config key 'datasets.tiny.pretrain_sizes': \\[500\\] larger than",
+        ),
+        (
+            lambda c: c["datasets"]["tiny"].update(epoch_caps=[]),
+            "config key 'datasets.tiny.epoch_caps': needed by method",
+        ),
+        (
+            lambda c: c["training"]["finetune"].update(lrr=0.01),
+            "config key 'training.finetune.lrr': mace_run_train has no option '--lrr'",
+        ),
         (lambda c: c["model"].update(max_L="two"), "config key 'model.max_L': '--max_L' expects int, got 'two'"),
         (lambda c: c["training"]["scratch"].update(lr=True), "config key 'training.scratch.lr': '--lr' expects float"),
-        (lambda c: c["datasets"]["tiny"].update(model={"default_dtype": "float16"}),
-         "config key 'datasets.tiny.model.default_dtype': '--default_dtype' must be one of \\['float32', 'float64'\\]"),
-        (lambda c: c["training"]["pretrain"].update(ema="yes"), "config key 'training.pretrain.ema': '--ema' is a switch"),
-        (lambda c: c["training"]["scratch"].update(seed=3), "config key 'training.scratch.seed': '--seed' is set by mftl"),
+        (
+            lambda c: c["datasets"]["tiny"].update(model={"default_dtype": "float16"}),
+            "config key 'datasets.tiny.model.default_dtype': '--default_dtype' must be one of \\['float32', 'float64'\\]",
+        ),
+        (
+            lambda c: c["training"]["pretrain"].update(ema="yes"),
+            "config key 'training.pretrain.ema': '--ema' is a switch",
+        ),
+        (
+            lambda c: c["training"]["scratch"].update(seed=3),
+            "config key 'training.scratch.seed': '--seed' is set by mftl",
+        ),
     ],
 )
 def test_bad_config_names_the_key(mutate, message):
@@ -78,34 +122,56 @@ def test_bad_config_names_the_key(mutate, message):
 def _with_foundation_and_chain(config):
     config["datasets"]["tiny"]["methods"] += ["foundation", "foundation_multihead", "chain"]
     config["datasets"]["tiny"]["foundation"] = "analog"
-    config["datasets"]["tiny"]["chains"] = {"triple": [{"dataset": "tiny", "fidelity": "gfn1", "size": 40, "epoch_cap": 3}]}
-    config["foundations"] = {"analog": {"file": "analog.model", "replay": {
-        "file": "replay.extxyz", "energy_key": "energy", "forces_key": "forces"}}}
+    config["datasets"]["tiny"]["chains"] = {
+        "triple": [{"dataset": "tiny", "fidelity": "gfn1", "size": 40, "epoch_cap": 3}]
+    }
+    config["foundations"] = {
+        "analog": {
+            "file": "analog.model",
+            "replay": {"file": "replay.extxyz", "energy_key": "energy", "forces_key": "forces"},
+        }
+    }
     return config
 
 
 @pytest.mark.parametrize(
     "mutate, message",
     [
-        (lambda c: c["datasets"]["tiny"].update(foundation="missing"),
-         "config key 'datasets.tiny.foundation': 'missing' is not an entry of 'foundations'"),
+        (
+            lambda c: c["datasets"]["tiny"].update(foundation="missing"),
+            "config key 'datasets.tiny.foundation': 'missing' is not an entry of 'foundations'",
+        ),
         (lambda c: c["datasets"]["tiny"].pop("foundation"), "config key 'datasets.tiny.foundation': needed by method"),
         (lambda c: c["foundations"]["analog"].pop("replay"), "config key 'foundations.analog.replay': multi-head"),
         (lambda c: c["foundations"]["analog"].update(name="small_off"), "config key 'foundations.analog'"),
         (lambda c: c["foundations"].update(other={"name": "tiny_off"}), "config key 'foundations.other.name'"),
-        (lambda c: c["datasets"]["tiny"]["chains"]["triple"][0].update(fidelity="ref"),
-         r"config key 'datasets.tiny.chains.triple\[0\].fidelity': a first stage with an epoch_cap pre-trains on "
-         "the low fidelity"),
-        (lambda c: c["datasets"]["tiny"]["chains"]["triple"][0].update(epoch_cap=7),
-         r"config key 'datasets.tiny.chains.triple\[0\]': size 40 / epoch_cap 7 must be among"),
-        (lambda c: c["datasets"]["tiny"]["chains"]["triple"].append({"dataset": "tiny", "fidelity": "ref", "size": 11}),
-         r"config key 'datasets.tiny.chains.triple\[1\].size': 11 is larger than the training pool"),
-        (lambda c: c["datasets"]["tiny"]["chains"]["triple"].append({"dataset": "nope", "fidelity": "ref", "size": 5}),
-         r"config key 'datasets.tiny.chains.triple\[1\].dataset': 'nope' is not a dataset"),
+        (
+            lambda c: c["datasets"]["tiny"]["chains"]["triple"][0].update(fidelity="ref"),
+            r"config key 'datasets.tiny.chains.triple\[0\].fidelity': a first stage with an epoch_cap pre-trains on "
+            "the low fidelity",
+        ),
+        (
+            lambda c: c["datasets"]["tiny"]["chains"]["triple"][0].update(epoch_cap=7),
+            r"config key 'datasets.tiny.chains.triple\[0\]': size 40 / epoch_cap 7 must be among",
+        ),
+        (
+            lambda c: c["datasets"]["tiny"]["chains"]["triple"].append(
+                {"dataset": "tiny", "fidelity": "ref", "size": 11}
+            ),
+            r"config key 'datasets.tiny.chains.triple\[1\].size': 11 is larger than the training pool",
+        ),
+        (
+            lambda c: c["datasets"]["tiny"]["chains"]["triple"].append(
+                {"dataset": "nope", "fidelity": "ref", "size": 5}
+            ),
+            r"config key 'datasets.tiny.chains.triple\[1\].dataset': 'nope' is not a dataset",
+        ),
         (lambda c: c["datasets"]["tiny"].pop("chains"), "config key 'datasets.tiny.chains': needed by method chain"),
         (lambda c: c["datasets"]["tiny"].update(select={"key": "molecule"}), "config key 'datasets.tiny.select'"),
-        (lambda c: c["datasets"]["tiny"]["fidelities"]["ref"].update(cost={"per_config_s": 3}),
-         "config key 'datasets.tiny.fidelities.ref.cost'"),
+        (
+            lambda c: c["datasets"]["tiny"]["fidelities"]["ref"].update(cost={"per_config_s": 3}),
+            "config key 'datasets.tiny.fidelities.ref.cost'",
+        ),
     ],
 )
 def test_bad_foundation_chain_select_or_cost_names_the_key(mutate, message):
@@ -126,10 +192,18 @@ def test_snakemake_dry_run_refuses_a_bad_config_before_any_job(tmp_path):
     assert not (tmp_path / "results").exists()
 
 
-@pytest.mark.parametrize("section, key, value, message", [
-    ("training.scratch", "lrr", 0.01, "config key 'training.scratch.lrr': mace_run_train has no option '--lrr'"),
-    ("model", "num_channels", "sixteen", "config key 'model.num_channels': '--num_channels' expects int, got 'sixteen'"),
-])
+@pytest.mark.parametrize(
+    "section, key, value, message",
+    [
+        ("training.scratch", "lrr", 0.01, "config key 'training.scratch.lrr': mace_run_train has no option '--lrr'"),
+        (
+            "model",
+            "num_channels",
+            "sixteen",
+            "config key 'model.num_channels': '--num_channels' expects int, got 'sixteen'",
+        ),
+    ],
+)
 def test_snakemake_dry_run_refuses_a_mace_flag_mace_would_refuse(tmp_path, tiny_source, section, key, value, message):
     """Refused when planning, not after splitting, labelling and a whole pre-training."""
     config = tiny_config(tiny_source)
@@ -157,10 +231,18 @@ def test_a_malformed_yaml_config_is_named_with_its_line(tmp_path):
     (tmp_path / "config" / "config.yaml").write_text(BROKEN_YAML)
     result = run_snakemake(["-n"], tmp_path)
     assert result.returncode != 0
-    assert "config/config.yaml: line 5, column 4: malformed YAML" in result.stdout + result.stderr, result.stderr[-2000:]
+    assert "config/config.yaml: line 5, column 4: malformed YAML" in result.stdout + result.stderr, result.stderr[
+        -2000:
+    ]
 
-    check = subprocess.run([str(BIN / "python"), "-m", "mftl", "check-config", "config/config.yaml"],
-                           cwd=tmp_path, env=env_with_venv(), capture_output=True, text=True, timeout=120)
+    check = subprocess.run(
+        [str(BIN / "python"), "-m", "mftl", "check-config", "config/config.yaml"],
+        cwd=tmp_path,
+        env=env_with_venv(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert check.returncode == 1
     assert "mftl check-config: error: config/config.yaml: line 5, column 4: malformed YAML" in check.stderr
 
@@ -172,8 +254,9 @@ def test_check_config_merges_files_as_snakemake_does_and_names_the_key(tmp_path)
     command = [str(BIN / "python"), "-m", "mftl", "check-config", "base.yaml"]
     ok = subprocess.run(command, cwd=tmp_path, env=env_with_venv(), capture_output=True, text=True, timeout=120)
     assert ok.returncode == 0 and "a valid campaign (tiny)" in ok.stdout, ok.stderr
-    bad = subprocess.run(command + ["overlay.yaml"], cwd=tmp_path, env=env_with_venv(), capture_output=True,
-                         text=True, timeout=120)
+    bad = subprocess.run(
+        command + ["overlay.yaml"], cwd=tmp_path, env=env_with_venv(), capture_output=True, text=True, timeout=120
+    )
     assert bad.returncode == 1
     assert "config key 'training.scratch.lrr': mace_run_train has no option '--lrr'" in bad.stderr
 
@@ -183,4 +266,5 @@ def test_snakemake_lint_finds_nothing():
     for args in ([], ["--configfile", str(REPO / "config/paper.yaml")]):
         result = run_snakemake(["--lint", *args], REPO)
         assert "Congratulations, your workflow is in a good condition!" in result.stdout + result.stderr, (
-            result.stdout[-3000:] + result.stderr[-3000:])
+            result.stdout[-3000:] + result.stderr[-3000:]
+        )

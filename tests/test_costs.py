@@ -19,9 +19,14 @@ CONFIG = {
     "foundations": {"ext": {"file": "x.model"}},
     "datasets": {
         "d": {
-            "fidelities": {"hf": {"energy_key": "e", "forces_key": "f", "cost": {"info_key": "hf_cpu_s"}},
-                           "lf": {"labeller": "tblite"}},
-            "high_fidelity": "hf", "low_fidelity": "lf", "epoch_caps": [1, 2], "foundation": "ext",
+            "fidelities": {
+                "hf": {"energy_key": "e", "forces_key": "f", "cost": {"info_key": "hf_cpu_s"}},
+                "lf": {"labeller": "tblite"},
+            },
+            "high_fidelity": "hf",
+            "low_fidelity": "lf",
+            "epoch_caps": [1, 2],
+            "foundation": "ext",
         },
     },
 }
@@ -40,7 +45,7 @@ def _frames(ids):
 
 def _bench(path: Path, seconds: float) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("s\th:m:s\tmax_rss\tcpu_time\n" f"{seconds}\t0:00:00\t1.0\t{seconds / 2}\n")
+    path.write_text(f"s\th:m:s\tmax_rss\tcpu_time\n{seconds}\t0:00:00\t1.0\t{seconds / 2}\n")
 
 
 def _run(folder: Path, train_ids) -> None:
@@ -56,8 +61,14 @@ def results(tmp_path):
     for part in ("test", "validation"):
         write_structures(r / "labels" / f"{part}.hf.extxyz", _frames(PARTS[part]))
     # low-fidelity labelling jobs, chunks of 2: pretrain pool 2 chunks, test 1, validation 1, train pool 2
-    for name, seconds in {"pretrain_pool.0": 4, "pretrain_pool.1": 6, "test.0": 2, "validation.0": 1,
-                          "train_pool.0": 8, "train_pool.1": 3}.items():
+    for name, seconds in {
+        "pretrain_pool.0": 4,
+        "pretrain_pool.1": 6,
+        "test.0": 2,
+        "validation.0": 1,
+        "train_pool.0": 8,
+        "train_pool.1": 3,
+    }.items():
         _bench(r / "benchmarks/label/lf" / f"{name}.tsv", seconds)
     _run(r / "pretrain/p3_s0", [6, 7, 8])
     _bench(r / "benchmarks/pretrain/p3_s0.tsv", 100)
@@ -76,13 +87,30 @@ def results(tmp_path):
 
 def _row(method, cap=None, pre=None):
     fidelities = "ext->hf" if method.startswith("foundation") else "x"  # a foundation's row names it
-    return {"dataset": "d", "method": method, "fidelities": fidelities, "pretrain_size": pre, "epoch_cap": cap,
-            "train_size": 2, "seed": 0, "energy_rmse_meV_atom": 1.0, "forces_rmse_meV_A": 2.0}
+    return {
+        "dataset": "d",
+        "method": method,
+        "fidelities": fidelities,
+        "pretrain_size": pre,
+        "epoch_cap": cap,
+        "train_size": 2,
+        "seed": 0,
+        "energy_rmse_meV_atom": 1.0,
+        "forces_rmse_meV_A": 2.0,
+    }
 
 
 def test_costs_sum_what_each_point_depended_on(results):
-    curves = pd.DataFrame([_row("scratch"), _row("mftl", 1, 3), _row("mftl", 2, 3), _row("mftl_auto", 1, 3),
-                           _row("delta"), _row("foundation")])
+    curves = pd.DataFrame(
+        [
+            _row("scratch"),
+            _row("mftl", 1, 3),
+            _row("mftl", 2, 3),
+            _row("mftl_auto", 1, 3),
+            _row("delta"),
+            _row("foundation"),
+        ]
+    )
     table = costs_table(curves, CONFIG, results).set_index(["method", "epoch_cap"], drop=False)
     hf_used = 10 * (3 + 4 + 2)  # training configs 3, 4 and validation config 2
     scratch = table.loc[("scratch", pd.NA)]
@@ -128,8 +156,22 @@ def test_unknown_costs_are_plotted_as_known_parts_and_named(results, tmp_path):
     del config["datasets"]["d"]["fidelities"]["hf"]["cost"]
     curves, costs = tmp_path / "curves.csv", tmp_path / "costs.csv"
     pd.DataFrame([_row("scratch"), _row("mftl", 1, 3), _row("foundation")]).to_csv(curves, index=False)
-    assert mftl_main(["costs", "--curves", str(curves), "--config", json.dumps(config), "--results", str(results),
-                      "--out", str(costs)]) == 0
+    assert (
+        mftl_main(
+            [
+                "costs",
+                "--curves",
+                str(curves),
+                "--config",
+                json.dumps(config),
+                "--results",
+                str(results),
+                "--out",
+                str(costs),
+            ]
+        )
+        == 0
+    )
     table = pd.read_csv(costs)
     assert table.total_s.isna().all()
     assert list(table.unknown) == ["hf_labels_s", "hf_labels_s", "hf_labels_s foundation_s"]
@@ -138,8 +180,10 @@ def test_unknown_costs_are_plotted_as_known_parts_and_named(results, tmp_path):
     assert mftl_main(["figure", "--kind", "cost", "--table", str(costs), "--out", *map(str, figures)]) == 0
     assert all(path.stat().st_size > 5000 for path in figures)
     caption = Image.open(figures[0]).text["Description"]
-    assert caption == ("cost unknown: foundation (ext): high-fidelity labels, foundation model; "
-                       "mftl (pre 3, cap 1): high-fidelity labels; scratch: high-fidelity labels")
+    assert caption == (
+        "cost unknown: foundation (ext): high-fidelity labels, foundation model; "
+        "mftl (pre 3, cap 1): high-fidelity labels; scratch: high-fidelity labels"
+    )
     pdf_string = caption.replace("(", "\\(").replace(")", "\\)")  # a PDF literal string escapes parentheses
     assert f"/Subject ({pdf_string})".encode() in figures[1].read_bytes()
 

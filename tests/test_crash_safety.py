@@ -27,8 +27,11 @@ from mftl.training import checkpoints_by_epoch
 
 
 def _outputs(workdir):
-    return {p: p.stat().st_mtime_ns for p in (workdir / "results").rglob("*")
-            if p.is_file() and p.suffix in (".extxyz", ".json", ".csv")}
+    return {
+        p: p.stat().st_mtime_ns
+        for p in (workdir / "results").rglob("*")
+        if p.is_file() and p.suffix in (".extxyz", ".json", ".csv")
+    }
 
 
 def _validation_losses(log: str) -> dict[int, float]:
@@ -73,8 +76,9 @@ def test_sigkill_mid_training_then_the_same_command_completes(tiny_source, tmp_p
     cmd = ["make", "-s", "-C", str(REPO), "run", f"ARGS={args}", "CORES=1", f"VENV={BIN.parent}"]
     output = tmp_path / "killed_run.out"
     with open(output, "w") as out:
-        proc = subprocess.Popen(cmd, cwd=killed, env=env_with_venv(), start_new_session=True,
-                                stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            cmd, cwd=killed, env=env_with_venv(), start_new_session=True, stdout=out, stderr=subprocess.STDOUT
+        )
     checkpoints = killed / "results/tiny/models/scratch/n10_s0/checkpoints"
     deadline, epoch = time.time() + 300, -1
     # polled often, a checkpoint is seen just after mace saved it: the kill lands an epoch before the next save
@@ -107,8 +111,9 @@ def test_sigkill_mid_training_then_the_same_command_completes(tiny_source, tmp_p
     reference = pd.read_csv(uninterrupted / "results/tiny/curves.csv")
     run_log = (uninterrupted / "results/tiny/models/scratch/n10_s0/logs/mace_run-0.log").read_text()
     losses = [loss for _, loss in sorted(_validation_losses(run_log).items())]
-    assert len(losses) == 25 and all(b < a for a, b in itertools.pairwise(losses)), \
+    assert len(losses) == 25 and all(b < a for a, b in itertools.pairwise(losses)), (
         "test premise: every epoch improves, so mace's reset lowest loss cannot matter"
+    )
     for name in ("killed", "uninterrupted"):
         info = json.loads((tmp_path / name / "results/tiny/models/scratch/n10_s0/training.json").read_text())
         assert info["epochs_run"] == 25
@@ -133,8 +138,9 @@ def test_changed_config_or_label_option_retrains_from_zero(tiny_source, tmp_path
         return pd.read_csv(tmp_path / "results/tiny/curves.csv").set_index("method")
 
     first = rerun()
-    assert all(json.loads((models / m / "n10_s0/training.json").read_text())["epochs_run"] == 6
-               for m in ("scratch", "delta"))
+    assert all(
+        json.loads((models / m / "n10_s0/training.json").read_text())["epochs_run"] == 6 for m in ("scratch", "delta")
+    )
 
     config["training"]["scratch"]["max_epochs"] = 3
     second = rerun()

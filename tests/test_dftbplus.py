@@ -16,8 +16,7 @@ from ase.build import bulk, molecule
 from ase.units import Bohr, Hartree
 
 from mftl.config import ConfigError, check_config
-from mftl.labellers import LabellerError, backend, label_frames
-from mftl.labellers import dftbplus
+from mftl.labellers import LabellerError, backend, dftbplus, label_frames
 from mftl.labellers.dftbplus import force_consistent_energy, make_calculator, supported_elements, write_input
 from mftl.labellers.skf import max_angular_momentum, plain_skf_dir, skf_elements
 
@@ -86,7 +85,9 @@ def test_ethanol_input_is_scc_with_fermi_filling_and_no_kpoints(skf_dir, tmp_pat
     assert ham["SCC"] == "Yes"
     assert float(ham["SCCTolerance"]) == 1e-6 and ham["MaxSCCIterations"] == "200"
     assert {k: v for k, v in ham["MaxAngularMomentum"].items() if not k.startswith("_")} == {
-        "C": '"p"', "H": '"s"', "O": '"p"'
+        "C": '"p"',
+        "H": '"s"',
+        "O": '"p"',
     }
     assert ham["Filling"]["_type"] == "Fermi"
     assert float(ham["Filling"]["Temperature [Kelvin]"]) == 300.0
@@ -123,8 +124,11 @@ def test_periodic_tungsten_gets_a_kpoint_grid_from_the_density_and_smearing(skf_
 def test_explicit_kpoints_temperature_and_extra_keywords(skf_dir, tmp_path):
     w = bulk("W", "bcc", a=3.165, cubic=True).repeat((3, 3, 1))
     options = {
-        "skf_dir": str(skf_dir), "kpts": [3, 3, 4], "temperature_k": 500,
-        "extra": {"Hamiltonian_ShellResolvedSCC": "Yes"}, "ignore_unprocessed_nodes": True,
+        "skf_dir": str(skf_dir),
+        "kpts": [3, 3, 4],
+        "temperature_k": 500,
+        "extra": {"Hamiltonian_ShellResolvedSCC": "Yes"},
+        "ignore_unprocessed_nodes": True,
     }
     hsd = parse_hsd(write_input(w, options, tmp_path / "w").read_text())
     assert hsd["Hamiltonian"]["KPointsAndWeights"]["_lines"] == ["3 0 0", "0 3 0", "0 0 4", "0.0 0.0 0.5"]
@@ -249,7 +253,9 @@ def test_dftb3_recipe_writes_third_order_keys_for_the_elements_present(tmp_path)
     assert ham["HCorrection"] == {"_type": "Damping", "_lines": [], "Exponent": "4.0"}
     # Only H and O: DFTB+ stops on derivatives of species the geometry lacks (IgnoreUnprocessedNodes = No).
     assert {k: float(v) for k, v in ham["HubbardDerivs"].items() if not k.startswith("_")} == {
-        "H": -0.1857, "O": -0.1575}
+        "H": -0.1857,
+        "O": -0.1575,
+    }
     override = {**options, "hubbard_derivs": {"O": -0.16}}
     ham = parse_hsd(write_input(molecule("H2O"), override, tmp_path / "o").read_text())["Hamiltonian"]
     assert float(ham["HubbardDerivs"]["O"]) == -0.16 and float(ham["HubbardDerivs"]["H"]) == -0.1857
@@ -261,8 +267,11 @@ def test_recipe_mistakes_name_the_option_or_element(skf_dir, tmp_path):
     with pytest.raises(LabellerError, match="hubbard_derivs need a third-order recipe"):
         make_calculator({"skf_dir": str(skf_dir), "hubbard_derivs": {"H": -0.1}})
     with pytest.raises(LabellerError, match="recipe 'dftb3_3ob' has no Hubbard derivative for Li; give it"):
-        write_input(Atoms("LiH", positions=[[0, 0, 0], [0, 0, 1.6]]),
-                    {"skf_dir": str(skf_dir), "recipe": "dftb3_3ob"}, tmp_path / "x")
+        write_input(
+            Atoms("LiH", positions=[[0, 0, 0], [0, 0, 1.6]]),
+            {"skf_dir": str(skf_dir), "recipe": "dftb3_3ob"},
+            tmp_path / "x",
+        )
 
 
 def test_schema_checks_dftbplus_options_by_key():
@@ -270,7 +279,9 @@ def test_schema_checks_dftbplus_options_by_key():
     check_config(copy.deepcopy(config), REPO / "workflow" / "schemas" / "config.schema.yaml")
     fidelity = config["datasets"]["qm7x"]["fidelities"]["dftb"]
     fidelity["options"]["recipe"] = "dftb3"
-    with pytest.raises(ConfigError, match=r"'datasets\.qm7x\.fidelities\.dftb\.options\.recipe': 'dftb3' is not one of"):
+    with pytest.raises(
+        ConfigError, match=r"'datasets\.qm7x\.fidelities\.dftb\.options\.recipe': 'dftb3' is not one of"
+    ):
         check_config(copy.deepcopy(config), REPO / "workflow" / "schemas" / "config.schema.yaml")
     fidelity["options"] = {"recipe": "dftb3_3ob"}
     with pytest.raises(ConfigError, match=r"options': 'skf_dir' is a required property"):
@@ -320,12 +331,19 @@ def test_planned_labelling_jobs_use_their_labellers_conda_environment(tiny_sourc
 
     config = tiny_config(tiny_source, methods=["mftl"], epoch_caps=[1])
     dftb = copy.deepcopy(config["datasets"]["tiny"])
-    dftb["fidelities"]["dftb3"] = {"labeller": "dftbplus", "options": {"skf_dir": str(SHIPPED_3OB), "recipe": "dftb3_3ob"}}
+    dftb["fidelities"]["dftb3"] = {
+        "labeller": "dftbplus",
+        "options": {"skf_dir": str(SHIPPED_3OB), "recipe": "dftb3_3ob"},
+    }
     dftb["low_fidelity"] = "dftb3"
     config["datasets"]["tiny_dftb"] = dftb
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
-    result = subprocess.run([sys.executable, "-c", PLANNED_ENVS, str(REPO / "Snakefile"), str(tmp_path),
-                             str(tmp_path / "config.yaml")], capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-c", PLANNED_ENVS, str(REPO / "Snakefile"), str(tmp_path), str(tmp_path / "config.yaml")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     planned = json.loads(result.stdout.split("PLANNED", 1)[1])
     envs = {(rule, fidelity): env for rule, fidelity, env in planned}
@@ -347,7 +365,8 @@ def test_the_demo_overlay_compares_two_pretraining_fidelities_of_the_same_config
     assert pretraining_fidelity_groups(config["datasets"]) == {"demo": ["demo", "demo_dftb3"]}
     demo, dftb3 = config["datasets"]["demo"], config["datasets"]["demo_dftb3"]
     assert {k: v for k, v in dftb3.items() if k not in ("fidelities", "low_fidelity", "methods")} == {
-        k: v for k, v in demo.items() if k in dftb3 and k not in ("fidelities", "low_fidelity", "methods")}
+        k: v for k, v in demo.items() if k in dftb3 and k not in ("fidelities", "low_fidelity", "methods")
+    }
     assert dftb3["fidelities"]["dftb3"]["options"]["recipe"] == "dftb3_3ob"
     other_split = copy.deepcopy(config)
     other_split["datasets"]["demo_dftb3"]["split"]["seed"] = 1  # other test configurations: not comparable
@@ -359,12 +378,28 @@ def test_the_pretraining_fidelity_figure_needs_two_low_fidelities():
 
     from mftl import plots
 
-    rows = [{"dataset": "demo", "method": "mftl", "fidelities": "gfn1->pbe0", "pretrain_size": 100, "epoch_cap": 3,
-             "train_size": n, "seed": 0, "energy_rmse_meV_atom": 10.0 / n, "forces_rmse_meV_A": 100.0 / n,
-             "energy_mae_meV_atom": 1.0, "forces_mae_meV_A": 1.0, "n_test": 5} for n in (10, 20)]
+    rows = [
+        {
+            "dataset": "demo",
+            "method": "mftl",
+            "fidelities": "gfn1->pbe0",
+            "pretrain_size": 100,
+            "epoch_cap": 3,
+            "train_size": n,
+            "seed": 0,
+            "energy_rmse_meV_atom": 10.0 / n,
+            "forces_rmse_meV_A": 100.0 / n,
+            "energy_mae_meV_atom": 1.0,
+            "forces_mae_meV_A": 1.0,
+            "n_test": 5,
+        }
+        for n in (10, 20)
+    ]
     with pytest.raises(plots.FigureSkipped, match="1 pre-training fidelity"):
         plots.pretraining_fidelity(pd.DataFrame(rows))
     other = [{**row, "dataset": "demo_dftb3", "fidelities": "dftb3->pbe0"} for row in rows]
     figure = plots.pretraining_fidelity(pd.DataFrame(rows + other))
     assert figure.axes[0].get_legend_handles_labels()[1] == [
-        "pre-trained on gfn1 (pre 100, best cap 3)", "pre-trained on dftb3 (pre 100, best cap 3)"]
+        "pre-trained on gfn1 (pre 100, best cap 3)",
+        "pre-trained on dftb3 (pre 100, best cap 3)",
+    ]

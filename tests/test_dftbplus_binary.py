@@ -162,13 +162,19 @@ def _direct_dftb3_3ob(atoms, skf_dir: Path, directory: Path):
     """DFTB3/3ob energy (eV) and forces (eV/A) from ASE's own Dftb, as a user would write it."""
     hubbard_derivs = {"H": -0.1857, "C": -0.1492, "N": -0.1535, "O": -0.1575}
     calc = Dftb(
-        label="dftb", directory=str(directory), slako_dir=f"{skf_dir}/",
-        Hamiltonian_SCC="Yes", Hamiltonian_SCCTolerance=1e-6, Hamiltonian_MaxSCCIterations=200,
+        label="dftb",
+        directory=str(directory),
+        slako_dir=f"{skf_dir}/",
+        Hamiltonian_SCC="Yes",
+        Hamiltonian_SCCTolerance=1e-6,
+        Hamiltonian_MaxSCCIterations=200,
         Hamiltonian_ThirdOrderFull="Yes",
         Hamiltonian_HubbardDerivs_="",
         **{f"Hamiltonian_HubbardDerivs_{s}": hubbard_derivs[s] for s in sorted(set(atoms.get_chemical_symbols()))},
-        Hamiltonian_HCorrection_="Damping", Hamiltonian_HCorrection_Exponent=4.0,
-        Hamiltonian_Filling_="Fermi", **{"Hamiltonian_Filling_Temperature [Kelvin]": 300.0},
+        Hamiltonian_HCorrection_="Damping",
+        Hamiltonian_HCorrection_Exponent=4.0,
+        Hamiltonian_Filling_="Fermi",
+        **{"Hamiltonian_Filling_Temperature [Kelvin]": 300.0},
         ParserOptions_ParserVersion=13,
     )
     work = atoms.copy()
@@ -213,8 +219,8 @@ def test_pretraining_fidelity_comparison_on_tiny_data(tiny_source, tmp_path):
     and on DFTB3/3ob: rows per low fidelity in curves.csv and the figure comparing them."""
     import pandas as pd
     import yaml
-    from conftest import run_snakemake, tiny_config
 
+    from conftest import run_snakemake, tiny_config
     from mftl import plots
 
     config = tiny_config(tiny_source, methods=["mftl"], epoch_caps=[1], train_sizes=[5])

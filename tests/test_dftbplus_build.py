@@ -44,8 +44,11 @@ def test_a_dftb_on_path_is_used_and_nothing_is_built(tmp_path):
     found.mkdir()
     (found / "dftb+").write_text("#!/bin/sh\n")
     (found / "dftb+").chmod(0o755)
-    result = _run(["https://example.invalid/dftbplus.tar.xz", "", str(tmp_path / "venv")],
-                  f"{found}:{_path_without_dftbplus()}", tmp_path / "cache")
+    result = _run(
+        ["https://example.invalid/dftbplus.tar.xz", "", str(tmp_path / "venv")],
+        f"{found}:{_path_without_dftbplus()}",
+        tmp_path / "cache",
+    )
     assert result.returncode == 0, result.stderr
     assert f"using {found}/dftb+ from PATH; nothing to build" in result.stdout
     assert not (tmp_path / "cache").exists() and not (tmp_path / "venv").exists()
@@ -74,6 +77,8 @@ def test_a_cached_build_is_installed_into_a_fresh_environment_without_rebuilding
     assert time.perf_counter() - start < 30 and "building" not in result.stdout
     binary = tmp_path / "venv" / "bin" / "dftb+"
     run = subprocess.run([str(binary)], cwd=tmp_path, capture_output=True, text=True, timeout=60)
-    assert "DFTB+" in run.stdout and "No input file" in run.stdout  # it runs (a `git archive` source says "development version")
+    assert (
+        "DFTB+" in run.stdout and "No input file" in run.stdout
+    )  # it runs (a `git archive` source says "development version")
     again = _run([str(VENDORED), VENDORED_SHA256, str(tmp_path / "venv")], _path_without_dftbplus(), cache)
     assert again.returncode == 0 and "exists; nothing to do" in again.stdout

@@ -17,14 +17,47 @@ def test_patience_ends_the_run_and_the_model_is_the_best_checkpoint(tiny_campaig
     pool = tiny_campaign / "results/tiny/labels/pretrain_pool.gfn1.extxyz"
     valid = tiny_campaign / "results/tiny/labels/validation.gfn1.extxyz"
     # a large learning rate makes the validation loss jump; patience 1 stops at the first step back
-    hyper = json.dumps({"model": "MACE", "num_channels": 8, "max_L": 0, "correlation": 2, "num_interactions": 2,
-                        "r_max": 4.0, "default_dtype": "float64", "batch_size": 4, "lr": 0.05, "patience": 1})
+    hyper = json.dumps(
+        {
+            "model": "MACE",
+            "num_channels": 8,
+            "max_L": 0,
+            "correlation": 2,
+            "num_interactions": 2,
+            "r_max": 4.0,
+            "default_dtype": "float64",
+            "batch_size": 4,
+            "lr": 0.05,
+            "patience": 1,
+        }
+    )
     out = tmp_path / "run"
     subprocess.run(
-        [str(BIN / "mftl"), "train", "--train-pool", str(pool), "--valid", str(valid), "--fidelity", "gfn1",
-         "--size", "20", "--seed", "0", "--max-epochs", "30", "--hyperparameters", hyper, "--device", "cpu",
-         "--out-dir", str(out)],
-        check=True, env=env_with_venv(), capture_output=True,
+        [
+            str(BIN / "mftl"),
+            "train",
+            "--train-pool",
+            str(pool),
+            "--valid",
+            str(valid),
+            "--fidelity",
+            "gfn1",
+            "--size",
+            "20",
+            "--seed",
+            "0",
+            "--max-epochs",
+            "30",
+            "--hyperparameters",
+            hyper,
+            "--device",
+            "cpu",
+            "--out-dir",
+            str(out),
+        ],
+        check=True,
+        env=env_with_venv(),
+        capture_output=True,
     )
     info = json.loads((out / "training.json").read_text())
     log = (out / "logs/mace_run-0.log").read_text()
@@ -34,7 +67,7 @@ def test_patience_ends_the_run_and_the_model_is_the_best_checkpoint(tiny_campaig
     # the last epoch did not improve on the best one, and nothing was trained after it
     best = min(losses, key=losses.get)
     assert losses[max(losses)] >= losses[best] and best < max(losses)
-    (checkpoint_epoch, checkpoint), = checkpoints_by_epoch(out / "checkpoints").items()
+    ((checkpoint_epoch, checkpoint),) = checkpoints_by_epoch(out / "checkpoints").items()
     assert checkpoint_epoch == best
     model = torch.load(out / "model.model", map_location="cpu", weights_only=False).state_dict()
     saved = torch.load(checkpoint, map_location="cpu", weights_only=False)["model"]

@@ -13,8 +13,13 @@ from ase import Atoms
 from mftl import plots
 from mftl.cli import main as mftl_main
 from mftl.curves import COLUMNS, METRICS
-from mftl.tables import (available_figures, fidelity_comparison_table, figure_availability, skipped_figures,
-                         summary_table)
+from mftl.tables import (
+    available_figures,
+    fidelity_comparison_table,
+    figure_availability,
+    skipped_figures,
+    summary_table,
+)
 
 TRAIN_SIZES = (10, 100, 1000)
 PRETRAIN_SIZES = (500, 2000)
@@ -26,12 +31,22 @@ BEST_CAP = 5
 def _row(method: str, fidelities: str, size: int, seed: int, scale: float, pre=pd.NA, cap=pd.NA) -> dict:
     """One curves.csv row whose errors fall as size**-0.5, times ``scale``, with seed noise."""
     noise = 1.0 + 0.05 * (seed - 1)
-    energy = scale * 100.0 * size ** -0.5 * noise
-    forces = scale * 300.0 * size ** -0.5 * noise
-    return {"dataset": "synth", "method": method, "fidelities": fidelities, "pretrain_size": pre,
-            "epoch_cap": cap, "train_size": size, "seed": seed,
-            "energy_rmse_meV_atom": energy, "forces_rmse_meV_A": forces,
-            "energy_mae_meV_atom": 0.8 * energy, "forces_mae_meV_A": 0.8 * forces, "n_test": 50}
+    energy = scale * 100.0 * size**-0.5 * noise
+    forces = scale * 300.0 * size**-0.5 * noise
+    return {
+        "dataset": "synth",
+        "method": method,
+        "fidelities": fidelities,
+        "pretrain_size": pre,
+        "epoch_cap": cap,
+        "train_size": size,
+        "seed": seed,
+        "energy_rmse_meV_atom": energy,
+        "forces_rmse_meV_A": forces,
+        "energy_mae_meV_atom": 0.8 * energy,
+        "forces_mae_meV_A": 0.8 * forces,
+        "n_test": 50,
+    }
 
 
 def synthetic_curves(chain: bool = False) -> pd.DataFrame:
@@ -88,8 +103,12 @@ def test_error_vs_epoch_cap_has_a_line_per_train_and_pretrain_size():
     assert len(legend_texts(forces)) == len(TRAIN_SIZES) * len(PRETRAIN_SIZES)
     assert "train 100, pre-train 2000" in legend_texts(forces)
     line = next(ln for ln in labelled_lines(energy) if ln.get_label() == "train 100, pre-train 2000")
-    expected = [np.mean([_row("mftl", "", 100, s, (0.5 if c == BEST_CAP else 0.7) * 0.9)["energy_rmse_meV_atom"]
-                         for s in SEEDS]) for c in CAPS]
+    expected = [
+        np.mean(
+            [_row("mftl", "", 100, s, (0.5 if c == BEST_CAP else 0.7) * 0.9)["energy_rmse_meV_atom"] for s in SEEDS]
+        )
+        for c in CAPS
+    ]
     np.testing.assert_allclose(line.get_ydata(), expected)
 
 
@@ -129,12 +148,15 @@ def test_fidelity_chain_draws_each_chain_with_references():
     assert "scratch" in labels and any(label.startswith("mftl (pre") for label in labels)
 
 
-@pytest.mark.parametrize("figure, curves, reason", [
-    (plots.fidelity_chain, synthetic_curves(), r"no rows of a chain method \(chain_<name>\)"),
-    (plots.delta_vs_single_fidelity, synthetic_curves().query("method != 'delta'"), "delta"),
-    (plots.error_vs_epoch_cap, synthetic_curves().query("method != 'mftl'"), "no rows of method mftl"),
-    (plots.error_vs_epoch_cap, synthetic_curves().query("method != 'mftl' or epoch_cap == 5"), "single epoch cap"),
-])
+@pytest.mark.parametrize(
+    "figure, curves, reason",
+    [
+        (plots.fidelity_chain, synthetic_curves(), r"no rows of a chain method \(chain_<name>\)"),
+        (plots.delta_vs_single_fidelity, synthetic_curves().query("method != 'delta'"), "delta"),
+        (plots.error_vs_epoch_cap, synthetic_curves().query("method != 'mftl'"), "no rows of method mftl"),
+        (plots.error_vs_epoch_cap, synthetic_curves().query("method != 'mftl' or epoch_cap == 5"), "single epoch cap"),
+    ],
+)
 def test_a_figure_whose_data_is_absent_is_skipped_with_the_reason(figure, curves, reason):
     with pytest.raises(plots.FigureSkipped, match=reason):
         figure(curves)
@@ -144,11 +166,12 @@ def test_the_cli_reports_a_skipped_figure_and_writes_png_and_pdf(tmp_path, capsy
     curves = tmp_path / "curves.csv"
     synthetic_curves().to_csv(curves, index=False)
     out = [tmp_path / "fig.png", tmp_path / "fig.pdf"]
-    assert mftl_main(["figure", "--kind", "error_vs_epoch_cap", "--curves", str(curves),
-                      "--out", *map(str, out)]) == 0
+    assert mftl_main(["figure", "--kind", "error_vs_epoch_cap", "--curves", str(curves), "--out", *map(str, out)]) == 0
     assert all(path.stat().st_size > 5000 for path in out)
-    assert mftl_main(["figure", "--kind", "fidelity_chain", "--curves", str(curves),
-                      "--out", str(tmp_path / "chain.png")]) == 1
+    assert (
+        mftl_main(["figure", "--kind", "fidelity_chain", "--curves", str(curves), "--out", str(tmp_path / "chain.png")])
+        == 1
+    )
     assert "no rows of a chain method" in capsys.readouterr().err
     assert not (tmp_path / "chain.png").exists()
 
@@ -158,11 +181,17 @@ def test_the_cli_draws_learning_curves_and_refuses_a_figure_it_does_not_have(tmp
     curves = tmp_path / "curves.csv"
     synthetic_curves().to_csv(curves, index=False)
     out = tmp_path / "lc.png"
-    assert mftl_main(["figure", "--kind", "learning_curves", "--curves", str(curves), "--title", "synth",
-                      "--out", str(out)]) == 0
+    assert (
+        mftl_main(
+            ["figure", "--kind", "learning_curves", "--curves", str(curves), "--title", "synth", "--out", str(out)]
+        )
+        == 0
+    )
     assert out.stat().st_size > 5000
-    assert mftl_main(["figure", "--kind", "learning_curve", "--curves", str(curves),
-                      "--out", str(tmp_path / "x.png")]) == 1
+    assert (
+        mftl_main(["figure", "--kind", "learning_curve", "--curves", str(curves), "--out", str(tmp_path / "x.png")])
+        == 1
+    )
     err = capsys.readouterr().err
     assert "--kind learning_curve: no such figure" in err and "learning_curves, error_vs_epoch_cap" in err
     assert not (tmp_path / "x.png").exists()
@@ -173,8 +202,13 @@ def test_the_cli_draws_learning_curves_and_refuses_a_figure_it_does_not_have(tmp
 
 def test_figure_availability_follows_the_config():
     full = {"methods": ["scratch", "mftl", "mftl_auto", "delta"], "epoch_caps": [1, 5]}
-    assert available_figures(full) == ["fidelity_comparison", "learning_curves", "error_vs_epoch_cap",
-                                       "delta_vs_single_fidelity", "cost"]
+    assert available_figures(full) == [
+        "fidelity_comparison",
+        "learning_curves",
+        "error_vs_epoch_cap",
+        "delta_vs_single_fidelity",
+        "cost",
+    ]
     demo = {"methods": ["scratch", "mftl"], "epoch_caps": [3]}
     reasons = figure_availability(demo)
     assert available_figures(demo) == ["fidelity_comparison", "learning_curves", "cost"]
@@ -208,8 +242,12 @@ def test_summary_means_stds_and_ratios_match_an_independent_computation(tmp_path
         for size in TRAIN_SIZES:
             scratch_values = [_row("scratch", "", size, s, 1.0)[metric] for s in SEEDS]
             values = [_row("mftl", "", size, s, 0.5 * 0.9)[metric] for s in SEEDS]
-            row = summary[(summary.method == "mftl") & (summary.pretrain_size == 2000)
-                          & (summary.epoch_cap == BEST_CAP) & (summary.train_size == size)].squeeze()
+            row = summary[
+                (summary.method == "mftl")
+                & (summary.pretrain_size == 2000)
+                & (summary.epoch_cap == BEST_CAP)
+                & (summary.train_size == size)
+            ].squeeze()
             assert row[f"{metric}_mean"] == pytest.approx(sum(values) / 3)
             mean = sum(values) / 3
             std = (sum((v - mean) ** 2 for v in values) / 2) ** 0.5
@@ -267,7 +305,7 @@ def test_fidelity_comparison_shows_parity_and_force_error_histogram_with_rmses()
     assert parity.get_ylabel() == "lo relative energy (eV/atom)"
     assert len(parity.collections[0].get_offsets()) == 3
     energy_errors = 1000 * (np.array([0.0, 0.1, -0.1]) - np.array([0.1, 0.0, -0.1]))  # low - high, per atom
-    energy_rmse = np.sqrt(np.mean(energy_errors ** 2))
+    energy_rmse = np.sqrt(np.mean(energy_errors**2))
     assert f"RMSE {energy_rmse:.1f} meV/atom" in legend_texts(parity)[0]
     high_forces = np.concatenate([np.arange(9.0) + i for i in range(3)])
     force_rmse = np.sqrt(np.mean((1000 * 0.1 * high_forces) ** 2))

@@ -81,10 +81,15 @@ def _two_foundations(source, tmp_path):
     tiny["foundation"] = ["analog", "other-model", "mp0"]
     tiny.pop("chains", None)
     (tmp_path / "other.model").write_text("")  # planned, never run
-    config["foundations"].update({
-        "other-model": {"file": "other.model", "replay": {"file": "other.model", "energy_key": "e", "forces_key": "f"}},
-        "mp0": {"name": "medium", "replay": "mp", "replay_size": 2000},
-    })
+    config["foundations"].update(
+        {
+            "other-model": {
+                "file": "other.model",
+                "replay": {"file": "other.model", "energy_key": "e", "forces_key": "f"},
+            },
+            "mp0": {"name": "medium", "replay": "mp", "replay_size": 2000},
+        }
+    )
     return config
 
 
@@ -99,8 +104,11 @@ def test_several_foundations_plan_distinct_runs_and_mp_replay(tiny_source, tmp_p
                 assert f"results/tiny/models/{method}/{name}_n{size}_s0/training.json" in plan.stdout
     for name in ("analog", "other-model", "mp0"):
         assert f"results/tiny/eval/foundation_zeroshot/{name}.json" in plan.stdout
-    counts = dict(line.split() for line in plan.stdout.split("Job stats:")[1].splitlines()[3:]
-                  if len(line.split()) == 2 and line.split()[1].isdigit())
+    counts = dict(
+        line.split()
+        for line in plan.stdout.split("Job stats:")[1].splitlines()[3:]
+        if len(line.split()) == 2 and line.split()[1].isdigit()
+    )
     assert counts["foundation"] == counts["foundation_multihead"] == "6"
     assert counts["zeroshot"] == "3" and counts["fetch_foundation"] == "1"
     # MACE-MP-0 replays mace's own MP data, 2,000 configurations of it; the others their files
@@ -116,26 +124,40 @@ def test_mp_replay_command_is_what_mace_reads_as_materials_project_replay():
     from mace.data import KeySpecification
     from mace.tools.multihead_tools import prepare_pt_head
 
-    run = MaceRun(name="m", train_file="train.extxyz", seed=3, max_epochs=2, e0s={74: -1.0},
-                  foundation_model="mp0.model", replay_dataset="mp", replay_samples=2000)
+    run = MaceRun(
+        name="m",
+        train_file="train.extxyz",
+        seed=3,
+        max_epochs=2,
+        e0s={74: -1.0},
+        foundation_model="mp0.model",
+        replay_dataset="mp",
+        replay_samples=2000,
+    )
     args = _mace_arg_parser().parse_args(run.command()[1:])
     assert args.multiheads_finetuning and args.pt_train_file == "mp" and args.num_samples_pt == 2000
     # mace's own set-up of the pt_head: the Materials Project data it downloads, the foundation's E0s
     head = prepare_pt_head(args, KeySpecification(), 10.0)
     assert head["train_file"] == "mp" and head["E0s"] == "foundation"
     with pytest.raises(ValueError, match="unknown mace replay data set 'spice'"):
-        MaceRun(name="m", train_file="t", seed=0, max_epochs=1, e0s={}, foundation_model="x",
-                replay_dataset="spice").command()
+        MaceRun(
+            name="m", train_file="t", seed=0, max_epochs=1, e0s={}, foundation_model="x", replay_dataset="spice"
+        ).command()
     with pytest.raises(ValueError, match="needs a foundation model"):
         MaceRun(name="m", train_file="t", seed=0, max_epochs=1, e0s={}, replay_dataset="mp").command()
 
 
-@pytest.mark.parametrize("mutate, message", [
-    (lambda c: c["datasets"]["tiny"].update(foundation=["analog", "missing"]),
-     "config key 'datasets.tiny.foundation[1]': 'missing' is not an entry of 'foundations'"),
-    (lambda c: c["foundations"]["mp0"].update(replay="spice"), "config key 'foundations.mp0.replay'"),
-    (lambda c: c["foundations"]["mp0"].pop("replay"), "config key 'foundations.mp0.replay': multi-head"),
-])
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (
+            lambda c: c["datasets"]["tiny"].update(foundation=["analog", "missing"]),
+            "config key 'datasets.tiny.foundation[1]': 'missing' is not an entry of 'foundations'",
+        ),
+        (lambda c: c["foundations"]["mp0"].update(replay="spice"), "config key 'foundations.mp0.replay'"),
+        (lambda c: c["foundations"]["mp0"].pop("replay"), "config key 'foundations.mp0.replay': multi-head"),
+    ],
+)
 def test_bad_foundation_lists_and_replay_name_the_key(tiny_source, tmp_path, mutate, message):
     from mftl.config import ConfigError, check_config
 

@@ -47,8 +47,12 @@ def test_pyscf_label_of_water_matches_direct_pyscf_and_finite_differences():
     (out,), report = label_frames([atoms], "pbe0", "pyscf", options)
     energy, forces = labels(out, "pbe0")
 
-    mol = gto.M(atom=[(s, p) for s, p in zip(atoms.get_chemical_symbols(), atoms.positions, strict=True)],
-                basis="6-31g*", unit="Angstrom", verbose=0)
+    mol = gto.M(
+        atom=[(s, p) for s, p in zip(atoms.get_chemical_symbols(), atoms.positions, strict=True)],
+        basis="6-31g*",
+        unit="Angstrom",
+        verbose=0,
+    )
     mf = dft.RKS(mol)
     mf.xc = "pbe0"
     mf.conv_tol = 1e-9
@@ -71,8 +75,12 @@ def test_pyscf_ccsd_t_label_of_water_matches_direct_pyscf_and_finite_differences
     (out,), report = label_frames([atoms], "ccsdt", "pyscf", options)
     energy, forces = labels(out, "ccsdt")
 
-    mol = gto.M(atom=[(s, p) for s, p in zip(atoms.get_chemical_symbols(), atoms.positions, strict=True)],
-                basis="cc-pvdz", unit="Angstrom", verbose=0)
+    mol = gto.M(
+        atom=[(s, p) for s, p in zip(atoms.get_chemical_symbols(), atoms.positions, strict=True)],
+        basis="cc-pvdz",
+        unit="Angstrom",
+        verbose=0,
+    )
     mycc = cc.CCSD(scf.RHF(mol).run(conv_tol=1e-10)).run(conv_tol=1e-9)
     assert energy == pytest.approx((mycc.e_tot + mycc.ccsd_t()) * Hartree, abs=1e-5)
     # the (T) response is in the forces: compare with finite differences of the CCSD(T) energy
@@ -91,7 +99,8 @@ def test_unknown_labeller_and_unsupported_element_are_refused():
     heavy.info["config_id"] = 7
     labelled, report = label_frames([heavy], "x", "pyscf")  # a counted failure of that configuration
     assert labelled == [] and [(f.config_id, f.error) for f in report.failures] == [
-        (7, "LabellerError: labeller 'pyscf' does not support element(s) Au")]
+        (7, "LabellerError: labeller 'pyscf' does not support element(s) Au")
+    ]
 
 
 def test_scf_failure_is_recorded_not_hidden():

@@ -28,8 +28,17 @@ def _locks(workdir):
 
 def _clear_stale_lock(workdir, config):
     """make run's first step, as the Makefile calls it."""
-    cmd = [sys.executable, "-m", "mftl.locks", "-s", str(REPO / "Snakefile"), "--directory", str(workdir),
-           "--configfile", str(config)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "mftl.locks",
+        "-s",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--configfile",
+        str(config),
+    ]
     return subprocess.run(cmd, cwd=REPO, env=env_with_venv(), capture_output=True, text=True, timeout=300)
 
 
@@ -60,8 +69,15 @@ def test_a_second_make_run_beside_a_running_one_fails_and_keeps_its_lock(tiny_so
     config = _write_config(tmp_path, tiny_source, max_epochs)
     args = f"--directory {tmp_path} --configfile {config}"
     cmd = ["make", "-s", "-C", str(REPO), "run", f"ARGS={args}", "CORES=1", f"VENV={BIN.parent}"]
-    first = subprocess.Popen(cmd, cwd=tmp_path, env=env_with_venv(), start_new_session=True,
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    first = subprocess.Popen(
+        cmd,
+        cwd=tmp_path,
+        env=env_with_venv(),
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         log = tmp_path / "results/tiny/logs/scratch/n10_s0.log"
         deadline = time.time() + 300

@@ -11,8 +11,17 @@ from mftl.foundations import FoundationUnavailable, check_multihead, fetch_named
 from mftl.structures import read_structures
 from mftl.training import MaceRun
 
-METHODS = {"scratch", "mftl", "mftl_auto", "delta", "foundation", "foundation_multihead", "chain_triple",
-           "chain_double", "foundation_zeroshot"}
+METHODS = {
+    "scratch",
+    "mftl",
+    "mftl_auto",
+    "delta",
+    "foundation",
+    "foundation_multihead",
+    "chain_triple",
+    "chain_double",
+    "foundation_zeroshot",
+}
 
 
 def _info(results: Path, method: str, tag: str) -> dict:
@@ -60,6 +69,7 @@ def test_multihead_fine_tuning_really_trained_two_heads_with_the_replay_data(tin
     assert not info["multihead_lr_forced"], "the tiny config sets force_mh_ft_lr"
     model = torch.load(run / "model.model", map_location="cpu", weights_only=False)
     assert list(model.heads) == ["pt_head", "Default"]
+
     # the replay data are replay_size (6) of the analog's own 10 training configurations, energies unchanged
     def by_geometry(frames):
         return {a.positions.round(6).tobytes(): a.info["REF_energy"] for a in frames}
@@ -90,8 +100,10 @@ def test_chain_stages_each_fine_tune_the_previous_model(tiny_campaign):
     results = tiny_campaign / "results/tiny"
     stage1 = json.loads((results / "chain_triple/stage1_s0/training.json").read_text())
     assert stage1["init_cap"] == 3 and stage1["fidelity"] == "ref" and stage1["size"] == 10
-    assert any(arg.startswith("--foundation_model=") and arg.endswith("chain_triple/stage1_s0/pretrained_cap3.model")
-               for arg in stage1["command"])
+    assert any(
+        arg.startswith("--foundation_model=") and arg.endswith("chain_triple/stage1_s0/pretrained_cap3.model")
+        for arg in stage1["command"]
+    )
     # stage 1 trains on the other molecule's data
     stage1_train = (results / "chain_triple/stage1_s0/train.extxyz").read_text()
     foundation_pool = (tiny_campaign / "results/tiny_foundation/labels/train_pool.ref.extxyz").read_text()
@@ -123,8 +135,9 @@ def test_named_foundation_comes_from_mace_cache_when_present(tiny_campaign, tmp_
 
 
 def test_replay_data_without_a_foundation_is_refused():
-    run = MaceRun(name="x", train_file=Path("t.xyz"), seed=0, max_epochs=1, e0s={1: 0.0},
-                  replay_file=Path("replay.extxyz"))
+    run = MaceRun(
+        name="x", train_file=Path("t.xyz"), seed=0, max_epochs=1, e0s={1: 0.0}, replay_file=Path("replay.extxyz")
+    )
     with pytest.raises(ValueError, match="needs a foundation model"):
         run.command()
 
@@ -165,6 +178,11 @@ def test_flags_are_checked_against_maces_own_parser_without_importing_torch():
         mace_flags({"learning_rate": 0.01})
     # a training job's wrapper checks its flags without the ~4 s torch/e3nn import
     probe = "import sys; from mftl.training import mace_flags; mace_flags({'lr': 1}); print('torch' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
-                         env={**__import__("os").environ, "PYTHONPATH": str(Path(__file__).parents[1] / "workflow")})
+    out = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**__import__("os").environ, "PYTHONPATH": str(Path(__file__).parents[1] / "workflow")},
+    )
     assert out.stdout.strip() == "False"

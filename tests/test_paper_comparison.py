@@ -10,8 +10,8 @@ import subprocess
 import pandas as pd
 import pytest
 import yaml
-from conftest import BIN, REPO, env_with_venv, run_snakemake
 
+from conftest import BIN, REPO, env_with_venv, run_snakemake
 from mftl.paper_comparison import PAPER_COLUMNS, PaperResultsError, planned_paper_results, read_paper_results
 
 ROWS = [  # figure, dataset, method, train_size, pretrain_size, epoch_cap, metric, value, unit, relative_to, source
@@ -33,6 +33,7 @@ def _write(path, rows, columns=PAPER_COLUMNS):
 
 def _mean(curves_rows: list[dict], column: str, **match) -> float:
     """Mean over seeds of the rows whose fields equal ``match``, read as plain dicts."""
+
     def same(text: str, value) -> bool:
         return float(text) == value if isinstance(value, int) else text == value
 
@@ -45,9 +46,27 @@ def test_comparison_of_the_tiny_campaign_matches_its_curves(tiny_campaign, tmp_p
     curves = tiny_campaign / "results/curves.csv"
     paper = _write(tmp_path / "paper_results.csv", ROWS)
     out, png, pdf = tmp_path / "comparison.csv", tmp_path / "comparison.png", tmp_path / "comparison.pdf"
-    result = subprocess.run([str(BIN / "python"), "-m", "mftl", "paper-comparison", "--curves", str(curves),
-                             "--paper", str(paper), "--out", str(out), "--figure", str(png), str(pdf)],
-                            env=env_with_venv(), capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [
+            str(BIN / "python"),
+            "-m",
+            "mftl",
+            "paper-comparison",
+            "--curves",
+            str(curves),
+            "--paper",
+            str(paper),
+            "--out",
+            str(out),
+            "--figure",
+            str(png),
+            str(pdf),
+        ],
+        env=env_with_venv(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     assert "4 of 5 paper numbers have a campaign point" in result.stdout
     table = pd.read_csv(out)
@@ -60,8 +79,12 @@ def test_comparison_of_the_tiny_campaign_matches_its_curves(tiny_campaign, tmp_p
     chain_e = _mean(rows, "energy_rmse_meV_atom", method="chain_triple", train_size=5)
     expected = [scratch_e, min(by_cap.values()), by_cap[1], 100 * (1 - chain_e / scratch_e)]
     assert table["reproduced"].iloc[:4].tolist() == pytest.approx(expected, rel=1e-9)
-    assert table["difference"].iloc[:4].tolist() == pytest.approx([e - r[7] for e, r in zip(expected, ROWS[:4], strict=True)])
-    assert table["ratio"].iloc[:4].tolist() == pytest.approx([e / r[7] for e, r in zip(expected, ROWS[:4], strict=True)])
+    assert table["difference"].iloc[:4].tolist() == pytest.approx(
+        [e - r[7] for e, r in zip(expected, ROWS[:4], strict=True)]
+    )
+    assert table["ratio"].iloc[:4].tolist() == pytest.approx(
+        [e / r[7] for e, r in zip(expected, ROWS[:4], strict=True)]
+    )
     best_cap = min(by_cap, key=by_cap.get)
     assert table.loc[1, ["reproduced_epoch_cap", "n_candidates"]].tolist() == [best_cap, 2]
     assert table.loc[2, ["reproduced_epoch_cap", "n_candidates", "n_seeds"]].tolist() == [1, 1, 1]
@@ -87,16 +110,26 @@ def test_a_config_naming_paper_results_runs_the_comparison_rule_and_nothing_else
 @pytest.mark.parametrize(
     ("row", "message"),
     [
-        (["", "tiny", "scratch", 5, "", "", "energy_rmse", 5.0, "meV/A", "", "s"],
-         r"row 1 \(line 2\): unit 'meV/A' of energy_rmse must be 'meV/atom'"),
-        (["", "tiny", "scratch", 5, "", "", "energy_rmse", 5.0, "meV/atom", "scratch", "s"],
-         r"row 1 \(line 2\): unit 'meV/atom' of energy_rmse relative to scratch must be '%'"),
-        (["", "tiny", "scratch", 5, "", "", "energy_rsme", 5.0, "meV/atom", "", "s"],
-         r"metric 'energy_rsme' is not one of \['energy_mae', 'energy_rmse'"),
-        (["", "tiny", "scratch", "0.5k", "", "", "energy_rmse", 5.0, "meV/atom", "", "s"],
-         r"train_size '0.5k' is not a positive integer"),
-        (["", "tiny", "scratch", 5, "", "", "energy_rmse", "n/a", "meV/atom", "", "s"],
-         r"value 'n/a' is not a finite number"),
+        (
+            ["", "tiny", "scratch", 5, "", "", "energy_rmse", 5.0, "meV/A", "", "s"],
+            r"row 1 \(line 2\): unit 'meV/A' of energy_rmse must be 'meV/atom'",
+        ),
+        (
+            ["", "tiny", "scratch", 5, "", "", "energy_rmse", 5.0, "meV/atom", "scratch", "s"],
+            r"row 1 \(line 2\): unit 'meV/atom' of energy_rmse relative to scratch must be '%'",
+        ),
+        (
+            ["", "tiny", "scratch", 5, "", "", "energy_rsme", 5.0, "meV/atom", "", "s"],
+            r"metric 'energy_rsme' is not one of \['energy_mae', 'energy_rmse'",
+        ),
+        (
+            ["", "tiny", "scratch", "0.5k", "", "", "energy_rmse", 5.0, "meV/atom", "", "s"],
+            r"train_size '0.5k' is not a positive integer",
+        ),
+        (
+            ["", "tiny", "scratch", 5, "", "", "energy_rmse", "n/a", "meV/atom", "", "s"],
+            r"value 'n/a' is not a finite number",
+        ),
         (["", "tiny", "scratch", 5, "", "", "energy_rmse", 5.0, "meV/atom", "", ""], r"source is empty"),
     ],
 )
@@ -109,8 +142,11 @@ def test_a_bad_paper_row_is_named_by_file_row_and_column(tmp_path, row, message)
 def test_planning_names_the_config_key_and_finds_the_shipped_file_from_any_directory(tmp_path, monkeypatch):
     _write(tmp_path / "short.csv", [["", "tiny", "scratch", 5]], columns=PAPER_COLUMNS[:4])
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(PaperResultsError, match=r"config key 'paper_results': short\.csv: missing column\(s\) "
-                                                r"\['pretrain_size'"):
+    with pytest.raises(
+        PaperResultsError,
+        match=r"config key 'paper_results': short\.csv: missing column\(s\) "
+        r"\['pretrain_size'",
+    ):
         planned_paper_results("short.csv", REPO)
     with pytest.raises(PaperResultsError, match=r"config key 'paper_results': nothere\.csv: file does not exist"):
         planned_paper_results("nothere.csv", REPO)

@@ -14,13 +14,13 @@ import numpy as np
 import pytest
 import yaml
 from ase import units
-from conftest import BIN, REPO, env_with_venv, run_snakemake
-from test_sources import _npz_bytes
 
+from conftest import BIN, REPO, env_with_venv, run_snakemake
 from mftl.config import ConfigError, check_config
 from mftl.sources import SourceFormatError, convert_sgdml
 from mftl.splits import subset
 from mftl.structures import read_structures
+from test_sources import _npz_bytes
 
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
 #: atomic numbers of the paper's three CCSD(T) molecules, as sGDML stores them
@@ -33,9 +33,13 @@ MOLECULES = {
 
 def _part(rng: np.random.Generator, numbers: list[int], n: int) -> dict[str, np.ndarray]:
     """One ``*-train.npz``/``*-test.npz`` as sGDML ships it: R (A), z, E (kcal/mol, n x 1), F (kcal/mol/A)."""
-    return {"R": rng.normal(size=(n, len(numbers), 3)), "z": np.array(numbers, dtype=np.uint8),
-            "E": (-1.5e5 + rng.normal(size=n))[:, None], "F": rng.normal(size=(n, len(numbers), 3)) * 30.0,
-            "theory": np.array("CCSD(T)/cc-pVDZ")}
+    return {
+        "R": rng.normal(size=(n, len(numbers), 3)),
+        "z": np.array(numbers, dtype=np.uint8),
+        "E": (-1.5e5 + rng.normal(size=n))[:, None],
+        "F": rng.normal(size=(n, len(numbers), 3)) * 30.0,
+        "theory": np.array("CCSD(T)/cc-pVDZ"),
+    }
 
 
 def write_archive(folder: Path, molecule: str, n_train: int, n_test: int, seed: int) -> tuple[Path, dict]:
@@ -73,9 +77,25 @@ def test_archives_pool_into_one_source_that_keeps_each_molecule(tmp_path):
 def test_cli_pools_the_archives_it_is_given(tmp_path):
     paths = [write_archive(tmp_path, m, 2, 1, seed)[0] for seed, m in enumerate(("benzene", "toluene"))]
     out, summary = tmp_path / "pooled.extxyz", tmp_path / "summary.json"
-    result = subprocess.run([str(BIN / "python"), "-m", "mftl", "convert", *map(str, paths), "--converter", "sgdml",
-                             "--out", str(out), "--summary", str(summary)],
-                            env=env_with_venv(), capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [
+            str(BIN / "python"),
+            "-m",
+            "mftl",
+            "convert",
+            *map(str, paths),
+            "--converter",
+            "sgdml",
+            "--out",
+            str(out),
+            "--summary",
+            str(summary),
+        ],
+        env=env_with_venv(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     assert [f.info["molecule"] for f in read_structures(out)] == ["benzene"] * 3 + ["toluene"] * 3
     assert json.loads(summary.read_text())["n_written"] == 6
@@ -89,16 +109,25 @@ def test_config_names_the_download_a_pooled_convert_lacks_or_cannot_read():
     config = _paper_config()
     check_config(copy.deepcopy(config), SCHEMA)
     config["datasets"]["ccsdt"]["convert"]["download"][1] = "sgdml_ethanol"
-    with pytest.raises(ConfigError, match=r"'datasets\.ccsdt\.convert\.download\[1\]': 'sgdml_ethanol' is not an "
-                                          r"entry of 'downloads'"):
+    with pytest.raises(
+        ConfigError,
+        match=r"'datasets\.ccsdt\.convert\.download\[1\]': 'sgdml_ethanol' is not an "
+        r"entry of 'downloads'",
+    ):
         check_config(copy.deepcopy(config), SCHEMA)
     config["datasets"]["ccsdt"]["convert"]["download"][1] = "qm7x"
-    with pytest.raises(ConfigError, match=r"'datasets\.ccsdt\.convert\.download': converter sgdml pools "
-                                          r"'<molecule>_ccsd_t\.zip' archives, not \['1000\.xz'"):
+    with pytest.raises(
+        ConfigError,
+        match=r"'datasets\.ccsdt\.convert\.download': converter sgdml pools "
+        r"'<molecule>_ccsd_t\.zip' archives, not \['1000\.xz'",
+    ):
         check_config(copy.deepcopy(config), SCHEMA)
     config["datasets"]["tungsten"]["convert"]["download"] = ["tungsten", "sgdml_toluene"]
-    with pytest.raises(ConfigError, match=r"'datasets\.tungsten\.convert\.download': converter tungsten reads one "
-                                          r"file, the download\(s\) \['tungsten', 'sgdml_toluene'\] hold 2"):
+    with pytest.raises(
+        ConfigError,
+        match=r"'datasets\.tungsten\.convert\.download': converter tungsten reads one "
+        r"file, the download\(s\) \['tungsten', 'sgdml_toluene'\] hold 2",
+    ):
         check_config(copy.deepcopy(config), SCHEMA)
 
 
@@ -119,8 +148,9 @@ def test_paper_ccsdt_split_of_three_pooled_molecules(tmp_path):
     config = {key: paper[key] for key in ("model", "training")}
     config.update(downloads=paper["downloads"], datasets={"ccsdt": dataset})
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
-    result = run_snakemake(["--configfile", "config.yaml", "--cores", "1", "results/ccsdt/splits/split.json"],
-                           tmp_path, timeout=600)
+    result = run_snakemake(
+        ["--configfile", "config.yaml", "--cores", "1", "results/ccsdt/splits/split.json"], tmp_path, timeout=600
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "fetch" not in result.stderr.split("Job stats:")[1].split("total")[0]  # the archives were there
 

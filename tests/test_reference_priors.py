@@ -67,8 +67,11 @@ def test_fit_on_two_compositions_keeps_the_prior_where_the_data_says_nothing(two
     np.testing.assert_allclose(correction, expected, atol=1e-8)
     # two compositions, two fitted directions: each composition's mean energy is met exactly
     for formula in ("CH4O", "C2H4O"):
-        residual = [a.info["ref_energy"] - reference_energy(a, fit.e0s) for a in two_molecules
-                    if a.get_chemical_formula() == formula]
+        residual = [
+            a.info["ref_energy"] - reference_energy(a, fit.e0s)
+            for a in two_molecules
+            if a.get_chemical_formula() == formula
+        ]
         assert len(residual) == 5 and abs(np.mean(residual)) < 1e-8
 
 
@@ -107,24 +110,45 @@ def test_span_report_warns_loudly_only_without_a_prior(two_molecules, capsys):
 
 
 def _mftl(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([str(BIN / "mftl"), *args], env=env_with_venv(), capture_output=True, text=True,
-                          timeout=300)
+    return subprocess.run([str(BIN / "mftl"), *args], env=env_with_venv(), capture_output=True, text=True, timeout=300)
 
 
 def test_atom_energies_cli_equals_direct_tblite_and_pyscf(tmp_path):
     out = tmp_path / "gfn1.json"
-    result = _mftl("atom-energies", "--labeller", "tblite", "--options", '{"method": "GFN1-xTB"}',
-                   "--elements", "H", "C", "N", "O", "--out", str(out))
+    result = _mftl(
+        "atom-energies",
+        "--labeller",
+        "tblite",
+        "--options",
+        '{"method": "GFN1-xTB"}',
+        "--elements",
+        "H",
+        "C",
+        "N",
+        "O",
+        "--out",
+        str(out),
+    )
     assert result.returncode == 0, result.stderr
     e0s = json.loads(out.read_text())["e0s"]
     for symbol in "HCNO":
         assert e0s[symbol] == pytest.approx(tblite_atom(symbol, "GFN1-xTB"), abs=1e-8)
 
-    from pyscf import dft, gto
     from ase.units import Hartree
+    from pyscf import dft, gto
 
-    result = _mftl("atom-energies", "--labeller", "pyscf", "--options", '{"xc": "pbe0", "basis": "6-31g*"}',
-                   "--elements", "H", "O", "--out", str(out))
+    result = _mftl(
+        "atom-energies",
+        "--labeller",
+        "pyscf",
+        "--options",
+        '{"xc": "pbe0", "basis": "6-31g*"}',
+        "--elements",
+        "H",
+        "O",
+        "--out",
+        str(out),
+    )
     assert result.returncode == 0, result.stderr
     e0s = json.loads(out.read_text())["e0s"]
     for symbol, unpaired in (("H", 1), ("O", 2)):  # Hund's rule: doublet H, triplet O
@@ -137,8 +161,17 @@ def test_atom_energies_cli_equals_direct_tblite_and_pyscf(tmp_path):
 def test_given_e0s_must_cover_every_element_of_the_data(tmp_path, two_molecules):
     data = tmp_path / "data.extxyz"
     write_structures(data, two_molecules)
-    result = _mftl("atom-energies", "--given", '{"H": -13.6, "C": -1028.0}', "--where", "datasets.x.fidelities.ref.e0s",
-                   "--structures", str(data), "--out", str(tmp_path / "e0s.json"))
+    result = _mftl(
+        "atom-energies",
+        "--given",
+        '{"H": -13.6, "C": -1028.0}',
+        "--where",
+        "datasets.x.fidelities.ref.e0s",
+        "--structures",
+        str(data),
+        "--out",
+        str(tmp_path / "e0s.json"),
+    )
     assert result.returncode == 1
     assert "datasets.x.fidelities.ref.e0s: no E0 (eV) for element(s) O" in result.stderr
 
@@ -162,9 +195,15 @@ def small_span_source(tmp_path_factory):
 
 
 def small_span_config(source, ref_e0s: dict | None) -> dict:
-    config = tiny_config(source, select={"key": "molecule", "include": list(MOLECULES)},
-                         split={"seed": SPLIT_SEED, "test": 14, "validation": 3, "pretrain_pool": 12},
-                         train_sizes=[3], pretrain_sizes=[12], epoch_caps=[2], methods=["scratch", "mftl", "delta"])
+    config = tiny_config(
+        source,
+        select={"key": "molecule", "include": list(MOLECULES)},
+        split={"seed": SPLIT_SEED, "test": 14, "validation": 3, "pretrain_pool": 12},
+        train_sizes=[3],
+        pretrain_sizes=[12],
+        epoch_caps=[2],
+        methods=["scratch", "mftl", "delta"],
+    )
     fidelities = json.loads(json.dumps(config["datasets"]["tiny"]["fidelities"]))
     if ref_e0s is not None:
         fidelities["ref"]["e0s"] = ref_e0s

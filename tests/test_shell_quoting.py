@@ -26,7 +26,7 @@ from mftl.structures import read_structures, write_structures
 from mftl.tables import available_figures
 
 #: runs a command if bash ever evaluates it; every canary starts with PWNED (relative to the job's folder)
-HOSTILE = "it's \"q\" $(touch PWNED1) `touch PWNED2`; touch PWNED3 #"
+HOSTILE = 'it\'s "q" $(touch PWNED1) `touch PWNED2`; touch PWNED3 #'
 #: closes a single-quoted argument and runs a command (the issue's example)
 INJECTION = "x' || touch PWNED4 || '"
 
@@ -43,10 +43,19 @@ def _hostile_config(source: Path, foundation_file: Path, replay_file: Path) -> d
     config["model"]["wandb_name"] = HOSTILE
     config["training"]["scratch"]["wandb_project"] = HOSTILE
     config["training"]["finetune"]["wandb_project"] = INJECTION
-    config["foundations"] = {"analog": {"file": str(foundation_file), "description": HOSTILE, "replay": {
-        "file": str(replay_file), "energy_key": f"E {HOSTILE}", "forces_key": f"F {HOSTILE}"}}}
-    config["downloads"] = {"dl": {"description": HOSTILE, "files": [
-        {"name": f"{HOSTILE}.xyz", "url": f"https://example.org/{HOSTILE}?a=1&b=2", "md5": "0" * 32}]}}
+    config["foundations"] = {
+        "analog": {
+            "file": str(foundation_file),
+            "description": HOSTILE,
+            "replay": {"file": str(replay_file), "energy_key": f"E {HOSTILE}", "forces_key": f"F {HOSTILE}"},
+        }
+    }
+    config["downloads"] = {
+        "dl": {
+            "description": HOSTILE,
+            "files": [{"name": f"{HOSTILE}.xyz", "url": f"https://example.org/{HOSTILE}?a=1&b=2", "md5": "0" * 32}],
+        }
+    }
     config["datasets"]["conv"] = {
         "description": HOSTILE,
         "convert": {"converter": "tungsten", "download": "dl", "fidelity": HOSTILE},
@@ -56,9 +65,12 @@ def _hostile_config(source: Path, foundation_file: Path, replay_file: Path) -> d
             "pbe": {"energy_key": f"E {HOSTILE}", "forces_key": f"F {HOSTILE}", "description": HOSTILE},
             "gfn1": {"labeller": "tblite", "options": {"method": "GFN1-xTB", "note": HOSTILE, "tag": INJECTION}},
         },
-        "high_fidelity": "pbe", "low_fidelity": "gfn1",
+        "high_fidelity": "pbe",
+        "low_fidelity": "gfn1",
         "split": {"seed": 0, "test": 3, "validation": 2, "pretrain_pool": 0},
-        "train_sizes": [5], "seeds": [0], "methods": ["scratch", "delta"],
+        "train_sizes": [5],
+        "seeds": [0],
+        "methods": ["scratch", "delta"],
     }
     return config
 
@@ -85,13 +97,27 @@ def test_every_planned_shell_command_passes_hostile_config_strings_intact(tiny_s
     config = _hostile_config(source, foundation_file, replay_file)
     (work / "config.yaml").write_text(yaml.safe_dump(config))
 
-    plan = run_snakemake(["all", "figures", "-n", "-p", "--forceall", "--configfile", str(work / "config.yaml")],
-                         work, timeout=300)
+    plan = run_snakemake(
+        ["all", "figures", "-n", "-p", "--forceall", "--configfile", str(work / "config.yaml")], work, timeout=300
+    )
     assert plan.returncode == 0, plan.stdout[-3000:] + plan.stderr[-3000:]
     jobs = _planned_commands(plan.stdout)
     rules = {rule for rule, _, _ in jobs}
-    assert {"fetch", "convert", "split", "label_chunk", "collect_labels", "scratch", "delta", "foundation",
-            "foundation_multihead", "chain_stage", "evaluate", "costs", "figures"} <= rules
+    assert {
+        "fetch",
+        "convert",
+        "split",
+        "label_chunk",
+        "collect_labels",
+        "scratch",
+        "delta",
+        "foundation",
+        "foundation_multihead",
+        "chain_stage",
+        "evaluate",
+        "costs",
+        "figures",
+    } <= rules
 
     stub = tmp_path / "stub" / "mftl"
     stub.mkdir(parents=True)
@@ -135,14 +161,16 @@ def test_every_planned_shell_command_passes_hostile_config_strings_intact(tiny_s
     assert convert.inputs == [f"resources/downloads/dl/{HOSTILE}.xyz"] and convert.fidelity == HOSTILE
 
     trainings = called("train")
-    assert trainings and all(json.loads(t.hyperparameters)["wandb_name"] in (HOSTILE, f"conv {HOSTILE}")
-                             for t in trainings)
+    assert trainings and all(
+        json.loads(t.hyperparameters)["wandb_name"] in (HOSTILE, f"conv {HOSTILE}") for t in trainings
+    )
     assert {json.loads(t.hyperparameters).get("wandb_project") for t in trainings} >= {HOSTILE, INJECTION}
     foundation_runs = [t for t in trainings if "/foundation" in t.out_dir]
     assert len(foundation_runs) == 4 and all(Path(t.init_from) == foundation_file for t in foundation_runs)
     multihead = [t for t in trainings if "/foundation_multihead/" in t.out_dir]
     assert len(multihead) == 2 and all(
-        Path(t.replay) == replay_file and t.replay_keys == [f"E {HOSTILE}", f"F {HOSTILE}"] for t in multihead)
+        Path(t.replay) == replay_file and t.replay_keys == [f"E {HOSTILE}", f"F {HOSTILE}"] for t in multihead
+    )
 
     [costs_conv] = [c for c in called("costs") if "/conv/" in c.curves]
     costs_config = json.loads(costs_conv.config)
@@ -165,8 +193,9 @@ def test_data_path_with_a_space_and_a_quote_and_no_high_fidelity_cost_runs_to_it
             atoms.info["molecule"] = excluded
     write_structures(data, frames)
 
-    config = copy.deepcopy(tiny_config(Path("my data") / "it's tiny.extxyz", select={"key": "molecule",
-                                                                                      "exclude": [excluded]}))
+    config = copy.deepcopy(
+        tiny_config(Path("my data") / "it's tiny.extxyz", select={"key": "molecule", "exclude": [excluded]})
+    )
     tiny = config["datasets"]["tiny"]
     del tiny["fidelities"]["ref"]["cost"]
     tiny["fidelities"]["ref"]["description"] = HOSTILE

@@ -23,11 +23,32 @@ from mftl.structures import read_structures, set_labels, write_structures
 def _split_job(source: Path, config: dict, out_dir: Path) -> subprocess.CompletedProcess:
     """The split job's own command (``mftl split``) for the tiny dataset of ``config``."""
     ds = config["datasets"]["tiny"]
-    cmd = [sys.executable, "-m", "mftl", "split", "--source", str(source), "--high-energy-key", "ref_energy",
-           "--high-forces-key", "ref_forces", "--test", str(ds["split"]["test"]),
-           "--validation", str(ds["split"]["validation"]), "--train-pool", str(max(ds["train_sizes"])),
-           "--pretrain-pool", str(ds["split"]["pretrain_pool"]), "--select", json.dumps(ds["select"]),
-           "--seed", str(ds["split"]["seed"]), "--out-dir", str(out_dir)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "mftl",
+        "split",
+        "--source",
+        str(source),
+        "--high-energy-key",
+        "ref_energy",
+        "--high-forces-key",
+        "ref_forces",
+        "--test",
+        str(ds["split"]["test"]),
+        "--validation",
+        str(ds["split"]["validation"]),
+        "--train-pool",
+        str(max(ds["train_sizes"])),
+        "--pretrain-pool",
+        str(ds["split"]["pretrain_pool"]),
+        "--select",
+        json.dumps(ds["select"]),
+        "--seed",
+        str(ds["split"]["seed"]),
+        "--out-dir",
+        str(out_dir),
+    ]
     return subprocess.run(cmd, env=env_with_venv(), capture_output=True, text=True, timeout=120)
 
 
@@ -62,8 +83,9 @@ def test_planning_refuses_a_test_element_absent_from_the_training_pool(tiny_sour
     source = _with_element(tiny_source, chosen, "F", tmp_path / "with_F.extxyz")
     result, output = _plan(tmp_path, tiny_config(source))
     assert result.returncode != 0
-    assert (f"config key 'datasets.tiny.split': element(s) F of the test set absent from the training pool of "
-            f"{source}") in output, output[-2000:]
+    assert (
+        f"config key 'datasets.tiny.split': element(s) F of the test set absent from the training pool of {source}"
+    ) in output, output[-2000:]
     assert f"F in configuration(s) {chosen[0]}, {chosen[1]}" in output
     assert not (tmp_path / "results").exists()
 
@@ -81,13 +103,16 @@ def test_planning_refuses_a_training_set_that_lacks_a_test_element(tiny_source, 
     source = _with_element(tiny_source, {undrawn, test_id}, "F", tmp_path / "with_F.extxyz")
     result, output = _plan(tmp_path, tiny_config(source))
     assert result.returncode != 0
-    assert ("config key 'datasets.tiny.train_sizes': element(s) F of the test set absent from the training set "
-            f"of size 5, seed 0, drawn from {source}") in output, output[-2000:]
+    assert (
+        "config key 'datasets.tiny.train_sizes': element(s) F of the test set absent from the training set "
+        f"of size 5, seed 0, drawn from {source}"
+    ) in output, output[-2000:]
     assert f"F in configuration(s) {test_id};" in output
 
 
 def test_planning_refuses_an_element_the_labeller_cannot_do_even_after_a_pass_with_the_same_path(
-        tiny_source, tiny_split, tmp_path):
+    tiny_source, tiny_split, tmp_path
+):
     """Br (beyond PySCF's elements here) in every CH3OH configuration, the low fidelity labelled by PySCF.
 
     The first plan passes and is remembered; the source rewritten at the same path is checked again.
@@ -95,8 +120,10 @@ def test_planning_refuses_an_element_the_labeller_cannot_do_even_after_a_pass_wi
     source = tmp_path / "source.extxyz"
     write_structures(source, read_structures(tiny_source))
     config = tiny_config(source)
-    config["datasets"]["tiny"]["fidelities"] = {**config["datasets"]["tiny"]["fidelities"],
-                                                "gfn1": {"labeller": "pyscf"}}
+    config["datasets"]["tiny"]["fidelities"] = {
+        **config["datasets"]["tiny"]["fidelities"],
+        "gfn1": {"labeller": "pyscf"},
+    }
     result, output = _plan(tmp_path, config)
     assert result.returncode == 0, output[-2000:]
 
@@ -104,11 +131,13 @@ def test_planning_refuses_an_element_the_labeller_cannot_do_even_after_a_pass_wi
     _with_element(tiny_source, methanol, "Br", source)
     result, output = _plan(tmp_path, config)
     assert result.returncode != 0
-    drawn = sorted(methanol & {i for part in ("test", "validation", "train_pool", "pretrain_pool")
-                               for i in tiny_split[part]})
-    assert (f"config key 'datasets.tiny.fidelities.gfn1.labeller': labeller 'pyscf' does not support element(s) "
-            f"Br of {source}: Br in configuration(s) {', '.join(map(str, drawn[:5]))}, ... ({len(drawn)} in all)"
-            ) in output, output[-2000:]
+    drawn = sorted(
+        methanol & {i for part in ("test", "validation", "train_pool", "pretrain_pool") for i in tiny_split[part]}
+    )
+    assert (
+        f"config key 'datasets.tiny.fidelities.gfn1.labeller': labeller 'pyscf' does not support element(s) "
+        f"Br of {source}: Br in configuration(s) {', '.join(map(str, drawn[:5]))}, ... ({len(drawn)} in all)"
+    ) in output, output[-2000:]
 
 
 def test_planning_refuses_a_select_value_no_configuration_has_and_duplicate_ids(tiny_source, tmp_path):
@@ -116,8 +145,10 @@ def test_planning_refuses_a_select_value_no_configuration_has_and_duplicate_ids(
     config["datasets"]["tiny"]["select"]["exclude"] = ["CH3CONH3"]
     result, output = _plan(tmp_path, config)
     assert result.returncode != 0
-    assert (f"config key 'datasets.tiny.select.exclude': no configuration of {tiny_source} has molecule = CH3CONH3 "
-            "(present: CH3CHO, CH3CONH2, CH3OH, H3CNH2)") in output, output[-2000:]
+    assert (
+        f"config key 'datasets.tiny.select.exclude': no configuration of {tiny_source} has molecule = CH3CONH3 "
+        "(present: CH3CHO, CH3CONH2, CH3OH, H3CNH2)"
+    ) in output, output[-2000:]
 
     frames = read_structures(tiny_source)
     frames[5].info["config_id"] = frames[4].info["config_id"]
@@ -138,7 +169,8 @@ def test_an_unsupported_element_at_run_time_is_a_counted_failure_of_that_configu
     labelled, report = label_frames(frames, "gfn1", "tblite", {"method": "GFN1-xTB"})
     assert [int(a.info["config_id"]) for a in labelled] == [10, 12]
     assert [(f.config_id, f.error) for f in report.failures] == [
-        (11, "LabellerError: labeller 'tblite' does not support element(s) U")]
+        (11, "LabellerError: labeller 'tblite' does not support element(s) U")
+    ]
     assert report.n_total == 3 and report.n_labelled == 2
 
 
@@ -162,11 +194,24 @@ def test_the_training_job_refuses_a_validation_element_its_training_set_lacks(tm
     for i, atoms in enumerate(valid):
         atoms.info["config_id"] = 40 + i
     write_structures(tmp_path / "valid.extxyz", valid)
-    with pytest.raises(ElementCoverageError, match=(
+    with pytest.raises(
+        ElementCoverageError,
+        match=(
             f"element\\(s\\) F of the validation set {tmp_path / 'valid.extxyz'} absent from the training set "
-            f"\\(2 of {tmp_path / 'pool.extxyz'}, seed 0\\) .*: F in configuration\\(s\\) 40;")):
-        train(tmp_path / "run", tmp_path / "pool.extxyz", "ref", size=2, seed=0, max_epochs=1,
-              valid_file=tmp_path / "valid.extxyz", device="cpu", hyperparameters={})
+            f"\\(2 of {tmp_path / 'pool.extxyz'}, seed 0\\) .*: F in configuration\\(s\\) 40;"
+        ),
+    ):
+        train(
+            tmp_path / "run",
+            tmp_path / "pool.extxyz",
+            "ref",
+            size=2,
+            seed=0,
+            max_epochs=1,
+            valid_file=tmp_path / "valid.extxyz",
+            device="cpu",
+            hyperparameters={},
+        )
     assert not (tmp_path / "run" / "logs").exists()
 
 
@@ -179,9 +224,13 @@ def test_evaluation_refuses_a_test_element_the_model_never_trained_on(tmp_path):
     write_structures(model_dir / "train.extxyz", _labelled(["CH4", "CH3OH"]))
     test = _labelled(["HF", "H2O", "HF"])
     write_structures(tmp_path / "test.extxyz", test)
-    with pytest.raises(ElementCoverageError, match=(
+    with pytest.raises(
+        ElementCoverageError,
+        match=(
             f"element\\(s\\) F of the evaluation set {tmp_path / 'test.extxyz'} absent from the training data of "
-            f"{model_dir} \\(which holds C, H, O\\): F in configuration\\(s\\) 0, 2;")):
+            f"{model_dir} \\(which holds C, H, O\\): F in configuration\\(s\\) 0, 2;"
+        ),
+    ):
         evaluate(model_dir, tmp_path / "test.extxyz", "ref", "cpu")
 
 
@@ -192,7 +241,8 @@ def test_source_index_agrees_with_ase_and_its_cache_follows_the_file(tiny_source
     assert index.symbols == [frozenset(a.get_chemical_symbols()) for a in frames]
     assert [v["molecule"] for v in index.values] == [a.info["molecule"] for a in frames]
     assert [index.has(i, "ref_energy", "ref_forces") for i in range(len(frames))] == [
-        "ref_energy" in a.info and "ref_forces" in a.arrays for a in frames]
+        "ref_energy" in a.info and "ref_forces" in a.arrays for a in frames
+    ]
     assert len(list((tmp_path / "cache").glob("*.pickle"))) == 1
 
     copy = tmp_path / "source.extxyz"

@@ -29,6 +29,7 @@ KCAL_MOL = 0.0433641  # eV, the value quoted by the sGDML documentation
 
 # --------------------------------------------------------------------- QM7-X
 
+
 def _qm7x_conformer(group: h5py.Group, rng: np.random.Generator, n_atoms: int = 3) -> dict:
     values = {
         "atNUM": np.array([8, 1, 1][:n_atoms], dtype=np.int32),
@@ -225,6 +226,7 @@ def test_tungsten_missing_forces_or_nan_energy_are_clear_errors(tmp_path):
 
 # --------------------------------------------------------------------- sGDML
 
+
 def _npz_bytes(**arrays) -> bytes:
     buffer = io.BytesIO()
     np.savez_compressed(buffer, **arrays)
@@ -291,10 +293,22 @@ def test_sgdml_missing_key_and_infinite_forces_are_clear_errors(tmp_path):
 
 # ------------------------------------------------- the command line's one dispatch
 
+
 def _mftl_convert(converter: str, inputs: list[Path], out: Path, *extra: str) -> int:
     """``mftl convert`` as the rule ``convert`` runs it, in this process."""
-    return main(["convert", *map(str, inputs), "--converter", converter, "--out", str(out),
-                 "--summary", str(out.with_suffix(".summary.json")), *extra])
+    return main(
+        [
+            "convert",
+            *map(str, inputs),
+            "--converter",
+            converter,
+            "--out",
+            str(out),
+            "--summary",
+            str(out.with_suffix(".summary.json")),
+            *extra,
+        ]
+    )
 
 
 def test_mftl_convert_gives_each_converter_its_upstream_files(qm7x_files, tmp_path):
@@ -327,7 +341,8 @@ def test_mftl_convert_gives_each_converter_its_upstream_files(qm7x_files, tmp_pa
             np.testing.assert_array_equal(a.positions, b.positions)
     # DupMols.dat was passed on: its conformer (and its distortion) are dropped, not converted
     assert {f.info["qm7x_id"] for f in read_structures(tmp_path / "qm7x.extxyz")}.isdisjoint(
-        {"Geom-m2-i1-c1-opt", "Geom-m2-i1-c1-d1"})
+        {"Geom-m2-i1-c1-opt", "Geom-m2-i1-c1-d1"}
+    )
 
 
 def test_mftl_convert_refuses_two_files_for_tungsten_and_an_unknown_converter(tmp_path, capsys):
@@ -359,6 +374,7 @@ def test_the_config_schema_offers_the_converters_the_command_has():
 
 
 # ------------------------------------------------------------------ download
+
 
 def test_fetch_verifies_before_placing_the_file(tmp_path):
     payload = b"QM7-X shard stand-in\n" * 100

@@ -33,17 +33,32 @@ def test_curves_have_a_row_for_every_model_and_the_figure_exists(tiny_campaign):
         assert figure.stat().st_size > 5000
 
 
-@pytest.mark.parametrize("method, tag", [("mftl", "p40_e3_n10_s0"), ("delta", "n10_s0"),
-                                         ("foundation_multihead", "analog_n10_s0"), ("chain_triple", "n10_s0")])
+@pytest.mark.parametrize(
+    "method, tag",
+    [
+        ("mftl", "p40_e3_n10_s0"),
+        ("delta", "n10_s0"),
+        ("foundation_multihead", "analog_n10_s0"),
+        ("chain_triple", "n10_s0"),
+    ],
+)
 def test_reported_rmse_equals_what_mace_eval_configs_predicts(tiny_campaign, tmp_path, method, tag):
     results = tiny_campaign / "results/tiny"
     model_dir = results / f"models/{method}/{tag}"
     test_file = results / "labels/test.ref.extxyz"
     out = tmp_path / "pred.xyz"
     subprocess.run(
-        [str(BIN / "mace_eval_configs"), f"--configs={test_file}", f"--model={model_dir / 'model.model'}",
-         f"--output={out}", "--device=cpu", "--default_dtype=float32"],
-        check=True, env=env_with_venv(), capture_output=True,
+        [
+            str(BIN / "mace_eval_configs"),
+            f"--configs={test_file}",
+            f"--model={model_dir / 'model.model'}",
+            f"--output={out}",
+            "--device=cpu",
+            "--default_dtype=float32",
+        ],
+        check=True,
+        env=env_with_venv(),
+        capture_output=True,
     )
     e0s = json.loads((model_dir / "e0s.json").read_text())
     fit, held = e0s_from_json(e0s["fit"]), e0s_from_json(e0s["model"])
@@ -99,14 +114,44 @@ def test_fine_tuned_energies_carry_the_high_fidelity_reference(tiny_campaign):
 def test_epoch_cap_served_from_checkpoints_equals_a_capped_run(tiny_campaign, tmp_path):
     """One pre-training to the largest cap serves every smaller cap: same weights as a run stopped there."""
     pool = tiny_campaign / "results/tiny/labels/pretrain_pool.gfn1.extxyz"
-    hyper = json.dumps({"model": "MACE", "num_channels": 8, "max_L": 0, "correlation": 2, "num_interactions": 2,
-                        "r_max": 4.0, "default_dtype": "float64", "batch_size": 10})
+    hyper = json.dumps(
+        {
+            "model": "MACE",
+            "num_channels": 8,
+            "max_L": 0,
+            "correlation": 2,
+            "num_interactions": 2,
+            "r_max": 4.0,
+            "default_dtype": "float64",
+            "batch_size": 10,
+        }
+    )
     for name, epochs in (("capped", 2), ("long", 4)):
         subprocess.run(
-            [str(BIN / "mftl"), "train", "--train-pool", str(pool), "--fidelity", "gfn1", "--size", "20",
-             "--seed", "0", "--max-epochs", str(epochs), "--keep-checkpoints", "--hyperparameters", hyper,
-             "--device", "cpu", "--out-dir", str(tmp_path / name)],
-            check=True, env=env_with_venv(), capture_output=True,
+            [
+                str(BIN / "mftl"),
+                "train",
+                "--train-pool",
+                str(pool),
+                "--fidelity",
+                "gfn1",
+                "--size",
+                "20",
+                "--seed",
+                "0",
+                "--max-epochs",
+                str(epochs),
+                "--keep-checkpoints",
+                "--hyperparameters",
+                hyper,
+                "--device",
+                "cpu",
+                "--out-dir",
+                str(tmp_path / name),
+            ],
+            check=True,
+            env=env_with_venv(),
+            capture_output=True,
         )
     epoch, checkpoint = checkpoint_for_cap(tmp_path / "long/checkpoints", 2)
     assert epoch <= 1
@@ -135,8 +180,14 @@ def test_dry_run_of_the_demo_plans_one_job_per_model_its_config_implies():
     """The plan of the whole demo (--forceall: also where `make demo` has already run here), per rule."""
     import yaml
 
-    demo = subprocess.run([str(BIN / "snakemake"), "-n", "--forceall", "--cores", "1"], cwd=REPO, env=env_with_venv(),
-                          capture_output=True, text=True, timeout=300)
+    demo = subprocess.run(
+        [str(BIN / "snakemake"), "-n", "--forceall", "--cores", "1"],
+        cwd=REPO,
+        env=env_with_venv(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert demo.returncode == 0, demo.stderr
     counts = job_counts(demo.stdout)
     datasets = yaml.safe_load((REPO / "config/config.yaml").read_text())["datasets"].values()
@@ -165,9 +216,21 @@ def test_paper_campaign_plans_offline_with_the_jobs_its_config_implies(tmp_path)
     import yaml
 
     result = subprocess.run(
-        [str(BIN / "snakemake"), "-n", "--configfile", str(REPO / "config/paper.yaml"), "-s", str(REPO / "Snakefile"),
-         "--directory", str(tmp_path)],
-        cwd=tmp_path, env=env_with_venv(), capture_output=True, text=True, timeout=600,
+        [
+            str(BIN / "snakemake"),
+            "-n",
+            "--configfile",
+            str(REPO / "config/paper.yaml"),
+            "-s",
+            str(REPO / "Snakefile"),
+            "--directory",
+            str(tmp_path),
+        ],
+        cwd=tmp_path,
+        env=env_with_venv(),
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     counts = {}
@@ -177,11 +240,17 @@ def test_paper_campaign_plans_offline_with_the_jobs_its_config_implies(tmp_path)
         counts[rule] = int(count)
     paper = yaml.safe_load((REPO / "config/paper.yaml").read_text())
     datasets = paper["datasets"].values()
-    finetunes = sum(len(d["seeds"]) * len(d["train_sizes"]) * len(d.get("pretrain_sizes", []))
-                    * len(d.get("epoch_caps", [])) for d in datasets if "mftl" in d["methods"])
+    finetunes = sum(
+        len(d["seeds"]) * len(d["train_sizes"]) * len(d.get("pretrain_sizes", [])) * len(d.get("epoch_caps", []))
+        for d in datasets
+        if "mftl" in d["methods"]
+    )
     assert counts["finetune"] == finetunes
-    assert counts["pretrain"] == sum(len(d["seeds"]) * len(d.get("pretrain_sizes", [])) for d in datasets
-                                     if {"mftl", "mftl_auto"} & set(d["methods"]))
+    assert counts["pretrain"] == sum(
+        len(d["seeds"]) * len(d.get("pretrain_sizes", []))
+        for d in datasets
+        if {"mftl", "mftl_auto"} & set(d["methods"])
+    )
     assert counts["scratch"] == sum(len(d["seeds"]) * len(d["train_sizes"]) for d in datasets)
     assert counts["convert"] == len(paper["datasets"]) and counts["split"] == len(paper["datasets"])
     chained = [d for d in datasets if "chain" in d["methods"]]
@@ -189,8 +258,9 @@ def test_paper_campaign_plans_offline_with_the_jobs_its_config_implies(tmp_path)
     # the triple chain's DFTB -> PBE0+MBD stage on QM7-X is QM7-X's own mftl model and the double
     # chain's PBE0+MBD stage QM7-X's own scratch model, neither trained again
     assert "chain_stage" not in counts
-    assert counts["foundation"] == sum(len(d["seeds"]) * len(d["train_sizes"])
-                                       for d in datasets if "foundation" in d["methods"])
+    assert counts["foundation"] == sum(
+        len(d["seeds"]) * len(d["train_sizes"]) for d in datasets if "foundation" in d["methods"]
+    )
     used = {d["foundation"] for d in datasets if {"foundation", "foundation_multihead"} & set(d["methods"])}
     assert counts["fetch_foundation"] == len(used)  # fetched only when a dataset fine-tunes it
     assert counts["costs"] == len(paper["datasets"])

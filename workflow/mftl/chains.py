@@ -41,7 +41,7 @@ def chain_name(method: str) -> str:
     """The chain name of a ``chain_<name>`` method."""
     if not is_chain_method(method):
         raise ValueError(f"{method!r} is not a chain method (chain_<name>)")
-    return method[len(CHAIN_PREFIX):]
+    return method[len(CHAIN_PREFIX) :]
 
 
 def stages(config: Mapping, dataset: str, name: str) -> list:
@@ -68,8 +68,11 @@ def stage_run(config: Mapping, dataset: str, name: str, k: int, seed: int | str)
     if k == 0:
         if starts_from_scratch(first):
             tag = paths.run_tag(first["size"], seed)
-            return (paths.model_dir(first["dataset"], "scratch", tag),
-                    paths.benchmark(first["dataset"], "scratch", tag), "model")
+            return (
+                paths.model_dir(first["dataset"], "scratch", tag),
+                paths.benchmark(first["dataset"], "scratch", tag),
+                "model",
+            )
         tag = paths.pretrain_tag(first["size"], seed)
         return paths.pretrain_dir(first["dataset"], tag), paths.benchmark(first["dataset"], "pretrain", tag), "folder"
     stage = chain[k]

@@ -20,10 +20,14 @@ def _cmd_demo_data(args: argparse.Namespace) -> None:
 
     start = time.perf_counter()
     generate_demo(
-        Path(args.out), seed=args.seed, n_per_molecule=args.n_per_molecule,
-        n_high_per_molecule=args.n_high_per_molecule, fidelity=args.fidelity,
+        Path(args.out),
+        seed=args.seed,
+        n_per_molecule=args.n_per_molecule,
+        n_high_per_molecule=args.n_high_per_molecule,
+        fidelity=args.fidelity,
         options={"method": args.method, "basis": args.basis, **({"xc": args.xc} if args.method == "dft" else {})},
-        threads=args.threads, **({"molecules": tuple(args.molecules)} if args.molecules else {}),
+        threads=args.threads,
+        **({"molecules": tuple(args.molecules)} if args.molecules else {}),
     )
     print(f"wrote {args.out} in {time.perf_counter() - start:.0f} s")
 
@@ -75,10 +79,20 @@ def _cmd_split(args: argparse.Namespace) -> None:
     n_source = len(frames)
     if args.select:
         frames = select_frames(frames, json.loads(args.select), args.source)
-    hf_ids = [int(a.info["config_id"]) for a in frames if args.high_energy_key is None
-              or (args.high_energy_key in a.info and args.high_forces_key in a.arrays)]
-    split = make_split(hf_ids, [int(a.info["config_id"]) for a in frames],
-                       args.test, args.validation, args.train_pool, args.pretrain_pool, args.seed)
+    hf_ids = [
+        int(a.info["config_id"])
+        for a in frames
+        if args.high_energy_key is None or (args.high_energy_key in a.info and args.high_forces_key in a.arrays)
+    ]
+    split = make_split(
+        hf_ids,
+        [int(a.info["config_id"]) for a in frames],
+        args.test,
+        args.validation,
+        args.train_pool,
+        args.pretrain_pool,
+        args.seed,
+    )
     problem = split_problem(split.as_dict(), symbols_by_id(frames), str(args.source))
     if problem:  # refused before any labelling or training
         raise ElementCoverageError(problem)
@@ -86,9 +100,17 @@ def _cmd_split(args: argparse.Namespace) -> None:
     out = Path(args.out_dir)
     for part, ids in split.as_dict().items():
         write_structures(out / f"{part}.extxyz", [by_id[i] for i in ids])
-    _write_json(out / "split.json", {"seed": args.seed, "source": str(args.source), "n_source": n_source,
-                                     "n_selected": len(frames), "select": json.loads(args.select or "null"),
-                                     **split.as_dict()})
+    _write_json(
+        out / "split.json",
+        {
+            "seed": args.seed,
+            "source": str(args.source),
+            "n_source": n_source,
+            "n_selected": len(frames),
+            "select": json.loads(args.select or "null"),
+            **split.as_dict(),
+        },
+    )
 
 
 def _cmd_label(args: argparse.Namespace) -> None:
@@ -96,7 +118,7 @@ def _cmd_label(args: argparse.Namespace) -> None:
     from mftl.structures import read_structures, write_structures
 
     frames = read_structures(args.input)
-    chunk = frames[args.chunk * args.chunk_size:(args.chunk + 1) * args.chunk_size]
+    chunk = frames[args.chunk * args.chunk_size : (args.chunk + 1) * args.chunk_size]
     options = json.loads(args.options)
     labelled, report = label_frames(chunk, args.fidelity, args.labeller, options, threads=args.threads)
     for failure in report.failures:
@@ -122,7 +144,9 @@ def _cmd_atom_energies(args: argparse.Namespace) -> None:
     elif args.labeller:
         options = json.loads(args.options)
         energies = isolated_atom_energies(args.labeller, elements, options, threads=args.threads)
-        record = prior_record(energies, f"isolated atoms, labeller {args.labeller} {json.dumps(options, sort_keys=True)}")
+        record = prior_record(
+            energies, f"isolated atoms, labeller {args.labeller} {json.dumps(options, sort_keys=True)}"
+        )
     else:
         raise ValueError("give --labeller (compute isolated atoms) or --given (E0s from the config)")
     _write_json(args.out, record)
@@ -136,8 +160,10 @@ def _cmd_e0_prior(args: argparse.Namespace) -> None:
     high, high_source = read_prior(args.atoms)
     low, low_source = read_prior(args.low_atoms)
     low_fit = fit_reference(read_structures(args.low_pool), args.low_fidelity, low, low_source)
-    source = (f"{high_source} + binding per element of {args.low_fidelity} fitted on {args.low_pool}"
-              f" (rank {low_fit.rank} of {len(low_fit.elements)} elements) from {low_source}")
+    source = (
+        f"{high_source} + binding per element of {args.low_fidelity} fitted on {args.low_pool}"
+        f" (rank {low_fit.rank} of {len(low_fit.elements)} elements) from {low_source}"
+    )
     record = prior_record(e0s_by_symbol(transferred_prior(high, low_fit)), source)
     _write_json(args.out, record)
     print(json.dumps(record["e0s"]))
@@ -148,7 +174,11 @@ def _cmd_collect(args: argparse.Namespace) -> None:
     from mftl.structures import write_structures
 
     frames, report = collect_labels(
-        args.inputs, args.fidelity, args.energy_key, args.forces_key, args.reports,
+        args.inputs,
+        args.fidelity,
+        args.energy_key,
+        args.forces_key,
+        args.reports,
         args.max_failure_fraction,
     )
     write_structures(args.out, frames)
@@ -162,14 +192,29 @@ def _cmd_train(args: argparse.Namespace) -> None:
         return Path(value) if value else None
 
     train(
-        out_dir=Path(args.out_dir), train_pool=Path(args.train_pool), fidelity=args.fidelity,
-        size=args.size, seed=args.seed, max_epochs=args.max_epochs, valid_file=path(args.valid),
-        device=args.device, hyperparameters=json.loads(args.hyperparameters), threads=args.threads,
-        init_from=path(args.init_from), init_cap=args.init_cap, keep_checkpoints=args.keep_checkpoints,
+        out_dir=Path(args.out_dir),
+        train_pool=Path(args.train_pool),
+        fidelity=args.fidelity,
+        size=args.size,
+        seed=args.seed,
+        max_epochs=args.max_epochs,
+        valid_file=path(args.valid),
+        device=args.device,
+        hyperparameters=json.loads(args.hyperparameters),
+        threads=args.threads,
+        init_from=path(args.init_from),
+        init_cap=args.init_cap,
+        keep_checkpoints=args.keep_checkpoints,
         serve_caps=args.serve_caps,
-        base_fidelity=args.base_fidelity, base_pool=path(args.base_pool), base_valid=path(args.base_valid),
-        replay=path(args.replay), replay_keys=tuple(args.replay_keys) if args.replay_keys else None, replay_size=args.replay_size,
-        prior=path(args.prior), base_prior=path(args.base_prior), replay_dataset=args.replay_dataset,
+        base_fidelity=args.base_fidelity,
+        base_pool=path(args.base_pool),
+        base_valid=path(args.base_valid),
+        replay=path(args.replay),
+        replay_keys=tuple(args.replay_keys) if args.replay_keys else None,
+        replay_size=args.replay_size,
+        prior=path(args.prior),
+        base_prior=path(args.base_prior),
+        replay_dataset=args.replay_dataset,
     )
 
 
@@ -195,16 +240,30 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
     from mftl.runs import evaluate
 
     metadata = json.loads(args.metadata)
-    result = evaluate(Path(args.model_dir), Path(args.test), args.fidelity, args.device, threads=args.threads,
-                      base_file=Path(args.base) if args.base else None, base_fidelity=args.base_fidelity)
+    result = evaluate(
+        Path(args.model_dir),
+        Path(args.test),
+        args.fidelity,
+        args.device,
+        threads=args.threads,
+        base_file=Path(args.base) if args.base else None,
+        base_fidelity=args.base_fidelity,
+    )
     _write_json(args.out, {**metadata, **result})
 
 
 def _cmd_zeroshot(args: argparse.Namespace) -> None:
     from mftl.runs import zeroshot
 
-    result = zeroshot(Path(args.model), Path(args.test), args.fidelity, args.label, args.device,
-                      threads=args.threads, predictions_out=Path(args.predictions))
+    result = zeroshot(
+        Path(args.model),
+        Path(args.test),
+        args.fidelity,
+        args.label,
+        args.device,
+        threads=args.threads,
+        predictions_out=Path(args.predictions),
+    )
     _write_json(args.out, {**json.loads(args.metadata), **result})
 
 
@@ -246,8 +305,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=2)
     p.set_defaults(func=_cmd_demo_data)
 
-    p = sub.add_parser("check-config", help="check config files as planning does (YAML line, schema, mace flags, "
-                                            "sources), merged in order like snakemake --configfile A B")
+    p = sub.add_parser(
+        "check-config",
+        help="check config files as planning does (YAML line, schema, mace flags, "
+        "sources), merged in order like snakemake --configfile A B",
+    )
     p.add_argument("configfiles", nargs="+")
     p.set_defaults(func=_cmd_check_config)
 
@@ -297,7 +359,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--options", default="{}", help="labeller options as JSON")
     p.add_argument("--elements", nargs="+", help="element symbols, e.g. H C N O")
     p.add_argument("--structures", nargs="+", help="also every element of these structure files")
-    p.add_argument("--given", help="E0s given in the config (JSON symbol -> eV): checked to cover the elements, written")
+    p.add_argument(
+        "--given", help="E0s given in the config (JSON symbol -> eV): checked to cover the elements, written"
+    )
     p.add_argument("--where", help="the config key of --given, for messages")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", required=True, help="JSON file: {'e0s': {symbol: eV}, 'source': ...}")
@@ -306,7 +370,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("e0-prior", help="E0 prior of a high fidelity: its isolated atoms plus a low fidelity's binding")
     p.add_argument("--atoms", required=True, help="the high fidelity's isolated-atom energies (mftl atom-energies)")
     p.add_argument("--low-atoms", required=True, help="the low fidelity's isolated-atom energies")
-    p.add_argument("--low-pool", required=True, help="configurations labelled with the low fidelity (pre-training pool)")
+    p.add_argument(
+        "--low-pool", required=True, help="configurations labelled with the low fidelity (pre-training pool)"
+    )
     p.add_argument("--low-fidelity", required=True)
     p.add_argument("--out", required=True)
     p.set_defaults(func=_cmd_e0_prior)
@@ -332,20 +398,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--init-from", help="pre-training folder (with --init-cap) or model file to fine-tune")
     p.add_argument("--init-cap", type=int, help="epoch cap: use the pre-trained model as it was after this many epochs")
     p.add_argument("--keep-checkpoints", action="store_true", help="keep every improving checkpoint")
-    p.add_argument("--serve-caps", type=int, nargs="+",
-                   help="pre-training: keep the checkpoints these epoch caps are served from (and no others)")
+    p.add_argument(
+        "--serve-caps",
+        type=int,
+        nargs="+",
+        help="pre-training: keep the checkpoints these epoch caps are served from (and no others)",
+    )
     p.add_argument("--base-fidelity", help="Delta-learning: learn fidelity minus this one")
     p.add_argument("--base-pool", help="Delta-learning: base labels of the training pool")
     p.add_argument("--base-valid", help="Delta-learning: base labels of the validation set")
     p.add_argument("--replay", help="multi-head fine-tuning of the --init-from model with this replay data")
-    p.add_argument("--replay-dataset", choices=MACE_REPLAY_DATASETS,
-                   help="multi-head fine-tuning replaying mace's own data set (mace downloads it: network needed)")
-    p.add_argument("--replay-keys", nargs=2, metavar=("ENERGY", "FORCES"),
-                   help="info/array keys of total energy and forces in --replay (default: REF_energy REF_forces)")
-    p.add_argument("--replay-size", type=int,
-                   help="replay a random subset of this many --replay configurations (drawn with --seed; default all)")
+    p.add_argument(
+        "--replay-dataset",
+        choices=MACE_REPLAY_DATASETS,
+        help="multi-head fine-tuning replaying mace's own data set (mace downloads it: network needed)",
+    )
+    p.add_argument(
+        "--replay-keys",
+        nargs=2,
+        metavar=("ENERGY", "FORCES"),
+        help="info/array keys of total energy and forces in --replay (default: REF_energy REF_forces)",
+    )
+    p.add_argument(
+        "--replay-size",
+        type=int,
+        help="replay a random subset of this many --replay configurations (drawn with --seed; default all)",
+    )
     p.add_argument("--prior", help="E0 prior file of --fidelity (mftl atom-energies); default: no prior")
-    p.add_argument("--base-prior", help="Delta-learning: E0 prior file of --base-fidelity (the prior is the difference)")
+    p.add_argument(
+        "--base-prior", help="Delta-learning: E0 prior file of --base-fidelity (the prior is the difference)"
+    )
     p.add_argument("--hyperparameters", default="{}", help="mace_run_train flags as JSON")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--threads", type=int, default=1)

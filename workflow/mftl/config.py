@@ -30,8 +30,9 @@ def load_config_file(path: str | Path) -> dict:
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: malformed YAML ({err})") from None
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: a config is a mapping of keys (datasets, model, training, ...), "
-                          f"not {type(data).__name__}")
+        raise ConfigError(
+            f"{path}: a config is a mapping of keys (datasets, model, training, ...), not {type(data).__name__}"
+        )
     return data
 
 
@@ -78,8 +79,9 @@ def check_config(config: dict, schema_path: str | Path) -> dict:
         if first.validator == "additionalProperties":
             unknown = sorted(set(first.instance) - set(first.schema.get("properties", {})))
             where = _key(list(first.absolute_path) + unknown[:1])
-            raise ConfigError(f"config key '{where}': unknown key (allowed: "
-                              f"{', '.join(sorted(first.schema.get('properties', {})))})")
+            raise ConfigError(
+                f"config key '{where}': unknown key (allowed: {', '.join(sorted(first.schema.get('properties', {})))})"
+            )
         raise ConfigError(f"config key '{_key(first.absolute_path)}': {first.message}")
     _fill_defaults(schema, config, schema)
     _check_file_paths(config)
@@ -94,12 +96,15 @@ def check_config(config: dict, schema_path: str | Path) -> dict:
             raise ConfigError(f"config key '{where}.source': required (or 'convert' to build it from downloads)")
         for fidelity, spec in ds["fidelities"].items():
             if "parameters" in spec and spec["parameters"] not in downloads:
-                raise ConfigError(f"config key '{where}.fidelities.{fidelity}.parameters': "
-                                  f"'{spec['parameters']}' is not an entry of 'downloads'")
+                raise ConfigError(
+                    f"config key '{where}.fidelities.{fidelity}.parameters': "
+                    f"'{spec['parameters']}' is not an entry of 'downloads'"
+                )
         for role in ("high_fidelity", "low_fidelity"):
             if ds[role] not in ds["fidelities"]:
-                raise ConfigError(f"config key '{where}.{role}': '{ds[role]}' is not one of the fidelities "
-                                  f"{sorted(ds['fidelities'])}")
+                raise ConfigError(
+                    f"config key '{where}.{role}': '{ds[role]}' is not one of the fidelities {sorted(ds['fidelities'])}"
+                )
         if ds["high_fidelity"] == ds["low_fidelity"]:
             raise ConfigError(f"config key '{where}.low_fidelity': must differ from high_fidelity")
         needs_pretraining = {"mftl", "mftl_auto"} & set(ds["methods"])
@@ -108,8 +113,10 @@ def check_config(config: dict, schema_path: str | Path) -> dict:
                 raise ConfigError(f"config key '{where}.{key}': needed by method(s) {sorted(needs_pretraining)}")
         too_big = [n for n in ds["pretrain_sizes"] if n > ds["split"]["pretrain_pool"]]
         if too_big:
-            raise ConfigError(f"config key '{where}.pretrain_sizes': {too_big} larger than "
-                              f"split.pretrain_pool ({ds['split']['pretrain_pool']})")
+            raise ConfigError(
+                f"config key '{where}.pretrain_sizes': {too_big} larger than "
+                f"split.pretrain_pool ({ds['split']['pretrain_pool']})"
+            )
         _check_foundation(config, name, ds)
         _check_chains(config, name, ds)
     return config
@@ -132,20 +139,26 @@ def _check_convert(convert: dict, downloads: dict, where: str) -> None:
             raise ConfigError(f"config key '{key}': '{download}' is not an entry of 'downloads' {sorted(downloads)}")
     files = [item["name"] for download in names for item in downloads[download]["files"]]
     if convert["converter"] in SINGLE_FILE_CONVERTERS and len(files) != 1:
-        raise ConfigError(f"config key '{where}.download': converter {convert['converter']} reads one file, "
-                          f"the download(s) {names} hold {len(files)}: {files}")
+        raise ConfigError(
+            f"config key '{where}.download': converter {convert['converter']} reads one file, "
+            f"the download(s) {names} hold {len(files)}: {files}"
+        )
     not_zip = [f for f in files if not f.endswith(".zip")]
     if convert["converter"] == "sgdml" and not_zip:
-        raise ConfigError(f"config key '{where}.download': converter sgdml pools '<molecule>_ccsd_t.zip' archives, "
-                          f"not {not_zip}")
+        raise ConfigError(
+            f"config key '{where}.download': converter sgdml pools '<molecule>_ccsd_t.zip' archives, not {not_zip}"
+        )
 
 
 def _check_mace_options(config: dict) -> None:
     """mace_run_train flags of ``model``, ``datasets.<d>.model`` and ``training.<stage>``, by mace's parser."""
     from mftl.mace_options import option_problem
 
-    sections = {"model": config["model"], **{f"training.{stage}": flags for stage, flags in config["training"].items()},
-                **{f"datasets.{name}.model": ds.get("model", {}) for name, ds in config["datasets"].items()}}
+    sections = {
+        "model": config["model"],
+        **{f"training.{stage}": flags for stage, flags in config["training"].items()},
+        **{f"datasets.{name}.model": ds.get("model", {}) for name, ds in config["datasets"].items()},
+    }
     for where, flags in sections.items():
         for key, value in flags.items():
             problem = None if key == "max_epochs" else option_problem(key, value)  # max_epochs is mftl's own
@@ -159,12 +172,19 @@ def _check_file_paths(config: dict) -> None:
     paths = {f"datasets.{name}.source": ds.get("source") for name, ds in config["datasets"].items()}
     paths.update({f"foundations.{name}.file": spec.get("file") for name, spec in config["foundations"].items()})
     paths["paper_results"] = config.get("paper_results")
-    paths.update({f"downloads.{name}.files[{i}].name": item["name"]
-                  for name, entry in config["downloads"].items() for i, item in enumerate(entry["files"])})
+    paths.update(
+        {
+            f"downloads.{name}.files[{i}].name": item["name"]
+            for name, entry in config["downloads"].items()
+            for i, item in enumerate(entry["files"])
+        }
+    )
     for key, path in paths.items():
         if path is not None and ("{" in path or "}" in path):
-            raise ConfigError(f"config key '{key}': '{path}' holds a brace, which Snakemake reads as a wildcard "
-                              "in a file path; rename (or link) the file without '{' and '}'")
+            raise ConfigError(
+                f"config key '{key}': '{path}' holds a brace, which Snakemake reads as a wildcard "
+                "in a file path; rename (or link) the file without '{' and '}'"
+            )
 
 
 #: methods that start from (or evaluate) the dataset's foundation(s)
@@ -183,7 +203,9 @@ def _check_foundation(config: dict, name: str, ds: dict) -> None:
     for i, foundation in enumerate(listed):
         at = f"{where}.foundation" + ("" if isinstance(ds["foundation"], str) else f"[{i}]")
         if foundation not in foundations:
-            raise ConfigError(f"config key '{at}': '{foundation}' is not an entry of 'foundations' {sorted(foundations)}")
+            raise ConfigError(
+                f"config key '{at}': '{foundation}' is not an entry of 'foundations' {sorted(foundations)}"
+            )
         _check_foundation_entry(config, name, ds, foundation, foundations[foundation])
 
 
@@ -195,18 +217,27 @@ def _check_foundation_entry(config: dict, name: str, ds: dict, foundation: str, 
         if source is None:
             raise ConfigError(f"config key '{key}.trained_by.dataset': '{by['dataset']}' is not a dataset")
         if by["dataset"] == name:
-            raise ConfigError(f"config key '{key}.trained_by.dataset': a foundation for '{name}' must come "
-                              "from another dataset (another configuration space)")
-        for field, values in (("method", source["methods"]), ("train_size", source["train_sizes"]),
-                              ("seed", source["seeds"])):
+            raise ConfigError(
+                f"config key '{key}.trained_by.dataset': a foundation for '{name}' must come "
+                "from another dataset (another configuration space)"
+            )
+        for field, values in (
+            ("method", source["methods"]),
+            ("train_size", source["train_sizes"]),
+            ("seed", source["seeds"]),
+        ):
             if by[field] not in values:
-                raise ConfigError(f"config key '{key}.trained_by.{field}': {by[field]!r} is not among "
-                                  f"datasets.{by['dataset']}.{field}s {values}")
+                raise ConfigError(
+                    f"config key '{key}.trained_by.{field}': {by[field]!r} is not among "
+                    f"datasets.{by['dataset']}.{field}s {values}"
+                )
     if "foundation_multihead" in ds["methods"] and "trained_by" not in spec and "replay" not in spec:
-        raise ConfigError(f"config key '{key}.replay': multi-head fine-tuning needs replay data "
-                          "(mace otherwise falls back to naive fine-tuning for a foundation that is "
-                          "not a Materials Project model, and downloads MP data for one that is): "
-                          "a file, or 'mp' for mace's own Materials Project replay (network needed)")
+        raise ConfigError(
+            f"config key '{key}.replay': multi-head fine-tuning needs replay data "
+            "(mace otherwise falls back to naive fine-tuning for a foundation that is "
+            "not a Materials Project model, and downloads MP data for one that is): "
+            "a file, or 'mp' for mace's own Materials Project replay (network needed)"
+        )
 
 
 def _check_replaced_keys(config: dict) -> None:
@@ -214,9 +245,11 @@ def _check_replaced_keys(config: dict) -> None:
     whose message would only call them unknown)."""
     for name, ds in (config.get("datasets") or {}).items():
         if isinstance(ds, dict) and "chain" in ds:
-            raise ConfigError(f"config key 'datasets.{name}.chain': replaced by named chains, "
-                              f"'datasets.{name}.chains: {{<name>: [<stages>]}}' (e.g. chains: {{triple: [...]}}); "
-                              "method chain runs each of them as method chain_<name>")
+            raise ConfigError(
+                f"config key 'datasets.{name}.chain': replaced by named chains, "
+                f"'datasets.{name}.chains: {{<name>: [<stages>]}}' (e.g. chains: {{triple: [...]}}); "
+                "method chain runs each of them as method chain_<name>"
+            )
 
 
 def _check_chains(config: dict, name: str, ds: dict) -> None:
@@ -236,28 +269,38 @@ def _check_chain_stage(config: dict, key: str, k: int, stage: dict) -> None:
     if source is None:
         raise ConfigError(f"config key '{key}.dataset': '{stage['dataset']}' is not a dataset")
     if stage["fidelity"] not in source["fidelities"]:
-        raise ConfigError(f"config key '{key}.fidelity': '{stage['fidelity']}' is not a fidelity of "
-                          f"datasets.{stage['dataset']} {sorted(source['fidelities'])}")
+        raise ConfigError(
+            f"config key '{key}.fidelity': '{stage['fidelity']}' is not a fidelity of "
+            f"datasets.{stage['dataset']} {sorted(source['fidelities'])}"
+        )
     pool = max(source["train_sizes"])
     if k == 0 and "epoch_cap" in stage:
         if stage["fidelity"] != source["low_fidelity"]:
-            raise ConfigError(f"config key '{key}.fidelity': a first stage with an epoch_cap pre-trains on the "
-                              f"low fidelity of datasets.{stage['dataset']} ('{source['low_fidelity']}'); "
-                              "without epoch_cap it is a model trained from scratch on the high fidelity")
+            raise ConfigError(
+                f"config key '{key}.fidelity': a first stage with an epoch_cap pre-trains on the "
+                f"low fidelity of datasets.{stage['dataset']} ('{source['low_fidelity']}'); "
+                "without epoch_cap it is a model trained from scratch on the high fidelity"
+            )
         if stage["size"] not in source["pretrain_sizes"] or stage["epoch_cap"] not in source["epoch_caps"]:
-            raise ConfigError(f"config key '{key}': size {stage['size']} / epoch_cap {stage['epoch_cap']} "
-                              f"must be among datasets.{stage['dataset']}.pretrain_sizes "
-                              f"{source['pretrain_sizes']} / epoch_caps {source['epoch_caps']}")
+            raise ConfigError(
+                f"config key '{key}': size {stage['size']} / epoch_cap {stage['epoch_cap']} "
+                f"must be among datasets.{stage['dataset']}.pretrain_sizes "
+                f"{source['pretrain_sizes']} / epoch_caps {source['epoch_caps']}"
+            )
         return
     if k == 0:
         # a model trained from scratch: the campaign's own scratch run of that dataset
         if stage["fidelity"] != source["high_fidelity"]:
-            raise ConfigError(f"config key '{key}.fidelity': a first stage without epoch_cap is a model trained "
-                              f"from scratch on the high fidelity of datasets.{stage['dataset']} "
-                              f"('{source['high_fidelity']}'); a pre-training on '{stage['fidelity']}' needs "
-                              "an epoch_cap")
+            raise ConfigError(
+                f"config key '{key}.fidelity': a first stage without epoch_cap is a model trained "
+                f"from scratch on the high fidelity of datasets.{stage['dataset']} "
+                f"('{source['high_fidelity']}'); a pre-training on '{stage['fidelity']}' needs "
+                "an epoch_cap"
+            )
     elif "epoch_cap" in stage:
         raise ConfigError(f"config key '{key}.epoch_cap': only the first stage has an epoch cap")
     if stage["size"] > pool:
-        raise ConfigError(f"config key '{key}.size': {stage['size']} is larger than the training pool "
-                          f"of datasets.{stage['dataset']} (max of its train_sizes, {pool})")
+        raise ConfigError(
+            f"config key '{key}.size': {stage['size']} is larger than the training pool "
+            f"of datasets.{stage['dataset']} (max of its train_sizes, {pool})"
+        )

@@ -34,8 +34,15 @@ import pandas as pd
 from mftl import chains, paths
 from mftl.structures import read_structures
 
-COMPONENTS = ["hf_labels_s", "lf_labels_s", "pretrain_s", "foundation_s", "chain_stages_s", "training_s",
-              "evaluation_s"]
+COMPONENTS = [
+    "hf_labels_s",
+    "lf_labels_s",
+    "pretrain_s",
+    "foundation_s",
+    "chain_stages_s",
+    "training_s",
+    "evaluation_s",
+]
 KEYS = ["dataset", "method", "fidelities", "pretrain_size", "epoch_cap", "train_size", "seed"]
 ERRORS = ["energy_rmse_meV_atom", "forces_rmse_meV_A"]
 #: fine-tunings of a foundation, run per foundation (run folders <foundation>_n<size>_s<seed>)
@@ -90,7 +97,7 @@ class CostBook:
                     continue  # this part was never labelled with this fidelity
                 ids = self.ids(split)
                 for start in range(0, len(ids), chunk_size):
-                    chunk = ids[start:start + chunk_size]
+                    chunk = ids[start : start + chunk_size]
                     seconds = job_seconds(self.bench(dataset, "label", fidelity, f"{part}.{start // chunk_size}"))
                     costs.update(dict.fromkeys(chunk, seconds / len(chunk)))
             return costs
@@ -131,8 +138,10 @@ class CostBook:
         tag = paths.pretrain_tag(size, seed)
         run = Path(paths.pretrain_dir(dataset, tag, results=self.results))
         lf = self.config["datasets"][dataset]["low_fidelity"]
-        return (self.run_labels(dataset, run, lf, with_validation=False),
-                job_seconds(self.bench(dataset, "pretrain", tag)))
+        return (
+            self.run_labels(dataset, run, lf, with_validation=False),
+            job_seconds(self.bench(dataset, "pretrain", tag)),
+        )
 
 
 class _Constant(dict):
@@ -205,8 +214,9 @@ def point_costs(book: CostBook, row: Mapping) -> dict:
             by_tag = paths.run_tag(by["train_size"], by["seed"])
             by_dir = Path(paths.model_dir(by["dataset"], by["method"], by_tag, results=book.results))
             by_hf = cfg["datasets"][by["dataset"]]["high_fidelity"]
-            out["foundation_s"] = (job_seconds(book.bench(by["dataset"], by["method"], by_tag))
-                                   + book.run_labels(by["dataset"], by_dir, by_hf))
+            out["foundation_s"] = job_seconds(book.bench(by["dataset"], by["method"], by_tag)) + book.run_labels(
+                by["dataset"], by_dir, by_hf
+            )
         else:
             out["foundation_s"] = math.nan  # trained elsewhere: its cost is not ours to know
     elif chains.is_chain_method(method):
@@ -233,13 +243,15 @@ def costs_table(curves: pd.DataFrame, config: Mapping, results: str | Path = "re
     for _, row in curves[~curves["method"].isin(NOT_COSTED)].iterrows():
         parts = point_costs(book, row)
         method, tag = ("mftl", _tag(row, "mftl")) if row["method"] == "mftl_auto" else (row["method"], _tag(row))
-        info = pd.read_json(paths.run_json(paths.model_dir(row["dataset"], method, tag, results=book.results)),
-                            typ="series")
+        info = pd.read_json(
+            paths.run_json(paths.model_dir(row["dataset"], method, tag, results=book.results)), typ="series"
+        )
         rows.append({**{k: row[k] for k in KEYS}, **parts, "device": info["device"], **{k: row[k] for k in ERRORS}})
     table = pd.DataFrame(rows, columns=[*KEYS, *COMPONENTS, "device", *ERRORS])
     table["labels_s"] = table["hf_labels_s"] + table["lf_labels_s"]
     table["compute_s"] = table[["pretrain_s", "foundation_s", "chain_stages_s", "training_s", "evaluation_s"]].sum(
-        axis=1, skipna=False)
+        axis=1, skipna=False
+    )
     table["total_s"] = table["labels_s"] + table["compute_s"]
     pretrained = table["pretrain_size"].notna()
     shared = table[pretrained].groupby(["dataset", "pretrain_size", "seed"])["method"].transform("size")

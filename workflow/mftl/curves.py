@@ -9,8 +9,18 @@ from pathlib import Path
 import pandas as pd
 
 COLUMNS = [
-    "dataset", "method", "fidelities", "pretrain_size", "epoch_cap", "train_size", "seed",
-    "energy_rmse_meV_atom", "forces_rmse_meV_A", "energy_mae_meV_atom", "forces_mae_meV_A", "n_test",
+    "dataset",
+    "method",
+    "fidelities",
+    "pretrain_size",
+    "epoch_cap",
+    "train_size",
+    "seed",
+    "energy_rmse_meV_atom",
+    "forces_rmse_meV_A",
+    "energy_mae_meV_atom",
+    "forces_mae_meV_A",
+    "n_test",
 ]
 
 METRICS = ["energy_rmse_meV_atom", "forces_rmse_meV_A", "energy_mae_meV_atom", "forces_mae_meV_A"]
@@ -43,4 +53,3 @@ def series_label(row: pd.Series) -> str:
     if pd.notna(row.get("epoch_cap")):
         parts.append(f"cap {int(row['epoch_cap'])}")
     return parts[0] if len(parts) == 1 else f"{parts[0]} ({', '.join(parts[1:])})"
-

@@ -58,8 +58,10 @@ def select_frames(frames: list[Atoms], spec: dict, where: str | Path = "source")
         values.append(atoms.info[key])
     absent = sorted(str(v) for v in set(listed) - set(values))
     if absent:
-        raise ValueError(f"{where}: select.{'include' if 'include' in spec else 'exclude'}: no configuration has "
-                         f"{key} = {', '.join(absent)} (present: {', '.join(sorted(map(str, set(values))))})")
+        raise ValueError(
+            f"{where}: select.{'include' if 'include' in spec else 'exclude'}: no configuration has "
+            f"{key} = {', '.join(absent)} (present: {', '.join(sorted(map(str, set(values))))})"
+        )
     keep = set(listed)
     return [a for a, v in zip(frames, values) if (v in keep) == ("include" in spec)]
 
@@ -84,8 +86,12 @@ def _read_keys(atoms: Atoms, fidelity: str, energy_key: str, forces_key: str, wh
 
 
 def collect_labels(
-    inputs: Sequence[str | Path], fidelity: str, energy_key: str | None = None, forces_key: str | None = None,
-    reports: Sequence[str | Path] = (), max_failure_fraction: float = 0.0,
+    inputs: Sequence[str | Path],
+    fidelity: str,
+    energy_key: str | None = None,
+    forces_key: str | None = None,
+    reports: Sequence[str | Path] = (),
+    max_failure_fraction: float = 0.0,
 ) -> tuple[list[Atoms], dict]:
     """Gather labelled configurations into one checked list and a combined report.
 
@@ -100,8 +106,9 @@ def collect_labels(
             continue
         for atoms in read_structures(path):
             if energy_key or forces_key:
-                atoms = _read_keys(atoms, fidelity, energy_key or f"{fidelity}_energy",
-                                   forces_key or f"{fidelity}_forces", str(path))
+                atoms = _read_keys(
+                    atoms, fidelity, energy_key or f"{fidelity}_energy", forces_key or f"{fidelity}_forces", str(path)
+                )
             else:
                 try:
                     labels(atoms, fidelity)
@@ -115,8 +122,14 @@ def collect_labels(
         failures.extend(data["failures"])
     n_total += len(failures)
     fraction = len(failures) / n_total if n_total else 0.0
-    report = {"fidelity": fidelity, "n_total": n_total, "n_labelled": len(frames),
-              "n_failed": len(failures), "failure_fraction": fraction, "failures": failures}
+    report = {
+        "fidelity": fidelity,
+        "n_total": n_total,
+        "n_labelled": len(frames),
+        "n_failed": len(failures),
+        "failure_fraction": fraction,
+        "failures": failures,
+    }
     if fraction > max_failure_fraction:
         raise LabelFailureError(
             f"{len(failures)} of {n_total} configurations ({fraction:.1%}) failed to label with '{fidelity}', "

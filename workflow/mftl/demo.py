@@ -16,9 +16,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-from ase import Atoms
+from ase import Atoms, units
 from ase.build import molecule
-from ase import units
 from ase.optimize import BFGS
 from ase.vibrations import Vibrations
 
@@ -27,8 +26,16 @@ from mftl.structures import by_config_id, read_structures, write_structures
 
 #: target configuration space of the demo (names from ase.collections.g2)
 DEMO_MOLECULES = (
-    "CH3OH", "CH3CN", "H3CNH2", "CH3CHO", "CH3COOH",
-    "HCOOCH3", "CH3CH2OH", "CH3OCH3", "CH3CONH2", "C4H4O",
+    "CH3OH",
+    "CH3CN",
+    "H3CNH2",
+    "CH3CHO",
+    "CH3COOH",
+    "HCOOCH3",
+    "CH3CH2OH",
+    "CH3OCH3",
+    "CH3CONH2",
+    "C4H4O",
 )
 
 #: smallest allowed interatomic distance in a sampled geometry (A)
@@ -78,8 +85,12 @@ def _w2_of_wavenumber(wavenumber_cm: float) -> float:
 
 
 def sample_geometries(
-    atoms: Atoms, hessian: np.ndarray, n: int, rng: np.random.Generator,
-    temperature_range_K: tuple[float, float] = (100.0, 1000.0), energy_eV=None,
+    atoms: Atoms,
+    hessian: np.ndarray,
+    n: int,
+    rng: np.random.Generator,
+    temperature_range_K: tuple[float, float] = (100.0, 1000.0),
+    energy_eV=None,
 ) -> list[Atoms]:
     """Classical harmonic normal-mode sampling, one random temperature per geometry.
 
@@ -135,9 +146,15 @@ def generate_geometries(seed: int, n_per_molecule: int, molecules=DEMO_MOLECULES
 
 
 def generate_demo(
-    out: Path, seed: int, n_per_molecule: int, n_high_per_molecule: int,
-    fidelity: str = "pbe0", options: dict | None = None, threads: int = 2,
-    molecules=DEMO_MOLECULES, progress=print,
+    out: Path,
+    seed: int,
+    n_per_molecule: int,
+    n_high_per_molecule: int,
+    fidelity: str = "pbe0",
+    options: dict | None = None,
+    threads: int = 2,
+    molecules=DEMO_MOLECULES,
+    progress=print,
 ) -> None:
     """Write the demo dataset to ``out`` (extxyz); resumable through ``out.partial``.
 

@@ -40,16 +40,19 @@ def missing_elements(needed: Mapping[int, Iterable[str]], available: Iterable[st
     return dict(sorted(missing.items()))
 
 
-def coverage_problem(needed: Mapping[int, Iterable[str]], available: Iterable[str], what: str,
-                     training: str) -> str | None:
+def coverage_problem(
+    needed: Mapping[int, Iterable[str]], available: Iterable[str], what: str, training: str
+) -> str | None:
     """Message naming the elements of ``what`` that ``training`` lacks, or None if it has them all."""
     missing = missing_elements(needed, available)
     if not missing:
         return None
     listing = "; ".join(f"{symbol} in configuration(s) {describe_ids(ids)}" for symbol, ids in missing.items())
-    return (f"element(s) {', '.join(missing)} of the {what} absent from {training} "
-            f"(which holds {', '.join(sorted(set(available))) or 'nothing'}): {listing}; "
-            "a model cannot predict an element it was not trained on")
+    return (
+        f"element(s) {', '.join(missing)} of the {what} absent from {training} "
+        f"(which holds {', '.join(sorted(set(available))) or 'nothing'}): {listing}; "
+        "a model cannot predict an element it was not trained on"
+    )
 
 
 def check_covered(needed: Mapping[int, Iterable[str]], available: Iterable[str], what: str, training: str) -> None:
@@ -72,8 +75,9 @@ def split_problem(parts: Mapping[str, Iterable[int]], symbols: Mapping[int, Iter
     """
     pool = element_union(symbols[i] for i in parts["train_pool"])
     for part in ("test", "validation"):
-        problem = coverage_problem({i: symbols[i] for i in parts[part]}, pool, f"{part} set",
-                                   f"the training pool of {source}")
+        problem = coverage_problem(
+            {i: symbols[i] for i in parts[part]}, pool, f"{part} set", f"the training pool of {source}"
+        )
         if problem:
             return problem
     return None

@@ -21,31 +21,46 @@ PRED_FORCES_KEY = "MACE_forces"
 
 
 def eval_command(
-    configs: Path, model: Path, output: Path, device: str, default_dtype: str, batch_size: int = 32,
+    configs: Path,
+    model: Path,
+    output: Path,
+    device: str,
+    default_dtype: str,
+    batch_size: int = 32,
 ) -> list[str]:
     """``mace_eval_configs`` command; ``default_dtype`` must be the model's own (float32/float64)."""
     return [
-        "mace_eval_configs", f"--configs={configs}", f"--model={model}", f"--output={output}",
-        f"--device={device}", f"--default_dtype={default_dtype}", f"--batch_size={batch_size}",
+        "mace_eval_configs",
+        f"--configs={configs}",
+        f"--model={model}",
+        f"--output={output}",
+        f"--device={device}",
+        f"--default_dtype={default_dtype}",
+        f"--batch_size={batch_size}",
     ]
 
 
 def predictions(
-    frames: Sequence[Atoms], fit: dict[int, float], held: dict[int, float],
+    frames: Sequence[Atoms],
+    fit: dict[int, float],
+    held: dict[int, float],
 ) -> tuple[np.ndarray, list[np.ndarray]]:
     """Energies (eV) and forces (eV/A) on the fidelity's scale from ``mace_eval_configs`` output frames.
 
     The model's own E0s (``held``) are replaced by the fidelity's fitted ones (``fit``).
     """
-    energies = np.array([
-        float(a.info[PRED_ENERGY_KEY]) - reference_energy(a, held) + reference_energy(a, fit) for a in frames
-    ])
+    energies = np.array(
+        [float(a.info[PRED_ENERGY_KEY]) - reference_energy(a, held) + reference_energy(a, fit) for a in frames]
+    )
     forces = [np.asarray(a.arrays[PRED_FORCES_KEY], dtype=float) for a in frames]
     return energies, forces
 
 
 def errors(
-    reference: Sequence[Atoms], fidelity: str, pred_energy_eV: np.ndarray, pred_forces_eV_A: Sequence[np.ndarray],
+    reference: Sequence[Atoms],
+    fidelity: str,
+    pred_energy_eV: np.ndarray,
+    pred_forces_eV_A: Sequence[np.ndarray],
 ) -> dict[str, float]:
     """RMSE and MAE of energy per atom (meV/atom) and force components (meV/A)."""
     if len(reference) != len(pred_energy_eV):

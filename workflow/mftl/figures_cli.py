@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 
+
 def _write_csv(table, path: str) -> None:
     from mftl.structures import atomic_path
 
@@ -94,9 +95,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     """Add the figure and table subcommands to the ``mftl`` subparsers."""
     p = sub.add_parser("figure", help="one figure of the paper from a tidy table (curves.csv or the fidelity table)")
     p.add_argument("--kind", required=True, help="a figure of mftl.tables.FIGURE_KINDS, e.g. learning_curves")
-    p.add_argument("--table", "--curves", dest="table", required=True, nargs="+",
-                   help="curves.csv (several: their rows together), or tables/fidelity_comparison.csv for "
-                        "--kind fidelity_comparison")
+    p.add_argument(
+        "--table",
+        "--curves",
+        dest="table",
+        required=True,
+        nargs="+",
+        help="curves.csv (several: their rows together), or tables/fidelity_comparison.csv for "
+        "--kind fidelity_comparison",
+    )
     p.add_argument("--title", default="")
     p.add_argument("--out", nargs="+", required=True, help="figure files; the format follows the suffix")
     p.set_defaults(func=_cmd_figure)
@@ -111,9 +118,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--low", required=True, help="the same configurations labelled with the low fidelity")
     p.add_argument("--high-fidelity", required=True)
     p.add_argument("--low-fidelity", required=True)
-    p.add_argument("--compare", action="append", default=[], metavar="FOUNDATION=FILE",
-                   help="also a foundation's zero-shot predictions of the same configurations (mftl zeroshot "
-                        "--predictions), compared with the high fidelity the same way; repeatable")
+    p.add_argument(
+        "--compare",
+        action="append",
+        default=[],
+        metavar="FOUNDATION=FILE",
+        help="also a foundation's zero-shot predictions of the same configurations (mftl zeroshot "
+        "--predictions), compared with the high fidelity the same way; repeatable",
+    )
     p.add_argument("--out", required=True)
     p.add_argument("--outliers", help="CSV: the worst configurations of each comparison (config ids)")
     p.set_defaults(func=_cmd_fidelity_table)

@@ -41,8 +41,10 @@ def workdir_of(snakemake_args: list[str], cwd: str | Path) -> Path:
 def _is_snakemake(cmdline: list[str]) -> bool:
     """A Snakemake main process: ``snakemake ...``, ``python .../snakemake ...`` or ``python -m snakemake``."""
     names = [Path(arg).name for arg in cmdline[:3]]
-    return bool(names) and (names[0] == "snakemake" or (names[0].startswith("python") and (
-        names[1:2] == ["snakemake"] or cmdline[1:3] == ["-m", "snakemake"])))
+    return bool(names) and (
+        names[0] == "snakemake"
+        or (names[0].startswith("python") and (names[1:2] == ["snakemake"] or cmdline[1:3] == ["-m", "snakemake"]))
+    )
 
 
 def snakemakes_in(workdir: str | Path) -> list[int]:
@@ -68,8 +70,11 @@ def main(argv: list[str] | None = None) -> int:
     workdir = workdir_of(args, Path.cwd())
     running = snakemakes_in(workdir)
     if running:
-        print(f"make run: Snakemake (pid {', '.join(map(str, running))}) is running in {workdir}; its lock is kept "
-              "(this run stops with LockException if it would write the same files)", file=sys.stderr)
+        print(
+            f"make run: Snakemake (pid {', '.join(map(str, running))}) is running in {workdir}; its lock is kept "
+            "(this run stops with LockException if it would write the same files)",
+            file=sys.stderr,
+        )
         return 0
     snakemake = shutil.which("snakemake") or str(Path(sys.executable).parent / "snakemake")
     return subprocess.run([snakemake, "--unlock", *args], stdout=subprocess.DEVNULL).returncode

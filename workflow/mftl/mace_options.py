@@ -12,12 +12,31 @@ from pathlib import Path
 from typing import Any
 
 #: mace-torch flags that mftl sets itself and a config must not override
-RESERVED_FLAGS = frozenset({
-    "name", "seed", "train_file", "valid_file", "valid_fraction", "test_file", "E0s",
-    "energy_key", "forces_key", "max_num_epochs", "foundation_model", "device",
-    "restart_latest", "keep_checkpoints", "work_dir", "model_dir", "log_dir",
-    "checkpoints_dir", "results_dir", "multiheads_finetuning", "pt_train_file",
-})
+RESERVED_FLAGS = frozenset(
+    {
+        "name",
+        "seed",
+        "train_file",
+        "valid_file",
+        "valid_fraction",
+        "test_file",
+        "E0s",
+        "energy_key",
+        "forces_key",
+        "max_num_epochs",
+        "foundation_model",
+        "device",
+        "restart_latest",
+        "keep_checkpoints",
+        "work_dir",
+        "model_dir",
+        "log_dir",
+        "checkpoints_dir",
+        "results_dir",
+        "multiheads_finetuning",
+        "pt_train_file",
+    }
+)
 
 #: replay data sets mace-torch 0.3.x downloads itself for ``--pt_train_file`` (mace.tools.multihead_tools)
 MACE_REPLAY_DATASETS = ("mp", "omat", "matpes_pbe", "matpes_r2scan")

@@ -31,8 +31,19 @@ import pandas as pd
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-PAPER_COLUMNS = ["figure", "dataset", "method", "train_size", "pretrain_size", "epoch_cap", "metric", "value",
-                 "unit", "relative_to", "source"]
+PAPER_COLUMNS = [
+    "figure",
+    "dataset",
+    "method",
+    "train_size",
+    "pretrain_size",
+    "epoch_cap",
+    "metric",
+    "value",
+    "unit",
+    "relative_to",
+    "source",
+]
 #: metric name -> (curves.csv column, unit)
 METRICS = {
     "energy_rmse": ("energy_rmse_meV_atom", "meV/atom"),
@@ -40,8 +51,15 @@ METRICS = {
     "energy_mae": ("energy_mae_meV_atom", "meV/atom"),
     "forces_mae": ("forces_mae_meV_A", "meV/A"),
 }
-RESULT_COLUMNS = ["reproduced", "difference", "ratio", "n_seeds", "reproduced_pretrain_size",
-                  "reproduced_epoch_cap", "n_candidates"]
+RESULT_COLUMNS = [
+    "reproduced",
+    "difference",
+    "ratio",
+    "n_seeds",
+    "reproduced_pretrain_size",
+    "reproduced_epoch_cap",
+    "n_candidates",
+]
 
 
 class PaperResultsError(ValueError):
@@ -80,9 +98,11 @@ def check_paper_results(table: pd.DataFrame, path: str | os.PathLike) -> pd.Data
             raise PaperResultsError(f"{where}: metric '{row['metric']}' is not one of {sorted(METRICS)}")
         unit = "%" if pd.notna(row["relative_to"]) else METRICS[row["metric"]][1]
         if row["unit"] != unit:
-            raise PaperResultsError(f"{where}: unit '{row['unit']}' of {row['metric']}"
-                                    f"{' relative to ' + str(row['relative_to']) if unit == '%' else ''} "
-                                    f"must be '{unit}'")
+            raise PaperResultsError(
+                f"{where}: unit '{row['unit']}' of {row['metric']}"
+                f"{' relative to ' + str(row['relative_to']) if unit == '%' else ''} "
+                f"must be '{unit}'"
+            )
         if not np.isfinite(pd.to_numeric(row["value"], errors="coerce")):
             raise PaperResultsError(f"{where}: value {row['value']!r} is not a finite number")
     return table.astype({"train_size": int, "pretrain_size": "Int64", "epoch_cap": "Int64", "value": float})
@@ -110,23 +130,35 @@ def planned_paper_results(path: str, checkout: str | os.PathLike) -> str:
     return found
 
 
-def _best_point(curves: pd.DataFrame, dataset: str, method: str, train_size: int, column: str,
-                pretrain_size=None, epoch_cap=None) -> dict:
+def _best_point(
+    curves: pd.DataFrame, dataset: str, method: str, train_size: int, column: str, pretrain_size=None, epoch_cap=None
+) -> dict:
     """Mean over seeds of the best campaign point matching the row (NaN when there is none)."""
-    rows = curves[(curves["dataset"] == dataset) & (curves["method"] == method)
-                  & (curves["train_size"] == train_size)]
+    rows = curves[(curves["dataset"] == dataset) & (curves["method"] == method) & (curves["train_size"] == train_size)]
     for key, value in (("pretrain_size", pretrain_size), ("epoch_cap", epoch_cap)):
         if value is not None and not pd.isna(value):
             rows = rows[rows[key] == value]
     if rows.empty:
-        return {"reproduced": math.nan, "n_seeds": 0, "reproduced_pretrain_size": pd.NA,
-                "reproduced_epoch_cap": pd.NA, "n_candidates": 0}
-    points = rows.groupby(["pretrain_size", "epoch_cap"], dropna=False).agg(
-        mean=(column, "mean"), n_seeds=("seed", "nunique")).reset_index()
+        return {
+            "reproduced": math.nan,
+            "n_seeds": 0,
+            "reproduced_pretrain_size": pd.NA,
+            "reproduced_epoch_cap": pd.NA,
+            "n_candidates": 0,
+        }
+    points = (
+        rows.groupby(["pretrain_size", "epoch_cap"], dropna=False)
+        .agg(mean=(column, "mean"), n_seeds=("seed", "nunique"))
+        .reset_index()
+    )
     best = points.loc[points["mean"].idxmin()]
-    return {"reproduced": float(best["mean"]), "n_seeds": int(best["n_seeds"]),
-            "reproduced_pretrain_size": best["pretrain_size"], "reproduced_epoch_cap": best["epoch_cap"],
-            "n_candidates": len(points)}
+    return {
+        "reproduced": float(best["mean"]),
+        "n_seeds": int(best["n_seeds"]),
+        "reproduced_pretrain_size": best["pretrain_size"],
+        "reproduced_epoch_cap": best["epoch_cap"],
+        "n_candidates": len(points),
+    }
 
 
 def paper_comparison(curves: pd.DataFrame, paper: pd.DataFrame) -> pd.DataFrame:
@@ -149,8 +181,9 @@ def paper_comparison(curves: pd.DataFrame, paper: pd.DataFrame) -> pd.DataFrame:
     results = []
     for _, row in paper.iterrows():
         column = METRICS[row["metric"]][0]
-        point = _best_point(curves, row["dataset"], row["method"], row["train_size"], column,
-                            row["pretrain_size"], row["epoch_cap"])
+        point = _best_point(
+            curves, row["dataset"], row["method"], row["train_size"], column, row["pretrain_size"], row["epoch_cap"]
+        )
         if pd.notna(row["relative_to"]):
             reference = _best_point(curves, row["dataset"], row["relative_to"], row["train_size"], column)
             point["reproduced"] = 100.0 * (1.0 - point["reproduced"] / reference["reproduced"])
@@ -164,11 +197,16 @@ def paper_comparison(curves: pd.DataFrame, paper: pd.DataFrame) -> pd.DataFrame:
 
 def _row_label(row: pd.Series) -> str:
     relative = f" vs {row['relative_to']}" if pd.notna(row["relative_to"]) else ""
-    fixed = [f"{key} {row[column]}" for key, column in (("pre", "pretrain_size"), ("cap", "epoch_cap"))
-             if pd.notna(row[column])]
+    fixed = [
+        f"{key} {row[column]}"
+        for key, column in (("pre", "pretrain_size"), ("cap", "epoch_cap"))
+        if pd.notna(row[column])
+    ]
     setting = f" ({', '.join(fixed)})" if fixed else ""
-    return (f"{row['figure'] if pd.notna(row['figure']) else ''} {row['dataset']} {row['method']}{setting}"
-            f"{relative}, n={row['train_size']}: {row['metric']} ({row['unit']})").strip()
+    return (
+        f"{row['figure'] if pd.notna(row['figure']) else ''} {row['dataset']} {row['method']}{setting}"
+        f"{relative}, n={row['train_size']}: {row['metric']} ({row['unit']})"
+    ).strip()
 
 
 def comparison_figure(table: pd.DataFrame, title: str = "") -> Figure:
@@ -186,8 +224,14 @@ def comparison_figure(table: pd.DataFrame, title: str = "") -> Figure:
     ax.plot(ratios[drawable], positions[drawable], "o", color="tab:blue")
     for y, (_, row), shown in zip(positions, table.iterrows(), drawable):
         if shown:
-            ax.annotate(f"{row['reproduced']:.3g} vs {row['value']:.3g}", (row["ratio"], y), xytext=(6, 0),
-                        textcoords="offset points", va="center", fontsize=7)
+            ax.annotate(
+                f"{row['reproduced']:.3g} vs {row['value']:.3g}",
+                (row["ratio"], y),
+                xytext=(6, 0),
+                textcoords="offset points",
+                va="center",
+                fontsize=7,
+            )
         else:
             why = "no campaign point" if pd.isna(row["reproduced"]) else f"reproduced {row['reproduced']:.3g}"
             ax.text(low * 1.1, y, f"{why} (paper {row['value']:.3g})", va="center", fontsize=7, color="0.4")

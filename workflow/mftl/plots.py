@@ -30,7 +30,7 @@ import pandas as pd  # noqa: E402
 
 from mftl.chains import CHAIN_PREFIX  # noqa: E402
 from mftl.curves import series_label  # noqa: E402
-from mftl.tables import FIGURE_KINDS, FORCE, RELATIVE_ENERGY, fidelity_errors, rmse, with_series_keys  # noqa: E402
+from mftl.tables import FIGURE_KINDS, RELATIVE_ENERGY, fidelity_errors, rmse, with_series_keys  # noqa: E402
 
 PANELS = (
     ("energy_rmse_meV_atom", "energy RMSE (meV/atom)"),
@@ -53,7 +53,7 @@ def _seed_band(rows: pd.DataFrame, x: str, metric: str) -> pd.DataFrame:
 
 
 def _draw_band(ax: plt.Axes, band: pd.DataFrame, label: str, **style) -> None:
-    line, = ax.plot(band.index, band["mean"], marker="o", label=label, **style)
+    (line,) = ax.plot(band.index, band["mean"], marker="o", label=label, **style)
     ax.fill_between(band.index, band["min"], band["max"], color=line.get_color(), alpha=0.2, linewidth=0)
 
 
@@ -146,26 +146,49 @@ def fidelity_comparison(table: pd.DataFrame, title: str = "", n_outliers: int = 
         rows = table[table["low_fidelity"].astype(str) == low]
         errors = fidelity_errors(rows)
         energies = rows[rows["quantity"] == RELATIVE_ENERGY]
-        parity.scatter(energies["high"], energies["low"], s=8, alpha=0.6,
-                       label=f"{len(energies)} test configurations\nRMSE {rmse(errors['energy_meV_atom']):.1f} meV/atom")
-        limits = [min(energies["high"].min(), energies["low"].min()),
-                  max(energies["high"].max(), energies["low"].max())]
+        parity.scatter(
+            energies["high"],
+            energies["low"],
+            s=8,
+            alpha=0.6,
+            label=f"{len(energies)} test configurations\nRMSE {rmse(errors['energy_meV_atom']):.1f} meV/atom",
+        )
+        limits = [
+            min(energies["high"].min(), energies["low"].min()),
+            max(energies["high"].max(), energies["low"].max()),
+        ]
         parity.plot(limits, limits, color="black", linewidth=0.8, label="parity")
         worst = outliers[(outliers["compared"] == low) & outliers["energy_rank"].notna()]
         marked = energies.set_index("config_id").loc[worst["config_id"]]
-        parity.scatter(marked["high"], marked["low"], s=30, facecolors="none", edgecolors="red",
-                       label=f"worst {len(marked)} (config id)")
+        parity.scatter(
+            marked["high"],
+            marked["low"],
+            s=30,
+            facecolors="none",
+            edgecolors="red",
+            label=f"worst {len(marked)} (config id)",
+        )
         for config_id, point in marked.iterrows():
-            parity.annotate(str(config_id), (point["high"], point["low"]), fontsize="x-small", color="red",
-                            xytext=(3, 3), textcoords="offset points")
+            parity.annotate(
+                str(config_id),
+                (point["high"], point["low"]),
+                fontsize="x-small",
+                color="red",
+                xytext=(3, 3),
+                textcoords="offset points",
+            )
         parity.set_xlabel(f"{high} relative energy (eV/atom)")
         parity.set_ylabel(f"{low} relative energy (eV/atom)")
         parity.set_aspect("equal", adjustable="datalim")
         parity.legend(fontsize="small")
 
         force_errors = errors["forces_meV_A"]
-        histogram.hist(force_errors, bins=min(60, max(10, len(force_errors) // 20)), alpha=0.8,
-                       label=f"{low} $-$ {high}\nRMSE {rmse(force_errors):.0f} meV/$\\AA$")
+        histogram.hist(
+            force_errors,
+            bins=min(60, max(10, len(force_errors) // 20)),
+            alpha=0.8,
+            label=f"{low} $-$ {high}\nRMSE {rmse(force_errors):.0f} meV/$\\AA$",
+        )
         histogram.set_xlabel(f"force component error, {low} $-$ {high} (meV/$\\AA$)")
         histogram.set_ylabel("force components")
         histogram.legend(fontsize="small")
@@ -210,8 +233,9 @@ def learning_curves(curves: pd.DataFrame, title: str = "") -> plt.Figure:
     fig = _learning_curve_figure(_series_by_label(curves), title)
     zeroshot = curves[curves["method"] == ZEROSHOT]
     for ax, (metric, _) in zip(fig.axes, PANELS):  # a foundation as it is: a level beside the curves
-        for style, (label, rows) in zip(LINESTYLES * len(zeroshot), zeroshot.groupby(
-                zeroshot.apply(series_label, axis=1), sort=True)):
+        for style, (label, rows) in zip(
+            LINESTYLES * len(zeroshot), zeroshot.groupby(zeroshot.apply(series_label, axis=1), sort=True)
+        ):
             ax.axhline(rows[metric].mean(), color="grey", linestyle=style, linewidth=1, label=label)
     if not zeroshot.empty:
         fig.axes[0].legend(fontsize="small")
@@ -250,8 +274,10 @@ def fidelity_chain(curves: pd.DataFrame, title: str = "") -> plt.Figure:
 COST_PARTS = (
     ("high-fidelity labels", ["hf_labels_s"]),
     ("low-fidelity labels", ["lf_labels_s"]),
-    ("pre-training, foundation, earlier chain stages (with their labels)",
-     ["pretrain_s", "foundation_s", "chain_stages_s"]),
+    (
+        "pre-training, foundation, earlier chain stages (with their labels)",
+        ["pretrain_s", "foundation_s", "chain_stages_s"],
+    ),
     ("training", ["training_s"]),
     ("evaluation", ["evaluation_s"]),
 )
@@ -290,8 +316,14 @@ def _known_cost_means(rows: pd.DataFrame, metric: str) -> pd.DataFrame:
     """Per training size: mean ``metric``, mean known cost (s; the total where every part is known, a
     lower bound otherwise) and whether every part of every seed's cost is known."""
     parts = rows[list(COMPONENT_NAMES)]
-    per_row = pd.DataFrame({"train_size": rows["train_size"], metric: rows[metric],
-                            "known_s": parts.sum(axis=1, skipna=True), "complete": parts.notna().all(axis=1)})
+    per_row = pd.DataFrame(
+        {
+            "train_size": rows["train_size"],
+            metric: rows[metric],
+            "known_s": parts.sum(axis=1, skipna=True),
+            "complete": parts.notna().all(axis=1),
+        }
+    )
     return per_row.groupby("train_size").agg({metric: "mean", "known_s": "mean", "complete": "all"}).sort_index()
 
 
@@ -300,11 +332,17 @@ def _draw_cost_panel(ax: plt.Axes, table: pd.DataFrame, metric: str, label: str)
     for name, rows in table.groupby("series", sort=True):
         means = _known_cost_means(rows, metric)
         hours = means["known_s"] / 3600
-        line, = ax.plot(hours, means[metric], label=name)
+        (line,) = ax.plot(hours, means[metric], label=name)
         complete = means["complete"].to_numpy()
         ax.plot(hours[complete], means[metric][complete], "o", color=line.get_color(), label="_filled")
-        ax.plot(hours[~complete], means[metric][~complete], "o", color=line.get_color(), markerfacecolor="white",
-                label="_open")
+        ax.plot(
+            hours[~complete],
+            means[metric][~complete],
+            "o",
+            color=line.get_color(),
+            markerfacecolor="white",
+            label="_open",
+        )
     ax.set_xscale("log")
     ax.set_yscale("log")
     for axis in (ax.xaxis, ax.yaxis):
@@ -319,8 +357,13 @@ def _draw_cost_split(ax: plt.Axes, table: pd.DataFrame) -> None:
     """Known cost parts per series at the largest training size (hours); '+ unknown: ...' after a bar
     whose cost is incomplete."""
     largest = table[table["train_size"] == table["train_size"].max()]
-    split = pd.DataFrame({part: largest[cols].sum(axis=1, skipna=True) for part, cols in COST_PARTS}).assign(
-        series=largest["series"]).groupby("series").mean() / 3600
+    split = (
+        pd.DataFrame({part: largest[cols].sum(axis=1, skipna=True) for part, cols in COST_PARTS})
+        .assign(series=largest["series"])
+        .groupby("series")
+        .mean()
+        / 3600
+    )
     bottom = np.zeros(len(split))
     for part in split.columns:
         ax.barh(split.index, split[part], left=bottom, label=part)
@@ -329,8 +372,14 @@ def _draw_cost_split(ax: plt.Axes, table: pd.DataFrame) -> None:
         unknown = _unknown_parts(largest[largest["series"] == series])
         if unknown:
             ax.set_xlim(right=1.5 * bottom.max())  # room for the note
-            ax.annotate(f"+ unknown: {', '.join(unknown)}", (end, row), xytext=(3, 0), textcoords="offset points",
-                        va="center", fontsize="xx-small")
+            ax.annotate(
+                f"+ unknown: {', '.join(unknown)}",
+                (end, row),
+                xytext=(3, 0),
+                textcoords="offset points",
+                va="center",
+                fontsize="xx-small",
+            )
     ax.set_xlabel(f"hours per point at {int(table['train_size'].max())} training configurations")
     ax.legend(fontsize="x-small", loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2)
     ax.tick_params(axis="y", labelsize="x-small")
@@ -354,8 +403,9 @@ def cost(costs: pd.DataFrame, title: str = "") -> plt.Figure:
     caption = unknown_cost_caption(costs)
     if caption:
         fig.description = caption
-        fig.supxlabel("\n".join(textwrap.wrap(f"{caption} (open markers: the known part, a lower bound)", 160)),
-                      fontsize="small")
+        fig.supxlabel(
+            "\n".join(textwrap.wrap(f"{caption} (open markers: the known part, a lower bound)", 160)), fontsize="small"
+        )
     if title:
         fig.suptitle(title)
     return fig
@@ -385,7 +435,9 @@ def pretraining_fidelity(curves: pd.DataFrame, title: str = "") -> plt.Figure:
 
 #: ``mftl figure --kind K`` draws ``FIGURE_FUNCTIONS[K](table, title)``: the function named K, for each K of
 #: mftl.tables.FIGURE_KINDS (a kind without its function fails here, on import)
-FIGURE_FUNCTIONS: dict[str, Callable[[pd.DataFrame, str], plt.Figure]] = {kind: globals()[kind] for kind in FIGURE_KINDS}
+FIGURE_FUNCTIONS: dict[str, Callable[[pd.DataFrame, str], plt.Figure]] = {
+    kind: globals()[kind] for kind in FIGURE_KINDS
+}
 
 
 #: the metadata key of each format that holds a figure's ``description``

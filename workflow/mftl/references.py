@@ -74,16 +74,22 @@ class E0Fit:
         """The record ``e0s.json`` keeps next to ``fit`` (``fit`` itself is ``e0s``)."""
         return {
             "prior": e0s_to_json(self.prior) if self.prior is not None else None,
-            "prior_source": self.prior_source, "rank": self.rank, "n_elements": len(self.elements),
+            "prior_source": self.prior_source,
+            "rank": self.rank,
+            "n_elements": len(self.elements),
             "condition_number": self.condition_number if np.isfinite(self.condition_number) else None,
-            "singular_values": self.singular_values, "relative_singular_value_threshold": self.threshold,
+            "singular_values": self.singular_values,
+            "relative_singular_value_threshold": self.threshold,
             "row_space": {"elements": self.elements, "basis": self.row_space.tolist()},
         }
 
 
 def fit_reference(
-    frames: Sequence[Atoms], fidelity: str, prior: dict[int, float] | None = None,
-    prior_source: str | None = None, threshold: float = RELATIVE_SINGULAR_VALUE_THRESHOLD,
+    frames: Sequence[Atoms],
+    fidelity: str,
+    prior: dict[int, float] | None = None,
+    prior_source: str | None = None,
+    threshold: float = RELATIVE_SINGULAR_VALUE_THRESHOLD,
 ) -> E0Fit:
     """E0 per element (eV) so that E_total ~ sum_i E0[Z_i]: the prior plus a truncated-SVD correction.
 
@@ -102,7 +108,9 @@ def fit_reference(
     if prior is not None:
         missing = [chemical_symbols[z] for z in elements if z not in prior]
         if missing:
-            raise ValueError(f"the E0 prior ({prior_source or 'given'}) has no energy for element(s) {', '.join(missing)}")
+            raise ValueError(
+                f"the E0 prior ({prior_source or 'given'}) has no energy for element(s) {', '.join(missing)}"
+            )
     start = np.array([prior[z] for z in elements]) if prior is not None else np.zeros(len(elements))
     counts = composition_matrix(frames, elements)
     residual = np.array([labels(atoms, fidelity)[0] for atoms in frames]) - counts @ start
@@ -115,9 +123,15 @@ def fit_reference(
     # numerically rank-deficient (numpy.linalg.matrix_rank's tolerance): the condition number is infinite
     full_rank = singular.size == len(elements) and singular[-1] > singular[0] * max(counts.shape) * np.finfo(float).eps
     return E0Fit(
-        e0s=e0s, elements=elements, prior=dict(prior) if prior is not None else None, prior_source=prior_source,
-        rank=int(kept.sum()), condition_number=float(singular[0] / singular[-1]) if full_rank else float("inf"),
-        singular_values=[float(s) for s in singular], threshold=threshold, row_space=vt[kept],
+        e0s=e0s,
+        elements=elements,
+        prior=dict(prior) if prior is not None else None,
+        prior_source=prior_source,
+        rank=int(kept.sum()),
+        condition_number=float(singular[0] / singular[-1]) if full_rank else float("inf"),
+        singular_values=[float(s) for s in singular],
+        threshold=threshold,
+        row_space=vt[kept],
     )
 
 
@@ -126,8 +140,9 @@ def fit_e0s(frames: Sequence[Atoms], fidelity: str) -> dict[int, float]:
     return fit_reference(frames, fidelity).e0s
 
 
-def outside_span(frames: Sequence[Atoms], elements: Sequence[int], row_space: np.ndarray,
-                 tolerance: float = SPAN_TOLERANCE) -> list[int]:
+def outside_span(
+    frames: Sequence[Atoms], elements: Sequence[int], row_space: np.ndarray, tolerance: float = SPAN_TOLERANCE
+) -> list[int]:
     """Indices of ``frames`` whose composition lies outside the fitted row space.
 
     Elements outside ``elements`` count as outside: the fit never saw them.
@@ -137,7 +152,9 @@ def outside_span(frames: Sequence[Atoms], elements: Sequence[int], row_space: np
     for i, atoms in enumerate(frames):
         counts = composition_matrix([atoms[[int(z) in known for z in atoms.numbers]]], elements)[0]
         unseen = sum(1 for z in atoms.numbers if int(z) not in known)
-        distance = np.linalg.norm(counts - row_space.T @ (row_space @ counts)) if len(row_space) else np.linalg.norm(counts)
+        distance = (
+            np.linalg.norm(counts - row_space.T @ (row_space @ counts)) if len(row_space) else np.linalg.norm(counts)
+        )
         if np.hypot(distance, unseen) > tolerance * len(atoms):
             out.append(i)
     return out
@@ -183,8 +200,9 @@ def read_prior(path: str | os.PathLike) -> tuple[dict[int, float], str]:
     return e0s_from_symbols(record["e0s"], str(path)), record["source"]
 
 
-def training_prior(prior: str | os.PathLike | None, base_prior: str | os.PathLike | None,
-                   delta: bool) -> tuple[dict[int, float] | None, str | None]:
+def training_prior(
+    prior: str | os.PathLike | None, base_prior: str | os.PathLike | None, delta: bool
+) -> tuple[dict[int, float] | None, str | None]:
     """The E0 prior of a training: its fidelity's, or for Delta-learning high minus low (both needed)."""
     if prior is None or (delta and base_prior is None):
         return None, None
@@ -196,8 +214,7 @@ def training_prior(prior: str | os.PathLike | None, base_prior: str | os.PathLik
     return {z: high[z] - low[z] for z in common}, f"({high_source}) minus ({low_source})"
 
 
-def span_report(frames: Sequence[Atoms], e0s_record: dict, where: str | os.PathLike,
-                     max_ids: int = 10) -> dict:
+def span_report(frames: Sequence[Atoms], e0s_record: dict, where: str | os.PathLike, max_ids: int = 10) -> dict:
     """``n_test_outside_span`` of ``frames`` against a model's ``e0s.json`` record, with a log line.
 
     Outside the span of the training compositions the reference energy is the prior
@@ -209,13 +226,18 @@ def span_report(frames: Sequence[Atoms], e0s_record: dict, where: str | os.PathL
     outside = outside_span(frames, space["elements"], np.array(space["basis"]).reshape(-1, len(space["elements"])))
     ids = [int(frames[i].info.get("config_id", i)) for i in outside[:max_ids]]
     if outside and e0s_record.get("prior") is None:
-        print(f"WARNING: {len(outside)} of {len(frames)} configurations of {where} have compositions outside the span"
-              f" of the training compositions and the E0 fit has no prior: their reference energies are arbitrary"
-              f" (give the fidelity 'e0s' in the config); config ids {ids}", flush=True)
+        print(
+            f"WARNING: {len(outside)} of {len(frames)} configurations of {where} have compositions outside the span"
+            f" of the training compositions and the E0 fit has no prior: their reference energies are arbitrary"
+            f" (give the fidelity 'e0s' in the config); config ids {ids}",
+            flush=True,
+        )
     elif outside:
-        print(f"note: {len(outside)} of {len(frames)} configurations of {where} lie outside the span of the training"
-              f" compositions; their E0s there are the prior's ({e0s_record.get('prior_source')}); config ids {ids}",
-              flush=True)
+        print(
+            f"note: {len(outside)} of {len(frames)} configurations of {where} lie outside the span of the training"
+            f" compositions; their E0s there are the prior's ({e0s_record.get('prior_source')}); config ids {ids}",
+            flush=True,
+        )
     return {"n_test_outside_span": len(outside)}
 
 
@@ -231,5 +253,7 @@ def transferred_prior(high_atoms: dict[int, float], low_fit: E0Fit) -> dict[int,
     """
     if low_fit.prior is None:
         raise ValueError("the low-fidelity fit needs its isolated-atom prior to give binding energies")
-    return {z: e + low_fit.e0s.get(z, 0.0) - low_fit.prior.get(z, 0.0) if z in low_fit.e0s else e
-            for z, e in high_atoms.items()}
+    return {
+        z: e + low_fit.e0s.get(z, 0.0) - low_fit.prior.get(z, 0.0) if z in low_fit.e0s else e
+        for z, e in high_atoms.items()
+    }

@@ -117,8 +117,10 @@ def start_or_resume(out_dir: Path, fingerprint: dict, run_name: str, outputs: Se
             drop_unreadable_checkpoints(out_dir / "checkpoints")
             shift_latest_checkpoint(out_dir / "checkpoints")
         if reason:
-            print(f"training from scratch in {out_dir}, {reason}; removing "
-                  + ", ".join(p.name for p in state), flush=True)
+            print(
+                f"training from scratch in {out_dir}, {reason}; removing " + ", ".join(p.name for p in state),
+                flush=True,
+            )
             for stale in state:
                 if stale.is_dir():
                     shutil.rmtree(stale)

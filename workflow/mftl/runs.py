@@ -30,11 +30,26 @@ from mftl.resume import run_fingerprint, start_or_resume
 from mftl.source_index import scan
 from mftl.splits import subset
 from mftl.structures import (
-    atomic_path, by_config_id, geometry_only, labels, read_structures, set_labels, write_structures, write_text_atomic,
+    atomic_path,
+    by_config_id,
+    geometry_only,
+    labels,
+    read_structures,
+    set_labels,
+    write_structures,
+    write_text_atomic,
 )
 from mftl.training import (
-    ENERGY_KEY, FORCES_KEY, MaceRun, checkpoint_for_cap, checkpoints_by_epoch, checkpoints_to_drop, epochs_run, model_e0s,
-    resolve_device, training_frames,
+    ENERGY_KEY,
+    FORCES_KEY,
+    MaceRun,
+    checkpoint_for_cap,
+    checkpoints_by_epoch,
+    checkpoints_to_drop,
+    epochs_run,
+    model_e0s,
+    resolve_device,
+    training_frames,
 )
 
 RUN_NAME = "mace"
@@ -96,8 +111,15 @@ def _run(cmd: list[str], cwd: Path, threads: int) -> bool:
 
     print("+ " + " ".join(cmd), flush=True)
     root = logging.getLogger()
-    saved = (list(root.handlers), list(root.filters), root.level, torch.get_default_dtype(),
-             torch.get_num_threads(), list(sys.argv), os.getcwd())
+    saved = (
+        list(root.handlers),
+        list(root.filters),
+        root.level,
+        torch.get_default_dtype(),
+        torch.get_num_threads(),
+        list(sys.argv),
+        os.getcwd(),
+    )
     torch.set_num_threads(threads)
     os.chdir(cwd)
     sys.argv = list(cmd)
@@ -165,8 +187,9 @@ def replay_frames(frames, keys: tuple[str, str] | None) -> list:
         copy = geometry_only(atoms)
         energy_key, forces_key = keys or (ENERGY_KEY, FORCES_KEY)
         if energy_key not in atoms.info or forces_key not in atoms.arrays:
-            raise ValueError(f"replay configuration {atoms.info.get('config_id', '?')} has no "
-                             f"'{energy_key}'/'{forces_key}' labels")
+            raise ValueError(
+                f"replay configuration {atoms.info.get('config_id', '?')} has no '{energy_key}'/'{forces_key}' labels"
+            )
         copy.info = {ENERGY_KEY: float(atoms.info[energy_key])}
         copy.arrays[FORCES_KEY] = atoms.arrays[forces_key]
         out.append(copy)
@@ -178,19 +201,37 @@ def _starting_model_files(init_from: Path | None, init_cap: int | None) -> dict[
     if init_from is None:
         return {}
     if init_from.is_dir():
-        return {"pretrained_checkpoint": checkpoint_for_cap(init_from / "checkpoints", init_cap)[1],
-                "pretrained_model": init_from / MODEL_FILE}
+        return {
+            "pretrained_checkpoint": checkpoint_for_cap(init_from / "checkpoints", init_cap)[1],
+            "pretrained_model": init_from / MODEL_FILE,
+        }
     return {"foundation_model": init_from}
 
 
 def train(
-    out_dir: Path, train_pool: Path, fidelity: str, size: int, seed: int, max_epochs: int,
-    valid_file: Path | None, device: str, hyperparameters: dict[str, Any], threads: int = 1,
-    init_from: Path | None = None, init_cap: int | None = None, keep_checkpoints: bool = False,
+    out_dir: Path,
+    train_pool: Path,
+    fidelity: str,
+    size: int,
+    seed: int,
+    max_epochs: int,
+    valid_file: Path | None,
+    device: str,
+    hyperparameters: dict[str, Any],
+    threads: int = 1,
+    init_from: Path | None = None,
+    init_cap: int | None = None,
+    keep_checkpoints: bool = False,
     serve_caps: list[int] | None = None,
-    base_fidelity: str | None = None, base_pool: Path | None = None, base_valid: Path | None = None,
-    replay: Path | None = None, replay_keys: tuple[str, str] | None = None, replay_size: int | None = None,
-    prior: Path | None = None, base_prior: Path | None = None, replay_dataset: str | None = None,
+    base_fidelity: str | None = None,
+    base_pool: Path | None = None,
+    base_valid: Path | None = None,
+    replay: Path | None = None,
+    replay_keys: tuple[str, str] | None = None,
+    replay_size: int | None = None,
+    prior: Path | None = None,
+    base_prior: Path | None = None,
+    replay_dataset: str | None = None,
 ) -> None:
     """Train one MACE model on ``size`` configurations of ``train_pool`` into ``out_dir``.
 
@@ -229,14 +270,21 @@ def train(
     eligible = sorted(by_id) if base is None else sorted(set(by_id) & set(base))
     chosen = [by_id[i] for i in subset(eligible, size, seed, what=f"pool {train_pool}")]
     if valid_file is not None:  # refused before training: the model could not predict what it lacks
-        check_covered(symbols_by_id(read_structures(valid_file)), element_union(symbols_by_id(chosen).values()),
-                      f"validation set {valid_file}", f"the training set ({size} of {train_pool}, seed {seed})")
+        check_covered(
+            symbols_by_id(read_structures(valid_file)),
+            element_union(symbols_by_id(chosen).values()),
+            f"validation set {valid_file}",
+            f"the training set ({size} of {train_pool}, seed {seed})",
+        )
     targets = _targets(chosen, fidelity, base, base_fidelity)
     prior_e0s, prior_source = training_prior(prior, base_prior, delta=base_fidelity is not None)
     reference_fit = fit_reference(targets, fidelity, prior_e0s, prior_source)
     fit = reference_fit.e0s
-    print(f"E0 fit: rank {reference_fit.rank} of {len(reference_fit.elements)} elements, condition number "
-          f"{reference_fit.condition_number:.3g}, prior: {prior_source or 'none'}", flush=True)
+    print(
+        f"E0 fit: rank {reference_fit.rank} of {len(reference_fit.elements)} elements, condition number "
+        f"{reference_fit.condition_number:.3g}, prior: {prior_source or 'none'}",
+        flush=True,
+    )
 
     foundation = None
     if init_from is not None and init_from.is_dir():
@@ -263,25 +311,48 @@ def train(
         replay_file = Path("replay.extxyz")
         replayed = read_structures(replay)
         if replay_size is not None:
-            replayed = [replayed[i] for i in subset(list(range(len(replayed))), replay_size, seed, what=f"replay data {replay}")]
+            replayed = [
+                replayed[i] for i in subset(list(range(len(replayed))), replay_size, seed, what=f"replay data {replay}")
+            ]
         write_structures(out_dir / replay_file, replay_frames(replayed, replay_keys))
     if replay_dataset is not None and foundation is None:
         raise ValueError(f"multi-head fine-tuning (replay data set {replay_dataset}) needs a foundation model")
     run = MaceRun(
-        name=RUN_NAME, train_file=Path("train.extxyz"), seed=seed, max_epochs=max_epochs, e0s=held,
-        device=resolve_device(device), valid_file=Path("valid.extxyz") if valid_path else None,
-        foundation_model=foundation.resolve() if foundation else None, replay_file=replay_file,
-        replay_dataset=replay_dataset, replay_samples=replay_size if replay_dataset is not None else None,
+        name=RUN_NAME,
+        train_file=Path("train.extxyz"),
+        seed=seed,
+        max_epochs=max_epochs,
+        e0s=held,
+        device=resolve_device(device),
+        valid_file=Path("valid.extxyz") if valid_path else None,
+        foundation_model=foundation.resolve() if foundation else None,
+        replay_file=replay_file,
+        replay_dataset=replay_dataset,
+        replay_samples=replay_size if replay_dataset is not None else None,
         keep_checkpoints=keep_checkpoints or bool(serve_caps),
         hyperparameters=hyperparameters,
     )
     fingerprint = run_fingerprint(
         run.command(),
-        {"train": out_dir / "train.extxyz", "valid": valid_path,
-         "replay": out_dir / replay_file if replay_file else None, **_starting_model_files(init_from, init_cap)},
-        {"fidelity": fidelity, "base_fidelity": base_fidelity, "size": size, "seed": seed, "max_epochs": max_epochs,
-         "init_cap": init_cap, "keep_checkpoints": keep_checkpoints, "serve_caps": serve_caps,
-         "replay_size": replay_size, "replay_keys": replay_keys, "replay_dataset": replay_dataset},
+        {
+            "train": out_dir / "train.extxyz",
+            "valid": valid_path,
+            "replay": out_dir / replay_file if replay_file else None,
+            **_starting_model_files(init_from, init_cap),
+        },
+        {
+            "fidelity": fidelity,
+            "base_fidelity": base_fidelity,
+            "size": size,
+            "seed": seed,
+            "max_epochs": max_epochs,
+            "init_cap": init_cap,
+            "keep_checkpoints": keep_checkpoints,
+            "serve_caps": serve_caps,
+            "replay_size": replay_size,
+            "replay_keys": replay_keys,
+            "replay_dataset": replay_dataset,
+        },
     )
     # model.model is written once mace has finished; Snakemake deletes training.json before a rerun
     start_or_resume(out_dir, fingerprint, RUN_NAME, (MODEL_FILE, E0S_FILE, INFO_FILE), finished=MODEL_FILE)
@@ -305,14 +376,23 @@ def train(
     e0s = {"fit": e0s_to_json(fit), "model": e0s_to_json(held), **reference_fit.as_json()}
     write_text_atomic(out_dir / E0S_FILE, json.dumps(e0s, indent=2) + "\n")
     info = {
-        "fidelity": fidelity, "base_fidelity": base_fidelity, "size": size, "seed": seed,
-        "max_epochs": max_epochs, "epochs_run": epochs_run(log_text), "stopped_early": stopped_early,
+        "fidelity": fidelity,
+        "base_fidelity": base_fidelity,
+        "size": size,
+        "seed": seed,
+        "max_epochs": max_epochs,
+        "epochs_run": epochs_run(log_text),
+        "stopped_early": stopped_early,
         "device": run.device,
-        "wall_s": time.perf_counter() - start, "command": run.command(), "init_cap": init_cap,
+        "wall_s": time.perf_counter() - start,
+        "command": run.command(),
+        "init_cap": init_cap,
         "n_without_base_labels": len(by_id) - len(eligible),
         "default_dtype": hyperparameters.get("default_dtype", "float64"),
         "foundation": str(init_from) if init_from is not None and not init_from.is_dir() else None,
-        "heads": heads, "multihead": multihead, "replay_dataset": replay_dataset,
+        "heads": heads,
+        "multihead": multihead,
+        "replay_dataset": replay_dataset,
         "n_replay": len(replayed) if replay_file is not None else replay_size if multihead else None,
         "multihead_lr_forced": "To use a different learning rate, set --force_mh_ft_lr" in log_text,
     }
@@ -326,14 +406,20 @@ def _predict(model: Path, frames, device: str, dtype: str, threads: int, work_pa
         work = Path(tmp)
         write_structures(work / "configs.extxyz", [geometry_only(atoms) for atoms in frames])
         output = work / "predictions.extxyz"
-        command = eval_command((work / "configs.extxyz").resolve(), Path(model).resolve(), output.resolve(),
-                               resolve_device(device), dtype)
+        command = eval_command(
+            (work / "configs.extxyz").resolve(), Path(model).resolve(), output.resolve(), resolve_device(device), dtype
+        )
         _run(command, work, threads)
         return read_structures(output)
 
 
 def zeroshot(
-    model: Path, test_file: Path, fidelity: str, label: str, device: str, threads: int = 1,
+    model: Path,
+    test_file: Path,
+    fidelity: str,
+    label: str,
+    device: str,
+    threads: int = 1,
     predictions_out: Path | None = None,
 ) -> dict:
     """Errors of a foundation model as it is (no training) on ``test_file`` (labels of ``fidelity``).
@@ -350,28 +436,45 @@ def zeroshot(
     from mftl.tables import fidelity_comparison_table, fidelity_errors
 
     reference = read_structures(test_file)
-    predicted = _predict(model, reference, device, model_dtype(model), threads,
-                         Path(predictions_out).parent if predictions_out else Path.cwd())
+    predicted = _predict(
+        model,
+        reference,
+        device,
+        model_dtype(model),
+        threads,
+        Path(predictions_out).parent if predictions_out else Path.cwd(),
+    )
     frames = []
     for atoms, pred in zip(reference, predicted, strict=True):
         copy = geometry_only(atoms)
-        set_labels(copy, label, float(pred.info[PRED_ENERGY_KEY]), np.asarray(pred.arrays[PRED_FORCES_KEY], dtype=float))
+        set_labels(
+            copy, label, float(pred.info[PRED_ENERGY_KEY]), np.asarray(pred.arrays[PRED_FORCES_KEY], dtype=float)
+        )
         frames.append(copy)
     if predictions_out is not None:
         write_structures(predictions_out, frames)
     found = fidelity_errors(fidelity_comparison_table(reference, frames, fidelity, label))
     energy, forces = found["energy_meV_atom"], found["forces_meV_A"]
     return {
-        "energy_rmse_meV_atom": float(np.sqrt(np.mean(energy**2))), "energy_mae_meV_atom": float(np.mean(np.abs(energy))),
-        "forces_rmse_meV_A": float(np.sqrt(np.mean(forces**2))), "forces_mae_meV_A": float(np.mean(np.abs(forces))),
-        "n_test": len(reference), "model": str(model), "device": resolve_device(device),
+        "energy_rmse_meV_atom": float(np.sqrt(np.mean(energy**2))),
+        "energy_mae_meV_atom": float(np.mean(np.abs(energy))),
+        "forces_rmse_meV_A": float(np.sqrt(np.mean(forces**2))),
+        "forces_mae_meV_A": float(np.mean(np.abs(forces))),
+        "n_test": len(reference),
+        "model": str(model),
+        "device": resolve_device(device),
         "energy_reference": "each side's least-squares E0s fitted on the test set",
     }
 
 
 def evaluate(
-    model_dir: Path, test_file: Path, fidelity: str, device: str, threads: int = 1,
-    base_file: Path | None = None, base_fidelity: str | None = None,
+    model_dir: Path,
+    test_file: Path,
+    fidelity: str,
+    device: str,
+    threads: int = 1,
+    base_file: Path | None = None,
+    base_fidelity: str | None = None,
 ) -> dict[str, float]:
     """Errors of ``model_dir``'s model on ``test_file`` (labels of ``fidelity``).
 
@@ -380,8 +483,12 @@ def evaluate(
     """
     reference = read_structures(test_file)
     if (model_dir / TRAIN_FILE).exists():  # instead of mace's "9 is not in list" after the predictions
-        check_covered(symbols_by_id(reference), element_union(scan(model_dir / TRAIN_FILE).symbols),
-                      f"evaluation set {test_file}", f"the training data of {model_dir}")
+        check_covered(
+            symbols_by_id(reference),
+            element_union(scan(model_dir / TRAIN_FILE).symbols),
+            f"evaluation set {test_file}",
+            f"the training data of {model_dir}",
+        )
     e0s = json.loads((model_dir / E0S_FILE).read_text())
     fit, held = e0s_from_json(e0s["fit"]), e0s_from_json(e0s["model"])
     dtype = json.loads((model_dir / INFO_FILE).read_text())["default_dtype"]

@@ -30,7 +30,6 @@ from mftl.elements import coverage_problem, describe_ids, element_union, split_p
 from mftl.source_index import file_stamp, source_index, write_atomic
 from mftl.splits import SplitError, make_split, subset
 
-
 #: a dataset passed these checks with these inputs: one empty file per digest (see :func:`_digest`)
 PASSED_DIR = Path(".snakemake/mftl/checked")
 #: bump when the checks change, so that earlier passes are not trusted
@@ -79,8 +78,15 @@ def check_dataset(name: str, ds: dict) -> None:
     symbols = {index.ids[i]: index.symbols[i] for i in rows}
     hf_ids = [index.ids[i] for i in rows if "energy_key" not in hf or index.has(i, hf["energy_key"], hf["forces_key"])]
     try:
-        split = make_split(hf_ids, [index.ids[i] for i in rows], ds["split"]["test"], ds["split"]["validation"],
-                           max(ds["train_sizes"]), ds["split"]["pretrain_pool"], ds["split"]["seed"])
+        split = make_split(
+            hf_ids,
+            [index.ids[i] for i in rows],
+            ds["split"]["test"],
+            ds["split"]["validation"],
+            max(ds["train_sizes"]),
+            ds["split"]["pretrain_pool"],
+            ds["split"]["seed"],
+        )
     except SplitError as err:
         raise ConfigError(f"config key '{where}.split': {err} (source {source})") from None
     parts = split.as_dict()
@@ -101,15 +107,19 @@ def _selected(index, select: dict | None, key: str, source: str) -> list[int]:
         return rows
     lacking = [index.ids[i] for i in rows if select["key"] not in index.values[i]]
     if lacking:
-        raise ConfigError(f"config key '{key}.key': configuration(s) {describe_ids(lacking)} of {source} "
-                          f"have no info key '{select['key']}'")
+        raise ConfigError(
+            f"config key '{key}.key': configuration(s) {describe_ids(lacking)} of {source} "
+            f"have no info key '{select['key']}'"
+        )
     values = [index.values[i][select["key"]] for i in rows]
     listed = select.get("include", select.get("exclude"))
     absent = sorted(str(v) for v in set(listed) - set(values))
     if absent:
         which = "include" if "include" in select else "exclude"
-        raise ConfigError(f"config key '{key}.{which}': no configuration of {source} has {select['key']} = "
-                          f"{', '.join(absent)} (present: {', '.join(sorted(map(str, set(values))))})")
+        raise ConfigError(
+            f"config key '{key}.{which}': no configuration of {source} has {select['key']} = "
+            f"{', '.join(absent)} (present: {', '.join(sorted(map(str, set(values))))})"
+        )
     keep = set(listed)
     return [i for i, v in zip(rows, values) if (v in keep) == ("include" in select)]
 
@@ -127,9 +137,13 @@ def _check_labellers(where: str, ds: dict, source: str, drawn: dict) -> None:
             for symbol in set(symbols) - supported:
                 unsupported.setdefault(symbol, []).append(cid)
         if unsupported:
-            listing = "; ".join(f"{s} in configuration(s) {describe_ids(ids)}" for s, ids in sorted(unsupported.items()))
-            raise ConfigError(f"config key '{where}.fidelities.{fidelity}.labeller': labeller '{spec['labeller']}' "
-                              f"does not support element(s) {', '.join(sorted(unsupported))} of {source}: {listing}")
+            listing = "; ".join(
+                f"{s} in configuration(s) {describe_ids(ids)}" for s, ids in sorted(unsupported.items())
+            )
+            raise ConfigError(
+                f"config key '{where}.fidelities.{fidelity}.labeller': labeller '{spec['labeller']}' "
+                f"does not support element(s) {', '.join(sorted(unsupported))} of {source}: {listing}"
+            )
 
 
 def _check_training_sets(where: str, ds: dict, parts: dict, symbols: dict, source: str) -> None:
@@ -139,7 +153,11 @@ def _check_training_sets(where: str, ds: dict, parts: dict, symbols: dict, sourc
         for size in ds["train_sizes"]:
             drawn = element_union(symbols[i] for i in subset(pool, size, seed))
             for part in ("test", "validation"):
-                problem = coverage_problem({i: symbols[i] for i in parts[part]}, drawn, f"{part} set",
-                                           f"the training set of size {size}, seed {seed}, drawn from {source}")
+                problem = coverage_problem(
+                    {i: symbols[i] for i in parts[part]},
+                    drawn,
+                    f"{part} set",
+                    f"the training set of size {size}, seed {seed}, drawn from {source}",
+                )
                 if problem:
                     raise ConfigError(f"config key '{where}.train_sizes': {problem}")

@@ -15,9 +15,9 @@ import os
 import pickle
 import re
 import tempfile
+from array import array
 from dataclasses import dataclass
 from itertools import islice
-from array import array
 from pathlib import Path
 from typing import Any
 
@@ -93,8 +93,12 @@ def _value(key: str, raw: str) -> Any:
         return key_val_str_to_dict(f"{key}={raw}")[key]
 
 
-def scan(path: str | os.PathLike, value_keys: frozenset[str] = frozenset(), info_keys: frozenset[str] = frozenset(),
-         array_keys: frozenset[str] = frozenset()) -> SourceIndex:
+def scan(
+    path: str | os.PathLike,
+    value_keys: frozenset[str] = frozenset(),
+    info_keys: frozenset[str] = frozenset(),
+    array_keys: frozenset[str] = frozenset(),
+) -> SourceIndex:
     """Read the index of an extxyz file (no caching). Values are parsed as ASE parses them."""
     from ase.data import chemical_symbols
 
@@ -110,8 +114,10 @@ def scan(path: str | os.PathLike, value_keys: frozenset[str] = frozenset(), info
             column = _species_column(properties)
             species = {line.split()[column] for line in islice(lines, n_atoms)}
             species = frozenset(chemical_symbols[int(s)] if s.isdigit() else s for s in species)
-            present = frozenset({k for k in info_keys if k in info}
-                                | {f"arrays:{k}" for k in set(properties.split(":")[0::3]) & array_keys})
+            present = frozenset(
+                {k for k in info_keys if k in info}
+                | {f"arrays:{k}" for k in set(properties.split(":")[0::3]) & array_keys}
+            )
             watched = tuple(sorted((k, info[k]) for k in value_keys if k in info))
             ids.append(int(info.get("config_id", len(ids))))
             symbols.append(shared.setdefault(species, species))
@@ -138,8 +144,9 @@ def write_atomic(path: Path, data: bytes) -> None:
         pass
 
 
-def source_index(path: str | os.PathLike, value_keys=(), info_keys=(), array_keys=(),
-                 cache_dir: Path | None = None) -> SourceIndex:
+def source_index(
+    path: str | os.PathLike, value_keys=(), info_keys=(), array_keys=(), cache_dir: Path | None = None
+) -> SourceIndex:
     """The index of ``path`` (see :func:`scan`), from the cache when it is current."""
     path = Path(path)
     value_keys, info_keys, array_keys = frozenset(value_keys), frozenset(info_keys), frozenset(array_keys)

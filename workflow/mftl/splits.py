@@ -28,7 +28,7 @@ class Split:
         parts = {"test": self.test, "validation": self.validation, "train_pool": self.train_pool}
         names = list(parts)
         for i, a in enumerate(names):
-            for b in names[i + 1:]:
+            for b in names[i + 1 :]:
                 overlap = set(parts[a]) & set(parts[b])
                 if overlap:
                     raise SplitError(f"split parts '{a}' and '{b}' overlap in {len(overlap)} configurations")
@@ -39,8 +39,13 @@ class Split:
 
 
 def make_split(
-    high_fidelity_ids: list[int], all_ids: list[int], n_test: int, n_validation: int,
-    n_train_pool: int, n_pretrain_pool: int, seed: int,
+    high_fidelity_ids: list[int],
+    all_ids: list[int],
+    n_test: int,
+    n_validation: int,
+    n_train_pool: int,
+    n_pretrain_pool: int,
+    seed: int,
 ) -> Split:
     """Draw test, validation and training pool from configurations with high-fidelity labels.
 
@@ -59,8 +64,8 @@ def make_split(
     rng = np.random.default_rng(seed)
     order = rng.permutation(hf)
     test = order[:n_test]
-    validation = order[n_test:n_test + n_validation]
-    train_pool = order[n_test + n_validation:n_test + n_validation + n_train_pool]
+    validation = order[n_test : n_test + n_validation]
+    train_pool = order[n_test + n_validation : n_test + n_validation + n_train_pool]
     held_out = set(test.tolist()) | set(validation.tolist())
     candidates = np.array(sorted(set(all_ids) - held_out))
     if n_pretrain_pool > len(candidates):

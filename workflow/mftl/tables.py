@@ -27,8 +27,14 @@ FORCE = "force_eV_A"
 
 # The one list of figure names. Figures of a dataset, in the order they are made
 # (results/<dataset>/figures/<name>.{png,pdf}; figure_availability says which a config makes):
-FIGURES = ("fidelity_comparison", "learning_curves", "error_vs_epoch_cap", "delta_vs_single_fidelity",
-           "fidelity_chain", "cost")
+FIGURES = (
+    "fidelity_comparison",
+    "learning_curves",
+    "error_vs_epoch_cap",
+    "delta_vs_single_fidelity",
+    "fidelity_chain",
+    "cost",
+)
 # Every figure `mftl figure --kind` draws, each by the function of its name in mftl.plots: the dataset
 # figures and pretraining_fidelity (one per group of datasets, pretraining_fidelity_groups).
 FIGURE_KINDS = (*FIGURES, "pretraining_fidelity")
@@ -63,14 +69,24 @@ def fidelity_comparison_table(high_frames: Sequence, low_frames: Sequence, high:
         high_energy, high_forces = labels(atoms, high)
         low_energy, low_forces = labels(low_atoms, low)
         ids.append(config_id)
-        energies.append(((high_energy - reference_energy(atoms, high_e0s)) / len(atoms),
-                         (low_energy - reference_energy(low_atoms, low_e0s)) / len(atoms)))
+        energies.append(
+            (
+                (high_energy - reference_energy(atoms, high_e0s)) / len(atoms),
+                (low_energy - reference_energy(low_atoms, low_e0s)) / len(atoms),
+            )
+        )
         forces.append(_force_rows(config_id, np.asarray(high_forces), np.asarray(low_forces)))
     relative = np.array(energies)
-    energy_rows = pd.DataFrame({
-        "config_id": ids, "quantity": RELATIVE_ENERGY, "atom": pd.NA, "axis": pd.NA,
-        "high": relative[:, 0], "low": relative[:, 1],
-    })
+    energy_rows = pd.DataFrame(
+        {
+            "config_id": ids,
+            "quantity": RELATIVE_ENERGY,
+            "atom": pd.NA,
+            "axis": pd.NA,
+            "high": relative[:, 0],
+            "low": relative[:, 1],
+        }
+    )
     table = pd.concat([energy_rows, *forces], ignore_index=True)
     table["high_fidelity"], table["low_fidelity"] = high, low
     return table[FIDELITY_COLUMNS].astype({"atom": "Int64"})
@@ -78,15 +94,21 @@ def fidelity_comparison_table(high_frames: Sequence, low_frames: Sequence, high:
 
 def _force_rows(config_id: int, high: np.ndarray, low: np.ndarray) -> pd.DataFrame:
     n_atoms = len(high)
-    return pd.DataFrame({
-        "config_id": config_id, "quantity": FORCE,
-        "atom": np.repeat(np.arange(n_atoms), 3), "axis": np.tile(list("xyz"), n_atoms),
-        "high": high.reshape(-1), "low": low.reshape(-1),
-    })
+    return pd.DataFrame(
+        {
+            "config_id": config_id,
+            "quantity": FORCE,
+            "atom": np.repeat(np.arange(n_atoms), 3),
+            "axis": np.tile(list("xyz"), n_atoms),
+            "high": high.reshape(-1),
+            "low": low.reshape(-1),
+        }
+    )
 
 
 def fidelity_errors(table: pd.DataFrame) -> dict[str, np.ndarray]:
     """Low minus high fidelity: relative energies (meV/atom) and force components (meV/A)."""
+
     def difference(quantity: str) -> np.ndarray:
         rows = table[table["quantity"] == quantity]
         return 1000.0 * (rows["low"].to_numpy(float) - rows["high"].to_numpy(float))
@@ -106,8 +128,15 @@ def compared_sources(table: pd.DataFrame) -> list[str]:
 
 
 #: columns of the outlier table
-OUTLIER_COLUMNS = ["compared", "high_fidelity", "config_id", "energy_error_meV_atom", "max_force_error_meV_A",
-                   "energy_rank", "force_rank"]
+OUTLIER_COLUMNS = [
+    "compared",
+    "high_fidelity",
+    "config_id",
+    "energy_error_meV_atom",
+    "max_force_error_meV_A",
+    "energy_rank",
+    "force_rank",
+]
 
 
 def fidelity_outliers(table: pd.DataFrame, n: int = 10) -> pd.DataFrame:
@@ -118,10 +147,12 @@ def fidelity_outliers(table: pd.DataFrame, n: int = 10) -> pd.DataFrame:
     for compared, rows in table.groupby("low_fidelity", sort=False):
         energy = rows[rows["quantity"] == RELATIVE_ENERGY]
         forces = rows[rows["quantity"] == FORCE]
-        per_config = pd.DataFrame({
-            "config_id": energy["config_id"].to_numpy(),
-            "energy_error_meV_atom": 1000.0 * (energy["low"].to_numpy(float) - energy["high"].to_numpy(float)),
-        }).set_index("config_id")
+        per_config = pd.DataFrame(
+            {
+                "config_id": energy["config_id"].to_numpy(),
+                "energy_error_meV_atom": 1000.0 * (energy["low"].to_numpy(float) - energy["high"].to_numpy(float)),
+            }
+        ).set_index("config_id")
         force_error = (1000.0 * (forces["low"] - forces["high"]).abs()).groupby(forces["config_id"]).max()
         per_config["max_force_error_meV_A"] = force_error.reindex(per_config.index)
         per_config["energy_rank"] = per_config["energy_error_meV_atom"].abs().rank(ascending=False, method="first")
@@ -198,6 +229,7 @@ def pretraining_fidelity_groups(datasets: Mapping[str, Mapping]) -> dict[str, li
     """Datasets that pre-train (mftl) on different low fidelities of the same configurations:
     the same source, selection, split and high fidelity. Keyed by the group's first dataset in
     config order, which holds the group's figure; groups of one dataset are left out."""
+
     def same_space(spec: Mapping) -> str:
         hf = spec["high_fidelity"]
         return repr([spec.get("source"), spec.get("select"), spec["split"], hf, spec["fidelities"][hf]])
@@ -206,8 +238,7 @@ def pretraining_fidelity_groups(datasets: Mapping[str, Mapping]) -> dict[str, li
     for name, spec in datasets.items():
         if "mftl" in spec["methods"]:
             groups.setdefault(same_space(spec), []).append(name)
-    return {names[0]: names for names in groups.values()
-            if len({datasets[n]["low_fidelity"] for n in names}) > 1}
+    return {names[0]: names for names in groups.values() if len({datasets[n]["low_fidelity"] for n in names}) > 1}
 
 
 def available_figures(dataset: Mapping) -> list[str]:
@@ -216,5 +247,9 @@ def available_figures(dataset: Mapping) -> list[str]:
 
 def skipped_figures(datasets: Mapping[str, Mapping]) -> list[str]:
     """One note per figure a campaign does not make: '<dataset>/<figure>: <reason>'."""
-    return [f"{name}/{figure}: {reason}" for name, dataset in datasets.items()
-            for figure, reason in figure_availability(dataset).items() if reason is not None]
+    return [
+        f"{name}/{figure}: {reason}"
+        for name, dataset in datasets.items()
+        for figure, reason in figure_availability(dataset).items()
+        if reason is not None
+    ]

@@ -36,7 +36,10 @@ def resolve_device(device: str) -> str:
 
 
 def training_frames(
-    frames: Sequence[Atoms], fidelity: str, fit: dict[int, float], held: dict[int, float] | None = None,
+    frames: Sequence[Atoms],
+    fidelity: str,
+    fit: dict[int, float],
+    held: dict[int, float] | None = None,
 ) -> list[Atoms]:
     """Copies of ``frames`` with ``REF_energy`` and ``REF_forces`` (eV, eV/A) for MACE.
 
@@ -107,8 +110,10 @@ class MaceRun:
                 cmd += ["--multiheads_finetuning=True", f"--pt_train_file={self.replay_file}"]
             elif self.replay_dataset is not None:
                 if self.replay_dataset not in MACE_REPLAY_DATASETS:
-                    raise ValueError(f"unknown mace replay data set '{self.replay_dataset}' "
-                                     f"(mace-torch knows {', '.join(MACE_REPLAY_DATASETS)})")
+                    raise ValueError(
+                        f"unknown mace replay data set '{self.replay_dataset}' "
+                        f"(mace-torch knows {', '.join(MACE_REPLAY_DATASETS)})"
+                    )
                 cmd += ["--multiheads_finetuning=True", f"--pt_train_file={self.replay_dataset}"]
                 if self.replay_samples is not None:
                     cmd.append(f"--num_samples_pt={self.replay_samples}")

@@ -18,12 +18,11 @@ _conda = "conda" in str(getattr(workflow.deployment_settings, "deployment_method
 _job_pythonpath = shlex.quote(f"{workflow.basedir}/workflow")
 MFTL = f"PYTHONPATH={_job_pythonpath} python -m mftl" if _conda else f"{shlex.quote(sys.executable)} -m mftl"
 
+
 def quoted_option(flag, value):
     """``--flag=value`` with the value quoted for the shell: config strings (paths, keys, JSON)
     may hold spaces, quotes, ``$(...)`` or ``;``, and a value may start with a dash."""
     return f"{flag}={shlex.quote(str(value))}"
-
-
 
 
 def dataset_config(wildcards):
@@ -68,8 +67,10 @@ def split_args(wildcards):
         f"--seed {ds['split']['seed']}",
     ]
     if "energy_key" in hf:
-        args += [quoted_option("--high-energy-key", hf["energy_key"]),
-                 quoted_option("--high-forces-key", hf["forces_key"])]
+        args += [
+            quoted_option("--high-energy-key", hf["energy_key"]),
+            quoted_option("--high-forces-key", hf["forces_key"]),
+        ]
     if "select" in ds:
         args.append(quoted_option("--select", json.dumps(ds["select"])))
     return " ".join(args)
@@ -136,8 +137,10 @@ def collect_args(wildcards):
     spec = fidelity_config(wildcards)
     args = f"--max-failure-fraction {config['labelling']['max_failure_fraction']}"
     if "energy_key" in spec:
-        args += (f" {quoted_option('--energy-key', spec['energy_key'])}"
-                 f" {quoted_option('--forces-key', spec['forces_key'])}")
+        args += (
+            f" {quoted_option('--energy-key', spec['energy_key'])}"
+            f" {quoted_option('--forces-key', spec['forces_key'])}"
+        )
     return args
 
 
@@ -162,8 +165,10 @@ def labeller_env(wildcards):
 
 def label_args(wildcards):
     spec = fidelity_config(wildcards)
-    return (f"--labeller {spec['labeller']} {quoted_option('--options', json.dumps(spec.get('options', {})))}"
-            f" --chunk-size {config['labelling']['chunk_size']}")
+    return (
+        f"--labeller {spec['labeller']} {quoted_option('--options', json.dumps(spec.get('options', {})))}"
+        f" --chunk-size {config['labelling']['chunk_size']}"
+    )
 
 
 def atom_energies_file(dataset, fidelity):
@@ -177,9 +182,12 @@ def atom_energies_file(dataset, fidelity):
 def transfers_binding(dataset, fidelity):
     """The high fidelity's prior adds the low fidelity's binding, fitted on the pre-training pool, to its atoms."""
     ds = config["datasets"][dataset]
-    return (fidelity == ds["high_fidelity"] and ds["split"]["pretrain_pool"] > 0
-            and atom_energies_file(dataset, fidelity) is not None
-            and atom_energies_file(dataset, ds["low_fidelity"]) is not None)
+    return (
+        fidelity == ds["high_fidelity"]
+        and ds["split"]["pretrain_pool"] > 0
+        and atom_energies_file(dataset, fidelity) is not None
+        and atom_energies_file(dataset, ds["low_fidelity"]) is not None
+    )
 
 
 def e0_prior_file(dataset, fidelity):
@@ -358,8 +366,10 @@ def delta_args(wildcards, input):
     base_prior = atom_energies_file(wildcards.dataset, lf)
     base_prior = f" --base-prior {base_prior}" if base_prior else ""
     base = f"--base-pool {shlex.quote(input.base_pool)} --base-valid {shlex.quote(input.base_valid)}"
-    return (f"{_train_data(input, wildcards.size, wildcards.seed)}"
-            f" {_training_args(wildcards.dataset, 'scratch', delta=True)} --base-fidelity {lf}{base_prior} {base}")
+    return (
+        f"{_train_data(input, wildcards.size, wildcards.seed)}"
+        f" {_training_args(wildcards.dataset, 'scratch', delta=True)} --base-fidelity {lf}{base_prior} {base}"
+    )
 
 
 # ---- foundation models -------------------------------------------------------------
@@ -437,10 +447,20 @@ def foundation_runs(dataset, size, seed):
     """(method, tag, metadata) of every foundation fine-tuning of a dataset at one size and seed."""
     ds = config["datasets"][dataset]
     return [
-        (method, paths.foundation_tag(name, size, seed),
-         {"dataset": dataset, "train_size": size, "seed": seed, "method": method, "foundation": name,
-          "fidelities": f"{name}->{ds['high_fidelity']}"})
-        for method in ("foundation", "foundation_multihead") if method in ds["methods"]
+        (
+            method,
+            paths.foundation_tag(name, size, seed),
+            {
+                "dataset": dataset,
+                "train_size": size,
+                "seed": seed,
+                "method": method,
+                "foundation": name,
+                "fidelities": f"{name}->{ds['high_fidelity']}",
+            },
+        )
+        for method in ("foundation", "foundation_multihead")
+        if method in ds["methods"]
         for name in dataset_foundations(dataset)
     ]
 
@@ -450,15 +470,29 @@ def zeroshot_runs(dataset):
     """(foundation, metadata) of every zero-shot evaluation of a dataset (method foundation_zeroshot)."""
     if "foundation_zeroshot" not in config["datasets"][dataset]["methods"]:
         return []
-    return [(name, {"dataset": dataset, "method": "foundation_zeroshot", "foundation": name, "fidelities": name,
-                    "train_size": 0, "seed": 0})
-            for name in dataset_foundations(dataset)]
+    return [
+        (
+            name,
+            {
+                "dataset": dataset,
+                "method": "foundation_zeroshot",
+                "foundation": name,
+                "fidelities": name,
+                "train_size": 0,
+                "seed": 0,
+            },
+        )
+        for name in dataset_foundations(dataset)
+    ]
 
 
 def zeroshot_args(wildcards):
-    metadata = quoted_option("--metadata", json.dumps(dict(zeroshot_runs(wildcards.dataset))[wildcards.foundation],
-                                                      sort_keys=True))
-    return f"--fidelity {high_fidelity(wildcards)} --label {wildcards.foundation} --device {config['device']} {metadata}"
+    metadata = quoted_option(
+        "--metadata", json.dumps(dict(zeroshot_runs(wildcards.dataset))[wildcards.foundation], sort_keys=True)
+    )
+    return (
+        f"--fidelity {high_fidelity(wildcards)} --label {wildcards.foundation} --device {config['device']} {metadata}"
+    )
 
 
 def zeroshot_predictions(dataset):
@@ -499,15 +533,21 @@ def chain_stage_args(wildcards, input):
     stage = chains.stages(config, wildcards.dataset, wildcards.chain)[int(wildcards.stage)]
     flags = quoted_option("--hyperparameters", hyperparameters("finetune", stage["dataset"]))
     start = _chain_start(wildcards.dataset, wildcards.chain, int(wildcards.stage), wildcards.seed)[1]
-    return (f"{_train_data(input, stage['size'], wildcards.seed)}"
-            f" --fidelity {stage['fidelity']} --max-epochs {max_epochs('finetune')}"
-            f" {flags} --device {config['device']} {start}"
-            f"{e0_prior_args(stage['dataset'], stage['fidelity'])}")
+    return (
+        f"{_train_data(input, stage['size'], wildcards.seed)}"
+        f" --fidelity {stage['fidelity']} --max-epochs {max_epochs('finetune')}"
+        f" {flags} --device {config['device']} {start}"
+        f"{e0_prior_args(stage['dataset'], stage['fidelity'])}"
+    )
 
 
 def _chain_last(wildcards):
-    return _chain_start(wildcards.dataset, wildcards.chain, len(chains.stages(config, wildcards.dataset, wildcards.chain)),
-                        wildcards.seed)
+    return _chain_start(
+        wildcards.dataset,
+        wildcards.chain,
+        len(chains.stages(config, wildcards.dataset, wildcards.chain)),
+        wildcards.seed,
+    )
 
 
 def chain_previous(wildcards):
@@ -525,8 +565,13 @@ def chain_runs(dataset, size, seed):
     runs = []
     for name, stages in ds.get("chains", {}).items():
         method = chains.chain_method(name)
-        meta = {"dataset": dataset, "train_size": size, "seed": seed, "method": method,
-                "fidelities": chains.fidelities(config, dataset, name)}
+        meta = {
+            "dataset": dataset,
+            "train_size": size,
+            "seed": seed,
+            "method": method,
+            "fidelities": chains.fidelities(config, dataset, name),
+        }
         if not chains.starts_from_scratch(stages[0]):
             meta.update(pretrain_size=stages[0]["size"], epoch_cap=stages[0]["epoch_cap"])
         runs.append((method, paths.run_tag(size, seed), meta))
@@ -549,15 +594,22 @@ def model_runs(dataset):
             if "scratch" in methods:
                 runs.append(("scratch", paths.run_tag(size, seed), {**base, "method": "scratch", "fidelities": hf}))
             if "delta" in methods:
-                runs.append(("delta", paths.run_tag(size, seed), {**base, "method": "delta", "fidelities": f"{hf}-{lf}"}))
+                runs.append(
+                    ("delta", paths.run_tag(size, seed), {**base, "method": "delta", "fidelities": f"{hf}-{lf}"})
+                )
             runs.extend(foundation_runs(dataset, size, seed))
             if "chain" in methods:
                 runs.extend(chain_runs(dataset, size, seed))
             if methods & {"mftl", "mftl_auto"}:
                 for pre in ds["pretrain_sizes"]:
                     for cap in ds["epoch_caps"]:
-                        meta = {**base, "method": "mftl", "fidelities": f"{lf}->{hf}",
-                                "pretrain_size": pre, "epoch_cap": cap}
+                        meta = {
+                            **base,
+                            "method": "mftl",
+                            "fidelities": f"{lf}->{hf}",
+                            "pretrain_size": pre,
+                            "epoch_cap": cap,
+                        }
                         runs.append(("mftl", paths.mftl_tag(pre, cap, size, seed), meta))
     return tuple(runs)
 
@@ -574,9 +626,20 @@ def auto_cap_runs(dataset):
         return []
     hf, lf = ds["high_fidelity"], ds["low_fidelity"]
     return [
-        (paths.auto_tag(pre, size, seed), {"dataset": dataset, "method": "mftl_auto", "fidelities": f"{lf}->{hf}",
-                                     "pretrain_size": pre, "train_size": size, "seed": seed})
-        for seed in ds["seeds"] for size in ds["train_sizes"] for pre in ds["pretrain_sizes"]
+        (
+            paths.auto_tag(pre, size, seed),
+            {
+                "dataset": dataset,
+                "method": "mftl_auto",
+                "fidelities": f"{lf}->{hf}",
+                "pretrain_size": pre,
+                "train_size": size,
+                "seed": seed,
+            },
+        )
+        for seed in ds["seeds"]
+        for size in ds["train_sizes"]
+        for pre in ds["pretrain_sizes"]
     ]
 
 
@@ -584,7 +647,8 @@ def evaluation_results(wildcards):
     dataset = wildcards.dataset
     methods = config["datasets"][dataset]["methods"]
     results = [
-        paths.evaluation(dataset, m, tag) for m, tag, _ in model_runs(dataset)
+        paths.evaluation(dataset, m, tag)
+        for m, tag, _ in model_runs(dataset)
         if m in methods or chains.is_chain_method(m)
     ]
     results += [paths.evaluation(dataset, "mftl_auto", tag) for tag, _ in auto_cap_runs(dataset)]
@@ -615,8 +679,10 @@ def auto_cap_metadata(wildcards):
 
 
 def validate_inputs(wildcards):
-    return {"model": trained_model(wildcards),
-            "test": labelled(wildcards.dataset, "validation", high_fidelity(wildcards))}
+    return {
+        "model": trained_model(wildcards),
+        "test": labelled(wildcards.dataset, "validation", high_fidelity(wildcards)),
+    }
 
 
 def delta_base_inputs(wildcards):
@@ -676,6 +742,7 @@ def figure_table(wildcards):
 def figure_category(wildcards):
     """The report's section of a figure: its name in words ("Error vs epoch cap")."""
     return wildcards.figure.replace("_", " ").capitalize()
+
 
 def figure_targets():
     """Every figure the config allows (which depends on methods, epoch caps) and summary.csv, per dataset."""
@@ -752,8 +819,9 @@ def costs_inputs(wildcards):
     fidelities = config["datasets"][dataset]["fidelities"]
     for part, fidelity in _costed_labels(dataset):
         if "labeller" in fidelities[fidelity]:
-            benchmarks |= {paths.benchmark(dataset, "label", fidelity, f"{part}.{i}")
-                           for i in range(n_chunks(dataset, part))}
+            benchmarks |= {
+                paths.benchmark(dataset, "label", fidelity, f"{part}.{i}") for i in range(n_chunks(dataset, part))
+            }
     return {"runs": sorted(runs), "benchmarks": sorted(benchmarks)}
 
 
@@ -768,8 +836,9 @@ def fidelity_test_labels(wildcards):
 
 def fidelity_table_args(wildcards):
     """--compare <foundation>=<predictions> for each zero-shot foundation."""
-    return " ".join(quoted_option("--compare", f"{name}={path}")
-                    for name, path in zeroshot_predictions(wildcards.dataset).items())
+    return " ".join(
+        quoted_option("--compare", f"{name}={path}") for name, path in zeroshot_predictions(wildcards.dataset).items()
+    )
 
 
 def dataset_curves(wildcards=None):
@@ -791,8 +860,10 @@ def paper_comparison_targets():
     if "paper_results" not in config:
         return []
     checked_paper_results()  # a bad file is refused when planning
-    return [paths.campaign_file(name) for name in ("paper_comparison.csv", "figures/paper_comparison.png",
-                                                   "figures/paper_comparison.pdf")]
+    return [
+        paths.campaign_file(name)
+        for name in ("paper_comparison.csv", "figures/paper_comparison.png", "figures/paper_comparison.pdf")
+    ]
 
 
 def final_targets():

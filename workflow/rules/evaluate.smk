@@ -7,19 +7,19 @@ rule evaluate:
         unpack(eval_inputs),
     output:
         paths.evaluation(),
-    params:
-        mftl=MFTL,
-        args=eval_args,
-    threads: 1
-    resources:
-        mem_mb=EVALUATION_MEMORY_MB,
-        runtime=EVALUATION_RUNTIME_MIN,
-    conda:
-        "../../envs/training.yaml"
     log:
         paths.log("{dataset}", "eval", "{method}", "{tag}"),
     benchmark:
         paths.benchmark("{dataset}", "eval", "{method}", "{tag}")
+    conda:
+        "../../envs/training.yaml"
+    threads: 1
+    resources:
+        mem_mb=EVALUATION_MEMORY_MB,
+        runtime=EVALUATION_RUNTIME_MIN,
+    params:
+        mftl=MFTL,
+        args=eval_args,
     shell:
         "{params.mftl} evaluate --model-dir $(dirname {input.model:q}) --test {input.test:q} {params.args}"
         " --threads {threads} --out {output:q} > {log:q} 2>&1"
@@ -32,34 +32,33 @@ use rule evaluate as validate with:
         unpack(validate_inputs),
     output:
         paths.evaluation(kind="valid"),
-    params:
-        args=validate_args,
     log:
         paths.log("{dataset}", "valid", "{method}", "{tag}"),
     benchmark:
         paths.benchmark("{dataset}", "valid", "{method}", "{tag}")
+    params:
+        args=validate_args,
 
 
 rule select_cap:
-    localrule: True
     input:
         unpack(auto_cap_inputs),
     output:
         paths.evaluation(method="mftl_auto", tag=paths.auto_tag()),
+    log:
+        paths.log("{dataset}", "select_cap", paths.auto_tag()),
+    localrule: True
+    conda:
+        "../../envs/analysis.yaml"
     params:
         mftl=MFTL,
         metadata=auto_cap_metadata,
-    conda:
-        "../../envs/analysis.yaml"
-    log:
-        paths.log("{dataset}", "select_cap", paths.auto_tag()),
     shell:
         "{params.mftl} select-cap --valid {input.valid:q} --test {input.test:q} --metadata {params.metadata:q}"
         " --out {output:q} > {log:q} 2>&1"
 
 
 rule curves:
-    localrule: True
     input:
         evaluation_results,
     output:
@@ -69,28 +68,29 @@ rule curves:
             category="Tables",
             subcategory="{dataset}",
         ),
-    params:
-        mftl=MFTL,
-    conda:
-        "../../envs/analysis.yaml"
     log:
         paths.log("{dataset}", "curves"),
+    localrule: True
+    conda:
+        "../../envs/analysis.yaml"
+    params:
+        mftl=MFTL,
     shell:
         "{params.mftl} curves {input:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule campaign_curves:
-    localrule: True
     input:
         dataset_curves,
     output:
         paths.campaign_file("curves.csv"),
-    params:
-        mftl=MFTL,
-    conda:
-        "../../envs/analysis.yaml"
     log:
         paths.campaign_log("curves"),
+    localrule: True
+    conda:
+        "../../envs/analysis.yaml"
+    params:
+        mftl=MFTL,
     shell:
         "{params.mftl} concat-curves {input:q} --out {output:q} > {log:q} 2>&1"
 
@@ -102,20 +102,20 @@ rule zeroshot:
     output:
         result=paths.evaluation(method="foundation_zeroshot", tag="{foundation}"),
         predictions=paths.zeroshot_predictions(),
-    params:
-        mftl=MFTL,
-        model=foundation_model,
-        args=zeroshot_args,
-    threads: 1
-    resources:
-        mem_mb=EVALUATION_MEMORY_MB,
-        runtime=EVALUATION_RUNTIME_MIN,
-    conda:
-        "../../envs/training.yaml"
     log:
         paths.log("{dataset}", "eval", "foundation_zeroshot", "{foundation}"),
     benchmark:
         paths.benchmark("{dataset}", "eval", "foundation_zeroshot", "{foundation}")
+    conda:
+        "../../envs/training.yaml"
+    threads: 1
+    resources:
+        mem_mb=EVALUATION_MEMORY_MB,
+        runtime=EVALUATION_RUNTIME_MIN,
+    params:
+        mftl=MFTL,
+        model=foundation_model,
+        args=zeroshot_args,
     shell:
         "{params.mftl} zeroshot --model {params.model:q} --test {input.test:q} {params.args} --threads {threads}"
         " --predictions {output.predictions:q} --out {output.result:q} > {log:q} 2>&1"

@@ -4,22 +4,21 @@
 
 
 rule figures:
-    localrule: True
     input:
         figure_targets(),
+    log:
+        paths.campaign_log("figures"),
+    localrule: True
+    conda:
+        "../../envs/analysis.yaml"
     params:
         mftl=MFTL,
         skipped=skipped_figure_notes,
-    conda:
-        "../../envs/analysis.yaml"
-    log:
-        paths.campaign_log("figures"),
     shell:
         "{params.mftl} figure-notes --skipped {params.skipped:q} 2>&1 | tee {log:q}"
 
 
 rule figure:
-    localrule: True
     input:
         figure_table,
     output:
@@ -30,21 +29,21 @@ rule figure:
             subcategory="{dataset}",
         ),
         pdf=paths.figure(ext="pdf"),
-    wildcard_constraints:
-        figure="|".join(FIGURES),
-    params:
-        mftl=MFTL,
-    conda:
-        "../../envs/analysis.yaml"
     log:
         paths.log("{dataset}", "{figure}"),
+    wildcard_constraints:
+        figure="|".join(FIGURES),
+    localrule: True
+    conda:
+        "../../envs/analysis.yaml"
+    params:
+        mftl=MFTL,
     shell:
         "{params.mftl} figure --kind {wildcards.figure} --table {input:q} --title {wildcards.dataset}"
         " --out {output.png:q} {output.pdf:q} > {log:q} 2>&1"
 
 
 rule summary:
-    localrule: True
     input:
         paths.dataset_file(name="curves.csv"),
     output:
@@ -54,32 +53,33 @@ rule summary:
             category="Tables",
             subcategory="{dataset}",
         ),
-    params:
-        mftl=MFTL,
-    conda:
-        "../../envs/analysis.yaml"
     log:
         paths.log("{dataset}", "summary"),
+    localrule: True
+    conda:
+        "../../envs/analysis.yaml"
+    params:
+        mftl=MFTL,
     shell:
         "{params.mftl} summary --curves {input:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule fidelity_comparison_table:
-    localrule: True
     input:
         unpack(fidelity_test_labels),
     output:
         table=paths.table(name="fidelity_comparison"),
         outliers=paths.table(name="fidelity_outliers"),
+    log:
+        paths.log("{dataset}", "fidelity_comparison_table"),
+    localrule: True
+    conda:
+        "../../envs/analysis.yaml"
     params:
         mftl=MFTL,
         high=high_fidelity,
         low=low_fidelity,
         compare=fidelity_table_args,
-    conda:
-        "../../envs/analysis.yaml"
-    log:
-        paths.log("{dataset}", "fidelity_comparison_table"),
     shell:
         "{params.mftl} fidelity-table --high {input.high:q} --low {input.low:q} --high-fidelity {params.high:q}"
         " --low-fidelity {params.low:q} {params.compare} --out {output.table:q} --outliers {output.outliers:q}"
@@ -87,7 +87,6 @@ rule fidelity_comparison_table:
 
 
 rule costs:
-    localrule: True
     input:
         unpack(costs_inputs),
         curves=paths.dataset_file(name="curves.csv"),
@@ -98,19 +97,19 @@ rule costs:
             category="Tables",
             subcategory="{dataset}",
         ),
+    log:
+        paths.log("{dataset}", "costs"),
+    localrule: True
+    conda:
+        "../../envs/analysis.yaml"
     params:
         mftl=MFTL,
         config=costs_config,
-    conda:
-        "../../envs/analysis.yaml"
-    log:
-        paths.log("{dataset}", "costs"),
     shell:
         "{params.mftl} costs --curves {input.curves:q} --config {params.config} --out {output:q} > {log:q} 2>&1"
 
 
 rule pretraining_fidelity:
-    localrule: True
     input:
         pretraining_fidelity_curves,
     output:
@@ -121,19 +120,19 @@ rule pretraining_fidelity:
             subcategory="{dataset}",
         ),
         pdf=paths.figure(name="pretraining_fidelity", ext="pdf"),
-    params:
-        mftl=MFTL,
-    conda:
-        "../../envs/analysis.yaml"
     log:
         paths.log("{dataset}", "pretraining_fidelity"),
+    localrule: True
+    conda:
+        "../../envs/analysis.yaml"
+    params:
+        mftl=MFTL,
     shell:
         "{params.mftl} figure --kind pretraining_fidelity --table {input:q} --out {output.png:q} {output.pdf:q}"
         " > {log:q} 2>&1"
 
 
 rule paper_comparison:
-    localrule: True
     input:
         curves=paths.campaign_file("curves.csv"),
         paper=paper_results_file,
@@ -149,12 +148,13 @@ rule paper_comparison:
             category="Paper comparison",
         ),
         pdf=paths.campaign_file("figures/paper_comparison.pdf"),
-    params:
-        mftl=MFTL,
-    conda:
-        "../../envs/analysis.yaml"
     log:
         paths.campaign_log("paper_comparison"),
+    localrule: True
+    conda:
+        "../../envs/analysis.yaml"
+    params:
+        mftl=MFTL,
     shell:
         "{params.mftl} paper-comparison --curves {input.curves:q} --paper {input.paper:q} --out {output.table:q}"
         " --figure {output.png:q} {output.pdf:q} > {log:q} 2>&1"

@@ -12,19 +12,19 @@ rule scratch:
         unpack(hf_train_inputs),
     output:
         paths.training_json(method="scratch", tag=paths.run_tag()),
-    params:
-        mftl=MFTL,
-        args=scratch_args,
-    threads: 1
-    resources:
-        mem_mb=training_memory_mb,
-        runtime=training_runtime,
-    conda:
-        "../../envs/training.yaml"
     log:
         paths.log("{dataset}", "scratch", paths.run_tag()),
     benchmark:
         paths.benchmark("{dataset}", "scratch", paths.run_tag())
+    conda:
+        "../../envs/training.yaml"
+    threads: 1
+    resources:
+        mem_mb=training_memory_mb,
+        runtime=training_runtime,
+    params:
+        mftl=MFTL,
+        args=scratch_args,
     shell:
         "{params.mftl} train {params.args} --threads {threads} --out-dir $(dirname {output:q}) > {log:q} 2>&1"
 
@@ -35,12 +35,12 @@ use rule scratch as pretrain with:
         prior=lf_prior,
     output:
         paths.run_json(paths.pretrain_dir()),
-    params:
-        args=pretrain_args,
     log:
         paths.log("{dataset}", "pretrain", paths.pretrain_tag()),
     benchmark:
         paths.benchmark("{dataset}", "pretrain", paths.pretrain_tag())
+    params:
+        args=pretrain_args,
 
 
 use rule scratch as finetune with:
@@ -49,12 +49,12 @@ use rule scratch as finetune with:
         pretrained=pretrained_run,
     output:
         paths.training_json(method="mftl", tag=paths.mftl_tag()),
-    params:
-        args=finetune_args,
     log:
         paths.log("{dataset}", "mftl", paths.mftl_tag()),
     benchmark:
         paths.benchmark("{dataset}", "mftl", paths.mftl_tag())
+    params:
+        args=finetune_args,
 
 
 use rule scratch as delta with:
@@ -63,29 +63,29 @@ use rule scratch as delta with:
         unpack(delta_base_inputs),
     output:
         paths.training_json(method="delta", tag=paths.run_tag()),
-    params:
-        args=delta_args,
     log:
         paths.log("{dataset}", "delta", paths.run_tag()),
     benchmark:
         paths.benchmark("{dataset}", "delta", paths.run_tag())
+    params:
+        args=delta_args,
 
 
 # ---- foundation models ----------------------------------------------------------------
 
 
 rule fetch_foundation:
-    localrule: True
     output:
         paths.foundation_file(),
+    log:
+        "resources/foundations/logs/{foundation}.log",
+    retries: 2
+    localrule: True
+    conda:
+        "../../envs/training.yaml"
     params:
         mftl=MFTL,
         name=foundation_download_name,
-    retries: 2
-    conda:
-        "../../envs/training.yaml"
-    log:
-        "resources/foundations/logs/{foundation}.log",
     shell:
         "{params.mftl} fetch-foundation --name {params.name:q} --out {output:q} > {log:q} 2>&1"
 
@@ -96,23 +96,23 @@ use rule scratch as foundation with:
         foundation=foundation_input,
     output:
         paths.training_json(method="foundation", tag=paths.foundation_tag()),
-    params:
-        args=foundation_args,
     log:
         paths.log("{dataset}", "foundation", paths.foundation_tag()),
     benchmark:
         paths.benchmark("{dataset}", "foundation", paths.foundation_tag())
+    params:
+        args=foundation_args,
 
 
 use rule foundation as foundation_multihead with:
     output:
         paths.training_json(method="foundation_multihead", tag=paths.foundation_tag()),
-    params:
-        args=multihead_args,
     log:
         paths.log("{dataset}", "foundation_multihead", paths.foundation_tag()),
     benchmark:
         paths.benchmark("{dataset}", "foundation_multihead", paths.foundation_tag())
+    params:
+        args=multihead_args,
 
 
 # ---- fidelity chains (named: chain_<name>): each stage fine-tunes the previous stage's model ----
@@ -123,12 +123,12 @@ use rule scratch as chain_stage with:
         unpack(chain_stage_inputs),
     output:
         paths.run_json(paths.stage_dir(method=chains.chain_method("{chain}"))),
-    params:
-        args=chain_stage_args,
     log:
         paths.log("{dataset}", chains.chain_method("{chain}"), paths.stage_tag()),
     benchmark:
         paths.benchmark("{dataset}", chains.chain_method("{chain}"), paths.stage_tag())
+    params:
+        args=chain_stage_args,
 
 
 use rule scratch as chain with:
@@ -137,9 +137,9 @@ use rule scratch as chain with:
         previous=chain_previous,
     output:
         paths.training_json(method=chains.chain_method("{chain}"), tag=paths.run_tag()),
-    params:
-        args=chain_args,
     log:
         paths.log("{dataset}", chains.chain_method("{chain}"), paths.run_tag()),
     benchmark:
         paths.benchmark("{dataset}", chains.chain_method("{chain}"), paths.run_tag())
+    params:
+        args=chain_args,

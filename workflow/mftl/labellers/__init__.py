@@ -10,8 +10,9 @@ from __future__ import annotations
 import importlib
 import resource
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import numpy as np
 from ase import Atoms
@@ -91,8 +92,9 @@ def supported_elements(name: str, options: dict[str, Any] | None = None) -> froz
 
 def check_elements(name: str, frames: Iterable[Atoms], options: dict[str, Any] | None = None) -> None:
     """Raise LabellerError naming the elements the labeller does not support."""
-    error = unsupported_error(name, {s for atoms in frames for s in atoms.get_chemical_symbols()},
-                              supported_elements(name, options))
+    error = unsupported_error(
+        name, {s for atoms in frames for s in atoms.get_chemical_symbols()}, supported_elements(name, options)
+    )
     if error:
         raise error
 
@@ -105,8 +107,9 @@ def unsupported_error(name: str, symbols: Iterable[str], supported: frozenset[st
     return None
 
 
-def isolated_atom_energies(name: str, symbols: Iterable[str], options: dict[str, Any] | None = None,
-                           threads: int = 1) -> dict[str, float]:
+def isolated_atom_energies(
+    name: str, symbols: Iterable[str], options: dict[str, Any] | None = None, threads: int = 1
+) -> dict[str, float]:
     """Energy (eV) of each isolated atom in ``symbols`` with labeller ``name`` and its ``options``.
 
     A backend with its own ``atom_energy`` (PySCF: spin by Hund's rule) computes it;

@@ -84,8 +84,21 @@ DEFAULT_TEMPERATURE_K = {"periodic": 1000.0, "molecule": 300.0}
 
 #: Hubbard derivatives (Hartree/e) of the 3ob-3-1 set, from the set's README.
 HUBBARD_DERIVS_3OB = {
-    "Br": -0.0573, "C": -0.1492, "Ca": -0.0340, "Cl": -0.0697, "F": -0.1623, "H": -0.1857, "I": -0.0433,
-    "K": -0.0339, "Mg": -0.02, "N": -0.1535, "Na": -0.0454, "O": -0.1575, "P": -0.14, "S": -0.11, "Zn": -0.03,
+    "Br": -0.0573,
+    "C": -0.1492,
+    "Ca": -0.0340,
+    "Cl": -0.0697,
+    "F": -0.1623,
+    "H": -0.1857,
+    "I": -0.0433,
+    "K": -0.0339,
+    "Mg": -0.02,
+    "N": -0.1535,
+    "Na": -0.0454,
+    "O": -0.1575,
+    "P": -0.14,
+    "S": -0.11,
+    "Zn": -0.03,
 }
 #: recipe -> structure-independent ASE keywords (DFTB3's Hubbard derivatives are added per structure).
 RECIPES: dict[str, dict[str, Any]] = {
@@ -156,7 +169,7 @@ def dftb_error(output: str | os.PathLike) -> str:
     lines = path.read_text(errors="replace").splitlines()
     for index, line in enumerate(lines):
         if line.strip() == "ERROR!":
-            return " ".join(x.strip().lstrip("-> ").strip() for x in lines[index + 1:index + 4] if x.strip())
+            return " ".join(x.strip().lstrip("-> ").strip() for x in lines[index + 1 : index + 4] if x.strip())
     return ""
 
 
@@ -180,7 +193,7 @@ class DftbSettings:
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_options(cls, options: dict[str, Any]) -> "DftbSettings":
+    def from_options(cls, options: dict[str, Any]) -> DftbSettings:
         unknown = sorted(set(options) - set(DEFAULTS))
         if unknown:
             raise LabellerError(f"dftbplus: unknown option(s) {', '.join(unknown)}; known: {', '.join(DEFAULTS)}")
@@ -239,17 +252,23 @@ class DftbSettings:
         symbols = sorted(set(atoms.get_chemical_symbols()))
         missing = missing_pairs(self.skf_dir, symbols)
         if missing:
-            raise LabellerError(f"dftbplus: no Slater-Koster file for the pair(s) {', '.join(missing)} "
-                                f"({missing[0]}.skf is not in {self.skf_dir})")
+            raise LabellerError(
+                f"dftbplus: no Slater-Koster file for the pair(s) {', '.join(missing)} "
+                f"({missing[0]}.skf is not in {self.skf_dir})"
+            )
         params: dict[str, Any] = {"Hamiltonian_MaxAngularMomentum_": ""}
         for symbol in symbols:
-            shell = self.max_angular_momentum.get(symbol) or max_angular_momentum(self.skf_dir / f"{symbol}-{symbol}.skf")
+            shell = self.max_angular_momentum.get(symbol) or max_angular_momentum(
+                self.skf_dir / f"{symbol}-{symbol}.skf"
+            )
             params[f"Hamiltonian_MaxAngularMomentum_{symbol}"] = f'"{shell}"'
         if self.recipe in RECIPE_HUBBARD_DERIVS:
             lacking = [s for s in symbols if s not in self.hubbard_derivs]
             if lacking:
-                raise LabellerError(f"dftbplus: recipe '{self.recipe}' has no Hubbard derivative for "
-                                    f"{', '.join(lacking)}; give it in the option hubbard_derivs")
+                raise LabellerError(
+                    f"dftbplus: recipe '{self.recipe}' has no Hubbard derivative for "
+                    f"{', '.join(lacking)}; give it in the option hubbard_derivs"
+                )
             params["Hamiltonian_HubbardDerivs_"] = ""
             params.update({f"Hamiltonian_HubbardDerivs_{s}": self.hubbard_derivs[s] for s in symbols})
         periodic = bool(atoms.pbc.any())
@@ -282,8 +301,12 @@ def supercell_folding(size: tuple[int, int, int]) -> dict[str, str]:
     return params
 
 
-_STRUCTURE_KEYS = ("Hamiltonian_MaxAngularMomentum_", "Hamiltonian_HubbardDerivs_", "Hamiltonian_Filling_",
-                   "Hamiltonian_KPointsAndWeights_")
+_STRUCTURE_KEYS = (
+    "Hamiltonian_MaxAngularMomentum_",
+    "Hamiltonian_HubbardDerivs_",
+    "Hamiltonian_Filling_",
+    "Hamiltonian_KPointsAndWeights_",
+)
 
 
 class LabellerDftb(Dftb):
@@ -300,11 +323,16 @@ class LabellerDftb(Dftb):
         self.settings = settings
         # OMP_NUM_THREADS set in dftb+'s own environment only, not in the labelling process; DFTB+
         # wants a large stack (it warns otherwise), so the soft limit is raised to the hard one.
-        command = (f'ulimit -s "$(ulimit -H -s)" 2>/dev/null; '
-                   f"OMP_NUM_THREADS={max(1, int(threads))} {shlex.quote(settings.binary)} > PREFIX.out 2>&1")
+        command = (
+            f'ulimit -s "$(ulimit -H -s)" 2>/dev/null; '
+            f"OMP_NUM_THREADS={max(1, int(threads))} {shlex.quote(settings.binary)} > PREFIX.out 2>&1"
+        )
         super().__init__(
-            label="dftb", directory=str(directory), command=command,
-            slako_dir=f"{settings.skf_dir}/", **settings.fixed_parameters(),
+            label="dftb",
+            directory=str(directory),
+            command=command,
+            slako_dir=f"{settings.skf_dir}/",
+            **settings.fixed_parameters(),
         )
 
     def write_input(self, atoms, properties=None, system_changes=None):

@@ -15,11 +15,11 @@ from ase.calculators.calculator import CalculationFailed, Calculator, all_change
 from ase.units import Bohr, Hartree
 
 #: elements with the standard Pople / Dunning bases used here
-SUPPORTED_ELEMENTS = frozenset(["H", "He", "Li", "Be", "B", "C", "N", "O", "F", "Ne",
-                                "Na", "Mg", "Al", "Si", "P", "S", "Cl", "Ar"])
+SUPPORTED_ELEMENTS = frozenset(
+    ["H", "He", "Li", "Be", "B", "C", "N", "O", "F", "Ne", "Na", "Mg", "Al", "Si", "P", "S", "Cl", "Ar"]
+)
 
-DEFAULTS = {"method": "dft", "xc": "pbe0", "basis": "6-31g*", "density_fit": True, "conv_tol": 1e-9,
-            "max_cycle": 100}
+DEFAULTS = {"method": "dft", "xc": "pbe0", "basis": "6-31g*", "density_fit": True, "conv_tol": 1e-9, "max_cycle": 100}
 
 METHODS = ("dft", "ccsd(t)")
 
@@ -98,8 +98,26 @@ def _ccsd_t(mol, p):
 
 
 #: unpaired electrons of each supported element's ground state (Hund's rule), for isolated-atom energies
-UNPAIRED_ELECTRONS = {"H": 1, "He": 0, "Li": 1, "Be": 0, "B": 1, "C": 2, "N": 3, "O": 2, "F": 1, "Ne": 0,
-                      "Na": 1, "Mg": 0, "Al": 1, "Si": 2, "P": 3, "S": 2, "Cl": 1, "Ar": 0}
+UNPAIRED_ELECTRONS = {
+    "H": 1,
+    "He": 0,
+    "Li": 1,
+    "Be": 0,
+    "B": 1,
+    "C": 2,
+    "N": 3,
+    "O": 2,
+    "F": 1,
+    "Ne": 0,
+    "Na": 1,
+    "Mg": 0,
+    "Al": 1,
+    "Si": 2,
+    "P": 3,
+    "S": 2,
+    "Cl": 1,
+    "Ar": 0,
+}
 
 
 def atom_energy(symbol: str, options: dict[str, Any], threads: int = 1) -> float:

@@ -28,7 +28,8 @@ _HOMONUCLEAR_SKF = re.compile(r"^([A-Z][a-z]?)-\1\.skf(\.gz)?$")
 def skf_elements(skf_dir: str | os.PathLike) -> frozenset[str]:
     """Elements ``X`` for which ``skf_dir/X-X.skf`` (or ``X-X.skf.gz``) exists."""
     return frozenset(
-        m.group(1) for p in Path(skf_dir).iterdir()
+        m.group(1)
+        for p in Path(skf_dir).iterdir()
         if (m := _HOMONUCLEAR_SKF.match(p.name)) and m.group(1) in chemical_symbols
     )
 
@@ -69,14 +70,14 @@ def max_angular_momentum(skf_path: str | os.PathLike) -> str:
     if len(numbers) < 3 * n_shells + 1:
         raise LabellerError(f"{path}: onsite line has {len(numbers)} values, expected {3 * n_shells + 1}")
     onsite = numbers[:n_shells]
-    occupations = numbers[2 * n_shells + 1: 3 * n_shells + 1]
+    occupations = numbers[2 * n_shells + 1 : 3 * n_shells + 1]
     for index, (energy, occupation) in enumerate(zip(onsite, occupations)):
         if energy != 0.0 or occupation > 0.0:
             return ANGULAR_MOMENTA[n_shells - 1 - index]
     raise LabellerError(f"{path}: no shell has a non-zero onsite energy or occupation")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def plain_skf_dir(skf_dir: Path) -> Path:
     """``skf_dir`` itself, or, when it holds ``*.skf.gz``, a folder with those files unpacked.
 

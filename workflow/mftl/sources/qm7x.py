@@ -76,7 +76,9 @@ def read_duplicate_conformers(dupmols_path: str | os.PathLike) -> set[str]:
         entry = line.split()[0]
         match = _CONF_ID.match(entry) or _CONF_ID.match(f"{entry}-opt")
         if match is None or match["kind"] != "opt":
-            raise SourceFormatError(f"{path}:{line_no}: '{entry}' is not an equilibrium QM7-X conf id (Geom-m<m>-i<i>-c<c>-opt)")
+            raise SourceFormatError(
+                f"{path}:{line_no}: '{entry}' is not an equilibrium QM7-X conf id (Geom-m<m>-i<i>-c<c>-opt)"
+            )
         conformers.add(match["conformer"])
     return conformers
 
@@ -130,7 +132,9 @@ def _frames_of_file(
                         continue
                     equilibrium = match["kind"] == "opt"
                     if equilibrium and not include_equilibrium:
-                        summary.n_skipped["include_equilibrium=False"] = summary.n_skipped.get("include_equilibrium=False", 0) + 1
+                        summary.n_skipped["include_equilibrium=False"] = (
+                            summary.n_skipped.get("include_equilibrium=False", 0) + 1
+                        )
                         continue
                     config_type = "equilibrium" if equilibrium else "non_equilibrium"
                     info = {

@@ -74,7 +74,9 @@ def _part_frames(
 
 
 def convert_sgdml(
-    zip_paths: str | os.PathLike | Sequence[str | os.PathLike], out: str | os.PathLike, fidelity: str = "ccsdt",
+    zip_paths: str | os.PathLike | Sequence[str | os.PathLike],
+    out: str | os.PathLike,
+    fidelity: str = "ccsdt",
     molecule: str | None = None,
 ) -> ConversionSummary:
     """Merge the train and test parts of one or several sGDML zips into one extxyz file ``out``.

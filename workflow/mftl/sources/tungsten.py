@@ -64,8 +64,14 @@ def _converted(atoms: Atoms, index: int, path: Path, fidelity: str) -> Atoms:
         info[f"{fidelity}_virial"] = checked_array(atoms.info[VIRIAL_KEY], where, VIRIAL_KEY, (3, 3)).reshape(9)
     positions = checked_array(atoms.positions, where, "pos", (len(atoms), 3))
     return labelled_atoms(
-        atoms.numbers, positions, fidelity, _energy(atoms, where), _forces(atoms, where), info,
-        cell=atoms.cell.array, pbc=atoms.pbc,
+        atoms.numbers,
+        positions,
+        fidelity,
+        _energy(atoms, where),
+        _forces(atoms, where),
+        info,
+        cell=atoms.cell.array,
+        pbc=atoms.pbc,
     )
 
 
