@@ -62,34 +62,14 @@ def main() -> None:
     times = {"campaign": [], "flat": []}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        _, _, text = dry_run(
-            [
-                "-s",
-                str(REPO / "Snakefile"),
-                "--configfile",
-                str(REPO / args.configfile),
-                "--directory",
-                str(tmp / "campaign"),
-            ],
-            REPO,
-        )
+        campaign = ["-s", str(REPO / "Snakefile"), "--configfile", str(REPO / args.configfile)]
+        campaign += ["--directory", str(tmp / "campaign")]
+        _, _, text = dry_run(campaign, REPO)
         n = job_count(text)
         (tmp / "flat").mkdir()
         (tmp / "flat" / "Snakefile").write_text(FLAT.format(n=n - 1))
         for _ in range(args.repeats):
-            times["campaign"].append(
-                dry_run(
-                    [
-                        "-s",
-                        str(REPO / "Snakefile"),
-                        "--configfile",
-                        str(REPO / args.configfile),
-                        "--directory",
-                        str(tmp / "campaign"),
-                    ],
-                    REPO,
-                )[:2]
-            )
+            times["campaign"].append(dry_run(campaign, REPO)[:2])
             times["flat"].append(dry_run([], tmp / "flat")[:2])
     print(f"config: {args.configfile}")
     print(f"jobs: {n}")

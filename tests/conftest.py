@@ -34,6 +34,10 @@ FIDELITIES = {
 }
 
 
+#: the tiny MACE architecture of every test training (mace_run_train flags)
+TINY_MODEL = {"model": "MACE", "num_channels": 8, "max_L": 0, "correlation": 2, "num_interactions": 2, "r_max": 4.0}
+
+
 def _tiny_dataset(
     source: Path, select: dict, split: tuple[int, int, int], train_sizes: list[int], methods: list[str], **extra
 ) -> dict:
@@ -69,15 +73,7 @@ def tiny_config(source: Path, **overrides) -> dict:
             ),
         },
         "labelling": {"chunk_size": 20, "max_failure_fraction": 0.0},
-        "model": {
-            "model": "MACE",
-            "num_channels": 8,
-            "max_L": 0,
-            "correlation": 2,
-            "num_interactions": 2,
-            "r_max": 4.0,
-            "default_dtype": "float32",
-        },
+        "model": {**TINY_MODEL, "default_dtype": "float32"},
         "training": {
             "pretrain": {"batch_size": 10},
             "finetune": {"max_epochs": 2, "batch_size": 5},

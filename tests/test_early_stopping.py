@@ -7,7 +7,7 @@ import subprocess
 import pytest
 import torch
 
-from conftest import BIN, env_with_venv
+from conftest import BIN, TINY_MODEL, env_with_venv
 from mftl.training import checkpoints_by_epoch
 
 pytestmark = pytest.mark.slow  # trains MACE on the tiny campaign's data
@@ -19,12 +19,7 @@ def test_patience_ends_the_run_and_the_model_is_the_best_checkpoint(tiny_campaig
     # a large learning rate makes the validation loss jump; patience 1 stops at the first step back
     hyper = json.dumps(
         {
-            "model": "MACE",
-            "num_channels": 8,
-            "max_L": 0,
-            "correlation": 2,
-            "num_interactions": 2,
-            "r_max": 4.0,
+            **TINY_MODEL,
             "default_dtype": "float64",
             "batch_size": 4,
             "lr": 0.05,

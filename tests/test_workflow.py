@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import torch
 
-from conftest import BIN, REPO, env_with_venv, job_counts, run_snakemake
+from conftest import BIN, REPO, TINY_MODEL, env_with_venv, job_counts, run_snakemake
 from mftl.references import e0s_from_json, reference_energy
 from mftl.runs import export_checkpoint
 from mftl.structures import by_config_id, labels, read_structures
@@ -116,12 +116,7 @@ def test_epoch_cap_served_from_checkpoints_equals_a_capped_run(tiny_campaign, tm
     pool = tiny_campaign / "results/tiny/labels/pretrain_pool.gfn1.extxyz"
     hyper = json.dumps(
         {
-            "model": "MACE",
-            "num_channels": 8,
-            "max_L": 0,
-            "correlation": 2,
-            "num_interactions": 2,
-            "r_max": 4.0,
+            **TINY_MODEL,
             "default_dtype": "float64",
             "batch_size": 10,
         }

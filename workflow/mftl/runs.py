@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from mftl.elements import check_covered, element_union, symbols_by_id
-from mftl.evaluation import PRED_ENERGY_KEY, PRED_FORCES_KEY, errors, eval_command, predictions
+from mftl.evaluation import PRED_ENERGY_KEY, PRED_FORCES_KEY, error_statistics, errors, eval_command, predictions
 from mftl.foundations import check_multihead, model_dtype, model_heads
 from mftl.references import e0s_from_json, e0s_to_json, fit_reference, span_report, training_prior
 from mftl.resume import run_fingerprint, start_or_resume
@@ -454,13 +454,8 @@ def zeroshot(
     if predictions_out is not None:
         write_structures(predictions_out, frames)
     found = fidelity_errors(fidelity_comparison_table(reference, frames, fidelity, label))
-    energy, forces = found["energy_meV_atom"], found["forces_meV_A"]
     return {
-        "energy_rmse_meV_atom": float(np.sqrt(np.mean(energy**2))),
-        "energy_mae_meV_atom": float(np.mean(np.abs(energy))),
-        "forces_rmse_meV_A": float(np.sqrt(np.mean(forces**2))),
-        "forces_mae_meV_A": float(np.mean(np.abs(forces))),
-        "n_test": len(reference),
+        **error_statistics(found["energy_meV_atom"], found["forces_meV_A"]),
         "model": str(model),
         "device": resolve_device(device),
         "energy_reference": "each side's least-squares E0s fitted on the test set",
