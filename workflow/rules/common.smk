@@ -333,10 +333,15 @@ def _training_args(dataset, stage, delta=False):
     return f"{args} --device {config['device']}{f' --prior {prior}' if prior else ''}"
 
 
-def _train_data(input, size, seed):
+# The *_args functions take the wildcards only, never the job's input: Snakemake leaves params derived
+# from input out of its params rerun trigger, so a changed setting would not retrain. They read the
+# paths from the rule's own input function instead.
+
+
+def _train_data(inputs, size, seed):
     """A run's data: ``size`` configurations of its training pool drawn with ``seed``, and its validation set."""
-    valid = f" --valid {shlex.quote(input.valid)}" if "valid" in input.keys() else ""
-    return f"--train-pool {shlex.quote(input.pool)}{valid} --size {size} --seed {seed}"
+    valid = f" --valid {shlex.quote(inputs['valid'])}" if "valid" in inputs else ""
+    return f"--train-pool {shlex.quote(inputs['pool'])}{valid} --size {size} --seed {seed}"
 
 
 def _run_folder(path):
@@ -344,30 +349,31 @@ def _run_folder(path):
     return shlex.quote(os.path.dirname(path))
 
 
-def pretrain_args(wildcards, input):
+def pretrain_args(wildcards):
     """Pre-training runs to the largest cap; smaller caps are served from its checkpoints."""
-    data = _train_data(input, wildcards.pretrain, wildcards.seed)
+    data = _train_data({"pool": lf_pretrain_pool(wildcards)}, wildcards.pretrain, wildcards.seed)
     return f"{data} {_training_args(wildcards.dataset, 'pretrain')}"
 
 
-def finetune_args(wildcards, input):
+def finetune_args(wildcards):
     """Fine-tuning of the pre-training run's model at epoch ``cap``."""
-    data = _train_data(input, wildcards.size, wildcards.seed)
-    init = f"--init-from {_run_folder(input.pretrained)} --init-cap {wildcards.cap}"
+    data = _train_data(hf_train_inputs(wildcards), wildcards.size, wildcards.seed)
+    init = f"--init-from {_run_folder(pretrained_run(wildcards))} --init-cap {wildcards.cap}"
     return f"{data} {_training_args(wildcards.dataset, 'finetune')} {init}"
 
 
-def scratch_args(wildcards, input):
-    return f"{_train_data(input, wildcards.size, wildcards.seed)} {_training_args(wildcards.dataset, 'scratch')}"
+def scratch_args(wildcards):
+    return f"{_train_data(hf_train_inputs(wildcards), wildcards.size, wildcards.seed)} {_training_args(wildcards.dataset, 'scratch')}"
 
 
-def delta_args(wildcards, input):
+def delta_args(wildcards):
     lf = low_fidelity(wildcards)
+    base_inputs = delta_base_inputs(wildcards)
     base_prior = atom_energies_file(wildcards.dataset, lf)
     base_prior = f" --base-prior {base_prior}" if base_prior else ""
-    base = f"--base-pool {shlex.quote(input.base_pool)} --base-valid {shlex.quote(input.base_valid)}"
+    base = f"--base-pool {shlex.quote(base_inputs['base_pool'])} --base-valid {shlex.quote(base_inputs['base_valid'])}"
     return (
-        f"{_train_data(input, wildcards.size, wildcards.seed)}"
+        f"{_train_data(hf_train_inputs(wildcards), wildcards.size, wildcards.seed)}"
         f" {_training_args(wildcards.dataset, 'scratch', delta=True)} --base-fidelity {lf}{base_prior} {base}"
     )
 
@@ -421,16 +427,16 @@ def _foundation_init(wildcards):
     return quoted_option("--init-from", foundation_model(wildcards))
 
 
-def foundation_args(wildcards, input):
-    data = _train_data(input, wildcards.size, wildcards.seed)
+def foundation_args(wildcards):
+    data = _train_data(hf_train_inputs(wildcards), wildcards.size, wildcards.seed)
     return f"{data} {_training_args(wildcards.dataset, 'finetune')} {_foundation_init(wildcards)}"
 
 
-def multihead_args(wildcards, input):
+def multihead_args(wildcards):
     """Multi-head fine-tuning: the foundation's own training data (trained_by), a replay file, or
     mace's own replay data set (``replay: mp``, downloaded by mace on the training node)."""
     spec = foundation_spec(wildcards.dataset, wildcards.foundation)
-    data = _train_data(input, wildcards.size, wildcards.seed)
+    data = _train_data(hf_train_inputs(wildcards), wildcards.size, wildcards.seed)
     args = f"{data} {_training_args(wildcards.dataset, 'multihead')} {_foundation_init(wildcards)}"
     if "replay_size" in spec:
         args += f" --replay-size {spec['replay_size']}"
@@ -529,12 +535,12 @@ def chain_stage_inputs(wildcards):
     }
 
 
-def chain_stage_args(wildcards, input):
+def chain_stage_args(wildcards):
     stage = chains.stages(config, wildcards.dataset, wildcards.chain)[int(wildcards.stage)]
     flags = quoted_option("--hyperparameters", hyperparameters("finetune", stage["dataset"]))
     start = _chain_start(wildcards.dataset, wildcards.chain, int(wildcards.stage), wildcards.seed)[1]
     return (
-        f"{_train_data(input, stage['size'], wildcards.seed)}"
+        f"{_train_data(chain_stage_inputs(wildcards), stage['size'], wildcards.seed)}"
         f" --fidelity {stage['fidelity']} --max-epochs {max_epochs('finetune')}"
         f" {flags} --device {config['device']} {start}"
         f"{e0_prior_args(stage['dataset'], stage['fidelity'])}"
@@ -554,8 +560,8 @@ def chain_previous(wildcards):
     return _chain_last(wildcards)[0]
 
 
-def chain_args(wildcards, input):
-    data = _train_data(input, wildcards.size, wildcards.seed)
+def chain_args(wildcards):
+    data = _train_data(hf_train_inputs(wildcards), wildcards.size, wildcards.seed)
     return f"{data} {_training_args(wildcards.dataset, 'finetune')} {_chain_last(wildcards)[1]}"
 
 
