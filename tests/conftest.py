@@ -7,6 +7,7 @@ tests stay fast) and a low fidelity computed by a labeller (GFN1-xTB).
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import subprocess
@@ -34,6 +35,16 @@ FIDELITIES = {
 }
 
 
+@functools.cache
+def ref_atom_energies() -> dict[str, float]:
+    """GFN2-xTB (tblite) isolated-atom energies (eV) of H, C, N, O: the ref fidelity's ``e0s``. Without
+    them its E0 fit on five configurations of three molecules leaves test energies undetermined, which
+    planning refuses (tests/test_undetermined_e0s.py)."""
+    from mftl.labellers import isolated_atom_energies
+
+    return isolated_atom_energies("tblite", ["H", "C", "N", "O"], {"method": "GFN2-xTB"})
+
+
 #: the tiny MACE architecture of every test training (mace_run_train flags)
 TINY_MODEL = {"model": "MACE", "num_channels": 8, "max_L": 0, "correlation": 2, "num_interactions": 2, "r_max": 4.0}
 
@@ -46,7 +57,7 @@ def _tiny_dataset(
     return {
         "source": str(source),
         "select": {"key": "molecule", **select},
-        "fidelities": FIDELITIES,
+        "fidelities": {**FIDELITIES, "ref": {**FIDELITIES["ref"], "e0s": ref_atom_energies()}},
         "high_fidelity": "ref",
         "low_fidelity": "gfn1",
         "split": {"seed": 0, "test": test, "validation": validation, "pretrain_pool": pretrain_pool},

@@ -215,6 +215,8 @@ def _cmd_train(args: argparse.Namespace) -> None:
         prior=path(args.prior),
         base_prior=path(args.base_prior),
         replay_dataset=args.replay_dataset,
+        e0_span_test=path(args.e0_span_test),
+        dataset=args.dataset,
     )
 
 
@@ -231,7 +233,7 @@ def _cmd_concat_curves(args: argparse.Namespace) -> None:
     from mftl.structures import atomic_path
 
     tables = [pd.read_csv(path) for path in args.inputs]
-    merged = pd.concat(tables, ignore_index=True)[COLUMNS] if tables else pd.DataFrame(columns=COLUMNS)
+    merged = pd.concat(tables, ignore_index=True).reindex(columns=COLUMNS) if tables else pd.DataFrame(columns=COLUMNS)
     with atomic_path(args.out) as tmp:
         merged.to_csv(tmp, index=False)
 
@@ -425,6 +427,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="replay a random subset of this many --replay configurations (drawn with --seed; default all)",
     )
     p.add_argument("--prior", help="E0 prior file of --fidelity (mftl atom-energies); default: no prior")
+    p.add_argument(
+        "--e0-span-test",
+        help="refuse before training when the E0 fit has no prior and leaves energies of these test"
+        " configurations (or of --valid) undetermined",
+    )
+    p.add_argument("--dataset", help="the dataset, for messages")
     p.add_argument(
         "--base-prior", help="Delta-learning: E0 prior file of --base-fidelity (the prior is the difference)"
     )

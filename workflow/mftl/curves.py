@@ -21,6 +21,7 @@ COLUMNS = [
     "energy_mae_meV_atom",
     "forces_mae_meV_A",
     "n_test",
+    "n_test_undetermined",
 ]
 
 METRICS = ["energy_rmse_meV_atom", "forces_rmse_meV_A", "energy_mae_meV_atom", "forces_mae_meV_A"]
@@ -32,10 +33,22 @@ def curves_table(records: Iterable[dict]) -> pd.DataFrame:
     for optional in ("pretrain_size", "epoch_cap"):  # absent when no method pre-trains
         if optional not in frame.columns:
             frame[optional] = pd.NA
+    # test configurations whose reference energy the model's E0 fit left undetermined: the energy
+    # errors are then empty (NaN), never a number (zero-shot results and older records: 0)
+    frame["n_test_undetermined"] = frame.get("n_test_undetermined", pd.Series(0, index=frame.index)).fillna(0)
     missing = [c for c in COLUMNS if c not in frame.columns]
     if missing:
         raise ValueError(f"evaluation records lack column(s) {missing}")
-    frame = frame[COLUMNS].astype({"pretrain_size": "Int64", "epoch_cap": "Int64", "train_size": int, "seed": int})
+    frame = frame[COLUMNS].astype(
+        {
+            "pretrain_size": "Int64",
+            "epoch_cap": "Int64",
+            "train_size": int,
+            "seed": int,
+            "n_test_undetermined": int,
+            **dict.fromkeys(METRICS, float),
+        }
+    )
     return frame.sort_values(["method", "pretrain_size", "epoch_cap", "train_size", "seed"]).reset_index(drop=True)
 
 

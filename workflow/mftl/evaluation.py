@@ -89,13 +89,16 @@ def select_by_validation(valid: Sequence[dict], test: Sequence[dict]) -> dict:
 
     ``valid[i]`` and ``test[i]`` are results of the same model. The score is the
     sum of validation energy and force RMSEs, each divided by its smallest value
-    among the candidates, so that neither unit dominates.
+    among the candidates, so that neither unit dominates; the force RMSE alone when a
+    candidate's validation energies are undetermined (``None``).
     """
     if not valid or len(valid) != len(test):
         raise ValueError("need one validation and one test result per candidate model")
-    e_best = min(r["energy_rmse_meV_atom"] for r in valid)
     f_best = min(r["forces_rmse_meV_A"] for r in valid)
-    scores = [r["energy_rmse_meV_atom"] / e_best + r["forces_rmse_meV_A"] / f_best for r in valid]
+    scores = [r["forces_rmse_meV_A"] / f_best for r in valid]
+    if all(r.get("energy_rmse_meV_atom") is not None for r in valid):  # else undetermined energies: forces only
+        e_best = min(r["energy_rmse_meV_atom"] for r in valid)
+        scores = [score + r["energy_rmse_meV_atom"] / e_best for score, r in zip(scores, valid)]
     best = int(np.argmin(scores))
     chosen = dict(test[best])
     chosen["selected_from_caps"] = [r.get("epoch_cap") for r in valid]

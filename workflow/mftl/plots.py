@@ -48,8 +48,9 @@ class FigureSkipped(ValueError):
 
 
 def _seed_band(rows: pd.DataFrame, x: str, metric: str) -> pd.DataFrame:
-    """Mean, min and max of ``metric`` over seeds per value of ``x``, sorted by ``x``."""
-    return rows.groupby(x)[metric].agg(["mean", "min", "max"]).sort_index()
+    """Mean, min and max of ``metric`` over seeds per value of ``x``, sorted by ``x``; rows without a value
+    (energies of undetermined reference, NaN) are left out, a point without any is not drawn."""
+    return rows.dropna(subset=[metric]).groupby(x)[metric].agg(["mean", "min", "max"]).sort_index()
 
 
 def _draw_band(ax: plt.Axes, band: pd.DataFrame, label: str, **style) -> None:

@@ -52,6 +52,82 @@ def composition_matrix(frames: Sequence[Atoms], elements: Sequence[int]) -> np.n
     return counts
 
 
+def _truncated_svd(counts: np.ndarray, threshold: float):
+    """SVD of a composition matrix and which singular values the E0 fit keeps (see :func:`fit_reference`)."""
+    u, singular, vt = np.linalg.svd(counts, full_matrices=False)
+    kept = singular > threshold * singular[0] if singular.size else singular.astype(bool)
+    return u, singular, vt, kept
+
+
+def undetermined_compositions(
+    train: Sequence[dict[str, int]],
+    others: Sequence[dict[str, int]],
+    threshold: float = RELATIVE_SINGULAR_VALUE_THRESHOLD,
+    tolerance: float = SPAN_TOLERANCE,
+) -> list[int]:
+    """Indices of the compositions ``others`` (element -> count) whose reference energy an E0 fit
+    without prior on the compositions ``train`` leaves undetermined: outside the fitted row space
+    (elements the training data lacks count as outside), as :func:`outside_span` finds them for a
+    fitted model."""
+    elements = sorted({e for c in (*train, *others) for e in c})
+    index = {e: i for i, e in enumerate(elements)}
+
+    def matrix(compositions):
+        counts = np.zeros((len(compositions), len(elements)))
+        for row, composition in enumerate(compositions):
+            for element, n in composition.items():
+                counts[row, index[element]] = n
+        return counts
+
+    _, _, vt, kept = _truncated_svd(matrix(train), threshold) if train else (None, None, np.zeros((0, 0)), [])
+    basis = vt[kept] if len(train) else np.zeros((0, len(elements)))
+    out = []
+    for i, counts in enumerate(matrix(others)):
+        distance = np.linalg.norm(counts - basis.T @ (basis @ counts))
+        if distance > tolerance * counts.sum():
+            out.append(i)
+    return out
+
+
+def undetermined_message(
+    dataset: str,
+    fidelities: Sequence[str],
+    problems: Sequence[dict],
+    methods: Sequence[str],
+    elements: Sequence[str],
+    sizes_ok: str = "",
+) -> str:
+    """One refusal for every training (size, seed) whose E0 fit leaves test or validation energies
+    undetermined. ``problems``: dicts with size, seed, test (ids), n_test, validation (ids), n_validation."""
+    from mftl.elements import describe_ids
+
+    where = f"datasets.{dataset}"
+    points = "; ".join(
+        f"size {p['size']}, seed {p['seed']}: {len(p['test'])} of {p['n_test']} test configurations"
+        + (f" (config ids {describe_ids(p['test'])})" if p["test"] else "")
+        + (f", {len(p['validation'])} of {p['n_validation']} validation" if p["validation"] else "")
+        for p in problems
+    )
+    sizes = sorted({p["size"] for p in problems})
+    seeds = sorted({p["seed"] for p in problems})
+    n_test = max(len(p["test"]) for p in problems)
+    e0s_keys = " and ".join(f"{where}.fidelities.{f}.e0s" for f in fidelities)
+    method_note = f" (methods {', '.join(methods)})" if methods else ""
+    return (
+        f"config key '{where}.train_sizes': dataset {dataset}, fidelity {' minus '.join(fidelities)}"
+        f"{method_note}: the E0 fit of training size(s) {', '.join(map(str, sizes))}, seed(s)"
+        f" {', '.join(map(str, seeds))} has no prior and its training compositions do not determine the reference"
+        f" energies of up to {n_test} test configurations (compositions outside their span, or a lone atom), so"
+        f" their energy errors would be meaningless: {points}. Remedies: give {e0s_keys}, the isolated-atom"
+        " energies (eV) of the method that made the labels (e.g. `mftl atom-energies --labeller pyscf --options"
+        ' \'{"method": "dft", "xc": "pbe0", "basis": "6-31g*"}\''
+        f" --elements {' '.join(elements)} --out atoms.json` prints them, with that method's options); or larger"
+        f" train_sizes{sizes_ok}; or keep fewer compositions with {where}.select; or set"
+        f" {where}.allow_undetermined_e0s: true to run anyway, reporting no energy error for those points"
+        " (n_test_undetermined in curves.csv)"
+    )
+
+
 @dataclass
 class E0Fit:
     """Fitted E0s (eV per element) and how well the training compositions determined them.
@@ -114,8 +190,7 @@ def fit_reference(
     start = np.array([prior[z] for z in elements]) if prior is not None else np.zeros(len(elements))
     counts = composition_matrix(frames, elements)
     residual = np.array([labels(atoms, fidelity)[0] for atoms in frames]) - counts @ start
-    u, singular, vt = np.linalg.svd(counts, full_matrices=False)
-    kept = singular > threshold * singular[0] if singular.size else singular.astype(bool)
+    u, singular, vt, kept = _truncated_svd(counts, threshold)
     correction = vt[kept].T @ ((u[:, kept].T @ residual) / singular[kept])
     e0s = {z: float(e) for z, e in zip(elements, start + correction)}
     if prior is not None:  # elements of the prior that the data never saw keep it

@@ -21,11 +21,20 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from ase.data import chemical_symbols
 
 from mftl.elements import check_covered, element_union, symbols_by_id
 from mftl.evaluation import PRED_ENERGY_KEY, PRED_FORCES_KEY, error_statistics, errors, eval_command, predictions
 from mftl.foundations import check_multihead, model_dtype, model_heads
-from mftl.references import e0s_from_json, e0s_to_json, fit_reference, span_report, training_prior
+from mftl.references import (
+    e0s_from_json,
+    e0s_to_json,
+    fit_reference,
+    outside_span,
+    span_report,
+    training_prior,
+    undetermined_message,
+)
 from mftl.resume import run_fingerprint, start_or_resume
 from mftl.source_index import scan
 from mftl.splits import subset
@@ -232,6 +241,8 @@ def train(
     prior: Path | None = None,
     base_prior: Path | None = None,
     replay_dataset: str | None = None,
+    e0_span_test: Path | None = None,
+    dataset: str | None = None,
 ) -> None:
     """Train one MACE model on ``size`` configurations of ``train_pool`` into ``out_dir``.
 
@@ -261,7 +272,9 @@ def train(
     ``prior`` (and for Delta-learning ``base_prior``) are E0 prior files written by
     ``mftl atom-energies``: the E0 fit starts from them (see
     :func:`mftl.references.fit_reference`); ``e0s.json`` records the prior, the
-    rank and condition number of the fit.
+    rank and condition number of the fit. With ``e0_span_test`` (the test configurations) a fit
+    without prior that leaves test or validation energies undetermined is refused before training
+    (:func:`refuse_undetermined`).
     """
     start = time.perf_counter()
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -285,6 +298,8 @@ def train(
         f"{reference_fit.condition_number:.3g}, prior: {prior_source or 'none'}",
         flush=True,
     )
+    if e0_span_test is not None and reference_fit.prior is None:
+        refuse_undetermined(reference_fit, e0_span_test, valid_file, size, seed, dataset, fidelity, base_fidelity)
 
     foundation = None
     if init_from is not None and init_from.is_dir():
@@ -399,6 +414,25 @@ def train(
     write_text_atomic(out_dir / INFO_FILE, json.dumps(info, indent=2) + "\n")
 
 
+def refuse_undetermined(
+    fit, test_file: Path, valid_file: Path | None, size: int, seed: int, dataset, fidelity: str, base_fidelity
+) -> None:
+    """Raise ValueError (the planning check's message) when the E0 fit ``fit`` leaves test or validation
+    configurations outside the span of the training compositions."""
+    found = {}
+    for part, path in (("test", test_file), ("validation", valid_file)):
+        frames = read_structures(path) if path is not None and Path(path).stat().st_size else []
+        found[part] = [
+            int(frames[i].info.get("config_id", i)) for i in outside_span(frames, fit.elements, fit.row_space)
+        ]
+        found[f"n_{part}"] = len(frames)
+    if found["test"] or found["validation"]:
+        elements = sorted({chemical_symbols[z] for z in fit.elements})
+        fidelities = [fidelity] if base_fidelity is None else [fidelity, base_fidelity]
+        problem = {"size": size, "seed": seed, **found}
+        raise ValueError(undetermined_message(dataset or "?", fidelities, [problem], [], elements))
+
+
 def _predict(model: Path, frames, device: str, dtype: str, threads: int, work_parent: Path) -> list:
     """``mace_eval_configs`` predictions (``MACE_energy``/``MACE_forces``) of ``model`` for the
     geometries of ``frames`` (labels stripped), in a temporary folder under ``work_parent``."""
@@ -499,4 +533,22 @@ def evaluate(
             base_energy, base_forces = labels(base[int(atoms.info["config_id"])], base_fidelity)
             energies[i] += base_energy
             forces[i] = forces[i] + base_forces
-    return {**errors(reference, fidelity, energies, forces), **span}
+    return undetermined_energies({**errors(reference, fidelity, energies, forces), **span}, e0s)
+
+
+#: the energy errors a result leaves empty when reference energies are undetermined
+ENERGY_METRICS = ("energy_rmse_meV_atom", "energy_mae_meV_atom")
+
+
+def undetermined_energies(result: dict, e0s_record: dict) -> dict:
+    """``result`` with ``n_test_undetermined``: the test configurations whose reference energy the model's
+    E0 fit (no prior) left undetermined. With any, the energy errors are None (never reported); forces stay."""
+    undetermined = result.get("n_test_outside_span", 0) if e0s_record.get("prior") is None else 0
+    result = {**result, "n_test_undetermined": int(undetermined)}
+    if undetermined:
+        result.update(dict.fromkeys(ENERGY_METRICS))
+        print(
+            f"energy errors not reported: {undetermined} test configurations have undetermined reference energies",
+            flush=True,
+        )
+    return result

@@ -11,7 +11,13 @@ refused, naming the config key, the file and example configuration ids, when
   validation set. This needs the high fidelity read from the source: labels a
   labeller computes may fail and change which configurations are drawn (as
   failed base labels do for Delta-learning), so that case is left to the
-  training job.
+  training job;
+* the file is not extxyz, ends inside a configuration, or the high fidelity's
+  ``energy_key``/``forces_key`` is absent or present without the other;
+* a training set's E0 fit has no prior (no ``e0s``, no labeller) and its
+  compositions do not determine the reference energies of test or validation
+  configurations (unless ``allow_undetermined_e0s``); the training job checks
+  the same where planning cannot.
 
 What cannot be known here is checked by the jobs: the split job (training pool),
 the training job (the drawn training set against the validation set) and the
@@ -27,13 +33,18 @@ from pathlib import Path
 
 from mftl.config import ConfigError
 from mftl.elements import coverage_problem, describe_ids, element_union, split_problem
-from mftl.source_index import file_stamp, source_index, write_atomic
+from mftl.references import undetermined_compositions, undetermined_message
+from mftl.source_index import SourceFormatError, file_stamp, source_index, write_atomic
 from mftl.splits import SplitError, make_split, subset
 
 #: a dataset passed these checks with these inputs: one empty file per digest (see :func:`_digest`)
 PASSED_DIR = Path(".snakemake/mftl/checked")
 #: bump when the checks change, so that earlier passes are not trusted
-CHECKS_VERSION = 1
+CHECKS_VERSION = 2
+
+#: methods whose model is trained on a seeded subset of the dataset's high-fidelity training pool,
+#: with the E0 fit of that subset (Delta-learning fits the difference of two fidelities)
+POOL_TRAINED = ("scratch", "mftl", "mftl_auto", "foundation", "foundation_multihead", "chain")
 
 
 def check_sources(config: dict) -> None:
@@ -71,7 +82,14 @@ def check_dataset(name: str, ds: dict) -> None:
     select = ds.get("select")
     info_keys = {hf["energy_key"]} if "energy_key" in hf else set()
     array_keys = {hf["forces_key"]} if "forces_key" in hf else set()
-    index = source_index(source, {select["key"]} if select else set(), info_keys, array_keys)
+    try:
+        index = source_index(source, {select["key"]} if select else set(), info_keys, array_keys)
+    except (SourceFormatError, UnicodeDecodeError) as err:
+        raise ConfigError(f"config key '{where}.source': {err}") from None
+    if not index.ids:
+        raise ConfigError(f"config key '{where}.source': {source} contains no structures")
+    if "energy_key" in hf:
+        _check_label_keys(f"{where}.fidelities.{ds['high_fidelity']}", hf, index, source)
     if len(set(index.ids)) != len(index.ids):
         raise ConfigError(f"config key '{where}.source': {source} has duplicate config_id values")
     rows = _selected(index, select, f"{where}.select", source)
@@ -98,6 +116,96 @@ def check_dataset(name: str, ds: dict) -> None:
     only_delta_on_computed_base = set(ds["methods"]) <= {"delta"} and "labeller" in lf
     if "energy_key" in hf and not only_delta_on_computed_base:
         _check_training_sets(where, ds, parts, symbols, source)
+        compositions = {index.ids[i]: dict(index.compositions[i]) for i in rows}
+        _check_reference_energies(name, ds, parts, compositions)
+
+
+def has_prior(ds: dict, fidelity: str) -> bool:
+    """Whether a fidelity's E0 fit starts from a prior: its ``e0s`` or its labeller's isolated atoms."""
+    spec = ds["fidelities"][fidelity]
+    return "e0s" in spec or "labeller" in spec
+
+
+def checks_e0_span(ds: dict, delta: bool = False) -> bool:
+    """Whether a high-fidelity training of dataset ``ds`` must refuse an E0 fit that leaves test or
+    validation energies undetermined: no prior for its target (Delta: either fidelity) and no opt-in."""
+    fidelities = [ds["high_fidelity"], ds["low_fidelity"]] if delta else [ds["high_fidelity"]]
+    return not ds.get("allow_undetermined_e0s") and not all(has_prior(ds, f) for f in fidelities)
+
+
+def _check_label_keys(key: str, hf: dict, index, source: str) -> None:
+    """The high fidelity's energy and forces keys exist in the file, and no configuration has one without the other."""
+    energy, forces = hf["energy_key"], f"arrays:{hf['forces_key']}"
+    with_energy = [index.ids[i] for i, keys in enumerate(index.keys) if energy in keys]
+    with_forces = [index.ids[i] for i, keys in enumerate(index.keys) if forces in keys]
+    all_keys = set().union(*index.keys)
+    for name, found, what in (("energy_key", with_energy, "info"), ("forces_key", with_forces, "arrays:")):
+        if not found:
+            present = sorted(k for k in all_keys if k.startswith("arrays:") == (what == "arrays:"))
+            present = [k.removeprefix("arrays:") for k in present]
+            raise ConfigError(
+                f"config key '{key}.{name}': no configuration of {source} has the {'array' if what == 'arrays:' else 'info key'}"
+                f" '{hf[name]}' (the file's {'arrays' if what == 'arrays:' else 'info keys'}: {', '.join(present) or 'none'})"
+            )
+    energy_only, forces_only = set(with_energy) - set(with_forces), set(with_forces) - set(with_energy)
+    for ids, has, lacks in ((energy_only, "energy_key", "forces_key"), (forces_only, "forces_key", "energy_key")):
+        if ids:
+            raise ConfigError(
+                f"config key '{key}.{lacks}': configuration(s) {describe_ids(ids)} of {source} have '{hf[has]}'"
+                f" but no '{hf[lacks]}': a label is never guessed; fix the file or drop them with select"
+            )
+
+
+def _check_reference_energies(name: str, ds: dict, parts: dict, compositions: dict) -> None:
+    """Every training set's E0 fit determines the test and validation energies, or has a prior."""
+    hf, lf = ds["high_fidelity"], ds["low_fidelity"]
+    checked = [m for m in ds["methods"] if m in POOL_TRAINED and not has_prior(ds, hf)]
+    base_from_file = "labeller" not in ds["fidelities"][lf]  # a computed base may fail: the training job checks
+    if "delta" in ds["methods"] and base_from_file and not (has_prior(ds, hf) and has_prior(ds, lf)):
+        checked.append("delta")
+    if not checked or ds.get("allow_undetermined_e0s"):
+        return
+    problems = undetermined_points(ds, parts, compositions)
+    if problems:
+        fidelities = [hf, lf] if checked == ["delta"] else [hf]
+        elements = sorted({e for c in compositions.values() for e in c})
+        raise ConfigError(
+            undetermined_message(name, fidelities, problems, checked, elements, _sizes_that_determine(ds, problems))
+        )
+
+
+def undetermined_points(ds: dict, parts: dict, compositions: dict, sizes=None) -> list[dict]:
+    """Per (train size, seed) whose training compositions leave test or validation energies undetermined:
+    the ids of those configurations (see :func:`mftl.references.undetermined_compositions`)."""
+    pool = sorted(parts["train_pool"])  # as the training job draws from the labelled pool
+    held_out = {part: sorted(parts[part]) for part in ("test", "validation")}
+    problems = []
+    for seed in ds["seeds"]:
+        for size in sizes or ds["train_sizes"]:
+            train = [compositions[i] for i in subset(pool, size, seed)]
+            found = {
+                part: [ids[k] for k in undetermined_compositions(train, [compositions[i] for i in ids])]
+                for part, ids in held_out.items()
+            }
+            if found["test"] or found["validation"]:
+                problems.append(
+                    {
+                        "size": size,
+                        "seed": seed,
+                        "test": found["test"],
+                        "n_test": len(held_out["test"]),
+                        "validation": found["validation"],
+                        "n_validation": len(held_out["validation"]),
+                    }
+                )
+    return problems
+
+
+def _sizes_that_determine(ds: dict, problems: list[dict]) -> str:
+    """' (sizes X, Y of the config determine them for every seed)' or ''."""
+    bad = {p["size"] for p in problems}
+    good = [size for size in sorted(ds["train_sizes"]) if size not in bad]
+    return f" (size(s) {', '.join(map(str, good))} of the config determine them for every seed)" if good else ""
 
 
 def _selected(index, select: dict | None, key: str, source: str) -> list[int]:

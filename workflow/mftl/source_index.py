@@ -23,14 +23,19 @@ from typing import Any
 
 CACHE_DIR = Path(".snakemake/mftl/sources")
 #: bump when the index's content changes, so that old cache files are not read
-FORMAT = 1
+FORMAT = 2
+
+
+class SourceFormatError(ValueError):
+    """A source file that is not (or not all) extxyz: the message names the file, frame and line."""
 
 
 @dataclass
 class SourceIndex:
     """Per configuration, in file order: ``config_id`` (the frame index when the file has none),
     element symbols, the values of the watched ``value_keys`` it has (e.g. the key ``select``
-    reads) and which watched info keys and arrays it has (``"arrays:<name>"`` for an array).
+    reads), which info keys and arrays it has (``"arrays:<name>"`` for an array) and its
+    composition (sorted ``(symbol, count)`` pairs).
 
     Equal element sets, values and key sets are one shared object each, so that the
     cached index of a file of millions of configurations stays small.
@@ -40,20 +45,24 @@ class SourceIndex:
     symbols: list[frozenset[str]]
     values: list[dict[str, Any]]
     keys: list[frozenset[str]]
+    compositions: list[tuple[tuple[str, int], ...]]
 
     def has(self, row: int, info_key: str, array_key: str) -> bool:
         return info_key in self.keys[row] and f"arrays:{array_key}" in self.keys[row]
 
 
-def _species_column(properties: str) -> int:
-    """Column of ``species`` in the atom lines described by an extxyz ``Properties`` string."""
+def _species_column(properties: str) -> tuple[int, int]:
+    """Column of ``species`` and number of columns of the atom lines described by an extxyz
+    ``Properties`` string."""
     fields = properties.split(":")
-    column = 0
-    for name, _, width in zip(fields[0::3], fields[1::3], fields[2::3]):
-        if name == "species":
-            return column
-        column += int(width)
-    raise ValueError(f"no species column in Properties={properties}")
+    try:
+        widths = [int(width) for width in fields[2::3]]
+    except ValueError:
+        raise ValueError(f"malformed Properties={properties}") from None
+    names = fields[0::3]
+    if "species" not in names:
+        raise ValueError(f"no species column in Properties={properties}")
+    return sum(widths[: names.index("species")]), sum(widths)
 
 
 #: ``key=value``, ``key="quoted value"`` or ``key={...}`` of an extxyz comment line
@@ -99,31 +108,72 @@ def scan(
     info_keys: frozenset[str] = frozenset(),
     array_keys: frozenset[str] = frozenset(),
 ) -> SourceIndex:
-    """Read the index of an extxyz file (no caching). Values are parsed as ASE parses them."""
+    """Read the index of an extxyz file (no caching). Values are parsed as ASE parses them.
+
+    ``info_keys`` and ``array_keys`` are kept for compatibility: every key a configuration has is
+    recorded. A file that is not extxyz, or ends inside a configuration, raises
+    :class:`SourceFormatError` naming the frame and line.
+    """
     from ase.data import chemical_symbols
 
-    ids, symbols, values, keys = array("q"), [], [], []
+    ids, symbols, values, keys, compositions = array("q"), [], [], [], []
     shared: dict[Any, Any] = {}  # one object per distinct element set / key set: a small pickle
-    with open(path) as lines:
+    line_no = 0
+    with open(path, errors="replace") as lines:
         for header in lines:
+            line_no += 1
             if not header.strip():
                 continue
-            n_atoms = int(header.split()[0])
-            info = _comment_values(next(lines), value_keys | info_keys)
+            frame = len(ids)
+            fields = header.split()
+            if len(fields) != 1 or not fields[0].isdigit():
+                raise SourceFormatError(
+                    f"{path}: not extxyz: line {line_no} (frame {frame}) should hold the number of atoms of a "
+                    f"configuration, not {header.strip()[:60]!r}"
+                )
+            n_atoms = int(fields[0])
+            comment = next(lines, None)
+            if comment is None:
+                raise SourceFormatError(
+                    f"{path}: truncated: frame {frame} (line {line_no}) has no comment line (file ends)"
+                )
+            line_no += 1
+            raw_keys = frozenset(k for k, _ in _KEY_VALUE.findall(comment))
+            info = _comment_values(comment, value_keys | info_keys)
             properties = info["Properties"]
-            column = _species_column(properties)
-            species = {line.split()[column] for line in islice(lines, n_atoms)}
-            species = frozenset(chemical_symbols[int(s)] if s.isdigit() else s for s in species)
-            present = frozenset(
-                {k for k in info_keys if k in info}
-                | {f"arrays:{k}" for k in set(properties.split(":")[0::3]) & array_keys}
-            )
+            try:
+                column, width = _species_column(properties)
+            except ValueError as err:
+                raise SourceFormatError(f"{path}: line {line_no} (frame {frame}): {err}") from None
+            species_list = []
+            for atom_line in islice(lines, n_atoms):
+                line_no += 1
+                columns = atom_line.split()
+                if len(columns) != width:
+                    raise SourceFormatError(
+                        f"{path}: not extxyz or truncated: line {line_no} (frame {frame}) is not an atom line of "
+                        f"{width} columns ({atom_line.strip()[:60]!r})"
+                    )
+                species_list.append(columns[column])
+            if len(species_list) < n_atoms:
+                raise SourceFormatError(
+                    f"{path}: truncated: frame {frame} (from line {line_no - len(species_list) - 1}) declares"
+                    f" {n_atoms} atoms but the file ends after {len(species_list)}"
+                )
+            counts: dict[str, int] = {}
+            for s in species_list:
+                symbol = chemical_symbols[int(s)] if s.isdigit() else s
+                counts[symbol] = counts.get(symbol, 0) + 1
+            species = frozenset(counts)
+            composition = tuple(sorted(counts.items()))
+            present = frozenset((raw_keys - {"Properties"}) | {f"arrays:{k}" for k in properties.split(":")[0::3]})
             watched = tuple(sorted((k, info[k]) for k in value_keys if k in info))
             ids.append(int(info.get("config_id", len(ids))))
             symbols.append(shared.setdefault(species, species))
             values.append(shared.setdefault(watched, dict(watched)))
             keys.append(shared.setdefault(present, present))
-    return SourceIndex(ids, symbols, values, keys)
+            compositions.append(shared.setdefault(composition, composition))
+    return SourceIndex(ids, symbols, values, keys, compositions)
 
 
 def file_stamp(path: str | os.PathLike) -> list:

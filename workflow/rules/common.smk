@@ -9,6 +9,7 @@ import sys
 from mftl import chains
 from mftl.config import conversion_downloads
 from mftl.paper_comparison import planned_paper_results
+from mftl.source_checks import checks_e0_span
 from mftl.tables import FIGURES, available_figures, pretraining_fidelity_groups, skipped_figures
 
 # Rules run the library as `{params.mftl} <subcommand>`, that is with the interpreter that runs
@@ -277,7 +278,15 @@ def hf_train_inputs(wildcards):
         "pool": labelled(wildcards.dataset, "train_pool", hf),
         "valid": labelled(wildcards.dataset, "validation", hf),
         "prior": e0_prior_input(wildcards.dataset, hf),
+        "span_test": e0_span_test(wildcards.dataset),
     }
+
+
+def e0_span_test(dataset, delta=None):
+    """The test split a training checks its E0 fit against (no prior and no opt-in), as a list (input)."""
+    ds = config["datasets"][dataset]
+    needed = checks_e0_span(ds, delta) if delta is not None else checks_e0_span(ds) or checks_e0_span(ds, True)
+    return [paths.split_file(dataset, "test")] if needed else []
 
 
 def lf_pretrain_pool(wildcards):
@@ -330,6 +339,8 @@ def _training_args(dataset, stage, delta=False):
     if stage == "pretrain":
         args += " --serve-caps " + " ".join(str(cap) for cap in sorted(ds["epoch_caps"]))
     prior = atom_energies_file(dataset, fidelity) if delta else e0_prior_file(dataset, fidelity)
+    if stage != "pretrain" and e0_span_test(dataset, delta):
+        args += f" --e0-span-test {e0_span_test(dataset, delta)[0]} --dataset {dataset}"
     return f"{args} --device {config['device']}{f' --prior {prior}' if prior else ''}"
 
 
