@@ -7,6 +7,7 @@ tests stay fast) and a low fidelity computed by a labeller (GFN1-xTB).
 
 from __future__ import annotations
 
+import copy
 import functools
 import os
 import shutil
@@ -57,7 +58,7 @@ def _tiny_dataset(
     return {
         "source": str(source),
         "select": {"key": "molecule", **select},
-        "fidelities": {**FIDELITIES, "ref": {**FIDELITIES["ref"], "e0s": ref_atom_energies()}},
+        "fidelities": {**copy.deepcopy(FIDELITIES), "ref": {**FIDELITIES["ref"], "e0s": ref_atom_energies()}},
         "high_fidelity": "ref",
         "low_fidelity": "gfn1",
         "split": {"seed": 0, "test": test, "validation": validation, "pretrain_pool": pretrain_pool},

@@ -95,6 +95,7 @@ def check_config(config: dict, schema_path: str | Path) -> dict:
         elif "source" not in ds:
             raise ConfigError(f"config key '{where}.source': required (or 'convert' to build it from downloads)")
         for fidelity, spec in ds["fidelities"].items():
+            _check_labeller_options(f"{where}.fidelities.{fidelity}", spec)
             if "parameters" in spec and spec["parameters"] not in downloads:
                 raise ConfigError(
                     f"config key '{where}.fidelities.{fidelity}.parameters': "
@@ -120,6 +121,18 @@ def check_config(config: dict, schema_path: str | Path) -> dict:
         _check_foundation(config, name, ds)
         _check_chains(config, name, ds)
     return config
+
+
+def _check_labeller_options(key: str, spec: dict) -> None:
+    """A labeller's options its backend checks itself (tblite's and pyscf's ``method``), refused when planning."""
+    if "labeller" not in spec:
+        return
+    from mftl.labellers import options_problem
+
+    problem = options_problem(spec["labeller"], spec.get("options"))
+    if problem:
+        field, _, message = problem.partition(": ")
+        raise ConfigError(f"config key '{key}.{field}': {message}")
 
 
 def conversion_downloads(convert: dict) -> list[str]:

@@ -43,6 +43,10 @@ MACE_REPLAY_DATASETS = ("mp", "omat", "matpes_pbe", "matpes_r2scan")
 
 _SWITCHES = (argparse._StoreTrueAction, argparse._StoreFalseAction)
 
+#: choices mace-torch 0.3.16 checks only when training starts, not in its parser
+#: (``mace.tools.scripts_utils.LRScheduler``: "Unknown scheduler")
+LATE_CHOICES = {"scheduler": ("ExponentialLR", "ReduceLROnPlateau")}
+
 
 def option_problem(key: str, value: Any) -> str | None:
     """Why ``--key=value`` would not be accepted by mace_run_train, or None when it would.
@@ -66,8 +70,9 @@ def option_problem(key: str, value: Any) -> str | None:
         except (TypeError, ValueError, argparse.ArgumentTypeError) as err:
             kind = getattr(action.type, "__name__", "the option's type")
             return f"'--{key}' expects {kind}, got {value!r} ({err})"
-    if action.choices is not None and converted not in action.choices:
-        return f"'--{key}' must be one of {list(action.choices)}, got {value!r}"
+    choices = action.choices if action.choices is not None else LATE_CHOICES.get(key)
+    if choices is not None and converted not in choices:
+        return f"'--{key}' must be one of {list(choices)}, got {value!r}"
     return None
 
 

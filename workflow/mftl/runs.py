@@ -281,7 +281,7 @@ def train(
     by_id = by_config_id(read_structures(train_pool))
     base = _base_by_id(base_pool)
     eligible = sorted(by_id) if base is None else sorted(set(by_id) & set(base))
-    chosen = [by_id[i] for i in subset(eligible, size, seed, what=f"pool {train_pool}")]
+    chosen = [by_id[i] for i in draw(eligible, size, seed, train_pool, base_pool)]
     if valid_file is not None:  # refused before training: the model could not predict what it lacks
         check_covered(
             symbols_by_id(read_structures(valid_file)),
@@ -403,6 +403,7 @@ def train(
         "command": run.command(),
         "init_cap": init_cap,
         "n_without_base_labels": len(by_id) - len(eligible),
+        "n_trained": len(chosen),
         "default_dtype": hyperparameters.get("default_dtype", "float64"),
         "foundation": str(init_from) if init_from is not None and not init_from.is_dir() else None,
         "heads": heads,
@@ -412,6 +413,30 @@ def train(
         "multihead_lr_forced": "To use a different learning rate, set --force_mh_ft_lr" in log_text,
     }
     write_text_atomic(out_dir / INFO_FILE, json.dumps(info, indent=2) + "\n")
+
+
+def labelling_failures(pool: Path | None) -> int:
+    """Configurations of a labelled pool that failed to label (its collect report beside it), 0 without one."""
+    report = None if pool is None else Path(pool).with_name(Path(pool).name.removesuffix(".extxyz") + ".report.json")
+    return int(json.loads(report.read_text()).get("n_failed", 0)) if report and report.is_file() else 0
+
+
+def draw(eligible: list[int], size: int, seed: int, pool: Path, base_pool: Path | None = None) -> list[int]:
+    """The ids of a training set: ``size`` of ``eligible`` drawn with ``seed`` (:func:`mftl.splits.subset`).
+
+    A size that is the whole planned pool while labelling failures within
+    ``labelling.max_failure_fraction`` left fewer labelled configurations trains on every
+    labelled one, and says so (``n_trained`` in training.json); any other shortfall is refused.
+    """
+    failed = labelling_failures(pool) + labelling_failures(base_pool)
+    if len(eligible) < size <= len(eligible) + failed:
+        print(
+            f"size {size}: {failed} configuration(s) of {pool} failed to label (within"
+            f" labelling.max_failure_fraction), so this run trains on all {len(eligible)} labelled ones",
+            flush=True,
+        )
+        size = len(eligible)
+    return subset(eligible, size, seed, what=f"pool {pool}")
 
 
 def refuse_undetermined(

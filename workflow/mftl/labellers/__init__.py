@@ -74,6 +74,12 @@ def backend(name: str):
     return importlib.import_module(f"mftl.labellers.{BACKENDS[name]}")
 
 
+def options_problem(name: str, options: dict[str, Any] | None) -> str | None:
+    """Why labeller ``name`` would refuse its config ``options`` (a backend's ``options_problem``), or None."""
+    check = getattr(backend(name), "options_problem", None)
+    return check(dict(options or {})) if check else None
+
+
 def make_calculator(name: str, options: dict[str, Any] | None = None, threads: int = 1) -> Calculator:
     """Build the ASE calculator of labeller ``name`` with its config ``options``."""
     return backend(name).make_calculator(dict(options or {}), threads=threads)

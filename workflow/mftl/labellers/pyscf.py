@@ -159,6 +159,14 @@ def atom_energy(symbol: str, options: dict[str, Any], threads: int = 1) -> float
     return float(energy) * Hartree
 
 
+def options_problem(options: dict[str, Any]) -> str | None:
+    """Why this labeller would refuse these options (an unknown ``method``), or None; checked when planning."""
+    method = {**DEFAULTS, **options}["method"]
+    return (
+        None if method in METHODS else f"options.method: pyscf has no method {method!r} (known: {', '.join(METHODS)})"
+    )
+
+
 def make_calculator(options: dict[str, Any], threads: int = 1) -> PySCFCalculator:
     from pyscf import lib
 

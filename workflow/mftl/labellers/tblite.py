@@ -13,6 +13,25 @@ SUPPORTED_ELEMENTS = frozenset(chemical_symbols[1:87])
 DEFAULTS = {"method": "GFN1-xTB", "verbosity": 0}
 
 
+def methods() -> tuple[str, ...]:
+    """The ``method`` values tblite's calculator accepts (its own table, ``tblite.interface.Calculator``)."""
+    from tblite.interface import Calculator
+
+    return tuple(Calculator._loader)
+
+
+def options_problem(options: dict[str, Any]) -> str | None:
+    """Why tblite would refuse these options (an unknown ``method``), or None; checked when planning."""
+    try:
+        known = methods()
+    except ImportError:  # tblite is not installed where Snakemake plans: the labelling job checks
+        return None
+    method = {**DEFAULTS, **options}["method"]
+    if method not in known:
+        return f"options.method: tblite has no method {method!r} (known: {', '.join(known)})"
+    return None
+
+
 def make_calculator(options: dict[str, Any], threads: int = 1):
     # tblite reads the OpenMP thread count at the first call of a process.
     os.environ.setdefault("OMP_NUM_THREADS", str(threads))
