@@ -136,6 +136,27 @@ def test_costs_sum_what_each_point_depended_on(results):
     assert np.isfinite(table[table.method != "foundation"].total_s).all()
 
 
+def test_a_zero_shot_point_costs_its_evaluation_and_the_foundation(results):
+    """Every curve point has a cost row: a foundation evaluated as it is costs its evaluation, plus the
+    foundation's training and labels when the campaign trained it; a downloaded one's is unknown, named."""
+    config = json.loads(json.dumps(CONFIG))
+    config["foundations"]["own"] = {"trained_by": {"dataset": "d", "method": "scratch", "train_size": 2, "seed": 0}}
+    for name, seconds in (("ext", 9), ("own", 4)):
+        _bench(results / "d/benchmarks/eval/foundation_zeroshot" / f"{name}.tsv", seconds)
+        (results / "d/eval/foundation_zeroshot").mkdir(parents=True, exist_ok=True)
+        (results / "d/eval/foundation_zeroshot" / f"{name}.json").write_text(json.dumps({"device": "cpu"}))
+    rows = [{**_row("foundation_zeroshot"), "fidelities": name, "train_size": 0} for name in ("ext", "own")]
+    curves = pd.DataFrame([_row("scratch"), *rows])
+    table = costs_table(curves, config, results).set_index("fidelities")
+    assert len(table) == len(curves)
+    downloaded, own = table.loc["ext"], table.loc["own"]
+    assert downloaded.evaluation_s == 9 and downloaded.training_s == 0 and downloaded.hf_labels_s == 0
+    assert math.isnan(downloaded.foundation_s) and downloaded.unknown == "foundation_s"
+    scratch_total = 10 * (3 + 4 + 2) + 50  # the foundation 'own' is the scratch run: labels 3, 4, 2 and training
+    assert own.foundation_s == scratch_total and own.total_s == scratch_total + 4 and own.unknown == ""
+    assert own.device == "cpu" and own.energy_rmse_meV_atom == 1.0
+
+
 def test_a_missing_benchmark_file_is_an_error_naming_it(results):
     (results / "d/benchmarks/scratch/n2_s0.tsv").unlink()
     with pytest.raises(FileNotFoundError, match="benchmarks/scratch/n2_s0.tsv: benchmark file missing"):

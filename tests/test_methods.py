@@ -146,7 +146,6 @@ def test_replay_data_without_a_foundation_is_refused():
 def test_costs_have_a_row_for_every_curve_point_and_the_cost_figure_exists(tiny_campaign):
     for dataset in ("tiny", "tiny_foundation"):
         curves = pd.read_csv(tiny_campaign / f"results/{dataset}/curves.csv")
-        curves = curves[curves.method != "foundation_zeroshot"]  # evaluated without training: not costed
         costs = pd.read_csv(tiny_campaign / f"results/{dataset}/costs.csv")
         keys = ["method", "train_size", "seed"]
         assert len(costs) == len(curves)
@@ -156,6 +155,9 @@ def test_costs_have_a_row_for_every_curve_point_and_the_cost_figure_exists(tiny_
     costs = pd.read_csv(tiny_campaign / "results/tiny/costs.csv")
     by_method = costs.groupby("method")
     assert (by_method.get_group("foundation")["foundation_s"] > 0).all()
+    zeroshot = by_method.get_group("foundation_zeroshot")  # its evaluation plus the analog the campaign trained
+    assert (zeroshot["foundation_s"] == by_method.get_group("foundation")["foundation_s"].iloc[0]).all()
+    assert (zeroshot["training_s"] == 0).all() and (zeroshot["evaluation_s"] > 0).all()
     for chain in ("chain_triple", "chain_double"):
         assert (by_method.get_group(chain)["chain_stages_s"] > 0).all()
     assert (by_method.get_group("scratch")[["pretrain_s", "lf_labels_s"]] == 0).all().all()

@@ -15,7 +15,9 @@ configurations it trained and validated on (high and low fidelity, the test set'
 low-fidelity labels for Delta-learning, whose predictions need them), the
 pre-training run it was fine-tuned from, the foundation model it started from
 (training plus labels, when the campaign trained it), every earlier chain stage,
-its own training and its evaluation. ``mftl_auto`` is charged the fine-tuning and
+its own training and its evaluation. A ``foundation_zeroshot`` point (no training) is
+charged its evaluation and the foundation (unknown, NaN, for one the campaign did not
+train). ``mftl_auto`` is charged the fine-tuning and
 validation of every cap it chose among. Shared costs (a pre-training run, the
 foundation) are charged in full to every point that depends on them, so a point's
 total is what making that point alone would cost; ``pretrain_shared_by`` counts
@@ -47,8 +49,8 @@ KEYS = ["dataset", "method", "fidelities", "pretrain_size", "epoch_cap", "train_
 ERRORS = ["energy_rmse_meV_atom", "forces_rmse_meV_A"]
 #: fine-tunings of a foundation, run per foundation (run folders <foundation>_n<size>_s<seed>)
 FOUNDATION_METHODS = ("foundation", "foundation_multihead")
-#: evaluated without training: no learning-curve point to cost
-NOT_COSTED = ("foundation_zeroshot",)
+#: a foundation evaluated as it is (no training): costs its evaluation and the foundation
+ZEROSHOT = "foundation_zeroshot"
 COLUMNS = [*KEYS, *COMPONENTS, "labels_s", "compute_s", "total_s", "device", "pretrain_shared_by", "unknown", *ERRORS]
 
 
@@ -173,6 +175,19 @@ def _tag(row: Mapping, method: str | None = None, cap: int | None = None) -> str
     return paths.run_tag(size, seed)
 
 
+def foundation_cost(book: CostBook, name: str) -> float:
+    """Seconds of foundation ``name`` when the campaign trained it (training plus labels), else NaN."""
+    cfg = book.config
+    spec = cfg["foundations"][name]
+    if "trained_by" not in spec:
+        return math.nan  # trained elsewhere: its cost is not ours to know
+    by = spec["trained_by"]
+    by_tag = paths.run_tag(by["train_size"], by["seed"])
+    by_dir = Path(paths.model_dir(by["dataset"], by["method"], by_tag, results=book.results))
+    by_hf = cfg["datasets"][by["dataset"]]["high_fidelity"]
+    return job_seconds(book.bench(by["dataset"], by["method"], by_tag)) + book.run_labels(by["dataset"], by_dir, by_hf)
+
+
 def point_costs(book: CostBook, row: Mapping) -> dict:
     """Cost components (seconds) of one curves.csv row."""
     cfg = book.config
@@ -180,6 +195,10 @@ def point_costs(book: CostBook, row: Mapping) -> dict:
     ds = cfg["datasets"][dataset]
     hf, lf = ds["high_fidelity"], ds["low_fidelity"]
     out = dict.fromkeys(COMPONENTS, 0.0)
+    if method == ZEROSHOT:  # fidelities names the foundation
+        out["evaluation_s"] = job_seconds(book.bench(dataset, "eval", ZEROSHOT, str(row["fidelities"])))
+        out["foundation_s"] = foundation_cost(book, str(row["fidelities"]))
+        return out
     tag = _tag(row)
 
     if method == "mftl_auto":
@@ -208,17 +227,7 @@ def point_costs(book: CostBook, row: Mapping) -> dict:
     if method in ("mftl", "mftl_auto"):
         out["lf_labels_s"], out["pretrain_s"] = book.pretraining(dataset, int(row["pretrain_size"]), seed)
     elif method in FOUNDATION_METHODS:
-        spec = cfg["foundations"][_foundation(row)]
-        if "trained_by" in spec:
-            by = spec["trained_by"]
-            by_tag = paths.run_tag(by["train_size"], by["seed"])
-            by_dir = Path(paths.model_dir(by["dataset"], by["method"], by_tag, results=book.results))
-            by_hf = cfg["datasets"][by["dataset"]]["high_fidelity"]
-            out["foundation_s"] = job_seconds(book.bench(by["dataset"], by["method"], by_tag)) + book.run_labels(
-                by["dataset"], by_dir, by_hf
-            )
-        else:
-            out["foundation_s"] = math.nan  # trained elsewhere: its cost is not ours to know
+        out["foundation_s"] = foundation_cost(book, _foundation(row))
     elif chains.is_chain_method(method):
         name = chains.chain_name(method)
         stages = chains.stages(cfg, dataset, name)
@@ -240,12 +249,14 @@ def costs_table(curves: pd.DataFrame, config: Mapping, results: str | Path = "re
     """One row per curves row: cost components, totals, device, sharing and unknown components."""
     book = CostBook(config, results)
     rows = []
-    for _, row in curves[~curves["method"].isin(NOT_COSTED)].iterrows():
+    for _, row in curves.iterrows():
         parts = point_costs(book, row)
         method, tag = ("mftl", _tag(row, "mftl")) if row["method"] == "mftl_auto" else (row["method"], _tag(row))
-        info = pd.read_json(
-            paths.run_json(paths.model_dir(row["dataset"], method, tag, results=book.results)), typ="series"
-        )
+        if method == ZEROSHOT:  # the device of its evaluation
+            record = paths.evaluation(row["dataset"], ZEROSHOT, str(row["fidelities"]), results=book.results)
+        else:
+            record = paths.run_json(paths.model_dir(row["dataset"], method, tag, results=book.results))
+        info = pd.read_json(record, typ="series")
         rows.append({**{k: row[k] for k in KEYS}, **parts, "device": info["device"], **{k: row[k] for k in ERRORS}})
     table = pd.DataFrame(rows, columns=[*KEYS, *COMPONENTS, "device", *ERRORS])
     table["labels_s"] = table["hf_labels_s"] + table["lf_labels_s"]

@@ -124,9 +124,9 @@ def training_json(dataset="{dataset}", method="{method}", tag="{tag}") -> str:
     return run_json(model_dir(dataset, method, tag))
 
 
-def evaluation(dataset="{dataset}", method="{method}", tag="{tag}", kind="eval") -> str:
+def evaluation(dataset="{dataset}", method="{method}", tag="{tag}", kind="eval", results=RESULTS) -> str:
     """Errors of one model on the test set (``eval``) or the validation set (``valid``)."""
-    return f"{dataset_dir(dataset)}/{kind}/{method}/{tag}.json"
+    return f"{dataset_dir(dataset, results)}/{kind}/{method}/{tag}.json"
 
 
 def zeroshot_predictions(dataset="{dataset}", foundation="{foundation}") -> str:

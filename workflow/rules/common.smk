@@ -804,6 +804,15 @@ def _costed_labels(dataset):
     return sorted(parts)
 
 
+def _add_foundation_training(name, runs, benchmarks):
+    """The run and benchmark of foundation ``name`` when the campaign trains it (trained_by)."""
+    if "trained_by" in config["foundations"][name]:
+        by = config["foundations"][name]["trained_by"]
+        tag = paths.run_tag(by["train_size"], by["seed"])
+        runs.add(paths.training_json(by["dataset"], by["method"], tag))
+        benchmarks.add(paths.benchmark(by["dataset"], by["method"], tag))
+
+
 def costs_inputs(wildcards):
     """What `mftl costs` reads besides curves.csv, so that Snakemake knows when costs.csv is stale: each
     point's run (training.json) and the benchmarks of its training, pre-training, chain stages, foundation
@@ -824,11 +833,11 @@ def costs_inputs(wildcards):
                 folder, bench, _ = chains.stage_run(config, dataset, name, k, meta["seed"])
                 runs.add(paths.run_json(folder))
                 benchmarks.add(bench)
-        elif "foundation" in meta and "trained_by" in config["foundations"][meta["foundation"]]:
-            by = config["foundations"][meta["foundation"]]["trained_by"]
-            tag = paths.run_tag(by["train_size"], by["seed"])
-            runs.add(paths.training_json(by["dataset"], by["method"], tag))
-            benchmarks.add(paths.benchmark(by["dataset"], by["method"], tag))
+        elif "foundation" in meta:
+            _add_foundation_training(meta["foundation"], runs, benchmarks)
+    for name, _ in zeroshot_runs(dataset):  # its evaluation and the foundation it evaluates
+        benchmarks.add(paths.benchmark(dataset, "eval", "foundation_zeroshot", name))
+        _add_foundation_training(name, runs, benchmarks)
     for _, meta in auto_cap_runs(dataset):
         for cap in config["datasets"][dataset]["epoch_caps"]:
             tag = paths.mftl_tag(meta["pretrain_size"], cap, meta["train_size"], meta["seed"])
