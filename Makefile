@@ -22,7 +22,8 @@ install: $(STAMP)
 # hard (SIGKILL, power loss) leaves Snakemake's directory lock behind: the same
 # command clears it and finishes the work (rerun-incomplete is in profiles/default),
 # but only when no Snakemake runs in that directory (mftl.locks): a second run beside
-# a running one keeps its lock and stops with LockException.
+# a running one keeps its lock and stops with LockException; mftl jobs left running by a
+# killed Snakemake make it refuse, naming their pids.
 run: install
 	PATH="$(BIN):$$PATH" $(BIN)/python -m mftl.locks $(ARGS)
 	PATH="$(BIN):$$PATH" $(BIN)/snakemake --cores $(CORES) $(ARGS)

@@ -1,5 +1,7 @@
-"""`make run` clears a stale Snakemake lock but never the lock of a run that is still going."""
+"""`make run` clears a stale Snakemake lock but never the lock of a run that is still going, and refuses
+while jobs of a killed run still write there."""
 
+import contextlib
 import os
 import re
 import signal
@@ -108,3 +110,74 @@ def test_a_second_make_run_beside_a_running_one_fails_and_keeps_its_lock(tiny_so
     assert epochs == list(range(max_epochs)), "one training from epoch 0, never restarted or resumed"
     curves = pd.read_csv(tmp_path / "results/tiny/curves.csv")
     assert list(curves.method) == ["scratch"] and curves.energy_rmse_meV_atom.notna().all()
+
+
+def _orphan_stand_in(tmp_path, cwd):
+    """A process with a training job's command line (``python -m mftl train ...``) working in ``cwd``:
+    python runs a ``mftl`` package that only sleeps, found first on its path."""
+    fake = tmp_path / "fake" / "mftl"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("")
+    (fake / "__main__.py").write_text("import time\ntime.sleep(600)\n")
+    cwd.mkdir(parents=True, exist_ok=True)
+    env = {**env_with_venv(), "PYTHONPATH": str(tmp_path / "fake")}
+    return subprocess.Popen([sys.executable, "-m", "mftl", "train", "--out-dir", "."], cwd=cwd, env=env)
+
+
+def test_mftl_jobs_left_by_a_killed_snakemake_make_run_refuse_naming_the_pid(tiny_source, tmp_path):
+    workdir = tmp_path / "campaign"
+    workdir.mkdir()
+    config = _write_config(workdir, tiny_source, 2)
+    locks = workdir / ".snakemake" / "locks"
+    locks.mkdir(parents=True)
+    (locks / "0.output.lock").write_text(str(workdir / "results/tiny/curves.csv") + "\n")
+    orphan = _orphan_stand_in(tmp_path, workdir / "results/tiny/models/scratch/n10_s0")
+    elsewhere = _orphan_stand_in(tmp_path / "other", tmp_path / "other-campaign")  # another folder: not ours
+    try:
+        refused = _clear_stale_lock(workdir, config)
+    finally:
+        for process in (orphan, elsewhere):
+            process.kill()
+            process.wait()
+    assert refused.returncode == 1, refused.stderr
+    assert (
+        f"mftl job(s) of an earlier run are still running in {workdir.resolve()} without a Snakemake "
+        f"(pid {orphan.pid}: {sys.executable} -m mftl train --out-dir .)"
+    ) in refused.stderr
+    assert f"kill {orphan.pid})" in refused.stderr and str(elsewhere.pid) not in refused.stderr
+    assert _locks(workdir) == ["0.output.lock"]
+    assert _clear_stale_lock(workdir, config).returncode == 0 and _locks(workdir) == []
+
+
+@pytest.mark.slow
+def test_a_training_orphaned_by_a_sigkilled_snakemake_is_seen(tiny_source, tmp_path):
+    """SIGKILL of Snakemake alone leaves its `mftl train` running; make run's check names that process."""
+    config = _write_config(tmp_path, tiny_source, 400)
+    cmd = [str(BIN / "snakemake"), "-s", str(REPO / "Snakefile"), "--cores", "1", "--configfile", str(config)]
+    run = subprocess.Popen(
+        cmd,
+        cwd=tmp_path,
+        env=env_with_venv(),
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        log = tmp_path / "results/tiny/logs/scratch/n10_s0.log"
+        deadline = time.time() + 300
+        while time.time() < deadline and not (log.exists() and "Epoch" in log.read_text()):
+            assert run.poll() is None, "the run ended before its training started"
+            time.sleep(0.5)
+        os.kill(run.pid, signal.SIGKILL)  # Snakemake alone, as an OOM kill does
+        run.wait()
+        refused = _clear_stale_lock(tmp_path, config)
+        pids = [int(p) for p in re.findall(r"pid (\d+): ", refused.stderr)]
+        assert refused.returncode == 1 and pids, refused.stderr
+        for pid in pids:  # the training job itself, still running, in its run folder
+            cmdline = open(f"/proc/{pid}/cmdline", "rb").read().split(b"\0")
+            assert cmdline[1:4] == [b"-m", b"mftl", b"train"]
+            assert os.readlink(f"/proc/{pid}/cwd").startswith(str(tmp_path.resolve()))
+        assert _locks(tmp_path), "the lock of the killed run was cleared beside its running job"
+    finally:
+        with contextlib.suppress(ProcessLookupError):  # the orphan is still in the run's process group
+            os.killpg(run.pid, signal.SIGKILL)
