@@ -6,6 +6,7 @@ from snakemake.utils import min_version
 
 sys.path.insert(0, f"{workflow.basedir}/workflow")
 from mftl import paths
+from mftl.campaigns import check_campaign_files, warn_campaign_files
 from mftl.config import check_config, load_config_file
 from mftl.source_checks import check_sources
 
@@ -24,6 +25,11 @@ report: "workflow/report/workflow.rst"
 
 check_config(config, f"{workflow.basedir}/workflow/schemas/config.schema.yaml")
 check_sources(config)
+warn_campaign_files(config)  # another campaign's results/curves.csv here: a run refuses (onstart)
+
+
+onstart:
+    check_campaign_files(config)
 
 
 # Wildcards of every rule's paths, so a path cannot be parsed two ways.

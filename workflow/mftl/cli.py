@@ -39,6 +39,7 @@ def _write_json(path: str | Path, data: dict) -> None:
 
 
 def _cmd_check_config(args: argparse.Namespace) -> None:
+    from mftl.campaigns import warn_campaign_files
     from mftl.config import check_config, load_config_file, merge_configs
     from mftl.source_checks import check_sources
 
@@ -47,6 +48,7 @@ def _cmd_check_config(args: argparse.Namespace) -> None:
         merge_configs(config, load_config_file(path))
     check_config(config, Path(__file__).resolve().parents[1] / "schemas" / "config.schema.yaml")
     check_sources(config)
+    warn_campaign_files(config)
     print(f"{' + '.join(args.configfiles)}: a valid campaign ({', '.join(config['datasets'])})")
 
 
