@@ -248,3 +248,26 @@ def test_undetermined_points_carry_no_energy_error(tmp_path):
     assert summary.loc[10, "forces_rmse_meV_A_mean"] == 300.0
     band = _seed_band(read, "train_size", "energy_rmse_meV_atom")
     assert band.index.tolist() == [10] and band.loc[10, "max"] == 40.0  # size 20 is not drawn
+
+
+@pytest.mark.slow
+def test_a_tiny_opted_in_run_reports_no_energy_error_for_undetermined_points(source, tmp_path):
+    """The whole workflow with allow_undetermined_e0s: size 2 (two compositions) has empty energy errors
+    and n_test_undetermined as counted here; size 40 (all six) has its energies; forces for both."""
+    config = _config(source, "scratch", allow_undetermined_e0s=True)
+    config["datasets"]["tiny"]["seeds"] = [0]
+    config["datasets"]["tiny"].update(pretrain_sizes=[], epoch_caps=[])
+    config["datasets"]["tiny"]["split"]["pretrain_pool"] = 0
+    config["training"]["scratch"].update(max_epochs=1, batch_size=2)
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    result = run_snakemake(["--cores", "1", "--configfile", str(tmp_path / "config.yaml")], tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    curves = pd.read_csv(tmp_path / "results/tiny/curves.csv").set_index("train_size")
+    assert curves.loc[2, "n_test_undetermined"] == len(_undetermined_test_ids(source, 2, 0)) > 0
+    assert np.isnan(curves.loc[2, "energy_rmse_meV_atom"]) and np.isnan(curves.loc[2, "energy_mae_meV_atom"])
+    assert curves.loc[40, "n_test_undetermined"] == 0 and curves.loc[40, "energy_rmse_meV_atom"] > 0
+    assert (curves["forces_rmse_meV_A"] > 0).all()
+    summary = pd.read_csv(tmp_path / "results/tiny/summary.csv").set_index("train_size")
+    assert np.isnan(summary.loc[2, "energy_rmse_meV_atom_mean"]) and summary.loc[40, "energy_rmse_meV_atom_mean"] > 0
+    record = json.loads((tmp_path / "results/tiny/eval/scratch/n2_s0.json").read_text())
+    assert record["energy_rmse_meV_atom"] is None and record["n_test_outside_span"] == record["n_test_undetermined"]
