@@ -46,6 +46,7 @@ def _row(method: str, fidelities: str, size: int, seed: int, scale: float, pre=p
         "energy_mae_meV_atom": 0.8 * energy,
         "forces_mae_meV_A": 0.8 * forces,
         "n_test": 50,
+        "n_test_undetermined": 0,
     }
 
 

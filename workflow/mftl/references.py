@@ -81,12 +81,9 @@ def undetermined_compositions(
 
     _, _, vt, kept = _truncated_svd(matrix(train), threshold) if train else (None, None, np.zeros((0, 0)), [])
     basis = vt[kept] if len(train) else np.zeros((0, len(elements)))
-    out = []
-    for i, counts in enumerate(matrix(others)):
-        distance = np.linalg.norm(counts - basis.T @ (basis @ counts))
-        if distance > tolerance * counts.sum():
-            out.append(i)
-    return out
+    counts = matrix(others)
+    distance = np.linalg.norm(counts - (counts @ basis.T) @ basis, axis=1) if len(others) else np.zeros(0)
+    return [int(i) for i in np.flatnonzero(distance > tolerance * counts.sum(axis=1))]
 
 
 def undetermined_message(
@@ -111,13 +108,15 @@ def undetermined_message(
     sizes = sorted({p["size"] for p in problems})
     seeds = sorted({p["seed"] for p in problems})
     n_test = max(len(p["test"]) for p in problems)
+    n_valid = max(len(p["validation"]) for p in problems)
+    held_out = f"{n_test} test" + (f" and {n_valid} validation" if n_valid else "")
     e0s_keys = " and ".join(f"{where}.fidelities.{f}.e0s" for f in fidelities)
     method_note = f" (methods {', '.join(methods)})" if methods else ""
     return (
         f"config key '{where}.train_sizes': dataset {dataset}, fidelity {' minus '.join(fidelities)}"
         f"{method_note}: the E0 fit of training size(s) {', '.join(map(str, sizes))}, seed(s)"
         f" {', '.join(map(str, seeds))} has no prior and its training compositions do not determine the reference"
-        f" energies of up to {n_test} test configurations (compositions outside their span, or a lone atom), so"
+        f" energies of up to {held_out} configurations (compositions outside their span, or a lone atom), so"
         f" their energy errors would be meaningless: {points}. Remedies: give {e0s_keys}, the isolated-atom"
         " energies (eV) of the method that made the labels (e.g. `mftl atom-energies --labeller pyscf --options"
         ' \'{"method": "dft", "xc": "pbe0", "basis": "6-31g*"}\''
