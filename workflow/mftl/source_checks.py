@@ -88,11 +88,11 @@ def check_dataset(name: str, ds: dict) -> None:
         raise ConfigError(f"config key '{where}.source': {err}") from None
     if not index.ids:
         raise ConfigError(f"config key '{where}.source': {source} contains no structures")
-    if "energy_key" in hf:
-        _check_label_keys(f"{where}.fidelities.{ds['high_fidelity']}", hf, index, source)
     if len(set(index.ids)) != len(index.ids):
         raise ConfigError(f"config key '{where}.source': {source} has duplicate config_id values")
     rows = _selected(index, select, f"{where}.select", source)
+    if "energy_key" in hf:
+        _check_label_keys(f"{where}.fidelities.{ds['high_fidelity']}", hf, index, rows, source)
     symbols = {index.ids[i]: index.symbols[i] for i in rows}
     hf_ids = [index.ids[i] for i in rows if "energy_key" not in hf or index.has(i, hf["energy_key"], hf["forces_key"])]
     try:
@@ -133,19 +133,24 @@ def checks_e0_span(ds: dict, delta: bool = False) -> bool:
     return not ds.get("allow_undetermined_e0s") and not all(has_prior(ds, f) for f in fidelities)
 
 
-def _check_label_keys(key: str, hf: dict, index, source: str) -> None:
-    """The high fidelity's energy and forces keys exist in the file, and no configuration has one without the other."""
+def _check_label_keys(key: str, hf: dict, index, rows: list[int], source: str) -> None:
+    """The high fidelity's energy and forces keys exist in the file, and no configuration ``select`` keeps
+    (``rows``) has one without the other."""
     energy, forces = hf["energy_key"], f"arrays:{hf['forces_key']}"
-    with_energy = [index.ids[i] for i, keys in enumerate(index.keys) if energy in keys]
-    with_forces = [index.ids[i] for i, keys in enumerate(index.keys) if forces in keys]
+    with_energy = [index.ids[i] for i in rows if energy in index.keys[i]]
+    with_forces = [index.ids[i] for i in rows if forces in index.keys[i]]
     all_keys = set().union(*index.keys)
-    for name, found, what in (("energy_key", with_energy, "info"), ("forces_key", with_forces, "arrays:")):
+    arrays = sorted(k.removeprefix("arrays:") for k in all_keys if k.startswith("arrays:"))
+    info = sorted(k for k in all_keys if not k.startswith("arrays:"))
+    for name, found, kind, present in (
+        ("energy_key", with_energy, "info key", info),
+        ("forces_key", with_forces, "array", arrays),
+    ):
         if not found:
-            present = sorted(k for k in all_keys if k.startswith("arrays:") == (what == "arrays:"))
-            present = [k.removeprefix("arrays:") for k in present]
             raise ConfigError(
-                f"config key '{key}.{name}': no configuration of {source} has the {'array' if what == 'arrays:' else 'info key'}"
-                f" '{hf[name]}' (the file's {'arrays' if what == 'arrays:' else 'info keys'}: {', '.join(present) or 'none'})"
+                f"config key '{key}.{name}': no configuration of {source} has the {kind} '{hf[name]}'"
+                f" (the file's {kind}s:"
+                f" {', '.join(present) or 'none'})"
             )
     energy_only, forces_only = set(with_energy) - set(with_forces), set(with_forces) - set(with_energy)
     for ids, has, lacks in ((energy_only, "energy_key", "forces_key"), (forces_only, "forces_key", "energy_key")):
