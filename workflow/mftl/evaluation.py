@@ -84,6 +84,14 @@ def error_statistics(energy_meV_atom: np.ndarray, forces_meV_A: np.ndarray) -> d
     }
 
 
+def validation_scores(energy_rmse_meV_atom: Sequence[float], forces_rmse_meV_A: Sequence[float]) -> np.ndarray:
+    """One score per candidate model from its validation RMSEs: energy RMSE (meV/atom) and force RMSE
+    (meV/A), each divided by its smallest value among the candidates, summed, so that neither unit
+    dominates (lower is better; the best candidate scores 2 when it is best in both)."""
+    energy, forces = np.asarray(energy_rmse_meV_atom, dtype=float), np.asarray(forces_rmse_meV_A, dtype=float)
+    return energy / np.nanmin(energy) + forces / np.nanmin(forces)
+
+
 def select_by_validation(valid: Sequence[dict], test: Sequence[dict]) -> dict:
     """The test result of the model with the lowest validation error (never the test error).
 
@@ -93,9 +101,9 @@ def select_by_validation(valid: Sequence[dict], test: Sequence[dict]) -> dict:
     """
     if not valid or len(valid) != len(test):
         raise ValueError("need one validation and one test result per candidate model")
-    e_best = min(r["energy_rmse_meV_atom"] for r in valid)
-    f_best = min(r["forces_rmse_meV_A"] for r in valid)
-    scores = [r["energy_rmse_meV_atom"] / e_best + r["forces_rmse_meV_A"] / f_best for r in valid]
+    scores = validation_scores(
+        [r["energy_rmse_meV_atom"] for r in valid], [r["forces_rmse_meV_A"] for r in valid]
+    ).tolist()
     best = int(np.argmin(scores))
     chosen = dict(test[best])
     chosen["selected_from_caps"] = [r.get("epoch_cap") for r in valid]
