@@ -34,15 +34,6 @@ def test_curves_have_a_row_for_every_model_and_the_figure_exists(tiny_campaign):
         assert figure.stat().st_size > 5000
 
 
-@pytest.mark.parametrize(
-    "method, tag",
-    [
-        ("mftl", "p40_e3_n10_s0"),
-        ("delta", "n10_s0"),
-        ("foundation_multihead", "analog_n10_s0"),
-        ("chain_triple", "n10_s0"),
-    ],
-)
 def _mace_eval_configs(model, test_file, out):
     """mace-torch's own mace_eval_configs predictions of ``test_file`` by ``model`` (float32, CPU)."""
     subprocess.run(
@@ -61,6 +52,15 @@ def _mace_eval_configs(model, test_file, out):
     return read_structures(out)
 
 
+@pytest.mark.parametrize(
+    "method, tag",
+    [
+        ("mftl", "p40_e3_n10_s0"),
+        ("delta", "n10_s0"),
+        ("foundation_multihead", "analog_n10_s0"),
+        ("chain_triple", "n10_s0"),
+    ],
+)
 def test_reported_rmse_equals_what_mace_eval_configs_predicts(tiny_campaign, tmp_path, method, tag):
     results = tiny_campaign / "results/tiny"
     model_dir = results / f"models/{method}/{tag}"

@@ -444,7 +444,7 @@ def negative_transfer(table: pd.DataFrame, title: str = "") -> plt.Figure:
     sizes = sorted(table["train_size"].dropna().astype(int).unique())
     pretrain = sorted(table["pretrain_size"].astype(int).unique())
     colours = plt.get_cmap("viridis")(np.linspace(0, 0.9, max(len(sizes), 1)))
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), constrained_layout=True)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.4), layout="constrained")
     for ax, (metric, label) in zip(axes, PANELS):
         low_ax = ax.twinx()
         for style, pre in zip(LINESTYLES * len(pretrain), pretrain):
@@ -473,7 +473,7 @@ def negative_transfer(table: pd.DataFrame, title: str = "") -> plt.Figure:
         low_ax.set_yscale("log")
         low_ax.set_ylabel(f"low-fidelity {label}", color="0.4")
     handles = [h for a in (axes[-1], low_ax) for h in a.get_legend_handles_labels()[0]]
-    axes[-1].legend(handles=handles, fontsize="small", loc="center left", bbox_to_anchor=(1.15, 0.5))
+    fig.legend(handles=handles, fontsize="small", loc="outside lower center", ncol=min(len(handles), 4))
     fidelities = table[["low_fidelity", "high_fidelity"]].dropna().drop_duplicates()
     names = f"{fidelities.iloc[0, 0]} -> {fidelities.iloc[0, 1]}" if len(fidelities) else ""
     fig.suptitle(", ".join(filter(None, [title, names, "test RMSE vs pre-training epoch cap (fig. S1)"])))
