@@ -434,9 +434,9 @@ def pretraining_fidelity(curves: pd.DataFrame, title: str = "") -> plt.Figure:
 
 
 def negative_transfer(table: pd.DataFrame, title: str = "") -> plt.Figure:
-    """Fig. S1: against the pre-training epoch cap, the pre-trained model's low-fidelity test RMSE (grey,
-    dashed, right axis) and the high-fidelity test RMSE of the models fine-tuned from it (colour per
-    training size, left axis), energy and force panels, log-log; means over seeds
+    """Fig. S1: against the pre-training epoch cap, the pre-trained model's low-fidelity test RMSE (grey
+    squares, right axis) and the high-fidelity test RMSE of the models fine-tuned from it (circles, colour
+    per training size, left axis), line style per pre-training size; energy and force panels, log-log; means over seeds
     (``tables/negative_transfer.csv``). Negative transfer is where the two diverge."""
     if table.empty:
         raise FigureSkipped("no pre-trained model was evaluated")
@@ -466,7 +466,7 @@ def negative_transfer(table: pd.DataFrame, title: str = "") -> plt.Figure:
                 lf[f"lf_{metric}"],
                 marker="s",
                 color="0.4",
-                linestyle="--",
+                linestyle=style,
                 label=f"pre-trained, low fidelity{suffix}",
             )
         _log_axis_with_ticks(ax, caps, "pre-training epoch cap", f"high-fidelity {label}")
