@@ -175,9 +175,7 @@ def main() -> None:
     totals = [0.0, 0.0, 0.0]
     for name, ds in config["datasets"].items():
         atoms, _ = ATOMS.get(name, (atoms_demo, "demo average"))
-        labels = ds["split"]["pretrain_pool"] if {"mftl", "mftl_auto"} & set(ds["methods"]) else 0
-        if "delta" in ds["methods"]:
-            labels += ds["split"]["test"] + ds["split"]["validation"] + max(ds["train_sizes"])
+        labels = sum(low_fidelity_parts(ds).values())
         label_h = labels * lf_s * atoms / atoms_demo / 3600  # tight binding grows faster than linearly: a floor
         epochs = sum(config_epochs(ds, config["training"]).values())
         train_h = epochs * atoms * mace_s / 3600
@@ -189,6 +187,26 @@ def main() -> None:
     print(f"| total | | | {totals[0]:.1f} | {totals[1]:,.0f} | {totals[2]:,.0f} |")
     for name, (_, source) in ATOMS.items():
         print(f"  atoms/config {name}: {source}")
+
+
+def low_fidelity_parts(ds: dict) -> dict[str, int]:
+    """The split parts a dataset labels with its low fidelity, with their sizes: the test set (the fidelity
+    comparison), the pre-training pool (mftl), validation and training pool (delta: its base labels), and
+    with ``comparison_sample`` every part (fig. 2's sample is drawn from their union, each labelled)."""
+    sizes = {
+        "test": ds["split"]["test"],
+        "validation": ds["split"]["validation"],
+        "train_pool": max(ds["train_sizes"]),
+        "pretrain_pool": ds["split"]["pretrain_pool"],
+    }
+    parts = {"test"}
+    if {"mftl", "mftl_auto"} & set(ds["methods"]):
+        parts.add("pretrain_pool")
+    if "delta" in ds["methods"]:
+        parts |= {"validation", "train_pool"}
+    if "comparison_sample" in ds:
+        parts = set(sizes)
+    return {part: sizes[part] for part in sorted(parts) if sizes[part]}
 
 
 def local_rules() -> set[str]:

@@ -92,6 +92,14 @@ def test_defaults_are_filled():
             lambda c: c["datasets"]["tiny"].update(epoch_caps=[]),
             "config key 'datasets.tiny.epoch_caps': needed by method",
         ),
+        (  # tiny's parts: 10 test + 5 validation + 10 training pool + 40 pre-training pool
+            lambda c: c["datasets"]["tiny"].update(comparison_sample=66),
+            r"config key 'datasets.tiny.comparison_sample': 66 larger than the split's parts together \(65",
+        ),
+        (
+            lambda c: c["datasets"]["tiny"].update(comparison_sample=0),
+            "config key 'datasets.tiny.comparison_sample': 0 is less than the minimum of 1",
+        ),
         (
             lambda c: c["training"]["finetune"].update(lrr=0.01),
             "config key 'training.finetune.lrr': mace_run_train has no option '--lrr'",

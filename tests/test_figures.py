@@ -209,10 +209,13 @@ def test_figure_availability_follows_the_config():
         "error_vs_epoch_cap",
         "delta_vs_single_fidelity",
         "cost",
+        "negative_transfer",
     ]
     demo = {"methods": ["scratch", "mftl"], "epoch_caps": [3]}
     reasons = figure_availability(demo)
-    assert available_figures(demo) == ["fidelity_comparison", "learning_curves", "cost"]
+    # fig. S1 is made with a single cap too: one point per curve
+    assert available_figures(demo) == ["fidelity_comparison", "learning_curves", "cost", "negative_transfer"]
+    assert figure_availability({"methods": ["scratch"]})["negative_transfer"] == "method mftl is not run"
     assert "single epoch cap" in reasons["error_vs_epoch_cap"]
     assert "delta" in reasons["delta_vs_single_fidelity"]
     assert skipped_figures({"demo": demo}) == [

@@ -67,3 +67,53 @@ def test_e0_fit_recovers_atomic_energies_and_references_training_data():
 def test_reference_energy_names_a_missing_element():
     with pytest.raises(ValueError, match="Z=\\[9\\]"):
         reference_energy(Atoms("HF"), {1: -13.6})
+
+
+def test_comparison_sample_is_a_seeded_draw_from_the_parts_labelled_with_both_fidelities(tmp_path):
+    """The real ``mftl comparison-sample`` on demo geometries with PBE0 labels: parts given as files (one id
+    in two parts, one low label missing), the sample drawn from the ids carrying both labels."""
+    import subprocess
+
+    from conftest import BIN, REPO, env_with_venv
+    from mftl.structures import by_config_id, labels, read_structures, write_structures
+
+    frames = [a for a in read_structures(REPO / "resources/demo/demo.extxyz") if "pbe0_energy" in a.info][:40]
+    low = []
+    for atoms in frames[1:]:  # configuration frames[0] failed in the low fidelity
+        copy = atoms.copy()
+        energy, forces = labels(atoms, "pbe0")
+        set_labels(copy, "low", energy + 1.0, forces)
+        low.append(copy)
+    parts = {"high": (frames[:25], frames[20:]), "low": (low[:15], low[15:])}  # ids 20-24 in two high parts
+    files = {role: [] for role in parts}
+    for role, chunks in parts.items():
+        for i, chunk in enumerate(chunks):
+            files[role].append(tmp_path / f"{role}{i}.extxyz")
+            write_structures(files[role][-1], chunk)
+
+    def draw(size, seed):
+        out = tmp_path / f"s{size}_{seed}"
+        result = subprocess.run(
+            [str(BIN / "python"), "-m", "mftl", "comparison-sample", "--high", *map(str, files["high"])]
+            + ["--low", *map(str, files["low"]), "--size", str(size), "--seed", str(seed)]
+            + ["--out-high", f"{out}.high.extxyz", "--out-low", f"{out}.low.extxyz"],
+            env=env_with_venv(),
+            capture_output=True,
+            text=True,
+        )
+        if result.returncode:
+            return result.stderr
+        return [read_structures(f"{out}.{role}.extxyz") for role in ("high", "low")]
+
+    high, low_drawn = draw(30, 0)
+    ids = [int(a.info["config_id"]) for a in high]
+    assert ids == [int(a.info["config_id"]) for a in low_drawn] and len(set(ids)) == 30
+    both = {int(a.info["config_id"]) for a in frames[1:]}
+    assert set(ids) <= both and int(frames[0].info["config_id"]) not in ids
+    assert ids == sorted(subset(sorted(both), 30, 0))  # mftl.splits.subset: the seeded draw of every split
+    source = by_config_id(frames)
+    for h, lo in zip(high, low_drawn, strict=True):
+        energy = labels(source[int(h.info["config_id"])], "pbe0")[0]
+        assert labels(h, "pbe0")[0] == energy and labels(lo, "low")[0] == pytest.approx(energy + 1.0)
+    assert [int(a.info["config_id"]) for a in draw(30, 1)[0]] != ids
+    assert "size 40 is larger than the configurations of the split labelled with both fidelities (39" in draw(40, 0)

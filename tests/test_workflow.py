@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from conftest import BIN, REPO, TINY_MODEL, env_with_venv, job_counts, run_snakemake
+from mftl import negative_transfer
 from mftl.references import e0s_from_json, reference_energy
 from mftl.runs import export_checkpoint
 from mftl.structures import by_config_id, labels, read_structures
@@ -33,6 +34,24 @@ def test_curves_have_a_row_for_every_model_and_the_figure_exists(tiny_campaign):
         assert figure.stat().st_size > 5000
 
 
+def _mace_eval_configs(model, test_file, out):
+    """mace-torch's own mace_eval_configs predictions of ``test_file`` by ``model`` (float32, CPU)."""
+    subprocess.run(
+        [
+            str(BIN / "mace_eval_configs"),
+            f"--configs={test_file}",
+            f"--model={model}",
+            f"--output={out}",
+            "--device=cpu",
+            "--default_dtype=float32",
+        ],
+        check=True,
+        env=env_with_venv(),
+        capture_output=True,
+    )
+    return read_structures(out)
+
+
 @pytest.mark.parametrize(
     "method, tag",
     [
@@ -46,25 +65,11 @@ def test_reported_rmse_equals_what_mace_eval_configs_predicts(tiny_campaign, tmp
     results = tiny_campaign / "results/tiny"
     model_dir = results / f"models/{method}/{tag}"
     test_file = results / "labels/test.ref.extxyz"
-    out = tmp_path / "pred.xyz"
-    subprocess.run(
-        [
-            str(BIN / "mace_eval_configs"),
-            f"--configs={test_file}",
-            f"--model={model_dir / 'model.model'}",
-            f"--output={out}",
-            "--device=cpu",
-            "--default_dtype=float32",
-        ],
-        check=True,
-        env=env_with_venv(),
-        capture_output=True,
-    )
+    predicted = _mace_eval_configs(model_dir / "model.model", test_file, tmp_path / "pred.xyz")
     e0s = json.loads((model_dir / "e0s.json").read_text())
     fit, held = e0s_from_json(e0s["fit"]), e0s_from_json(e0s["model"])
     assert set(held.values()) == {0.0}, "models trained by mftl hold no reference energies"
     reference = read_structures(test_file)
-    predicted = read_structures(out)
     base = by_config_id(read_structures(results / "labels/test.gfn1.extxyz"))
     de, df = [], []
     for ref, pred in zip(reference, predicted, strict=True):
@@ -81,6 +86,47 @@ def test_reported_rmse_equals_what_mace_eval_configs_predicts(tiny_campaign, tmp
     row = row[row.epoch_cap == 3].iloc[0] if method == "mftl" else row.iloc[0]
     assert row.energy_rmse_meV_atom == pytest.approx(1000 * np.sqrt(np.mean(np.square(de))), rel=1e-4)
     assert row.forces_rmse_meV_A == pytest.approx(1000 * np.sqrt(np.mean(np.square(np.concatenate(df)))), rel=1e-4)
+
+
+def test_negative_transfer_holds_the_pretrained_model_at_each_cap_on_the_low_fidelity_test_labels(
+    tiny_campaign, tmp_path
+):
+    """Fig. S1's table: the model the pre-training serves at each cap, predicted by mace_eval_configs on the
+    GFN1 test labels, beside the fine-tuned models' test errors of curves.csv."""
+    results = tiny_campaign / "results/tiny"
+    table = pd.read_csv(results / "tables/negative_transfer.csv")
+    assert sorted(zip(table.epoch_cap, table.train_size, strict=True)) == [(1, 5), (1, 10), (3, 5), (3, 10)]
+    assert set(table.low_fidelity) == {"gfn1"} and set(table.high_fidelity) == {"ref"}
+    pretrain = results / "pretrain/p40_s0"
+    fit = e0s_from_json(json.loads((pretrain / "e0s.json").read_text())["fit"])
+    test = read_structures(results / "labels/test.gfn1.extxyz")
+    curves = pd.read_csv(results / "curves.csv")
+    lf_forces = {}
+    for cap in (1, 3):
+        served = tmp_path / f"cap{cap}.model"
+        export_checkpoint(pretrain / "model.model", checkpoint_for_cap(pretrain / "checkpoints", cap)[1], served)
+        predicted = _mace_eval_configs(served, results / "labels/test.gfn1.extxyz", tmp_path / f"cap{cap}.xyz")
+        de = [
+            (p.info["MACE_energy"] + reference_energy(a, fit) - labels(a, "gfn1")[0]) / len(a)
+            for a, p in zip(test, predicted, strict=True)
+        ]
+        df = np.concatenate(
+            [(p.arrays["MACE_forces"] - labels(a, "gfn1")[1]).ravel() for a, p in zip(test, predicted, strict=True)]
+        )
+        rows = table[table.epoch_cap == cap]
+        assert rows.lf_energy_rmse_meV_atom.to_numpy() == pytest.approx(
+            1000 * np.sqrt(np.mean(np.square(de))), rel=1e-4
+        )
+        assert rows.lf_forces_rmse_meV_A.to_numpy() == pytest.approx(1000 * np.sqrt(np.mean(np.square(df))), rel=1e-4)
+        lf_forces[cap] = rows.lf_forces_rmse_meV_A.iloc[0]
+        for row in rows.itertuples():
+            hf = curves[(curves.method == "mftl") & (curves.epoch_cap == cap) & (curves.train_size == row.train_size)]
+            assert (row.hf_energy_rmse_meV_atom, row.hf_forces_rmse_meV_A, row.hf_n_seeds) == pytest.approx(
+                (hf.energy_rmse_meV_atom.mean(), hf.forces_rmse_meV_A.mean(), len(hf))
+            )
+    assert lf_forces[1] != lf_forces[3], "caps 1 and 3 are served from different checkpoints"
+    for ext in ("png", "pdf"):
+        assert (results / f"figures/negative_transfer.{ext}").stat().st_size > 5000
 
 
 def test_automatic_cap_is_chosen_on_validation_not_test(tiny_campaign):
@@ -214,6 +260,7 @@ def test_paper_campaign_plans_offline_with_the_jobs_its_config_implies(tmp_path)
         [
             str(BIN / "snakemake"),
             "-n",
+            "-p",
             "--configfile",
             str(REPO / "config/paper.yaml"),
             "-s",
@@ -262,3 +309,20 @@ def test_paper_campaign_plans_offline_with_the_jobs_its_config_implies(tmp_path)
     assert counts["figure"] == sum(len(available_figures(d)) for d in datasets) >= 2 * len(datasets)
     assert paper["paper_results"] == "config/paper_results.csv" and counts["paper_comparison"] == 1
     assert counts["fetch"] == sum(len(d["files"]) for d in paper["downloads"].values())
+    # the paper runs what it shows: mftl_auto lives in paper_extras.yaml, nothing selects a cap per point
+    assert not any("mftl_auto" in d["methods"] for d in datasets) and "select_cap" not in counts
+    # the candidates of an open paper row are chosen on validation: every mftl model is validated
+    assert counts["validate"] == finetunes and counts["validation_curves"] == 2
+    # fig. S1: every pre-training run at every cap on the low-fidelity test labels, one table per dataset
+    s1 = sum(len(negative_transfer.pretrained_points(d)) for d in datasets)
+    assert counts["evaluate_pretrained"] == s1 == 2 * 8 * 3 + 1 * 7 * 3
+    assert counts["negative_transfer_table"] == 2
+    assert "results/tungsten/eval_lf/pretrain/p7600_e6_s2.json" in result.stdout
+    assert "--cap 6 --fidelity dftb" in result.stdout
+    # fig. 2: MACE-OFF23 zero-shot and DFTB(PTBP) on 150k configurations drawn from QM7-X's split
+    assert paper["datasets"]["qm7x"]["comparison_sample"] == 150000 and counts["comparison_sample"] == 1
+    assert "comparison-sample --high" in result.stdout and "--size 150000 --seed 0" in result.stdout
+    zeroshot = [line for line in result.stdout.splitlines() if " zeroshot --model" in line]
+    assert len(zeroshot) == 2
+    assert sum("--test results/qm7x/labels/comparison_sample.high.extxyz" in line for line in zeroshot) == 1
+    assert sum("--test results/tungsten/labels/test.pbe.extxyz" in line for line in zeroshot) == 1

@@ -129,6 +129,21 @@ def _cmd_label(args: argparse.Namespace) -> None:
     _write_json(args.report, report.as_dict())
 
 
+def _cmd_comparison_sample(args: argparse.Namespace) -> None:
+    from mftl.splits import comparison_sample
+    from mftl.structures import by_config_id, read_structures, write_structures
+
+    high = by_config_id([a for path in args.high for a in read_structures(path)])
+    low = by_config_id([a for path in args.low for a in read_structures(path)])
+    ids = comparison_sample(list(high), list(low), args.size, args.seed)
+    write_structures(args.out_high, [high[i] for i in ids])
+    write_structures(args.out_low, [low[i] for i in ids])
+    print(
+        f"comparison sample: {len(ids)} of {len(set(high) & set(low))} configurations with both labels "
+        f"({len(high)} high, {len(low)} low) drawn with seed {args.seed}"
+    )
+
+
 def _cmd_atom_energies(args: argparse.Namespace) -> None:
     from mftl.labellers import isolated_atom_energies
     from mftl.references import prior_record
@@ -252,6 +267,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
         threads=args.threads,
         base_file=Path(args.base) if args.base else None,
         base_fidelity=args.base_fidelity,
+        cap=args.cap,
     )
     _write_json(args.out, {**metadata, **result})
 
@@ -358,6 +374,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--report", required=True)
     p.set_defaults(func=_cmd_label)
 
+    p = sub.add_parser(
+        "comparison-sample",
+        help="a seeded sample of the split's configurations with both fidelities' labels (zero-shot, fig. 2)",
+    )
+    p.add_argument("--high", nargs="+", required=True, help="split parts labelled with the high fidelity")
+    p.add_argument("--low", nargs="+", required=True, help="the same parts labelled with the low fidelity")
+    p.add_argument("--size", type=int, required=True)
+    p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--out-high", required=True)
+    p.add_argument("--out-low", required=True)
+    p.set_defaults(func=_cmd_comparison_sample)
+
     p = sub.add_parser("atom-energies", help="E0 prior of a fidelity: isolated-atom energies (eV) of a labeller")
     p.add_argument("--labeller", help="labeller that computes the isolated atoms")
     p.add_argument("--options", default="{}", help="labeller options as JSON")
@@ -460,6 +488,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fidelity", required=True)
     p.add_argument("--base", help="Delta models: base-fidelity labels of the test configurations")
     p.add_argument("--base-fidelity")
+    p.add_argument(
+        "--cap", type=int, help="--model-dir is a pre-training run: evaluate the model it serves at this epoch cap"
+    )
     p.add_argument("--metadata", default="{}", help="JSON merged into the result (method, sizes, seed)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--threads", type=int, default=1)

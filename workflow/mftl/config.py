@@ -118,6 +118,13 @@ def check_config(config: dict, schema_path: str | Path) -> dict:
                 f"config key '{where}.pretrain_sizes': {too_big} larger than "
                 f"split.pretrain_pool ({ds['split']['pretrain_pool']})"
             )
+        split = ds["split"]
+        parts = split["test"] + split["validation"] + max(ds["train_sizes"]) + split["pretrain_pool"]
+        if ds.get("comparison_sample", 0) > parts:
+            raise ConfigError(
+                f"config key '{where}.comparison_sample': {ds['comparison_sample']} larger than the split's "
+                f"parts together ({parts}: test, validation, training pool, pre-training pool)"
+            )
         _check_foundation(config, name, ds)
         _check_chains(config, name, ds)
     return config

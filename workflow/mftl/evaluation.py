@@ -84,6 +84,20 @@ def error_statistics(energy_meV_atom: np.ndarray, forces_meV_A: np.ndarray) -> d
     }
 
 
+def validation_scores(energy_rmse_meV_atom: Sequence[float], forces_rmse_meV_A: Sequence[float]) -> np.ndarray:
+    """One score per candidate model from its validation RMSEs: energy RMSE (meV/atom) and force RMSE
+    (meV/A), each divided by its smallest value among the candidates, summed, so that neither unit
+    dominates (lower is better; the best candidate scores 2 when it is best in both). When any
+    candidate's energy RMSE is undetermined (None or NaN: reference energies the training data cannot
+    fix), the force RMSE alone decides, for every candidate alike."""
+    energy = np.array([np.nan if e is None else e for e in energy_rmse_meV_atom], dtype=float)
+    forces = np.asarray(forces_rmse_meV_A, dtype=float)
+    scores = forces / np.nanmin(forces)
+    if np.isfinite(energy).all():
+        scores = scores + energy / np.min(energy)
+    return scores
+
+
 def select_by_validation(valid: Sequence[dict], test: Sequence[dict]) -> dict:
     """The test result of the model with the lowest validation error (never the test error).
 
@@ -94,11 +108,9 @@ def select_by_validation(valid: Sequence[dict], test: Sequence[dict]) -> dict:
     """
     if not valid or len(valid) != len(test):
         raise ValueError("need one validation and one test result per candidate model")
-    f_best = min(r["forces_rmse_meV_A"] for r in valid)
-    scores = [r["forces_rmse_meV_A"] / f_best for r in valid]
-    if all(r.get("energy_rmse_meV_atom") is not None for r in valid):  # else undetermined energies: forces only
-        e_best = min(r["energy_rmse_meV_atom"] for r in valid)
-        scores = [score + r["energy_rmse_meV_atom"] / e_best for score, r in zip(scores, valid)]
+    scores = validation_scores(
+        [r.get("energy_rmse_meV_atom") for r in valid], [r["forces_rmse_meV_A"] for r in valid]
+    ).tolist()
     best = int(np.argmin(scores))
     chosen = dict(test[best])
     chosen["selected_from_caps"] = [r.get("epoch_cap") for r in valid]

@@ -1,5 +1,5 @@
 """``mftl`` subcommands of the paper's figures and tables: ``figure``, ``summary``,
-``fidelity-table``, ``costs``, ``paper-comparison`` and ``figure-notes``.
+``fidelity-table``, ``costs``, ``paper-comparison``, ``negative-transfer`` and ``figure-notes``.
 :func:`register` adds them to the ``mftl`` parser.
 """
 
@@ -74,13 +74,35 @@ def _cmd_paper_comparison(args: argparse.Namespace) -> None:
     import pandas as pd
 
     from mftl import plots
-    from mftl.paper_comparison import comparison_figure, paper_comparison, read_paper_results
+    from mftl.paper_comparison import comparison_figure, paper_comparison, read_paper_results, with_low_fidelity
 
-    table = paper_comparison(pd.read_csv(args.curves), read_paper_results(args.paper))
+    fidelity_tables = {}
+    for item in args.fidelity_table:
+        dataset, sep, path = item.partition("=")
+        if not sep or not dataset or not path:
+            raise ValueError(f"--fidelity-table {item!r}: expected <dataset>=<tables/fidelity_comparison.csv>")
+        fidelity_tables[dataset] = pd.read_csv(path)
+    curves = with_low_fidelity(pd.read_csv(args.curves), fidelity_tables)
+    validation = pd.concat([pd.read_csv(p) for p in args.validation], ignore_index=True) if args.validation else None
+    table = paper_comparison(curves, read_paper_results(args.paper), validation)
     _write_csv(table, args.out)
-    plots.save(comparison_figure(table), args.figure)
+    if args.figure:
+        plots.save(comparison_figure(table), args.figure)
+    for _, row in table.iterrows():
+        print(f"{row['dataset']} {row['method']} n={row['train_size']} {row['metric']}: {row['chosen_by']}")
     found = table["reproduced"].notna().sum()
     print(f"paper-comparison: {found} of {len(table)} paper numbers have a campaign point -> {args.out}")
+
+
+def _cmd_negative_transfer(args: argparse.Namespace) -> None:
+    import pandas as pd
+
+    from mftl.curves import read_records
+    from mftl.negative_transfer import negative_transfer_table
+
+    table = negative_transfer_table(read_records(args.pretrained), pd.read_csv(args.curves))
+    _write_csv(table, args.out)
+    print(f"negative-transfer: {len(table)} rows ({table['epoch_cap'].nunique()} caps) -> {args.out}")
 
 
 def _cmd_figure_notes(args: argparse.Namespace) -> None:
@@ -142,7 +164,31 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--paper", required=True, help="the paper's results, e.g. config/paper_results.csv")
     p.add_argument("--out", required=True, help="CSV: paper value, reproduced mean over seeds, difference, ratio")
     p.add_argument("--figure", nargs="+", default=[], help="figure files (reproduced / paper per number)")
+    p.add_argument(
+        "--validation",
+        nargs="*",
+        default=[],
+        help="validation errors of the candidate models (valid_curves.csv, the columns of curves.csv): "
+        "they choose where a row leaves pre-training size or epoch cap open (the test set never does)",
+    )
+    p.add_argument(
+        "--fidelity-table",
+        action="append",
+        default=[],
+        metavar="DATASET=FILE",
+        help="a dataset's tables/fidelity_comparison.csv: its low-fidelity errors (method low_fidelity); repeatable",
+    )
     p.set_defaults(func=_cmd_paper_comparison)
+
+    p = sub.add_parser(
+        "negative-transfer",
+        help="fig. S1: the pre-trained model's low-fidelity test RMSE per epoch cap beside the fine-tuned "
+        "models' high-fidelity test RMSE",
+    )
+    p.add_argument("--pretrained", nargs="+", required=True, help="mftl evaluate --cap results, one per run and cap")
+    p.add_argument("--curves", required=True, help="the dataset's curves.csv (its mftl rows)")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=_cmd_negative_transfer)
 
     p = sub.add_parser("figure-notes", help="print which figures a campaign skips and why")
     p.add_argument("--skipped", default="[]", help="JSON list of '<dataset>/<figure>: <reason>' notes")

@@ -18,8 +18,9 @@ Layout under ``results/<dataset>/``:
   (``training.json``, ``model.model``, ``train.extxyz``);
 * ``zeroshot/<foundation>/test.extxyz`` -- a foundation model's predictions on the test set;
 * ``eval/<method>/<tag>.json``, ``valid/<method>/<tag>.json`` -- test and validation errors;
+  ``eval_lf/pretrain/<pretrain cap tag>.json`` -- a pre-trained model at one cap on the low-fidelity test labels;
 * ``logs/...log``, ``benchmarks/...tsv`` -- one per job, named like the job's output;
-* ``curves.csv``, ``summary.csv``, ``costs.csv``, ``tables/``, ``figures/<figure>.{png,pdf}``.
+* ``curves.csv``, ``valid_curves.csv``, ``summary.csv``, ``costs.csv``, ``tables/``, ``figures/<figure>.{png,pdf}``.
 """
 
 from __future__ import annotations
@@ -50,6 +51,11 @@ def auto_tag(pretrain="{pretrain}", size="{size}", seed="{seed}") -> str:
 def pretrain_tag(pretrain="{pretrain}", seed="{seed}") -> str:
     """A low-fidelity pre-training run of ``pretrain`` configurations."""
     return f"p{pretrain}_s{seed}"
+
+
+def pretrain_cap_tag(pretrain="{pretrain}", cap="{cap}", seed="{seed}") -> str:
+    """A pre-training run's model as served at epoch ``cap`` (evaluated on the low fidelity, fig. S1)."""
+    return f"p{pretrain}_e{cap}_s{seed}"
 
 
 def foundation_tag(foundation="{foundation}", size="{size}", seed="{seed}") -> str:
@@ -90,6 +96,12 @@ def labelled(dataset="{dataset}", part="{part}", fidelity="{fidelity}", results=
 def label_chunk(dataset="{dataset}", fidelity="{fidelity}", part="{part}", chunk="{chunk}", suffix="extxyz") -> str:
     """One labelling chunk's frames (``extxyz``) or report (``report.json``)."""
     return f"{dataset_dir(dataset)}/labels/chunks/{fidelity}/{part}.{chunk}.{suffix}"
+
+
+def comparison_sample(dataset="{dataset}", role="{role}") -> str:
+    """The configurations the zero-shot evaluation and the fidelity comparison use when the dataset sets
+    ``comparison_sample``, with the labels of its high or low fidelity (``role``: ``high`` or ``low``)."""
+    return f"{dataset_dir(dataset)}/labels/comparison_sample.{role}.extxyz"
 
 
 def atom_energies(dataset="{dataset}", fidelity="{fidelity}") -> str:

@@ -434,6 +434,53 @@ def pretraining_fidelity(curves: pd.DataFrame, title: str = "") -> plt.Figure:
     return _learning_curve_figure(series, _title(curves, title))
 
 
+def negative_transfer(table: pd.DataFrame, title: str = "") -> plt.Figure:
+    """Fig. S1: against the pre-training epoch cap, the pre-trained model's low-fidelity test RMSE (grey
+    squares, right axis) and the high-fidelity test RMSE of the models fine-tuned from it (circles, colour
+    per training size, left axis), line style per pre-training size; energy and force panels, log-log; means over seeds
+    (``tables/negative_transfer.csv``). Negative transfer is where the two diverge."""
+    if table.empty:
+        raise FigureSkipped("no pre-trained model was evaluated")
+    caps = sorted(table["epoch_cap"].astype(int).unique())
+    sizes = sorted(table["train_size"].dropna().astype(int).unique())
+    pretrain = sorted(table["pretrain_size"].astype(int).unique())
+    colours = plt.get_cmap("viridis")(np.linspace(0, 0.9, max(len(sizes), 1)))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.4), layout="constrained")
+    for ax, (metric, label) in zip(axes, PANELS):
+        low_ax = ax.twinx()
+        for style, pre in zip(LINESTYLES * len(pretrain), pretrain):
+            rows = table[table["pretrain_size"] == pre]
+            suffix = f", pre-train {pre}" if len(pretrain) > 1 else ""
+            for colour, size in zip(colours, sizes):
+                hf = rows[rows["train_size"] == size].sort_values("epoch_cap")
+                ax.plot(
+                    hf["epoch_cap"],
+                    hf[f"hf_{metric}"],
+                    marker="o",
+                    color=colour,
+                    linestyle=style,
+                    label=f"fine-tuned, train {size}{suffix}",
+                )
+            lf = rows.drop_duplicates("epoch_cap").sort_values("epoch_cap")
+            low_ax.plot(
+                lf["epoch_cap"],
+                lf[f"lf_{metric}"],
+                marker="s",
+                color="0.4",
+                linestyle=style,
+                label=f"pre-trained, low fidelity{suffix}",
+            )
+        _log_axis_with_ticks(ax, caps, "pre-training epoch cap", f"high-fidelity {label}")
+        low_ax.set_yscale("log")
+        low_ax.set_ylabel(f"low-fidelity {label}", color="0.4")
+    handles = [h for a in (axes[-1], low_ax) for h in a.get_legend_handles_labels()[0]]
+    fig.legend(handles=handles, fontsize="small", loc="outside lower center", ncol=min(len(handles), 4))
+    fidelities = table[["low_fidelity", "high_fidelity"]].dropna().drop_duplicates()
+    names = f"{fidelities.iloc[0, 0]} -> {fidelities.iloc[0, 1]}" if len(fidelities) else ""
+    fig.suptitle(", ".join(filter(None, [title, names, "test RMSE vs pre-training epoch cap (fig. S1)"])))
+    return fig
+
+
 #: ``mftl figure --kind K`` draws ``FIGURE_FUNCTIONS[K](table, title)``: the function named K, for each K of
 #: mftl.tables.FIGURE_KINDS (a kind without its function fails here, on import)
 FIGURE_FUNCTIONS: dict[str, Callable[[pd.DataFrame, str], plt.Figure]] = {

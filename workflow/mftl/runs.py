@@ -529,11 +529,14 @@ def evaluate(
     threads: int = 1,
     base_file: Path | None = None,
     base_fidelity: str | None = None,
+    cap: int | None = None,
 ) -> dict[str, float]:
     """Errors of ``model_dir``'s model on ``test_file`` (labels of ``fidelity``).
 
     For a Delta model, ``base_file`` holds the base fidelity's labels of the test
-    configurations; the prediction is base + model.
+    configurations; the prediction is base + model. With ``cap``, ``model_dir`` is a
+    pre-training run and the model evaluated is the one it serves at that epoch cap (the
+    checkpoint a fine-tuning with ``--init-cap`` starts from), exported to a temporary file.
     """
     reference = read_structures(test_file)
     if (model_dir / TRAIN_FILE).exists():  # instead of mace's "9 is not in list" after the predictions
@@ -546,7 +549,15 @@ def evaluate(
     e0s = json.loads((model_dir / E0S_FILE).read_text())
     fit, held = e0s_from_json(e0s["fit"]), e0s_from_json(e0s["model"])
     dtype = json.loads((model_dir / INFO_FILE).read_text())["default_dtype"]
-    predicted = _predict(model_dir / MODEL_FILE, reference, device, dtype, threads, model_dir)
+    if cap is None:
+        predicted = _predict(model_dir / MODEL_FILE, reference, device, dtype, threads, model_dir)
+    else:
+        epoch, checkpoint = checkpoint_for_cap(model_dir / "checkpoints", cap)
+        print(f"the model served at cap {cap}: {checkpoint} (epoch index {epoch})", flush=True)
+        with tempfile.TemporaryDirectory(dir=model_dir, prefix=f"cap{cap}-") as tmp:
+            capped = Path(tmp) / MODEL_FILE
+            export_checkpoint(model_dir / MODEL_FILE, checkpoint, capped)
+            predicted = _predict(capped, reference, device, dtype, threads, model_dir)
     energies, forces = predictions(predicted, fit, held)
     span = span_report(reference, e0s, test_file)
     if base_file is not None:

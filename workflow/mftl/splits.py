@@ -87,3 +87,11 @@ def subset(pool_ids: list[int], size: int, seed: int, what: str = "training pool
         raise SplitError(f"size must be positive, got {size}")
     rng = np.random.default_rng(seed)
     return [int(i) for i in rng.permutation(np.array(pool_ids))[:size]]
+
+
+def comparison_sample(high_ids: list[int], low_ids: list[int], size: int, seed: int) -> list[int]:
+    """``size`` configurations drawn with ``seed`` from those carrying both fidelities' labels (fig. 2's
+    "randomly sampled configurations"): the split's parts are disjoint seeded draws of the whole
+    dataset, so a seeded draw from their union is a random sample of the dataset."""
+    both = sorted(set(high_ids) & set(low_ids))
+    return sorted(subset(both, size, seed, what="configurations of the split labelled with both fidelities"))

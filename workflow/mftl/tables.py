@@ -34,6 +34,7 @@ FIGURES = (
     "delta_vs_single_fidelity",
     "fidelity_chain",
     "cost",
+    "negative_transfer",
 )
 # Every figure `mftl figure --kind` draws, each by the function of its name in mftl.plots: the dataset
 # figures and pretraining_fidelity (one per group of datasets, pretraining_fidelity_groups).
@@ -222,6 +223,8 @@ def figure_availability(dataset: Mapping) -> dict[str, str | None]:
         reasons["delta_vs_single_fidelity"] = f"method(s) {', '.join(sorted(missing))} not run"
     if "chain" not in methods:
         reasons["fidelity_chain"] = "method chain is not run"
+    if not {"mftl", "mftl_auto"} & methods:
+        reasons["negative_transfer"] = "method mftl is not run"
     return reasons
 
 

@@ -6,7 +6,7 @@ import os
 import shlex
 import sys
 
-from mftl import chains
+from mftl import chains, negative_transfer
 from mftl.config import conversion_downloads
 from mftl.paper_comparison import planned_paper_results
 from mftl.source_checks import checks_e0_span
@@ -695,6 +695,32 @@ def auto_cap_metadata(wildcards):
     return json.dumps(dict(auto_cap_runs(wildcards.dataset))[tag], sort_keys=True)
 
 
+def validation_results(wildcards):
+    """Validation errors of a dataset's mftl models: the points that differ only in pre-training size and
+    epoch cap, among which the validation set chooses where a paper row leaves them open."""
+    return [
+        paths.evaluation(wildcards.dataset, method, tag, kind="valid")
+        for method, tag, _ in model_runs(wildcards.dataset)
+        if method == "mftl"
+    ]
+
+
+def pretrained_cap_inputs(wildcards):
+    """The pre-training run and the low-fidelity labels of the test set."""
+    return {
+        "model": pretrained_run(wildcards),
+        "test": labelled(wildcards.dataset, "test", low_fidelity(wildcards)),
+    }
+
+
+def pretrained_cap_args(wildcards):
+    meta = negative_transfer.pretrained_metadata(
+        wildcards.dataset, dataset_config(wildcards), wildcards.pretrain, wildcards.cap, wildcards.seed
+    )
+    metadata = quoted_option("--metadata", json.dumps(meta, sort_keys=True))
+    return f"--cap {wildcards.cap} --fidelity {low_fidelity(wildcards)} --device {config['device']} {metadata}"
+
+
 def validate_inputs(wildcards):
     return {
         "model": trained_model(wildcards),
@@ -748,7 +774,11 @@ def hf_test(wildcards):
 # ---- figures ---------------------------------------------------------------------
 
 #: the per-dataset figures (rule figure) drawn from another table than the dataset's curves.csv
-FIGURE_TABLES = {"fidelity_comparison": "tables/fidelity_comparison.csv", "cost": "costs.csv"}
+FIGURE_TABLES = {
+    "fidelity_comparison": "tables/fidelity_comparison.csv",
+    "cost": "costs.csv",
+    "negative_transfer": "tables/negative_transfer.csv",
+}
 
 
 def figure_table(wildcards):
@@ -851,11 +881,24 @@ def costs_inputs(wildcards):
     return {"runs": sorted(runs), "benchmarks": sorted(benchmarks)}
 
 
+def comparison_labels(dataset):
+    """The configurations of the zero-shot evaluation and the fidelity comparison with the high and with the
+    low fidelity's labels: the test set, or the dataset's comparison_sample (rule comparison_sample)."""
+    ds = config["datasets"][dataset]
+    if "comparison_sample" in ds:
+        return {role: paths.comparison_sample(dataset, role) for role in ("high", "low")}
+    return {role: labelled(dataset, "test", ds[f"{role}_fidelity"]) for role in ("high", "low")}
+
+
+def comparison_high(wildcards):
+    return comparison_labels(wildcards.dataset)["high"]
+
+
 def fidelity_test_labels(wildcards):
-    """The test set labelled with the high and with the low fidelity, and each foundation's zero-shot predictions."""
+    """The comparison's configurations labelled with the high and with the low fidelity, and each foundation's
+    zero-shot predictions of them."""
     return {
-        "high": labelled(wildcards.dataset, "test", high_fidelity(wildcards)),
-        "low": labelled(wildcards.dataset, "test", low_fidelity(wildcards)),
+        **comparison_labels(wildcards.dataset),
         "zeroshot": list(zeroshot_predictions(wildcards.dataset).values()),
     }
 
@@ -865,6 +908,29 @@ def fidelity_table_args(wildcards):
     return " ".join(
         quoted_option("--compare", f"{name}={path}") for name, path in zeroshot_predictions(wildcards.dataset).items()
     )
+
+
+def pretrained_evaluations(wildcards):
+    """The low-fidelity test errors of every pre-training run at every cap of the dataset (fig. S1)."""
+    points = negative_transfer.pretrained_points(dataset_config(wildcards))
+    return [
+        paths.evaluation(wildcards.dataset, "pretrain", paths.pretrain_cap_tag(pre, cap, seed), kind="eval_lf")
+        for pre, cap, seed in points
+    ]
+
+
+def comparison_sample_inputs(wildcards):
+    """Every split part with the high and with the low fidelity's labels (the sample is drawn from their union)."""
+    ds = dataset_config(wildcards)
+    parts = [part for part in paths.PARTS if part_size(wildcards.dataset, part) > 0]
+    return {
+        role: [labelled(wildcards.dataset, part, ds[f"{role}_fidelity"]) for part in parts] for role in ("high", "low")
+    }
+
+
+def comparison_sample_args(wildcards):
+    ds = dataset_config(wildcards)
+    return f"--size {ds['comparison_sample']} --seed {ds['split']['seed']}"
 
 
 def dataset_curves(wildcards=None):
@@ -879,6 +945,26 @@ def checked_paper_results():
 
 def paper_results_file(wildcards):
     return checked_paper_results()
+
+
+def paper_validation_curves(wildcards):
+    """valid_curves.csv of every dataset that runs mftl (its candidates are chosen on validation)."""
+    return [
+        paths.dataset_file(d, "valid_curves.csv")
+        for d, spec in config["datasets"].items()
+        if {"mftl", "mftl_auto"} & set(spec["methods"])
+    ]
+
+
+def paper_fidelity_tables(wildcards):
+    """Every dataset's tables/fidelity_comparison.csv (its low fidelity against its high fidelity)."""
+    return [paths.table(d, "fidelity_comparison") for d in config["datasets"]]
+
+
+def paper_comparison_args(wildcards):
+    """--fidelity-table <dataset>=<table>: each dataset's low-fidelity errors (rows of method low_fidelity)."""
+    tables = zip(config["datasets"], paper_fidelity_tables(wildcards), strict=True)
+    return " ".join(quoted_option("--fidelity-table", f"{d}={path}") for d, path in tables)
 
 
 def paper_comparison_targets():

@@ -95,10 +95,36 @@ rule campaign_curves:
         "{params.mftl} concat-curves {input:q} --out {output:q} > {log:q} 2>&1"
 
 
+# The pre-trained model as served at one epoch cap (what a fine-tuning with that cap starts from), on the
+# low-fidelity labels of the test set: the low-fidelity side of fig. S1 (negative transfer).
+use rule evaluate as evaluate_pretrained with:
+    input:
+        unpack(pretrained_cap_inputs),
+    output:
+        paths.evaluation(method="pretrain", tag=paths.pretrain_cap_tag(), kind="eval_lf"),
+    log:
+        paths.log("{dataset}", "eval_lf", "pretrain", paths.pretrain_cap_tag()),
+    benchmark:
+        paths.benchmark("{dataset}", "eval_lf", "pretrain", paths.pretrain_cap_tag())
+    params:
+        args=pretrained_cap_args,
+
+
+# The validation errors of the candidates in one table with the columns of curves.csv (paper_comparison
+# chooses by them, never by the test errors).
+use rule curves as validation_curves with:
+    input:
+        validation_results,
+    output:
+        paths.dataset_file(name="valid_curves.csv"),
+    log:
+        paths.log("{dataset}", "valid_curves"),
+
+
 rule zeroshot:
     input:
         model=foundation_input,
-        test=hf_test,
+        test=comparison_high,
     output:
         result=paths.evaluation(method="foundation_zeroshot", tag="{foundation}"),
         predictions=paths.zeroshot_predictions(),

@@ -43,6 +43,26 @@ rule figure:
         " --out {output.png:q} {output.pdf:q} > {log:q} 2>&1"
 
 
+# Fig. S1's table: the pre-trained models' low-fidelity test RMSE per cap beside the fine-tuned models'
+# high-fidelity test RMSE (drawn by the rule figure as negative_transfer).
+rule negative_transfer_table:
+    input:
+        pretrained=pretrained_evaluations,
+        curves=paths.dataset_file(name="curves.csv"),
+    output:
+        paths.table(name="negative_transfer"),
+    log:
+        paths.log("{dataset}", "negative_transfer_table"),
+    localrule: True
+    conda:
+        "../../envs/analysis.yaml"
+    params:
+        mftl=MFTL,
+    shell:
+        "{params.mftl} negative-transfer --pretrained {input.pretrained:q} --curves {input.curves:q}"
+        " --out {output:q} > {log:q} 2>&1"
+
+
 rule summary:
     input:
         paths.dataset_file(name="curves.csv"),
@@ -136,6 +156,8 @@ rule paper_comparison:
     input:
         curves=paths.campaign_file("curves.csv"),
         paper=paper_results_file,
+        validation=paper_validation_curves,
+        fidelity=paper_fidelity_tables,
     output:
         table=report(
             paths.campaign_file("paper_comparison.csv"),
@@ -155,6 +177,7 @@ rule paper_comparison:
         "../../envs/analysis.yaml"
     params:
         mftl=MFTL,
+        tables=paper_comparison_args,
     shell:
         "{params.mftl} paper-comparison --curves {input.curves:q} --paper {input.paper:q} --out {output.table:q}"
-        " --figure {output.png:q} {output.pdf:q} > {log:q} 2>&1"
+        " --validation {input.validation:q} {params.tables} --figure {output.png:q} {output.pdf:q} > {log:q} 2>&1"

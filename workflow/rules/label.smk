@@ -84,3 +84,24 @@ rule e0_prior:
     shell:
         "{params.mftl} e0-prior --atoms {input.atoms:q} --low-atoms {input.low_atoms:q} --low-pool {input.low_pool:q}"
         " --low-fidelity {params.low_fidelity:q} --out {output:q} > {log:q} 2>&1"
+
+
+# The zero-shot evaluation's and the fidelity comparison's configurations when a dataset sets comparison_sample
+# (fig. 2: "150k randomly sampled configurations"): drawn from the split's parts, with both fidelities' labels.
+rule comparison_sample:
+    input:
+        unpack(comparison_sample_inputs),
+    output:
+        high=paths.comparison_sample(role="high"),
+        low=paths.comparison_sample(role="low"),
+    log:
+        paths.log("{dataset}", "comparison_sample"),
+    localrule: True
+    conda:
+        "../../envs/labelling.yaml"
+    params:
+        mftl=MFTL,
+        args=comparison_sample_args,
+    shell:
+        "{params.mftl} comparison-sample --high {input.high:q} --low {input.low:q} {params.args}"
+        " --out-high {output.high:q} --out-low {output.low:q} > {log:q} 2>&1"
