@@ -151,10 +151,12 @@ def test_atom_energies_cli_equals_direct_tblite_and_pyscf(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     e0s = json.loads(out.read_text())["e0s"]
+    # 1e-4 eV: the open-shell O atom's SCF is not reproducible to 1e-5 eV across thread settings
+    # (measured here: -2040.415044 to -2040.415059 eV for 1 or 2 PySCF threads, OMP_NUM_THREADS 1 or unset)
     for symbol, unpaired in (("H", 1), ("O", 2)):  # Hund's rule: doublet H, triplet O
         mf = dft.UKS(gto.M(atom=f"{symbol} 0 0 0", basis="6-31g*", spin=unpaired, verbose=0)).density_fit()
         mf.xc = "pbe0"
-        assert e0s[symbol] == pytest.approx(mf.kernel() * Hartree, abs=1e-5)
+        assert e0s[symbol] == pytest.approx(mf.kernel() * Hartree, abs=1e-4)
     assert -13.7 < e0s["H"] < -13.5  # PBE0 hydrogen is close to the exact -13.606 eV
 
 
