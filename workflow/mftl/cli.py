@@ -50,6 +50,28 @@ def _cmd_check_config(args: argparse.Namespace) -> None:
     print(f"{' + '.join(args.configfiles)}: a valid campaign ({', '.join(config['datasets'])})")
 
 
+def _cmd_init(args: argparse.Namespace) -> None:
+    import shlex
+
+    from mftl.starter_config import build_starter, render, summarize
+
+    e0s = source = None
+    if args.e0s_labeller:
+        from mftl.labellers import isolated_atom_energies
+
+        options = json.loads(args.e0s_options)
+        elements = summarize(args.source)[0].elements
+        e0s = isolated_atom_energies(args.e0s_labeller, elements, options, threads=args.threads)
+        source = f"labeller {args.e0s_labeller} {json.dumps(options, sort_keys=True)}"
+    starter = build_starter(
+        args.source, args.energy_key, args.forces_key, preset=args.preset, e0s=e0s, e0s_source=source
+    )
+    command = shlex.join(
+        ["mftl", "init", *sys.argv[2:]] if sys.argv[1:2] == ["init"] else ["mftl", "init", args.source]
+    )
+    sys.stdout.write(render(starter, command))
+
+
 def _cmd_fetch(args: argparse.Namespace) -> None:
     import shutil
 
@@ -312,6 +334,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("configfiles", nargs="+")
     p.set_defaults(func=_cmd_check_config)
+
+    p = sub.add_parser(
+        "init",
+        help="write a commented starter campaign for an extxyz file to stdout (mftl init my.extxyz > my.yaml)",
+    )
+    p.add_argument("source", help="extxyz file: configurations, energies (eV) and forces (eV/A) under keys")
+    p.add_argument("--energy-key", help="info key of the total energy (default: the one energy-like key found)")
+    p.add_argument("--forces-key", help="per-atom array key of the forces (default: the one force-like key found)")
+    p.add_argument(
+        "--preset",
+        choices=["first", "quick"],
+        default="first",
+        help="first: a small model, three training sizes, two seeds (default); quick: a tiny model for "
+        "a few epochs, to check the whole path in minutes",
+    )
+    p.add_argument("--e0s-labeller", help="compute the high fidelity's isolated-atom E0s (eV) with this labeller")
+    p.add_argument("--e0s-options", default="{}", help="its options as JSON (the method of the labels)")
+    p.add_argument("--threads", type=int, default=1)
+    p.set_defaults(func=_cmd_init)
 
     p = sub.add_parser("fetch", help="download a file, verify its checksum, optionally unpack it")
     p.add_argument("--url", required=True)
