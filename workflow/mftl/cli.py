@@ -521,9 +521,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.set_defaults(func=_cmd_curves)
 
+    from mftl.figures_cli import HIDDEN_COMMANDS
     from mftl.figures_cli import register as register_figure_commands
 
     register_figure_commands(sub)
+    sub.metavar = "{" + ",".join(name for name in sub.choices if name not in HIDDEN_COMMANDS) + "}"
     return parser
 
 

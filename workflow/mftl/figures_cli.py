@@ -91,6 +91,10 @@ def _cmd_figure_notes(args: argparse.Namespace) -> None:
         print(f"figures: skipped {note}")
 
 
+#: subcommands only rules call, left out of ``mftl --help``
+HIDDEN_COMMANDS = ("figure-notes",)
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the figure and table subcommands to the ``mftl`` subparsers."""
     p = sub.add_parser("figure", help="one figure of the paper from a tidy table (curves.csv or the fidelity table)")
@@ -144,6 +148,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--figure", nargs="+", default=[], help="figure files (reproduced / paper per number)")
     p.set_defaults(func=_cmd_paper_comparison)
 
-    p = sub.add_parser("figure-notes", help="print which figures a campaign skips and why")
+    # a step of the rule figure_notes (its notes come from the planning), not a user command: no help=, so
+    # argparse leaves it out of the command list (mftl.cli leaves it out of the usage line: HIDDEN_COMMANDS)
+    p = sub.add_parser("figure-notes", description="print which figures a campaign skips and why")
     p.add_argument("--skipped", default="[]", help="JSON list of '<dataset>/<figure>: <reason>' notes")
     p.set_defaults(func=_cmd_figure_notes)
