@@ -6,6 +6,7 @@ from snakemake.utils import min_version
 
 sys.path.insert(0, f"{workflow.basedir}/workflow")
 from mftl import paths
+from mftl.cluster_checks import print_slurm_warnings
 from mftl.config import check_config, load_config_file
 from mftl.source_checks import check_sources
 
@@ -24,6 +25,7 @@ report: "workflow/report/workflow.rst"
 
 check_config(config, f"{workflow.basedir}/workflow/schemas/config.schema.yaml")
 check_sources(config)
+print_slurm_warnings(config, workflow.resource_settings)  # a SLURM profile without account, GPUs, ...
 
 
 # Wildcards of every rule's paths, so a path cannot be parsed two ways.
