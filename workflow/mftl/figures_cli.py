@@ -83,6 +83,14 @@ def _cmd_paper_comparison(args: argparse.Namespace) -> None:
     print(f"paper-comparison: {found} of {len(table)} paper numbers have a campaign point -> {args.out}")
 
 
+def _cmd_report_page(args: argparse.Namespace) -> None:
+    from mftl.report_page import report_page
+    from mftl.structures import write_text_atomic
+
+    write_text_atomic(args.out, report_page(json.loads(args.config)))
+    print(f"report-page: the report's first page -> {args.out}")
+
+
 def _cmd_figure_notes(args: argparse.Namespace) -> None:
     notes = json.loads(args.skipped)
     if not notes:
@@ -147,6 +155,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="CSV: paper value, reproduced mean over seeds, difference, ratio")
     p.add_argument("--figure", nargs="+", default=[], help="figure files (reproduced / paper per number)")
     p.set_defaults(func=_cmd_paper_comparison)
+
+    p = sub.add_parser(
+        "report-page", help="the report's first page (reStructuredText): datasets, summary tables, warnings"
+    )
+    p.add_argument("--config", required=True, help="the campaign config as JSON (its datasets)")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=_cmd_report_page)
 
     # a step of the rule figure_notes (its notes come from the planning), not a user command: no help=, so
     # argparse leaves it out of the command list (mftl.cli leaves it out of the usage line: HIDDEN_COMMANDS)

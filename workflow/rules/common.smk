@@ -874,5 +874,11 @@ def paper_comparison_targets():
 
 def final_targets():
     """curves.csv, summary.csv and every figure the config allows, per dataset; all curves in one table;
-    the comparison with the paper's numbers when configured."""
-    return [paths.campaign_file("curves.csv"), *dataset_curves(), *figure_targets(), *paper_comparison_targets()]
+    the comparison with the paper's numbers when configured; the report's first page."""
+    return [
+        paths.campaign_file("curves.csv"),
+        *dataset_curves(),
+        *figure_targets(),
+        *paper_comparison_targets(),
+        paths.campaign_file("report.rst"),
+    ]

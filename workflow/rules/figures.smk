@@ -158,3 +158,25 @@ rule paper_comparison:
     shell:
         "{params.mftl} paper-comparison --curves {input.curves:q} --paper {input.paper:q} --out {output.table:q}"
         " --figure {output.png:q} {output.pdf:q} > {log:q} 2>&1"
+
+
+def report_page_inputs(wildcards):
+    """The tables the report's first page shows: summary.csv and costs.csv of every dataset."""
+    return [paths.dataset_file(d, name) for d in config["datasets"] for name in ("summary.csv", "costs.csv")]
+
+
+rule report_page:
+    input:
+        report_page_inputs,
+    output:
+        paths.campaign_file("report.rst"),
+    log:
+        paths.campaign_log("report_page"),
+    localrule: True
+    conda:
+        "../../envs/analysis.yaml"
+    params:
+        mftl=MFTL,
+        config=costs_config,
+    shell:
+        "{params.mftl} report-page --config {params.config} --out {output:q} > {log:q} 2>&1"
