@@ -112,6 +112,13 @@ def test_report_page_holds_each_datasets_summary_as_docutils_renders_it(tmp_path
         "seeds": [0, 1, 2],
         "methods": ["scratch", "mftl"],
     }
+    (tmp_path / "results/mine/tables").mkdir()
+    statistics = pd.DataFrame(
+        [["gfn1", "pbe0", "all", 20, 35.24, 30.0, 0.8271, 274.4, 200.0, 0.9801]],
+        columns=["compared", "high_fidelity", "molecule", "n_configs", "energy_rmsd_meV_atom", "energy_mad_meV_atom"]
+        + ["energy_correlation", "forces_rmsd_meV_A", "forces_mad_meV_A", "forces_correlation"],
+    )
+    statistics.to_csv("results/mine/tables/fidelity_statistics.csv", index=False)
     page = report_page({"datasets": {"mine": ds}})
     body = publish_parts(page, writer="html", settings_overrides={"halt_level": 2})["html_body"]
     assert "Dataset mine" in body and 'read from <tt class="docutils literal">E</tt>' in body or "read from" in body

@@ -56,6 +56,13 @@ def _cmd_fidelity_table(args: argparse.Namespace) -> None:
     _write_csv(table, args.out)
     if args.outliers:
         _write_csv(fidelity_outliers(table), args.outliers)
+    if args.statistics:
+        from mftl.fidelity_statistics import fidelity_statistics
+
+        molecules = {
+            int(a.info["config_id"]): str(a.info[args.molecule_key]) for a in high if args.molecule_key in a.info
+        }
+        _write_csv(fidelity_statistics(table, molecules if len(molecules) == len(high) else None), args.statistics)
     print(f"fidelity-table: {table['config_id'].nunique()} configurations in both fidelities -> {args.out}")
 
 
@@ -140,6 +147,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--out", required=True)
     p.add_argument("--outliers", help="CSV: the worst configurations of each comparison (config ids)")
+    p.add_argument("--statistics", help="CSV: RMSD, MAD (meV/atom, meV/A) and correlation per comparison and molecule")
+    p.add_argument(
+        "--molecule-key", default="molecule", help="info key of the molecule in --high (when every one has it)"
+    )
     p.set_defaults(func=_cmd_fidelity_table)
 
     p = sub.add_parser("costs", help="what each curves.csv point cost: labels, training, evaluation")

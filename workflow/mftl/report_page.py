@@ -115,7 +115,42 @@ def dataset_section(name: str, ds: dict, summary: pd.DataFrame | None, costs: pd
         f"``{paths.dataset_file(name, 'costs.csv')}``):",
         "",
     ]
-    return lines + list_table(SUMMARY_HEADER, summary_rows(summary, costs))
+    lines += list_table(SUMMARY_HEADER, summary_rows(summary, costs))
+    statistics = Path(paths.table(name, "fidelity_statistics"))
+    if statistics.is_file():
+        lines += [
+            f"How close the low fidelity (and zero-shot foundations) is to {hf} on the test set "
+            f"(``{statistics}``): RMSD and correlation of relative energies per atom and of force components:",
+            "",
+        ]
+        lines += list_table(STATISTICS_HEADER, statistics_rows(pd.read_csv(statistics)))
+    return lines
+
+
+STATISTICS_HEADER = [
+    "compared",
+    "molecule",
+    "configurations",
+    "energy RMSD (meV/atom)",
+    "energy correlation",
+    "force RMSD (meV/A)",
+    "force correlation",
+]
+
+
+def statistics_rows(table: pd.DataFrame) -> list[list[str]]:
+    return [
+        [
+            str(row["compared"]),
+            str(row["molecule"]),
+            str(int(row["n_configs"])),
+            _number(row["energy_rmsd_meV_atom"]),
+            _number(row["energy_correlation"], 3),
+            _number(row["forces_rmsd_meV_A"], 0),
+            _number(row["forces_correlation"], 3),
+        ]
+        for _, row in table.iterrows()
+    ]
 
 
 def report_page(config: dict) -> str:

@@ -70,6 +70,12 @@ rule fidelity_comparison_table:
     output:
         table=paths.table(name="fidelity_comparison"),
         outliers=paths.table(name="fidelity_outliers"),
+        statistics=report(
+            paths.table(name="fidelity_statistics"),
+            caption="../report/fidelity_statistics.rst",
+            category="Tables",
+            subcategory="{dataset}",
+        ),
     log:
         paths.log("{dataset}", "fidelity_comparison_table"),
     localrule: True
@@ -83,7 +89,7 @@ rule fidelity_comparison_table:
     shell:
         "{params.mftl} fidelity-table --high {input.high:q} --low {input.low:q} --high-fidelity {params.high:q}"
         " --low-fidelity {params.low:q} {params.compare} --out {output.table:q} --outliers {output.outliers:q}"
-        " > {log:q} 2>&1"
+        " --statistics {output.statistics:q} > {log:q} 2>&1"
 
 
 rule costs:
@@ -161,8 +167,11 @@ rule paper_comparison:
 
 
 def report_page_inputs(wildcards):
-    """The tables the report's first page shows: summary.csv and costs.csv of every dataset."""
-    return [paths.dataset_file(d, name) for d in config["datasets"] for name in ("summary.csv", "costs.csv")]
+    """The tables the report's first page shows: summary.csv and costs.csv of every dataset, and its
+    fidelity statistics where it has a fidelity comparison."""
+    tables = [paths.dataset_file(d, name) for d in config["datasets"] for name in ("summary.csv", "costs.csv")]
+    compared = [d for d, spec in config["datasets"].items() if "fidelity_comparison" in available_figures(spec)]
+    return tables + [paths.table(d, "fidelity_statistics") for d in compared]
 
 
 rule report_page:
