@@ -7,6 +7,7 @@ from snakemake.utils import min_version
 sys.path.insert(0, f"{workflow.basedir}/workflow")
 from mftl import paths
 from mftl.cluster_checks import print_slurm_warnings
+from mftl.quality import print_warnings
 from mftl.config import check_config, load_config_file
 from mftl.source_checks import check_sources
 
@@ -53,6 +54,10 @@ include: "workflow/rules/label.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/figures.smk"
+
+
+onsuccess:
+    print_warnings()  # the quality warnings (mftl.quality) of results/warnings.txt, last on the screen
 
 
 rule all:

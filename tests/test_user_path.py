@@ -31,6 +31,7 @@ def test_own_data_path_of_the_readme_init_check_plan_run_report(tiny_source, tmp
     under ref_energy/ref_forces, a molecule key): mftl init -> mftl check-config -> snakemake -n -> run
     -> report, in a fresh working directory with the file under a relative path."""
     import html
+    import json
     import shutil
     import subprocess
     import time
@@ -65,6 +66,25 @@ def test_own_data_path_of_the_readme_init_check_plan_run_report(tiny_source, tmp
     for _, row in summary.iterrows():  # each mean energy and force RMSE of summary.csv, as the page rounds them
         assert f"{row['energy_rmse_meV_atom_mean']:.1f}" in text
         assert f"{row['forces_rmse_meV_A_mean']:.1f}" in text
+
+    # quality flags: three epochs end no run early, so every trained model is flagged, in curves.csv (as its
+    # training.json says), in the warnings printed last by the run and on the report's first page
+    curves = pd.read_csv(tmp_path / "results/my/curves.csv")
+    for _, row in curves.iterrows():
+        tag = f"n{row.train_size}_s{row.seed}"
+        if row.method == "mftl":
+            tag = f"p{int(row.pretrain_size)}_e{int(row.epoch_cap)}_{tag}"
+        info = json.loads((tmp_path / f"results/my/models/{row.method}/{tag}/training.json").read_text())
+        assert row.reached_max_epochs == (not info["stopped_early"] and info["epochs_run"] == info["max_epochs"])
+        if row.method == "mftl":  # the pre-training's own validation error after epoch_cap epochs (mace counts from 0)
+            log = pd.read_json(next((tmp_path / "results/my/pretrain").glob("*/results/*_train.txt")), lines=True)
+            at_cap = log[(log["mode"] == "eval") & (log["epoch"] == row.epoch_cap - 1)].iloc[0]
+            assert row.pretrain_valid_energy_rmse_meV_atom == pytest.approx(1000 * at_cap.rmse_e_per_atom)
+            assert row.pretrain_valid_forces_rmse_meV_A == pytest.approx(1000 * at_cap.rmse_f)
+    assert curves.reached_max_epochs.all()
+    warning = f"my: {len(curves)} of {len(curves)} trained models ended at max_epochs without early stopping"
+    assert warning in run.stdout.split("Quality warnings")[-1]
+    assert warning in text.split("Warnings")[1]
 
 
 def test_report_page_holds_each_datasets_summary_as_docutils_renders_it(tmp_path, monkeypatch):

@@ -249,11 +249,13 @@ def _cmd_fetch_foundation(args: argparse.Namespace) -> None:
 def _cmd_concat_curves(args: argparse.Namespace) -> None:
     import pandas as pd
 
-    from mftl.curves import COLUMNS
+    from mftl.curves import TABLE_COLUMNS
     from mftl.structures import atomic_path
 
     tables = [pd.read_csv(path) for path in args.inputs]
-    merged = pd.concat(tables, ignore_index=True)[COLUMNS] if tables else pd.DataFrame(columns=COLUMNS)
+    # reindex: a dataset's curves.csv written before a column existed gets it empty
+    merged = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
+    merged = merged.reindex(columns=TABLE_COLUMNS)
     with atomic_path(args.out) as tmp:
         merged.to_csv(tmp, index=False)
 
@@ -301,9 +303,10 @@ def _cmd_select_cap(args: argparse.Namespace) -> None:
 
 def _cmd_curves(args: argparse.Namespace) -> None:
     from mftl.curves import curves_table, read_records
+    from mftl.quality import with_quality_columns
     from mftl.structures import atomic_path
 
-    table = curves_table(read_records(args.inputs))
+    table = with_quality_columns(curves_table(read_records(args.inputs)))
     with atomic_path(args.out) as tmp:
         table.to_csv(tmp, index=False)
 
@@ -530,6 +533,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from mftl.log_filters import quiet_known_warnings
+
+    quiet_known_warnings()  # known harmless third-party warnings out of the job logs (MFTL_DEBUG_WARNINGS=1 keeps them)
     args = build_parser().parse_args(argv)
     try:
         args.func(args)

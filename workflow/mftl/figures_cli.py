@@ -91,11 +91,15 @@ def _cmd_paper_comparison(args: argparse.Namespace) -> None:
 
 
 def _cmd_report_page(args: argparse.Namespace) -> None:
-    from mftl.report_page import report_page
+    from mftl.report_page import campaign_warnings, report_page
     from mftl.structures import write_text_atomic
 
-    write_text_atomic(args.out, report_page(json.loads(args.config)))
-    print(f"report-page: the report's first page -> {args.out}")
+    config = json.loads(args.config)
+    warnings = campaign_warnings(config)
+    write_text_atomic(args.out, report_page(config, warnings))
+    if args.warnings:
+        write_text_atomic(args.warnings, "".join(f"WARNING: {w}\n" for w in warnings))
+    print(f"report-page: the report's first page -> {args.out}; {len(warnings)} warning(s)")
 
 
 def _cmd_figure_notes(args: argparse.Namespace) -> None:
@@ -172,6 +176,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--config", required=True, help="the campaign config as JSON (its datasets)")
     p.add_argument("--out", required=True)
+    p.add_argument("--warnings", help="also the quality warnings, one per line (printed at the end of a run)")
     p.set_defaults(func=_cmd_report_page)
 
     # a step of the rule figure_notes (its notes come from the planning), not a user command: no help=, so

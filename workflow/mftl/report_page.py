@@ -1,7 +1,8 @@
 """The first page of the Snakemake report (``snakemake --report``): the campaign's results.
 
-Rule ``report_page`` writes ``results/report.rst`` from each dataset's ``summary.csv`` and
-``costs.csv``; ``workflow/report/workflow.rst`` includes it, so the report opens on the
+Rule ``report_page`` writes ``results/report.rst`` from each dataset's ``summary.csv``,
+``costs.csv``, ``curves.csv`` (the quality warnings, also ``results/warnings.txt``, which the run
+prints at its end) and fidelity statistics; ``workflow/report/workflow.rst`` includes it, so the report opens on the
 datasets, the summary table (test RMSEs, ratios to scratch, costs) and the run's warnings
 instead of Snakemake's generic page. CSV files are offered only as downloads by Snakemake's
 report, so the tables are written inline here.
@@ -153,7 +154,30 @@ def statistics_rows(table: pd.DataFrame) -> list[list[str]]:
     ]
 
 
-def report_page(config: dict) -> str:
+def campaign_warnings(config: dict) -> list[str]:
+    """The quality warnings (:func:`mftl.quality.quality_warnings`) of every dataset's curves.csv made so far."""
+    from mftl.quality import quality_warnings
+
+    warnings = []
+    for name in config["datasets"]:
+        curves = Path(paths.dataset_file(name, "curves.csv"))
+        if curves.is_file():
+            warnings += quality_warnings(pd.read_csv(curves))
+    return warnings
+
+
+def warnings_section(warnings: list[str]) -> list[str]:
+    lines = ["Warnings", "--------", ""]
+    if not warnings:
+        return [
+            *lines,
+            "None: every model stopped early or before its max_epochs and every test energy is determined.",
+            "",
+        ]
+    return lines + [f"* {warning}" for warning in warnings] + [""]
+
+
+def report_page(config: dict, warnings: list[str] | None = None) -> str:
     """The report's first page as reStructuredText, from the files under ``results/`` (working directory)."""
     lines = ["Campaign results", "================", ""]
     lines += [
@@ -163,6 +187,7 @@ def report_page(config: dict) -> str:
         "report's sections; every number below is in its CSV file.",
         "",
     ]
+    lines += warnings_section(campaign_warnings(config) if warnings is None else warnings)
     for name, ds in config["datasets"].items():
         summary_file, costs_file = Path(paths.dataset_file(name, "summary.csv")), paths.dataset_file(name, "costs.csv")
         summary = pd.read_csv(summary_file) if summary_file.is_file() else None

@@ -169,7 +169,8 @@ rule paper_comparison:
 def report_page_inputs(wildcards):
     """The tables the report's first page shows: summary.csv and costs.csv of every dataset, and its
     fidelity statistics where it has a fidelity comparison."""
-    tables = [paths.dataset_file(d, name) for d in config["datasets"] for name in ("summary.csv", "costs.csv")]
+    names = ("summary.csv", "costs.csv", "curves.csv")
+    tables = [paths.dataset_file(d, name) for d in config["datasets"] for name in names]
     compared = [d for d, spec in config["datasets"].items() if "fidelity_comparison" in available_figures(spec)]
     return tables + [paths.table(d, "fidelity_statistics") for d in compared]
 
@@ -178,7 +179,8 @@ rule report_page:
     input:
         report_page_inputs,
     output:
-        paths.campaign_file("report.rst"),
+        page=paths.campaign_file("report.rst"),
+        warnings=paths.campaign_file("warnings.txt"),
     log:
         paths.campaign_log("report_page"),
     localrule: True
@@ -188,4 +190,5 @@ rule report_page:
         mftl=MFTL,
         config=costs_config,
     shell:
-        "{params.mftl} report-page --config {params.config} --out {output:q} > {log:q} 2>&1"
+        "{params.mftl} report-page --config {params.config} --out {output.page:q} --warnings {output.warnings:q}"
+        " > {log:q} 2>&1"
