@@ -762,6 +762,15 @@ def figure_targets():
     return targets
 
 
+def report_page_inputs(wildcards):
+    """The tables the report's first page shows: summary.csv and costs.csv of every dataset, and its
+    fidelity statistics where it has a fidelity comparison."""
+    names = ("summary.csv", "costs.csv", "curves.csv")
+    tables = [paths.dataset_file(d, name) for d in config["datasets"] for name in names]
+    compared = [d for d, spec in config["datasets"].items() if "fidelity_comparison" in available_figures(spec)]
+    return tables + [paths.table(d, "fidelity_statistics") for d in compared]
+
+
 def pretraining_fidelity_curves(wildcards):
     """curves.csv of every dataset that pre-trains on another low fidelity of the same configurations."""
     group = pretraining_fidelity_groups(config["datasets"])[wildcards.dataset]
