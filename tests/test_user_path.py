@@ -38,6 +38,8 @@ def test_own_data_path_of_the_readme_init_check_plan_run_report(tiny_source, tmp
 
     import pandas as pd
 
+    from mftl.structures import read_structures
+
     shutil.copy(tiny_source, tmp_path / "my.extxyz")
     start = time.perf_counter()
 
@@ -82,6 +84,11 @@ def test_own_data_path_of_the_readme_init_check_plan_run_report(tiny_source, tmp
             assert row.pretrain_valid_energy_rmse_meV_atom == pytest.approx(1000 * at_cap.rmse_e_per_atom)
             assert row.pretrain_valid_forces_rmse_meV_A == pytest.approx(1000 * at_cap.rmse_f)
     assert curves.reached_max_epochs.all()
+    # per molecule (the made file has a molecule key): one row per model and molecule of its test set
+    by_molecule = pd.read_csv(tmp_path / "results/my/tables/errors_by_molecule.csv")
+    test_molecules = {a.info["molecule"] for a in read_structures(tmp_path / "results/my/splits/test.extxyz")}
+    assert len(by_molecule) == len(curves) * len(test_molecules)
+    assert by_molecule.groupby(["method", "train_size"]).n_test.sum().eq(curves.n_test.iloc[0]).all()
     warning = f"my: {len(curves)} of {len(curves)} trained models ended at max_epochs without early stopping"
     assert warning in run.stdout.split("Quality warnings")[-1]
     assert warning in text.split("Warnings")[1]

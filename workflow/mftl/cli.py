@@ -306,9 +306,15 @@ def _cmd_curves(args: argparse.Namespace) -> None:
     from mftl.quality import with_quality_columns
     from mftl.structures import atomic_path
 
-    table = with_quality_columns(curves_table(read_records(args.inputs)))
+    records = read_records(args.inputs)
+    table = with_quality_columns(curves_table(records))
     with atomic_path(args.out) as tmp:
         table.to_csv(tmp, index=False)
+    if args.by_molecule:
+        from mftl.molecules import molecule_table
+
+        with atomic_path(args.by_molecule) as tmp:
+            molecule_table(records).to_csv(tmp, index=False)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -522,6 +528,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("curves", help="tidy learning-curve table from evaluation results")
     p.add_argument("inputs", nargs="+")
     p.add_argument("--out", required=True)
+    p.add_argument("--by-molecule", help="also the errors per model and molecule (CSV; empty without a molecule key)")
     p.set_defaults(func=_cmd_curves)
 
     from mftl.figures_cli import HIDDEN_COMMANDS

@@ -25,6 +25,7 @@ import numpy as np
 from mftl.elements import check_covered, element_union, symbols_by_id
 from mftl.evaluation import PRED_ENERGY_KEY, PRED_FORCES_KEY, error_statistics, errors, eval_command, predictions
 from mftl.foundations import check_multihead, model_dtype, model_heads
+from mftl.molecules import errors_by_molecule
 from mftl.quality import run_flags
 from mftl.references import e0s_from_json, e0s_to_json, fit_reference, span_report, training_prior
 from mftl.resume import run_fingerprint, start_or_resume
@@ -500,4 +501,10 @@ def evaluate(
             base_energy, base_forces = labels(base[int(atoms.info["config_id"])], base_fidelity)
             energies[i] += base_energy
             forces[i] = forces[i] + base_forces
-    return {**errors(reference, fidelity, energies, forces), **span, **run_flags(model_dir)}
+    by_molecule = errors_by_molecule(reference, fidelity, energies, forces)
+    return {
+        **errors(reference, fidelity, energies, forces),
+        **span,
+        **run_flags(model_dir),
+        **({"by_molecule": by_molecule} if by_molecule else {}),
+    }
