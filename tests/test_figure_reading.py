@@ -133,3 +133,19 @@ def test_force_histogram_is_clipped_to_the_central_quantiles_only_when_tails_str
     table = fidelity_table(high_e, high_e, np.zeros(tails.size), tails / 1000)
     histogram = plots.fidelity_comparison(table).axes[1]
     assert histogram.get_xlim()[1] < 1000 and note in histogram.get_legend().get_texts()[0].get_text()
+
+
+def test_outlier_ids_next_to_each_other_do_not_overlap():
+    """Three worst configurations at almost the same place: their config ids are drawn apart."""
+    high_e = np.linspace(-0.05, 0.05, 20)
+    low_e = high_e.copy()
+    low_e[[3, 4, 5]] += [0.2, 0.2001, 0.2002]  # the three outliers, on top of each other
+    table = fidelity_table(high_e, low_e, np.zeros(60), np.zeros(60))
+    fig = plots.fidelity_comparison(table, n_outliers=3)
+    parity = fig.axes[0]
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    labels = [text for text in parity.texts if text.get_text() in {"3", "4", "5"}]
+    assert sorted(text.get_text() for text in labels) == ["3", "4", "5"]
+    boxes = [text.get_window_extent(renderer) for text in labels]
+    assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1 :])
