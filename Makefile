@@ -24,18 +24,20 @@ install: $(STAMP)
 # but only when no Snakemake runs in that directory (mftl.locks): a second run beside
 # a running one keeps its lock and stops with LockException; mftl jobs left running by a
 # killed Snakemake make it refuse, naming their pids.
+# After the run, results/report.html: the campaign's summary first (results/report.rst), then every
+# figure and table. `make report ARGS="--configfile config/x.yaml"` writes it again for that campaign.
 run: install
 	PATH="$(BIN):$$PATH" $(BIN)/python -m mftl.locks $(ARGS)
 	PATH="$(BIN):$$PATH" $(BIN)/snakemake --cores $(CORES) $(ARGS)
+	PATH="$(BIN):$$PATH" $(BIN)/snakemake $(ARGS) --report results/report.html
 
 demo: run
-	PATH="$(BIN):$$PATH" $(BIN)/snakemake --report results/report.html
 
 report: install
-	PATH="$(BIN):$$PATH" $(BIN)/snakemake --report results/report.html
+	PATH="$(BIN):$$PATH" $(BIN)/snakemake $(ARGS) --report results/report.html
 
 dryrun: install
-	PATH="$(BIN):$$PATH" $(BIN)/snakemake -n
+	PATH="$(BIN):$$PATH" $(BIN)/snakemake -n $(ARGS)
 
 # `make dftbplus` builds a serial (OpenMP) DFTB+ into $(VENV)/bin/dftb+ (tools/build_dftbplus.sh):
 # nothing when a dftb+ is already on PATH (e.g. conda-forge `dftbplus=*=nompi_*`), else from
@@ -54,7 +56,6 @@ dftbplus: install
 DEMO_DFTB := --configfile config/config.yaml config/demo_dftb.yaml
 demo-dftb: dftbplus
 	$(MAKE) run ARGS="$(DEMO_DFTB)"
-	PATH="$(BIN):$$PATH" $(BIN)/snakemake $(DEMO_DFTB) --report results/report.html
 
 test: install
 	PATH="$(BIN):$$PATH" $(BIN)/pytest -q -ra

@@ -7,6 +7,8 @@ from snakemake.utils import min_version
 sys.path.insert(0, f"{workflow.basedir}/workflow")
 from mftl import paths
 from mftl.campaigns import check_campaign_files, warn_campaign_files
+from mftl.cluster_checks import print_slurm_warnings
+from mftl.quality import print_warnings
 from mftl.config import check_config, load_config_file
 from mftl.source_checks import check_sources
 
@@ -26,6 +28,7 @@ report: "workflow/report/workflow.rst"
 check_config(config, f"{workflow.basedir}/workflow/schemas/config.schema.yaml")
 check_sources(config)
 warn_campaign_files(config)  # another campaign's results/curves.csv here: a run refuses (onstart)
+print_slurm_warnings(config, workflow.resource_settings)  # a SLURM profile without account, GPUs, ...
 
 
 onstart:
@@ -57,6 +60,10 @@ include: "workflow/rules/label.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/figures.smk"
+
+
+onsuccess:
+    print_warnings()  # the quality warnings (mftl.quality) of results/warnings.txt, last on the screen
 
 
 rule all:

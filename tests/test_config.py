@@ -226,6 +226,12 @@ def test_snakemake_dry_run_refuses_a_mace_flag_mace_would_refuse(tmp_path, tiny_
     assert not (tmp_path / "results").exists()
 
 
+def check_config_command(cwd: Path, *configfiles: str) -> subprocess.CompletedProcess:
+    """``mftl check-config`` run as a user runs it, in ``cwd``."""
+    command = [str(BIN / "python"), "-m", "mftl", "check-config", *configfiles]
+    return subprocess.run(command, cwd=cwd, env=env_with_venv(), capture_output=True, text=True, timeout=120)
+
+
 BROKEN_YAML = "device: cpu\ndatasets:\n  tiny:\n    source: x.extxyz\n   methods: [scratch]\n"
 
 
@@ -243,30 +249,37 @@ def test_a_malformed_yaml_config_is_named_with_its_line(tmp_path):
         -2000:
     ]
 
-    check = subprocess.run(
-        [str(BIN / "python"), "-m", "mftl", "check-config", "config/config.yaml"],
-        cwd=tmp_path,
-        env=env_with_venv(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    check = check_config_command(tmp_path, "config/config.yaml")
     assert check.returncode == 1
     assert "mftl check-config: error: config/config.yaml: line 5, column 4: malformed YAML" in check.stderr
 
 
-def test_check_config_merges_files_as_snakemake_does_and_names_the_key(tmp_path):
-    base = tiny_config(tmp_path / "missing.extxyz")
+def test_check_config_merges_files_as_snakemake_does_and_names_the_key(tmp_path, tiny_source):
+    base = tiny_config(tiny_source)
     (tmp_path / "base.yaml").write_text(yaml.safe_dump(base))
     (tmp_path / "overlay.yaml").write_text(yaml.safe_dump({"training": {"scratch": {"lrr": 0.1}}}))
-    command = [str(BIN / "python"), "-m", "mftl", "check-config", "base.yaml"]
-    ok = subprocess.run(command, cwd=tmp_path, env=env_with_venv(), capture_output=True, text=True, timeout=120)
+    ok = check_config_command(tmp_path, "base.yaml")
     assert ok.returncode == 0 and "a valid campaign (tiny)" in ok.stdout, ok.stderr
-    bad = subprocess.run(
-        command + ["overlay.yaml"], cwd=tmp_path, env=env_with_venv(), capture_output=True, text=True, timeout=120
-    )
+    bad = check_config_command(tmp_path, "base.yaml", "overlay.yaml")
     assert bad.returncode == 1
     assert "config key 'training.scratch.lrr': mace_run_train has no option '--lrr'" in bad.stderr
+
+
+def test_a_missing_source_file_is_refused_naming_the_key_and_the_path(tmp_path):
+    """Not 'a valid campaign' by mftl check-config and not Snakemake's MissingInputException at planning:
+    the key, the path and where a relative path is read from."""
+    (tmp_path / "my.yaml").write_text(yaml.safe_dump(tiny_config(Path("data/mine.extxyz"))))
+    check = check_config_command(tmp_path, "my.yaml")
+    message = (
+        "config key 'datasets.tiny.source': data/mine.extxyz does not exist "
+        f"(a relative path is read from the working directory {tmp_path})"
+    )
+    assert check.returncode == 1
+    assert message in check.stderr
+    result = run_snakemake(["-n", "--configfile", "my.yaml"], tmp_path)
+    assert result.returncode != 0
+    assert message in result.stdout + result.stderr
+    assert "MissingInputException" not in result.stdout + result.stderr
 
 
 def test_snakemake_lint_finds_nothing():

@@ -208,16 +208,18 @@ def test_unknown_costs_are_plotted_as_known_parts_and_named(results, tmp_path):
     pdf_string = caption.replace("(", "\\(").replace(")", "\\)")  # a PDF literal string escapes parentheses
     assert f"/Subject ({pdf_string})".encode() in figures[1].read_bytes()
 
-    # each point sits at the sum of its known parts (hours): scratch 50 s training + 5 s evaluation
+    # each point sits at the sum of its known parts: scratch 50 s training + 5 s evaluation; in minutes,
+    # the largest point (127 s) being over 2 min
     from mftl.plots import cost
 
     figure = cost(table)
     energy_axis = figure.axes[0]
+    assert energy_axis.get_xlabel() == "total cost per point (min of the jobs' resources)"
     points = {line.get_label(): line.get_xydata().ravel().tolist() for line in energy_axis.get_lines()}
-    assert points["scratch"] == pytest.approx([55 / 3600, 1.0])
+    assert points["scratch"] == pytest.approx([55 / 60, 1.0])
     lf_pretrain = 4 / 2 + 4 / 2 + 6 / 2
-    assert points["mftl (pre 3, cap 1)"] == pytest.approx([(lf_pretrain + 100 + 20 + 5) / 3600, 1.0])
-    assert points["foundation (ext)"] == pytest.approx([75 / 3600, 1.0])
+    assert points["mftl (pre 3, cap 1)"] == pytest.approx([(lf_pretrain + 100 + 20 + 5) / 60, 1.0])
+    assert points["foundation (ext)"] == pytest.approx([75 / 60, 1.0])
     markers = [line for line in energy_axis.get_lines() if line.get_marker() == "o" and len(line.get_xdata())]
     assert len(markers) == 3 and all(line.get_markerfacecolor() == "white" for line in markers), "open: lower bounds"
 

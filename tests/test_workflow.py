@@ -249,7 +249,7 @@ def test_dry_run_of_the_demo_plans_one_job_per_model_its_config_implies():
         assert counts[rule] == len(datasets), rule
     # one figure job per figure a dataset's config allows: learning curves and cost figure for every dataset
     assert counts["figure"] == sum(len(available_figures(d)) for d in datasets) >= 2 * len(datasets)
-    assert counts["all"] == counts["campaign_curves"] == 1
+    assert counts["all"] == counts["campaign_curves"] == counts["report_page"] == 1
 
 
 def test_paper_campaign_plans_offline_with_the_jobs_its_config_implies(tmp_path):

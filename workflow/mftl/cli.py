@@ -52,6 +52,28 @@ def _cmd_check_config(args: argparse.Namespace) -> None:
     print(f"{' + '.join(args.configfiles)}: a valid campaign ({', '.join(config['datasets'])})")
 
 
+def _cmd_init(args: argparse.Namespace) -> None:
+    import shlex
+
+    from mftl.starter_config import build_starter, render, summarize
+
+    e0s = source = None
+    if args.e0s_labeller:
+        from mftl.labellers import isolated_atom_energies
+
+        options = json.loads(args.e0s_options)
+        elements = summarize(args.source)[0].elements
+        e0s = isolated_atom_energies(args.e0s_labeller, elements, options, threads=args.threads)
+        source = f"labeller {args.e0s_labeller} {json.dumps(options, sort_keys=True)}"
+    starter = build_starter(
+        args.source, args.energy_key, args.forces_key, preset=args.preset, e0s=e0s, e0s_source=source
+    )
+    command = shlex.join(
+        ["mftl", "init", *sys.argv[2:]] if sys.argv[1:2] == ["init"] else ["mftl", "init", args.source]
+    )
+    sys.stdout.write(render(starter, command))
+
+
 def _cmd_fetch(args: argparse.Namespace) -> None:
     import shutil
 
@@ -246,11 +268,13 @@ def _cmd_fetch_foundation(args: argparse.Namespace) -> None:
 def _cmd_concat_curves(args: argparse.Namespace) -> None:
     import pandas as pd
 
-    from mftl.curves import COLUMNS
+    from mftl.curves import TABLE_COLUMNS
     from mftl.structures import atomic_path
 
     tables = [pd.read_csv(path) for path in args.inputs]
-    merged = pd.concat(tables, ignore_index=True).reindex(columns=COLUMNS) if tables else pd.DataFrame(columns=COLUMNS)
+    # reindex: a dataset's curves.csv written before a column existed gets it empty
+    merged = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
+    merged = merged.reindex(columns=TABLE_COLUMNS)
     with atomic_path(args.out) as tmp:
         merged.to_csv(tmp, index=False)
 
@@ -299,11 +323,18 @@ def _cmd_select_cap(args: argparse.Namespace) -> None:
 
 def _cmd_curves(args: argparse.Namespace) -> None:
     from mftl.curves import curves_table, read_records
+    from mftl.quality import with_quality_columns
     from mftl.structures import atomic_path
 
-    table = curves_table(read_records(args.inputs))
+    records = read_records(args.inputs)
+    table = with_quality_columns(curves_table(records))
     with atomic_path(args.out) as tmp:
         table.to_csv(tmp, index=False)
+    if args.by_molecule:
+        from mftl.molecules import molecule_table
+
+        with atomic_path(args.by_molecule) as tmp:
+            molecule_table(records).to_csv(tmp, index=False)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -332,6 +363,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("configfiles", nargs="+")
     p.set_defaults(func=_cmd_check_config)
+
+    p = sub.add_parser(
+        "init",
+        help="write a commented starter campaign for an extxyz file to stdout (mftl init my.extxyz > my.yaml)",
+    )
+    p.add_argument("source", help="extxyz file: configurations, energies (eV) and forces (eV/A) under keys")
+    p.add_argument("--energy-key", help="info key of the total energy (default: the one energy-like key found)")
+    p.add_argument("--forces-key", help="per-atom array key of the forces (default: the one force-like key found)")
+    p.add_argument(
+        "--preset",
+        choices=["first", "quick"],
+        default="first",
+        help="first: a small model, three training sizes, two seeds (default); quick: a tiny model for "
+        "a few epochs, to check the whole path in minutes",
+    )
+    p.add_argument("--e0s-labeller", help="compute the high fidelity's isolated-atom E0s (eV) with this labeller")
+    p.add_argument("--e0s-options", default="{}", help="its options as JSON (the method of the labels)")
+    p.add_argument("--threads", type=int, default=1)
+    p.set_defaults(func=_cmd_init)
 
     p = sub.add_parser("fetch", help="download a file, verify its checksum, optionally unpack it")
     p.add_argument("--url", required=True)
@@ -519,15 +569,21 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("curves", help="tidy learning-curve table from evaluation results")
     p.add_argument("inputs", nargs="+")
     p.add_argument("--out", required=True)
+    p.add_argument("--by-molecule", help="also the errors per model and molecule (CSV; empty without a molecule key)")
     p.set_defaults(func=_cmd_curves)
 
+    from mftl.figures_cli import HIDDEN_COMMANDS
     from mftl.figures_cli import register as register_figure_commands
 
     register_figure_commands(sub)
+    sub.metavar = "{" + ",".join(name for name in sub.choices if name not in HIDDEN_COMMANDS) + "}"
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    from mftl.log_filters import quiet_known_warnings
+
+    quiet_known_warnings()  # known harmless third-party warnings out of the job logs (MFTL_DEBUG_WARNINGS=1 keeps them)
     args = build_parser().parse_args(argv)
     try:
         args.func(args)

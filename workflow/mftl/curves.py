@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from mftl.quality import FLAG_COLUMNS
+
 COLUMNS = [
     "dataset",
     "method",
@@ -23,6 +25,8 @@ COLUMNS = [
     "n_test",
     "n_test_undetermined",
 ]
+#: every column of curves.csv: the required ones and the quality flags (mftl.quality), empty where unknown
+TABLE_COLUMNS = [*COLUMNS, *FLAG_COLUMNS]
 
 METRICS = ["energy_rmse_meV_atom", "forces_rmse_meV_A", "energy_mae_meV_atom", "forces_mae_meV_A"]
 
@@ -30,7 +34,7 @@ METRICS = ["energy_rmse_meV_atom", "forces_rmse_meV_A", "energy_mae_meV_atom", "
 def curves_table(records: Iterable[dict]) -> pd.DataFrame:
     """Tidy table of evaluation records, sorted; pre-training columns are empty for scratch."""
     frame = pd.DataFrame(list(records))
-    for optional in ("pretrain_size", "epoch_cap"):  # absent when no method pre-trains
+    for optional in ("pretrain_size", "epoch_cap", *FLAG_COLUMNS):  # absent when no method pre-trains; flags
         if optional not in frame.columns:
             frame[optional] = pd.NA
     # test configurations whose reference energy the model's E0 fit left undetermined: the energy
@@ -39,7 +43,7 @@ def curves_table(records: Iterable[dict]) -> pd.DataFrame:
     missing = [c for c in COLUMNS if c not in frame.columns]
     if missing:
         raise ValueError(f"evaluation records lack column(s) {missing}")
-    frame = frame[COLUMNS].astype(
+    frame = frame[TABLE_COLUMNS].astype(
         {
             "pretrain_size": "Int64",
             "epoch_cap": "Int64",

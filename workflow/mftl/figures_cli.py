@@ -56,6 +56,13 @@ def _cmd_fidelity_table(args: argparse.Namespace) -> None:
     _write_csv(table, args.out)
     if args.outliers:
         _write_csv(fidelity_outliers(table), args.outliers)
+    if args.statistics:
+        from mftl.fidelity_statistics import fidelity_statistics
+
+        molecules = {
+            int(a.info["config_id"]): str(a.info[args.molecule_key]) for a in high if args.molecule_key in a.info
+        }
+        _write_csv(fidelity_statistics(table, molecules if len(molecules) == len(high) else None), args.statistics)
     print(f"fidelity-table: {table['config_id'].nunique()} configurations in both fidelities -> {args.out}")
 
 
@@ -105,12 +112,28 @@ def _cmd_negative_transfer(args: argparse.Namespace) -> None:
     print(f"negative-transfer: {len(table)} rows ({table['epoch_cap'].nunique()} caps) -> {args.out}")
 
 
+def _cmd_report_page(args: argparse.Namespace) -> None:
+    from mftl.report_page import campaign_warnings, report_page
+    from mftl.structures import write_text_atomic
+
+    config = json.loads(args.config)
+    warnings = campaign_warnings(config)
+    write_text_atomic(args.out, report_page(config, warnings))
+    if args.warnings:
+        write_text_atomic(args.warnings, "".join(f"WARNING: {w}\n" for w in warnings))
+    print(f"report-page: the report's first page -> {args.out}; {len(warnings)} warning(s)")
+
+
 def _cmd_figure_notes(args: argparse.Namespace) -> None:
     notes = json.loads(args.skipped)
     if not notes:
         print("figures: every figure of the campaign was made")
     for note in notes:
         print(f"figures: skipped {note}")
+
+
+#: subcommands only rules call, left out of ``mftl --help``
+HIDDEN_COMMANDS = ("figure-notes",)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -150,6 +173,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--out", required=True)
     p.add_argument("--outliers", help="CSV: the worst configurations of each comparison (config ids)")
+    p.add_argument("--statistics", help="CSV: RMSD, MAD (meV/atom, meV/A) and correlation per comparison and molecule")
+    p.add_argument(
+        "--molecule-key", default="molecule", help="info key of the molecule in --high (when every one has it)"
+    )
     p.set_defaults(func=_cmd_fidelity_table)
 
     p = sub.add_parser("costs", help="what each curves.csv point cost: labels, training, evaluation")
@@ -190,6 +217,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True)
     p.set_defaults(func=_cmd_negative_transfer)
 
-    p = sub.add_parser("figure-notes", help="print which figures a campaign skips and why")
+    p = sub.add_parser(
+        "report-page", help="the report's first page (reStructuredText): datasets, summary tables, warnings"
+    )
+    p.add_argument("--config", required=True, help="the campaign config as JSON (its datasets)")
+    p.add_argument("--out", required=True)
+    p.add_argument("--warnings", help="also the quality warnings, one per line (printed at the end of a run)")
+    p.set_defaults(func=_cmd_report_page)
+
+    # a step of the rule figure_notes (its notes come from the planning), not a user command: no help=, so
+    # argparse leaves it out of the command list (mftl.cli leaves it out of the usage line: HIDDEN_COMMANDS)
+    p = sub.add_parser("figure-notes", description="print which figures a campaign skips and why")
     p.add_argument("--skipped", default="[]", help="JSON list of '<dataset>/<figure>: <reason>' notes")
     p.set_defaults(func=_cmd_figure_notes)

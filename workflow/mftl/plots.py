@@ -169,14 +169,15 @@ def fidelity_comparison(table: pd.DataFrame, title: str = "", n_outliers: int = 
             edgecolors="red",
             label=f"worst {len(marked)} (config id)",
         )
-        for config_id, point in marked.iterrows():
+        for k, (config_id, point) in enumerate(marked.iterrows()):  # staggered, so close points' ids stay apart
             parity.annotate(
                 str(config_id),
                 (point["high"], point["low"]),
                 fontsize="x-small",
                 color="red",
-                xytext=(3, 3),
+                xytext=(12, 12 - 11 * k),
                 textcoords="offset points",
+                arrowprops={"arrowstyle": "-", "color": "red", "linewidth": 0.5},
             )
         parity.set_xlabel(f"{high} relative energy (eV/atom)")
         parity.set_ylabel(f"{low} relative energy (eV/atom)")
@@ -184,17 +185,37 @@ def fidelity_comparison(table: pd.DataFrame, title: str = "", n_outliers: int = 
         parity.legend(fontsize="small")
 
         force_errors = errors["forces_meV_A"]
+        shown, note = clipped_range(force_errors)
         histogram.hist(
             force_errors,
             bins=min(60, max(10, len(force_errors) // 20)),
+            range=shown,
             alpha=0.8,
-            label=f"{low} $-$ {high}\nRMSE {rmse(force_errors):.0f} meV/$\\AA$",
+            label=f"{low} $-$ {high}\nRMSE {rmse(force_errors):.0f} meV/$\\AA$" + (f"\n{note}" if note else ""),
         )
         histogram.set_xlabel(f"force component error, {low} $-$ {high} (meV/$\\AA$)")
         histogram.set_ylabel("force components")
         histogram.legend(fontsize="small")
     fig.suptitle(title or " / ".join(f"{low} vs {high}" for low in sources))
     return fig
+
+
+#: the force-error histogram shows this central quantile range when the tails stretch the axis
+CLIP_QUANTILES = (0.005, 0.995)
+
+
+def clipped_range(errors: np.ndarray) -> tuple[tuple[float, float] | None, str]:
+    """The histogram's x range and a note: the 0.5-99.5% quantile range when the full range is more than
+    three times wider (a narrow peak with far tails), else None (all of it) and no note."""
+    errors = np.asarray(errors, dtype=float)
+    if errors.size == 0:
+        return None, ""
+    low, high = np.quantile(errors, CLIP_QUANTILES)
+    if high <= low or errors.max() - errors.min() <= 3 * (high - low):
+        return None, ""
+    outside = int(np.sum((errors < low) | (errors > high)))
+    note = f"x clipped to the 0.5-99.5% quantiles: {outside} of {errors.size} components outside"
+    return (float(low), float(high)), note
 
 
 def error_vs_epoch_cap(curves: pd.DataFrame, title: str = "") -> plt.Figure:
@@ -232,6 +253,7 @@ def learning_curves(curves: pd.DataFrame, title: str = "") -> plt.Figure:
     if curves.empty:
         raise FigureSkipped("the curves table is empty")
     fig = _learning_curve_figure(_series_by_label(curves), title)
+    fig.axes[0].get_legend().set_title(band_note(curves), prop={"size": "small"})
     zeroshot = curves[curves["method"] == ZEROSHOT]
     for ax, (metric, _) in zip(fig.axes, PANELS):  # a foundation as it is: a level beside the curves
         for style, (label, rows) in zip(
@@ -239,8 +261,19 @@ def learning_curves(curves: pd.DataFrame, title: str = "") -> plt.Figure:
         ):
             ax.axhline(rows[metric].mean(), color="grey", linestyle=style, linewidth=1, label=label)
     if not zeroshot.empty:
-        fig.axes[0].legend(fontsize="small")
+        fig.axes[0].legend(fontsize="small", title=band_note(curves), title_fontsize="small")
     return fig
+
+
+def band_note(curves: pd.DataFrame) -> str:
+    """What a learning curve's line and band are, with the number of seeds behind them."""
+    trained = curves[curves["method"] != ZEROSHOT]
+    seeds = trained.groupby(["method", "fidelities", "train_size"], dropna=False)["seed"].nunique()
+    low, high = (int(seeds.min()), int(seeds.max())) if len(seeds) else (0, 0)
+    if high <= 1:
+        return "one seed per point (no band)"
+    n = str(high) if low == high else f"{low}-{high}"
+    return f"line: mean over {n} seeds; band: min-max"
 
 
 def delta_vs_single_fidelity(curves: pd.DataFrame, title: str = "") -> plt.Figure:
@@ -328,34 +361,65 @@ def _known_cost_means(rows: pd.DataFrame, metric: str) -> pd.DataFrame:
     return per_row.groupby("train_size").agg({metric: "mean", "known_s": "mean", "complete": "all"}).sort_index()
 
 
-def _draw_cost_panel(ax: plt.Axes, table: pd.DataFrame, metric: str, label: str) -> None:
-    """RMSE against cost per series: filled markers where the cost is complete, open where part is unknown."""
+#: units of the cost figure, (name, seconds), chosen by :func:`cost_unit` from the data
+COST_UNITS = (("s", 1.0), ("min", 60.0), ("h", 3600.0))
+
+
+def cost_unit(seconds: Iterable[float]) -> tuple[str, float]:
+    """The unit a cost axis reads best in: seconds up to 2 minutes, minutes up to 2 hours, else hours
+    (the largest finite value decides); returns (name, seconds per unit)."""
+    values = np.asarray([v for v in seconds if np.isfinite(v)], dtype=float)
+    largest = values.max() if values.size else 0.0
+    for name, scale in COST_UNITS:
+        if largest < 120 * scale or name == COST_UNITS[-1][0]:
+            return name, scale
+    raise AssertionError("unreachable")
+
+
+def _readable_log_axis(axis: matplotlib.axis.Axis) -> None:
+    """Log-axis ticks at 1, 2 and 5 per decade, plain numbers, no minor labels (they ran together)."""
+    axis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+    axis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+    axis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+
+
+def _tiny_note(ax: plt.Axes, text: str, xy: tuple[float, float], offset: tuple[float, float], **style) -> None:
+    """A small text ``offset`` points from a data point."""
+    ax.annotate(text, xy, xytext=offset, textcoords="offset points", fontsize="xx-small", **style)
+
+
+def _draw_cost_panel(ax: plt.Axes, table: pd.DataFrame, metric: str, label: str, unit: tuple[str, float]) -> None:
+    """RMSE against cost per series: filled markers where the cost is complete, open where part is unknown;
+    each point labelled with its training size (n=...)."""
+    name_unit, scale = unit
     for name, rows in table.groupby("series", sort=True):
         means = _known_cost_means(rows, metric)
-        hours = means["known_s"] / 3600
-        (line,) = ax.plot(hours, means[metric], label=name)
+        cost_in_unit = means["known_s"] / scale
+        (line,) = ax.plot(cost_in_unit, means[metric], label=name)
         complete = means["complete"].to_numpy()
-        ax.plot(hours[complete], means[metric][complete], "o", color=line.get_color(), label="_filled")
+        ax.plot(cost_in_unit[complete], means[metric][complete], "o", color=line.get_color(), label="_filled")
         ax.plot(
-            hours[~complete],
+            cost_in_unit[~complete],
             means[metric][~complete],
             "o",
             color=line.get_color(),
             markerfacecolor="white",
             label="_open",
         )
+        for size, x, y in zip(means.index, cost_in_unit, means[metric], strict=True):
+            _tiny_note(ax, f"n={int(size)}", (x, y), (4, 4), color=line.get_color())
     ax.set_xscale("log")
     ax.set_yscale("log")
     for axis in (ax.xaxis, ax.yaxis):
-        axis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
-        axis.set_minor_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
-    ax.set_xlabel("total cost per point (hours of the jobs' resources)")
+        _readable_log_axis(axis)
+    ax.tick_params(axis="x", labelrotation=30, labelsize="small")
+    ax.set_xlabel(f"total cost per point ({name_unit} of the jobs' resources)")
     ax.set_ylabel(label)
     ax.grid(True, which="both", alpha=0.3)
 
 
-def _draw_cost_split(ax: plt.Axes, table: pd.DataFrame) -> None:
-    """Known cost parts per series at the largest training size (hours); '+ unknown: ...' after a bar
+def _draw_cost_split(ax: plt.Axes, table: pd.DataFrame, unit: tuple[str, float]) -> None:
+    """Known cost parts per series at the largest training size (in ``unit``); '+ unknown: ...' after a bar
     whose cost is incomplete."""
     largest = table[table["train_size"] == table["train_size"].max()]
     split = (
@@ -363,7 +427,7 @@ def _draw_cost_split(ax: plt.Axes, table: pd.DataFrame) -> None:
         .assign(series=largest["series"])
         .groupby("series")
         .mean()
-        / 3600
+        / unit[1]
     )
     bottom = np.zeros(len(split))
     for part in split.columns:
@@ -373,22 +437,16 @@ def _draw_cost_split(ax: plt.Axes, table: pd.DataFrame) -> None:
         unknown = _unknown_parts(largest[largest["series"] == series])
         if unknown:
             ax.set_xlim(right=1.5 * bottom.max())  # room for the note
-            ax.annotate(
-                f"+ unknown: {', '.join(unknown)}",
-                (end, row),
-                xytext=(3, 0),
-                textcoords="offset points",
-                va="center",
-                fontsize="xx-small",
-            )
-    ax.set_xlabel(f"hours per point at {int(table['train_size'].max())} training configurations")
+            _tiny_note(ax, f"+ unknown: {', '.join(unknown)}", (end, row), (3, 0), va="center")
+    ax.set_xlabel(f"{unit[0]} per point at {int(table['train_size'].max())} training configurations")
     ax.legend(fontsize="x-small", loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2)
     ax.tick_params(axis="y", labelsize="x-small")
 
 
 def cost(costs: pd.DataFrame, title: str = "") -> plt.Figure:
-    """Energy and force RMSE versus total cost (hours; mean over seeds per series and training size),
-    and the cost split per series at the largest training size.
+    """Energy and force RMSE versus total cost (in s, min or h, chosen from the data: :func:`cost_unit`;
+    mean over seeds per series and training size, each point labelled n=<training size>), and the cost
+    split per series at the largest training size.
 
     A point whose cost is partly unknown (NaN components, e.g. high-fidelity labels of a user's
     own data) is drawn at its known part, a lower bound, with an open marker; the unknown parts are
@@ -397,10 +455,12 @@ def cost(costs: pd.DataFrame, title: str = "") -> plt.Figure:
         raise FigureSkipped("costs.csv has no rows")
     table = with_series_keys(costs).assign(series=lambda t: t.apply(series_label, axis=1))
     fig, axes = plt.subplots(1, 3, figsize=(14, 4.2), constrained_layout=True)
+    known = table[list(COMPONENT_NAMES)].sum(axis=1, skipna=True)
+    unit = cost_unit(known.groupby([table["series"], table["train_size"]]).mean())
     for ax, (metric, label) in zip(axes[:2], PANELS):
-        _draw_cost_panel(ax, table, metric, label)
+        _draw_cost_panel(ax, table, metric, label, unit)
     axes[0].legend(fontsize="x-small")
-    _draw_cost_split(axes[2], table)
+    _draw_cost_split(axes[2], table, unit)
     caption = unknown_cost_caption(costs)
     if caption:
         fig.description = caption

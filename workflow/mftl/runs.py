@@ -26,6 +26,8 @@ from ase.data import chemical_symbols
 from mftl.elements import check_covered, element_union, symbols_by_id
 from mftl.evaluation import PRED_ENERGY_KEY, PRED_FORCES_KEY, error_statistics, errors, eval_command, predictions
 from mftl.foundations import check_multihead, model_dtype, model_heads
+from mftl.molecules import errors_by_molecule
+from mftl.quality import run_flags
 from mftl.references import (
     e0s_from_json,
     e0s_to_json,
@@ -569,7 +571,14 @@ def evaluate(
             base_energy, base_forces = labels(base[int(atoms.info["config_id"])], base_fidelity)
             energies[i] += base_energy
             forces[i] = forces[i] + base_forces
-    return undetermined_energies({**errors(reference, fidelity, energies, forces), **span}, e0s)
+    by_molecule = errors_by_molecule(reference, fidelity, energies, forces)
+    result = {
+        **errors(reference, fidelity, energies, forces),
+        **span,
+        **run_flags(model_dir),
+        **({"by_molecule": by_molecule} if by_molecule else {}),
+    }
+    return undetermined_energies(result, e0s)
 
 
 #: the energy errors a result leaves empty when reference energies are undetermined
@@ -583,6 +592,10 @@ def undetermined_energies(result: dict, e0s_record: dict) -> dict:
     result = {**result, "n_test_undetermined": int(undetermined)}
     if undetermined:
         result.update(dict.fromkeys(ENERGY_METRICS))
+        if "by_molecule" in result:  # per-molecule energies rest on the same undetermined reference
+            result["by_molecule"] = {
+                name: {**stats, **dict.fromkeys(ENERGY_METRICS)} for name, stats in result["by_molecule"].items()
+            }
         print(
             f"energy errors not reported: {undetermined} test configurations have undetermined reference energies",
             flush=True,

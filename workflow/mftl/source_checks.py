@@ -1,6 +1,7 @@
 """Checks of a campaign against its source files, when Snakemake plans it.
 
-For every dataset whose ``source`` exists when planning (not one a ``convert``
+A dataset without ``convert`` whose ``source`` does not exist is refused, naming the key
+and the path. For every dataset whose ``source`` exists when planning (not one a ``convert``
 job has yet to write), the split is drawn exactly as the split job will draw it,
 from a cheap index of the file (:mod:`mftl.source_index`), and the campaign is
 refused, naming the config key, the file and example configuration ids, when
@@ -56,12 +57,21 @@ def check_sources(config: dict) -> None:
     """
     for name, ds in config["datasets"].items():
         if not Path(ds["source"]).is_file():
+            if "convert" not in ds:  # a converted source is written by its convert job
+                raise ConfigError(missing_source(name, ds["source"]))
             continue
         passed = PASSED_DIR / _digest(name, ds)
         if passed.exists():
             continue
         check_dataset(name, ds)
         write_atomic(passed, b"")
+
+
+def missing_source(name: str, source: str) -> str:
+    """The refusal of a dataset whose ``source`` file does not exist (and no ``convert`` job writes it)."""
+    where = "" if Path(source).is_absolute() else f" (a relative path is read from the working directory {Path.cwd()})"
+    kind = "is not a file" if Path(source).exists() else "does not exist"
+    return f"config key 'datasets.{name}.source': {source} {kind}{where}"
 
 
 def _digest(name: str, ds: dict) -> str:

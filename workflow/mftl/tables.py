@@ -197,6 +197,10 @@ def summary_table(curves: pd.DataFrame) -> pd.DataFrame:
     stats = grouped[METRICS].agg(["mean", "std"])
     stats.columns = [f"{metric}_{stat}" for metric, stat in stats.columns]
     stats.insert(0, "n_seeds", grouped["seed"].nunique())
+    if "reached_max_epochs" in curves.columns:  # quality flags (mftl.quality): runs without early stopping
+        stats["n_reached_max_epochs"] = grouped["reached_max_epochs"].agg(lambda v: int(v.astype("boolean").sum()))
+        for column in ("pretrain_valid_energy_rmse_meV_atom", "pretrain_valid_forces_rmse_meV_A"):
+            stats[column] = grouped[column].agg(lambda v: pd.to_numeric(v, errors="coerce").mean())
     stats = stats.reset_index()
     scratch = stats[stats["method"] == "scratch"].set_index(["dataset", "train_size"])
     reference = stats.set_index(["dataset", "train_size"]).index

@@ -803,6 +803,15 @@ def figure_targets():
     return targets
 
 
+def report_page_inputs(wildcards):
+    """The tables the report's first page shows: summary.csv and costs.csv of every dataset, and its
+    fidelity statistics where it has a fidelity comparison."""
+    names = ("summary.csv", "costs.csv", "curves.csv")
+    tables = [paths.dataset_file(d, name) for d in config["datasets"] for name in names]
+    compared = [d for d, spec in config["datasets"].items() if "fidelity_comparison" in available_figures(spec)]
+    return tables + [paths.table(d, "fidelity_statistics") for d in compared]
+
+
 def pretraining_fidelity_curves(wildcards):
     """curves.csv of every dataset that pre-trains on another low fidelity of the same configurations."""
     group = pretraining_fidelity_groups(config["datasets"])[wildcards.dataset]
@@ -980,5 +989,11 @@ def paper_comparison_targets():
 
 def final_targets():
     """curves.csv, summary.csv and every figure the config allows, per dataset; all curves in one table;
-    the comparison with the paper's numbers when configured."""
-    return [paths.campaign_file("curves.csv"), *dataset_curves(), *figure_targets(), *paper_comparison_targets()]
+    the comparison with the paper's numbers when configured; the report's first page."""
+    return [
+        paths.campaign_file("curves.csv"),
+        *dataset_curves(),
+        *figure_targets(),
+        *paper_comparison_targets(),
+        paths.campaign_file("report.rst"),
+    ]

@@ -62,9 +62,15 @@ rule curves:
     input:
         evaluation_results,
     output:
-        report(
+        curves=report(
             paths.dataset_file(name="curves.csv"),
             caption="../report/curves.rst",
+            category="Tables",
+            subcategory="{dataset}",
+        ),
+        by_molecule=report(
+            paths.table(name="errors_by_molecule"),
+            caption="../report/errors_by_molecule.rst",
             category="Tables",
             subcategory="{dataset}",
         ),
@@ -76,7 +82,7 @@ rule curves:
     params:
         mftl=MFTL,
     shell:
-        "{params.mftl} curves {input:q} --out {output:q} > {log:q} 2>&1"
+        "{params.mftl} curves {input:q} --out {output.curves:q} --by-molecule {output.by_molecule:q} > {log:q} 2>&1"
 
 
 rule campaign_curves:

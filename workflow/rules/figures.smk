@@ -90,6 +90,12 @@ rule fidelity_comparison_table:
     output:
         table=paths.table(name="fidelity_comparison"),
         outliers=paths.table(name="fidelity_outliers"),
+        statistics=report(
+            paths.table(name="fidelity_statistics"),
+            caption="../report/fidelity_statistics.rst",
+            category="Tables",
+            subcategory="{dataset}",
+        ),
     log:
         paths.log("{dataset}", "fidelity_comparison_table"),
     localrule: True
@@ -103,7 +109,7 @@ rule fidelity_comparison_table:
     shell:
         "{params.mftl} fidelity-table --high {input.high:q} --low {input.low:q} --high-fidelity {params.high:q}"
         " --low-fidelity {params.low:q} {params.compare} --out {output.table:q} --outliers {output.outliers:q}"
-        " > {log:q} 2>&1"
+        " --statistics {output.statistics:q} > {log:q} 2>&1"
 
 
 rule costs:
@@ -181,3 +187,22 @@ rule paper_comparison:
     shell:
         "{params.mftl} paper-comparison --curves {input.curves:q} --paper {input.paper:q} --out {output.table:q}"
         " --validation {input.validation:q} {params.tables} --figure {output.png:q} {output.pdf:q} > {log:q} 2>&1"
+
+
+rule report_page:
+    input:
+        report_page_inputs,
+    output:
+        page=paths.campaign_file("report.rst"),
+        warnings=paths.campaign_file("warnings.txt"),
+    log:
+        paths.campaign_log("report_page"),
+    localrule: True
+    conda:
+        "../../envs/analysis.yaml"
+    params:
+        mftl=MFTL,
+        config=costs_config,
+    shell:
+        "{params.mftl} report-page --config {params.config} --out {output.page:q} --warnings {output.warnings:q}"
+        " > {log:q} 2>&1"
