@@ -116,13 +116,14 @@ use rule evaluate as evaluate_pretrained with:
         args=pretrained_cap_args,
 
 
-# The validation errors of the candidates in one table with the columns of curves.csv (paper_comparison
+# The validation errors of the candidates in one table with the columns of curves.csv (and per molecule; paper_comparison
 # chooses by them, never by the test errors).
 use rule curves as validation_curves with:
     input:
         validation_results,
     output:
-        paths.dataset_file(name="valid_curves.csv"),
+        curves=paths.dataset_file(name="valid_curves.csv"),
+        by_molecule=paths.table(name="valid_errors_by_molecule"),
     log:
         paths.log("{dataset}", "valid_curves"),
 
