@@ -483,6 +483,9 @@ def build_parser() -> argparse.ArgumentParser:
     from mftl.figures_cli import register as register_figure_commands
 
     register_figure_commands(sub)
+    from mftl.decisions_cli import register as register_decision_commands
+
+    register_decision_commands(sub)
     return parser
 
 

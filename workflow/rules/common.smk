@@ -751,10 +751,12 @@ def figure_category(wildcards):
 
 
 def figure_targets():
-    """Every figure the config allows (which depends on methods, epoch caps) and summary.csv, per dataset."""
+    """Every figure the config allows (which depends on methods, epoch caps), summary.csv, costs.csv and the
+    decision tables, figure and advice.txt, per dataset."""
     targets = []
     for dataset, spec in config["datasets"].items():
         targets += [paths.dataset_file(dataset, "summary.csv"), paths.dataset_file(dataset, "costs.csv")]
+        targets += paths.decision_files(dataset)
         for figure in available_figures(spec):
             targets += paths.figure_files(dataset, figure)
     for dataset in pretraining_fidelity_groups(config["datasets"]):
