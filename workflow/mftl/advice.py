@@ -59,7 +59,7 @@ def target_lines(rows: pd.DataFrame) -> list[str]:
         if len(costed) > 1:
             lines.append(f"  runner-up: {_choice(costed.iloc[1])}")
             lines.append(f"  {distinguishable(costed.iloc[0], costed.iloc[1])}")
-    unknown = rows[rows["total_s"].isna() & rows["size"].notna() & rows["unknown"].fillna("").ne("")]
+    unknown = rows[rows["total_s"].isna() & rows["size"].notna() & rows["unknown"].astype("string").fillna("").ne("")]
     for _, row in unknown.iterrows():
         lines.append(
             f"  cost unknown: {row['route']} ({int(row['size'])} configurations): {row['unknown']};"

@@ -39,7 +39,7 @@ def _panel(ax: plt.Axes, rows: pd.DataFrame) -> list[str]:
         ecolor="black",
         capsize=3,
     )
-    for row, (is_known, unknown) in enumerate(zip(known, reached["unknown"].fillna(""))):
+    for row, (is_known, unknown) in enumerate(zip(known, reached["unknown"].astype("string").fillna(""))):
         if not is_known:
             ax.annotate(
                 f"+ unknown: {unknown}",

@@ -46,11 +46,9 @@ def _cmd_advise(args: argparse.Namespace) -> None:
 
     folder = Path(args.folder)
     files = {name: folder / "tables" / f"{name}.csv" for name in DECISION_TABLES}
-    missing = [str(path) for path in files.values() if not path.is_file()]
+    missing = [f"tables/{path.name}" for path in files.values() if not path.is_file()]
     if missing:
-        raise FileNotFoundError(
-            f"{', '.join(missing)}: missing; make them with snakemake {' '.join(missing)} (or the campaign)"
-        )
+        raise FileNotFoundError(f"{folder}: missing {', '.join(missing)}; make them with snakemake {folder}/advice.txt")
     tables = {name: pd.read_csv(path) for name, path in files.items()}
     text = advice_text(folder.name, tables["learning_curve_fits"], tables["data_efficiency"], tables["cost_to_target"])
     print(text, end="")
