@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import tiny_config
 
+from conftest import tiny_config
 from mftl import plots
 from mftl.cli import main as mftl_main
 from mftl.config import ConfigError, check_config
@@ -138,7 +138,7 @@ def test_nan_errors_are_left_out_and_counted():
 def test_the_learning_curve_figure_draws_each_fit_dashed_over_the_measured_sizes():
     table = curves(noise=0.2)
     fig = plots.learning_curves(table)
-    for ax, metric in zip(fig.axes, ["energy_rmse_meV_atom", "forces_rmse_meV_A"]):
+    for ax, metric in zip(fig.axes, ["energy_rmse_meV_atom", "forces_rmse_meV_A"], strict=True):
         dashed = [line for line in ax.get_lines() if line.get_label() == "_fit"]
         assert len(dashed) == len(ROUTES) and all(line.get_linestyle() == "--" for line in dashed)
         a, b = polyfit(table, "delta", metric)  # routes in legend order: delta, mftl, scratch
