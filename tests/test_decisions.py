@@ -239,6 +239,17 @@ def test_sizes_from_the_fit_are_flagged_interpolated_or_extrapolated_and_bounded
         assert row["size"] == math.ceil(size) and row["extrapolated"] == (status != "interpolated")
 
 
+def test_a_route_measured_at_one_size_meets_a_target_there_or_has_no_size():
+    table = curves(sizes=(20,), noise=0.0)
+    mftl_error = 80.0 * 20**-0.3  # mftl's error at 20 (no noise); scratch's is 300 * 20**-0.5, higher
+    spec = {**SPEC, "targets": {"energy_meV_atom": mftl_error * 1.01}}
+    cost = cost_to_target_table(table, costs_rows(table), spec)
+    cost = cost[cost["metric"] == "energy_rmse_meV_atom"].set_index("method")
+    assert cost.loc["mftl", "size"] == 20 and "needs at most this size" in cost.loc["mftl", "size_status"]
+    assert cost.loc["mftl", "total_s"] == pytest.approx(2.5 * (20 + VALIDATION) + 300 + 1300 + 5)
+    assert np.isnan(cost.loc["scratch", "size"]) and cost.loc["scratch", "size_status"] == "no fit: 1 training size"
+
+
 def test_unknown_costs_stay_unknown_and_named():
     table = curves(noise=0.2)
     costs = costs_rows(table)

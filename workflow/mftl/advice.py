@@ -105,10 +105,11 @@ def advice_text(dataset: str, fits: pd.DataFrame, efficiency: pd.DataFrame, cost
     trained = fits[fits["n_sizes"] > 0]
     sizes = sorted({int(n) for n in trained["n_min"].dropna()} | {int(n) for n in trained["n_max"].dropna()})
     seeds = sorted({int(n) for n in trained["n_seeds"]})
+    span = f"between {sizes[0]} and {sizes[-1]}" if len(sizes) > 1 else f"at {sizes[0]}" if sizes else "nowhere"
     lines = [
-        f"Advice for {dataset}: fits rest on {max(trained['n_sizes'], default=0)} training sizes at most"
-        f" (from {sizes[0] if sizes else '-'} to {sizes[-1] if sizes else '-'}), {', '.join(map(str, seeds)) or 'no'}"
-        " seed(s) per size; costs are seconds of the jobs' resources (costs.csv)."
+        f"Advice for {dataset}: learning curves of up to {max(trained['n_sizes'], default=0)} training size(s)"
+        f" {span}, {' or '.join(map(str, seeds)) or 'no'} seed(s) per size; costs in the jobs' resource time"
+        " (costs.csv)."
     ]
     if cost.empty:
         lines.append("No target: no configured targets and no scratch curve to take one from.")

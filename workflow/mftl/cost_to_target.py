@@ -10,7 +10,8 @@ rounded up to whole configurations; ``size_status`` is ``interpolated`` inside t
 ``extrapolated`` above them, ``extrapolated below`` under them, ``beyond bound`` when the fit needs more
 than ``targets.max_extrapolation`` (default 10) times the largest measured size (no size, no cost) or
 never falls to the target. The interval is that of the fit's bootstrap draws (none for two sizes: an
-exact line). A zero-shot foundation (no training set) reaches the target at size 0 or not at all.
+exact line). A route measured at one size only (no fit) reaches the target there if its mean error
+meets it: that size is an upper bound of the size needed. A zero-shot foundation (no training set) reaches the target at size 0 or not at all.
 
 Cost (seconds of the jobs' resources, from ``costs.csv``, whose rows charge each point in full):
 
@@ -124,6 +125,9 @@ def _size_row(fit: RouteFit, target: float, bound: float) -> dict:
     """Size to reach ``target`` on the fit, its interval and status."""
     row = {"size": np.nan, "size_low": np.nan, "size_high": np.nan, "extrapolated": pd.NA, "interval": fit.interval}
     if not fit.fitted:
+        if len(fit.sizes) == 1 and fit.means[0] <= target:  # met where measured: the size needed is at most that
+            status = "met at its one measured size (no fit): needs at most this size"
+            return {**row, "size": int(fit.sizes[0]), "size_status": status, "extrapolated": False}
         return {**row, "size_status": fit.interval}
     limit = bound * fit.sizes.max()
     size = round(float(size_for_error(fit.a, fit.b, target)), 6)  # a fit through a target point: that size
