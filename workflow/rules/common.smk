@@ -781,6 +781,17 @@ def costs_config(wildcards):
     return shlex.quote(json.dumps({key: config[key] for key in keys}, sort_keys=True))
 
 
+def decision_config(wildcards):
+    """The parts of a dataset's config the decision tables read (split sizes, targets), JSON for the shell."""
+    spec = dataset_config(wildcards)
+    return shlex.quote(json.dumps({"split": spec["split"], "targets": spec.get("targets", {})}, sort_keys=True))
+
+
+def advice_folder(wildcards, output):
+    """results/<dataset>, the folder `mftl advise` reads, from the advice file's path."""
+    return os.path.dirname(output[0])
+
+
 def _costed_labels(dataset):
     """(part, fidelity) of every labelled part the campaign's runs of ``dataset`` are charged for."""
     ds = config["datasets"][dataset]

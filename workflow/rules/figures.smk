@@ -163,12 +163,6 @@ rule paper_comparison:
 # ---- from curves to decisions: fits, data efficiency, cost to target, advice -------------
 
 
-def decision_config(wildcards):
-    """The parts of a dataset's config the decision tables read (split sizes, targets), JSON for the shell."""
-    spec = dataset_config(wildcards)
-    return shlex.quote(json.dumps({"split": spec["split"], "targets": spec.get("targets", {})}, sort_keys=True))
-
-
 rule decision_tables:
     input:
         curves=paths.dataset_file(name="curves.csv"),
@@ -246,6 +240,6 @@ rule advice:
         "../../envs/analysis.yaml"
     params:
         mftl=MFTL,
-        folder=paths.dataset_dir(),
+        folder=advice_folder,
     shell:
         "{params.mftl} advise {params.folder:q} --out {output:q} > {log:q} 2>&1"
