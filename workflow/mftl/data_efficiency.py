@@ -7,7 +7,7 @@ size n, with mean test error e over its seeds (meV/atom or meV/A):
   ``(a_s / e) ** (1 / b_s)``; ``data_factor`` = equivalent / n (above 1: the route saves scratch
   data). ``extrapolated`` where the equivalent lies outside scratch's measured sizes.
 * their interval -- from the bootstrap draws of scratch's fit (:mod:`mftl.learning_curve_fits`),
-  each paired with a resampling of the point's own seeds; only where scratch's fit has draws.
+  each paired with the point's mean over the same draw's seeds; only where scratch's fit has draws.
 * ``crossover_size`` -- where the route's fit and scratch's fit cross,
   ``(a_r / a_s) ** (1 / (b_r - b_s))``; ``transfer_better`` says on which side the route beats
   scratch ("below": negative transfer beyond the crossover). Interval from the paired draws of both
@@ -26,8 +26,6 @@ from mftl.learning_curve_fits import (
     ZEROSHOT,
     RouteFit,
     percentiles,
-    resampled_means,
-    rng_for,
     route_fits,
     size_for_error,
 )
@@ -85,13 +83,13 @@ def crossover(route: RouteFit, scratch: RouteFit, bound: float = DEFAULT_BOUND) 
 def _point_rows(route: RouteFit, scratch: RouteFit, bound: float) -> list[dict]:
     base = {**route.key, "route": route.label, "metric": route.metric, **crossover(route, scratch, bound)}
     rows = []
-    for n, values in zip(route.sizes, route.seed_values):
+    for i, (n, values) in enumerate(zip(route.sizes, route.seed_values)):
         mean = float(values.mean())
         row = {**base, "train_size": int(n), "rmse_mean": mean, "n_seeds": len(values)}
         equivalent = float(size_for_error(scratch.a, scratch.b, mean))
         low = high = np.nan
-        if scratch.draws is not None:
-            errors = resampled_means(values, rng_for(route.label, str(route.key["dataset"]), route.metric, str(n)))
+        if scratch.draws is not None:  # the point's seed means in the same draws (the same seeds) as scratch's
+            errors = route.boot_means[:, i] if route.boot_means is not None else mean
             low, high = percentiles(size_for_error(scratch.draws[:, 0], scratch.draws[:, 1], errors))
         row.update(
             equivalent_scratch_size=equivalent,

@@ -9,10 +9,11 @@ means. Points whose error is NaN (e.g. energies undetermined on the test set) ar
 counted in ``n_nan_skipped``.
 
 Interval. With three or more sizes and more than one seed at some size, ``a`` and ``b`` get a 95%
-percentile interval from :data:`BOOTSTRAP_DRAWS` bootstrap draws: each draw resamples, at every
-training size, that size's seeds with replacement and refits the line to the resampled means. The
-draws come from ``numpy.random.default_rng`` seeded with :data:`BOOTSTRAP_SEED` and the route's name
-and metric, so every table (fits, data efficiency, cost to target) sees the same draws. Two sizes
+percentile interval from :data:`BOOTSTRAP_DRAWS` bootstrap draws: each draw resamples the dataset's
+seeds with replacement, as units (a seed's training sets are nested over sizes and the same for every
+route), and refits the line to the means over the drawn seeds at each size. The draws come from
+``numpy.random.default_rng`` seeded with :data:`BOOTSTRAP_SEED` and the dataset's name, so every route,
+metric and table (fits, data efficiency, cost to target) uses the same draws, paired by seed. Two sizes
 give an exact line through the two means: no interval, ``r2`` NaN, said in ``interval``. One seed
 per size: no interval either.
 """
@@ -20,6 +21,7 @@ per size: no interval either.
 from __future__ import annotations
 
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -65,7 +67,7 @@ COLUMNS = [
 
 def percentiles(draws: np.ndarray) -> np.ndarray:
     """(low, high) ends of the central :data:`INTERVAL` of bootstrap draws (along the first axis)."""
-    return np.percentile(draws, [50 - INTERVAL / 2, 50 + INTERVAL / 2], axis=0)
+    return np.nanpercentile(draws, [50 - INTERVAL / 2, 50 + INTERVAL / 2], axis=0)
 
 
 def power_law(sizes, rmse) -> tuple[float, float, float]:
@@ -88,15 +90,19 @@ def _draw_lines(x: np.ndarray, log_y: np.ndarray) -> np.ndarray:
     return np.column_stack([np.exp(intercept), -slope])
 
 
-def rng_for(*names: str) -> np.random.Generator:
-    """The bootstrap generator of one named quantity: BOOTSTRAP_SEED and a checksum of the names."""
-    return np.random.default_rng([BOOTSTRAP_SEED, zlib.crc32("/".join(names).encode())])
+def seed_picks(seeds: Sequence, dataset: str) -> np.ndarray:
+    """(BOOTSTRAP_DRAWS, len(seeds)) indices into ``seeds``: each draw the dataset's seeds resampled with
+    replacement, from a generator seeded with BOOTSTRAP_SEED and a checksum of the dataset's name."""
+    rng = np.random.default_rng([BOOTSTRAP_SEED, zlib.crc32(str(dataset).encode())])
+    return rng.integers(0, len(seeds), size=(BOOTSTRAP_DRAWS, len(seeds)))
 
 
-def resampled_means(values: np.ndarray, rng: np.random.Generator, draws: int = BOOTSTRAP_DRAWS) -> np.ndarray:
-    """``draws`` means of ``values`` resampled with replacement (one bootstrap draw each)."""
-    picks = rng.integers(0, len(values), size=(draws, len(values)))
-    return np.asarray(values, float)[picks].mean(axis=1)
+def resampled_means(matrix: np.ndarray, picks: np.ndarray) -> np.ndarray:
+    """(draws, sizes) means of ``matrix`` (sizes x seeds, NaN where a seed has no error) over each draw's
+    picked seeds; NaN where none of a draw's seeds has an error at that size."""
+    picked = matrix[:, picks]  # sizes, draws, seeds
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (np.nansum(picked, axis=2) / np.isfinite(picked).sum(axis=2)).T
 
 
 @dataclass
@@ -111,7 +117,8 @@ class RouteFit:
     a: float = np.nan
     b: float = np.nan
     r2: float = np.nan
-    draws: np.ndarray | None = None  # (BOOTSTRAP_DRAWS, 2): a, b per draw
+    draws: np.ndarray | None = None  # (BOOTSTRAP_DRAWS, 2): a, b per draw (NaN: a draw without a size)
+    boot_means: np.ndarray | None = None  # (BOOTSTRAP_DRAWS, sizes): the seed means of each draw
     interval: str = ""
 
     @property
@@ -151,12 +158,15 @@ class RouteFit:
             "n_seeds": min((len(v) for v in self.seed_values), default=0),
             "n_nan_skipped": self.n_nan_skipped,
             "interval": self.interval,
-            "bootstrap_draws": BOOTSTRAP_DRAWS if self.draws is not None else 0,
+            "bootstrap_draws": int(np.isfinite(self.draws[:, 1]).sum()) if self.draws is not None else 0,
         }
 
 
-def fit_route(key: dict, rows: pd.DataFrame, metric: str) -> RouteFit:
-    """Fit one route's rows (curves.csv rows of one route) in ``metric``, with the bootstrap when it can."""
+def fit_route(
+    key: dict, rows: pd.DataFrame, metric: str, seeds: Sequence = (), picks: np.ndarray | None = None
+) -> RouteFit:
+    """Fit one route's rows (curves.csv rows of one route) in ``metric``; with the dataset's ``seeds`` and
+    their bootstrap ``picks`` (:func:`seed_picks`), also the bootstrap where it can."""
     finite = rows[np.isfinite(rows[metric].astype(float))]
     fit = RouteFit(key=key, metric=metric, n_nan_skipped=len(rows) - len(finite))
     by_size = finite.groupby("train_size")[metric]
@@ -165,29 +175,37 @@ def fit_route(key: dict, rows: pd.DataFrame, metric: str) -> RouteFit:
     if key["method"] == ZEROSHOT:  # its errors are kept (cost to target: reached at size 0 or not)
         fit.interval = "no fit: zero-shot, no training set"
         return fit
+    if picks is not None and len(seeds) > 1 and len(fit.sizes):
+        matrix = finite.pivot_table(index="train_size", columns="seed", values=metric, aggfunc="mean")
+        fit.boot_means = resampled_means(matrix.reindex(columns=list(seeds)).to_numpy(float), picks)
     if len(fit.sizes) < 2:
         fit.interval = f"no fit: {len(fit.sizes)} training size{'' if len(fit.sizes) == 1 else 's'}"
         return fit
     fit.a, fit.b, fit.r2 = power_law(fit.sizes, fit.means)
     if len(fit.sizes) == 2:
         fit.interval = EXACT
-    elif max(len(v) for v in fit.seed_values) < 2:
+    elif max(len(v) for v in fit.seed_values) < 2 or fit.boot_means is None:
         fit.interval = ONE_SEED
     else:
-        rng = rng_for(fit.label, str(key["dataset"]), metric)
-        log_means = np.log(np.column_stack([resampled_means(v, rng) for v in fit.seed_values]))
-        fit.draws = _draw_lines(np.log(fit.sizes), log_means)
+        with np.errstate(invalid="ignore"):
+            fit.draws = _draw_lines(np.log(fit.sizes), np.log(fit.boot_means))
         fit.interval = BOOTSTRAP
     return fit
 
 
 def route_fits(curves: pd.DataFrame) -> list[RouteFit]:
-    """Every route's fit in every metric of :data:`FIT_METRICS`, in route order."""
+    """Every route's fit in every metric of :data:`FIT_METRICS`, in route order; the bootstrap draws of a
+    dataset pick the same seeds for every route and metric (a seed draws the same training configurations
+    for every route, nested over sizes)."""
     curves = with_series_keys(curves)
+    trained = curves[curves["method"] != ZEROSHOT]
+    seeds = {d: sorted(rows["seed"].unique()) for d, rows in trained.groupby("dataset")}
+    picks = {d: seed_picks(s, d) for d, s in seeds.items()}
     fits = []
     for values, rows in curves.groupby(ROUTE_KEYS, dropna=False, sort=True):
         key = {k: (None if pd.isna(v) else v) for k, v in zip(ROUTE_KEYS, values)}
-        fits += [fit_route(key, rows, metric) for metric in FIT_METRICS]
+        dataset = key["dataset"]
+        fits += [fit_route(key, rows, m, seeds.get(dataset, ()), picks.get(dataset)) for m in FIT_METRICS]
     return fits
 
 
@@ -198,8 +216,9 @@ def fits_table(curves: pd.DataFrame) -> pd.DataFrame:
 
 
 def size_for_error(a, b, rmse):
-    """The training size at which ``a * n**(-b)`` equals ``rmse`` (inf where b <= 0: the curve does not fall)."""
+    """The training size at which ``a * n**(-b)`` equals ``rmse`` (inf where b <= 0: the curve does not fall;
+    NaN where a value is NaN)."""
     a, b, rmse = (np.asarray(v, float) for v in (a, b, rmse))
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         size = np.exp(np.log(a / rmse) / b)
-    return np.where(b > 0, size, np.inf)
+    return np.where(b > 0, size, np.where(np.isnan(b) | np.isnan(size), np.nan, np.inf))
