@@ -300,6 +300,21 @@ def test_a_zero_shot_foundation_reaches_a_target_at_size_zero_or_not_at_all():
     assert not (data_efficiency_table(both)["method"] == "foundation_zeroshot").any()
 
 
+def test_the_cost_to_target_figure_has_a_bar_per_route_reaching_a_target_hatched_where_extrapolated():
+    table = curves(sizes=(20, 60), noise=0.2)
+    spec = {**SPEC, "targets": {"energy_meV_atom": [10, 0.01]}}  # 0.01 meV/atom: no route within 10x
+    cost = cost_to_target_table(table, costs_rows(table), spec)
+    fig = plots.cost_to_target(cost)
+    for ax, (_, rows) in zip(fig.axes, cost.groupby(["metric", "target"], sort=False), strict=True):
+        reached = rows[rows["size"].notna()]
+        assert len(ax.patches) == len(reached)
+        hatched = sorted(bool(bar.get_hatch()) for bar in ax.patches)
+        assert hatched == sorted(reached["extrapolated"].astype(bool))
+        hours = sorted(bar.get_width() for bar in ax.patches)
+        np.testing.assert_allclose(hours, sorted(reached["total_s"] / 3600))
+    assert "not reached: " in fig.description and "beyond bound" in fig.description
+
+
 # ---- the commands and the config ---------------------------------------------------------
 
 

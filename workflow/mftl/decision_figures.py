@@ -49,6 +49,9 @@ def _panel(ax: plt.Axes, rows: pd.DataFrame) -> list[str]:
                 va="center",
                 fontsize="xx-small",
             )
+    if reached.empty:
+        ax.text(0.5, 0.5, "no route reaches it", ha="center", va="center", transform=ax.transAxes)
+        ax.set_yticks([])
     name, unit = UNITS[first["metric"]]
     ax.set_title(f"{name} <= {first['target']:.3g} {unit}\n({first['target_source']})", fontsize="small")
     ax.set_xlabel("cost to reach it (hours of the jobs' resources)")
