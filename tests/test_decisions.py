@@ -239,7 +239,8 @@ def test_cost_to_target_counts_shared_work_once_and_scales_labels_and_training_t
         (0.5, "interpolated"),  # between the errors at 10 and 300 (times a, below)
         (0.1, "extrapolated"),  # past the largest size, within 10x
         (0.01, "beyond bound (10x the largest size, 3000)"),
-        (5.0, "extrapolated below"),  # reached before the smallest size
+        (2.0, "extrapolated below"),  # reached before the smallest size
+        (5.0, "met at the smallest measured size; the fit's 0.4 is below 1/10 of it: at most this size"),
     ],
 )
 def test_sizes_from_the_fit_are_flagged_interpolated_or_extrapolated_and_bounded(target, status):
@@ -252,6 +253,8 @@ def test_sizes_from_the_fit_are_flagged_interpolated_or_extrapolated_and_bounded
     size = (300.0 / error) ** (1 / 0.5)
     if status.startswith("beyond"):
         assert size > 3000 and np.isnan(row["size"]) and np.isnan(row["total_s"])
+    elif status.startswith("met"):
+        assert size < 1 and row["size"] == 10 and not row["extrapolated"]
     else:
         assert row["size"] == math.ceil(size) and row["extrapolated"] == (status != "interpolated")
 

@@ -9,7 +9,9 @@ Size. From the route's power-law fit (:mod:`mftl.learning_curve_fits`): ``n = (a
 rounded up to whole configurations; ``size_status`` is ``interpolated`` inside the measured sizes,
 ``extrapolated`` above them, ``extrapolated below`` under them, ``beyond bound`` when the fit needs more
 than ``targets.max_extrapolation`` (default 10) times the largest measured size (no size, no cost) or
-never falls to the target. The interval is that of the fit's bootstrap draws (none for two sizes: an
+never falls to the target. A fit putting the size below 1/max_extrapolation of the smallest measured
+size is not followed that far: the route meets the target at its smallest measured size, which is
+then the size (an upper bound). The interval is that of the fit's bootstrap draws (none for two sizes: an
 exact line). A route measured at one size only (no fit) reaches the target there if its mean error
 meets it: that size is an upper bound of the size needed. A zero-shot foundation (no training set) reaches the target at size 0 or not at all.
 
@@ -133,8 +135,14 @@ def _size_row(fit: RouteFit, target: float, bound: float) -> dict:
     size = round(float(size_for_error(fit.a, fit.b, target)), 6)  # a fit through a target point: that size
     if not size <= limit:
         return {**row, "size_status": f"beyond bound ({bound:g}x the largest size, {int(limit)})"}
+    smallest = fit.sizes.min()
+    if size < smallest / bound:  # met where measured; the fit's size is too far below to be trusted
+        status = (
+            f"met at the smallest measured size; the fit's {size:.3g} is below 1/{bound:g} of it: at most this size"
+        )
+        return {**row, "size": int(smallest), "size_status": status, "extrapolated": False}
     status = "interpolated" if fit.interpolates(size) else "extrapolated"
-    status += " below" if size < fit.sizes.min() else ""
+    status += " below" if size < smallest else ""
     row.update(size=math.ceil(size), size_status=status, extrapolated=status != "interpolated")
     if fit.draws is not None:
         low, high = percentiles(size_for_error(fit.draws[:, 0], fit.draws[:, 1], target))
