@@ -179,6 +179,7 @@ def test_data_factor_is_the_scratch_size_of_the_same_error_on_scratch_s_fit():
         assert row["equivalent_scratch_size"] == pytest.approx(equivalent)
         assert row["data_factor"] == pytest.approx(equivalent / row["train_size"])
         assert row["extrapolated"] == (not 10 <= equivalent <= 300)
+        assert row["beyond_bound"] == (not 1 <= equivalent <= 3000)  # targets.max_extrapolation 10
         assert row["equivalent_low"] < equivalent < row["equivalent_high"]
     assert mftl["extrapolated"].any() and not mftl["extrapolated"].all()
     # the fits cross where a_m n^-b_m = a_s n^-b_s; mftl (flatter) beats scratch below the crossing
@@ -240,7 +241,7 @@ def test_cost_to_target_counts_shared_work_once_and_scales_labels_and_training_t
         (0.1, "extrapolated"),  # past the largest size, within 10x
         (0.01, "beyond bound (10x the largest size, 3000)"),
         (2.0, "extrapolated below"),  # reached before the smallest size
-        (5.0, "met at the smallest measured size; the fit's 0.4 is below 1/10 of it: at most this size"),
+        (5.0, "met at the smallest measured size (the fit says 0.4, under 1/10 of it)"),
     ],
 )
 def test_sizes_from_the_fit_are_flagged_interpolated_or_extrapolated_and_bounded(target, status):
@@ -267,7 +268,10 @@ def test_a_route_measured_at_one_size_meets_a_target_there_or_has_no_size():
     cost = cost[cost["metric"] == "energy_rmse_meV_atom"].set_index("method")
     assert cost.loc["mftl", "size"] == 20 and "needs at most this size" in cost.loc["mftl", "size_status"]
     assert cost.loc["mftl", "total_s"] == pytest.approx(2.5 * (20 + VALIDATION) + 300 + 1300 + 5)
-    assert np.isnan(cost.loc["scratch", "size"]) and cost.loc["scratch", "size_status"] == "no fit: 1 training size"
+    assert (
+        np.isnan(cost.loc["scratch", "size"])
+        and cost.loc["scratch", "size_status"] == "misses it at its one measured size, 20 (no fit)"
+    )
 
 
 def test_unknown_costs_stay_unknown_and_named():
@@ -285,21 +289,22 @@ def test_unknown_costs_stay_unknown_and_named():
     assert np.isfinite(scratch["total_s"]) and scratch["unknown"] == ""
 
 
-def test_a_zero_shot_foundation_reaches_a_target_at_size_zero_or_not_at_all():
+def test_a_zero_shot_foundation_reaches_a_force_target_at_size_zero_or_not_at_all():
+    """Its energies (relative to per-element energies fitted on the test set) are not compared with a target."""
     table = curves(noise=0.2)
     zeroshot = table.iloc[[0]].assign(method="foundation_zeroshot", fidelities="found", train_size=0)
     zeroshot["energy_rmse_meV_atom"] = 1.0
-    zeroshot["forces_rmse_meV_A"] = 1e6
+    zeroshot["forces_rmse_meV_A"] = 1.0
     both = pd.concat([table, zeroshot], ignore_index=True)
     costs = pd.concat([costs_rows(table), costs_rows(zeroshot).assign(hf_labels_s=0.0, training_s=0.0)])
-    cost = cost_to_target_table(both, costs, SPEC)
-    found = cost[cost["method"] == "foundation_zeroshot"].set_index("metric")
-    assert found.loc["energy_rmse_meV_atom", "size"] == 0
-    assert found.loc["energy_rmse_meV_atom", "total_s"] == 5.0  # its evaluation, nothing trained
-    assert (
-        np.isnan(found.loc["forces_rmse_meV_A", "size"]) and "misses" in found.loc["forces_rmse_meV_A", "size_status"]
-    )
-    assert cost["method"].iloc[0] == "foundation_zeroshot"  # the cheapest way to the energy target
+    cost = cost_to_target_table(both, costs, {**SPEC, "targets": {"forces_meV_A": [0.5, 2.0]}})
+    found = cost[cost["method"] == "foundation_zeroshot"]
+    forces = found[found["metric"] == "forces_rmse_meV_A"].set_index("target")
+    assert forces.loc[2.0, "size"] == 0 and forces.loc[2.0, "total_s"] == 5.0  # its evaluation, nothing trained
+    assert np.isnan(forces.loc[0.5, "size"]) and "misses" in forces.loc[0.5, "size_status"]
+    assert cost[cost["target"] == 2.0]["method"].iloc[0] == "foundation_zeroshot"  # the cheapest way there
+    energy = found[found["metric"] == "energy_rmse_meV_atom"].iloc[0]
+    assert np.isnan(energy["size"]) and energy["size_status"].startswith("not compared: zero-shot energies")
     assert not (data_efficiency_table(both)["method"] == "foundation_zeroshot").any()
 
 

@@ -14,6 +14,7 @@ import pandas as pd
 
 UNITS = {"energy_rmse_meV_atom": ("energy RMSE", "meV/atom"), "forces_rmse_meV_A": ("force RMSE", "meV/A")}
 MFTL_METHODS = ("mftl", "mftl_auto")
+ZEROSHOT = "foundation_zeroshot"
 
 
 def duration(seconds: float) -> str:
@@ -59,12 +60,10 @@ def target_lines(rows: pd.DataFrame) -> list[str]:
         if len(costed) > 1:
             lines.append(f"  runner-up: {_choice(costed.iloc[1])}")
             lines.append(f"  {distinguishable(costed.iloc[0], costed.iloc[1])}")
-    unknown = rows[rows["total_s"].isna() & rows["size"].notna() & rows["unknown"].astype("string").fillna("").ne("")]
+    unknown = rows[rows["total_s"].isna() & rows["size"].notna()]
     for _, row in unknown.iterrows():
-        lines.append(
-            f"  cost unknown: {row['route']} ({int(row['size'])} configurations): {row['unknown']};"
-            f" known part {duration(row['known_total_s'])}"
-        )
+        known = "" if pd.isna(row["known_total_s"]) else f"; known part {duration(row['known_total_s'])}"
+        lines.append(f"  cost unknown: {_choice(row)}: {row['unknown']}{known}")
     unreached = rows[rows["size"].isna()]
     if len(unreached):
         lines.append(
@@ -78,31 +77,46 @@ def target_lines(rows: pd.DataFrame) -> list[str]:
     return lines
 
 
+def _data_factor(row: pd.Series) -> str:
+    """'4.2x [..] (as scratch with 84, extrapolated)', or 'more than ...' where scratch's fit is followed too far."""
+    name = UNITS[row["metric"]][0]
+    if row["beyond_bound"]:
+        side = "more" if row["data_factor"] > 1 else "less"
+        return f"{name} {side} than scratch's fit can say (as scratch with {row['equivalent_scratch_size']:.3g}: beyond bound)"
+    interval = (
+        "" if pd.isna(row["data_factor_low"]) else f" [{row['data_factor_low']:.2g}..{row['data_factor_high']:.2g}]"
+    )
+    note = ", extrapolated" if row["extrapolated"] else ""
+    return f"{name} {row['data_factor']:.2g}x{interval} (as scratch with {row['equivalent_scratch_size']:.0f}{note})"
+
+
+def _crossing(row: pd.Series) -> str:
+    name = UNITS[row["metric"]][0]
+    if pd.isna(row["crossover_size"]):
+        return f"{name}: better than scratch {row['transfer_better']}" if row["transfer_better"] else ""
+    note = ", extrapolated" if row["crossover_extrapolated"] else ""
+    side = "below" if row["transfer_better"] == "below crossover" else "above"
+    return f"{name}: better than scratch {side} n={row['crossover_size']:.0f}{note}"
+
+
 def data_factor_lines(efficiency: pd.DataFrame) -> list[str]:
-    """MFTL's data factor per route and metric at its smallest measured training size."""
+    """MFTL's data factor per route and metric at its smallest measured training size, and where its fits
+    cross scratch's."""
     mftl = efficiency[efficiency["method"].isin(MFTL_METHODS)]
     lines = []
     for route, rows in mftl.groupby("route", sort=True):
         smallest = rows[rows["train_size"] == rows["train_size"].min()]
-        parts = []
-        for _, row in smallest.iterrows():
-            interval = (
-                ""
-                if pd.isna(row["data_factor_low"])
-                else f" [{row['data_factor_low']:.2g}..{row['data_factor_high']:.2g}]"
-            )
-            note = ", extrapolated" if row["extrapolated"] else ""
-            parts.append(
-                f"{UNITS[row['metric']][0]} {row['data_factor']:.2g}x{interval}"
-                f" (as scratch with {row['equivalent_scratch_size']:.0f}{note})"
-            )
-        lines.append(f"Data factor of {route} at n={int(smallest['train_size'].iloc[0])}: {'; '.join(parts)}")
+        parts = "; ".join(_data_factor(row) for _, row in smallest.iterrows())
+        lines.append(f"Data factor of {route} at n={int(smallest['train_size'].iloc[0])}: {parts}")
+        crossings = [c for c in (_crossing(row) for _, row in smallest.iterrows()) if c]
+        if crossings:
+            lines.append(f"  fits of {route} and scratch: {'; '.join(crossings)}")
     return lines
 
 
 def advice_text(dataset: str, fits: pd.DataFrame, efficiency: pd.DataFrame, cost: pd.DataFrame) -> str:
     """The advice of one dataset's tables, as text."""
-    trained = fits[fits["n_sizes"] > 0]
+    trained = fits[(fits["n_sizes"] > 0) & (fits["method"] != ZEROSHOT)]
     sizes = sorted({int(n) for n in trained["n_min"].dropna()} | {int(n) for n in trained["n_max"].dropna()})
     seeds = sorted({int(n) for n in trained["n_seeds"]})
     span = f"between {sizes[0]} and {sizes[-1]}" if len(sizes) > 1 else f"at {sizes[0]}" if sizes else "nowhere"
@@ -116,6 +130,6 @@ def advice_text(dataset: str, fits: pd.DataFrame, efficiency: pd.DataFrame, cost
     for _, rows in cost.groupby(["metric", "target"], sort=False):
         lines += target_lines(rows)
     lines += data_factor_lines(efficiency) or ["No data factor: scratch has no fit (one size or no scratch curve)."]
-    intervals = sorted(set(trained["interval"]))
+    intervals = sorted(set(trained["interval"]))  # the zero-shot foundations have none
     lines.append(f"Intervals: {'; '.join(intervals)}.")
     return "\n".join(lines) + "\n"

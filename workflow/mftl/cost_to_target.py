@@ -13,7 +13,9 @@ never falls to the target. A fit putting the size below 1/max_extrapolation of t
 size is not followed that far: the route meets the target at its smallest measured size, which is
 then the size (an upper bound). The interval is that of the fit's bootstrap draws (none for two sizes: an
 exact line). A route measured at one size only (no fit) reaches the target there if its mean error
-meets it: that size is an upper bound of the size needed. A zero-shot foundation (no training set) reaches the target at size 0 or not at all.
+meets it: that size is an upper bound of the size needed. A zero-shot foundation (no training set)
+reaches a force target at size 0 or not at all; its energies are not compared with a target (they are
+relative to per-element energies fitted on the test set). A zero-shot foundation (no training set) reaches the target at size 0 or not at all.
 
 Cost (seconds of the jobs' resources, from ``costs.csv``, whose rows charge each point in full):
 
@@ -50,6 +52,7 @@ TARGET_KEYS = {"energy_meV_atom": "energy_rmse_meV_atom", "forces_meV_A": "force
 SCALED = ("hf_labels_s", "training_s")
 SHARED = ("lf_labels_s", "pretrain_s", "foundation_s", "chain_stages_s")
 DELTA = "delta"
+ZEROSHOT_ENERGY = "not compared: zero-shot energies are relative to per-element energies fitted on the test set"
 COLUMNS = [
     *ROUTE_COLUMNS,
     "target",
@@ -130,6 +133,8 @@ def _size_row(fit: RouteFit, target: float, bound: float) -> dict:
         if len(fit.sizes) == 1 and fit.means[0] <= target:  # met where measured: the size needed is at most that
             status = "met at its one measured size (no fit): needs at most this size"
             return {**row, "size": int(fit.sizes[0]), "size_status": status, "extrapolated": False}
+        if len(fit.sizes) == 1:
+            return {**row, "size_status": f"misses it at its one measured size, {int(fit.sizes[0])} (no fit)"}
         return {**row, "size_status": fit.interval}
     limit = bound * fit.sizes.max()
     size = round(float(size_for_error(fit.a, fit.b, target)), 6)  # a fit through a target point: that size
@@ -137,9 +142,7 @@ def _size_row(fit: RouteFit, target: float, bound: float) -> dict:
         return {**row, "size_status": f"beyond bound ({bound:g}x the largest size, {int(limit)})"}
     smallest = fit.sizes.min()
     if size < smallest / bound:  # met where measured; the fit's size is too far below to be trusted
-        status = (
-            f"met at the smallest measured size; the fit's {size:.3g} is below 1/{bound:g} of it: at most this size"
-        )
+        status = f"met at the smallest measured size (the fit says {size:.2g}, under 1/{bound:g} of it)"
         return {**row, "size": int(smallest), "size_status": status, "extrapolated": False}
     status = "interpolated" if fit.interpolates(size) else "extrapolated"
     status += " below" if size < smallest else ""
@@ -165,10 +168,15 @@ def _cost_columns(model: dict | None, row: Mapping) -> dict:
 
 
 def _zeroshot_row(fit: RouteFit, target: float, costs: pd.DataFrame) -> dict:
-    """A foundation as it is: reaches the target at size 0 or never; its cost is its costs.csv row(s), if any."""
+    """A foundation as it is: reaches the target at size 0 or never; its cost is its costs.csv row(s), if any.
+    Its energy errors are not compared with a target: they are relative to per-element energies fitted on the
+    test set itself (mftl.runs.zeroshot), which a trained model's are not."""
     error = float(fit.means[0]) if fit.seed_values else math.nan
+    row = {"size": np.nan, "size_low": np.nan, "size_high": np.nan, "extrapolated": False}
+    if fit.metric != "forces_rmse_meV_A":
+        return {**row, "size_status": ZEROSHOT_ENERGY, "total_s": np.nan, "known_total_s": np.nan, "unknown": ""}
     reached = error <= target
-    row = {"size": 0 if reached else np.nan, "size_low": np.nan, "size_high": np.nan, "extrapolated": False}
+    row["size"] = 0 if reached else np.nan
     row["size_status"] = f"zero-shot {'reaches' if reached else 'misses'} the target (error {error:.3g})"
     if costs.empty:
         return {**row, "total_s": np.nan, "known_total_s": np.nan, "unknown": "no costs.csv rows"}

@@ -5,7 +5,9 @@ size n, with mean test error e over its seeds (meV/atom or meV/A):
 
 * ``equivalent_scratch_size`` -- the size at which scratch's power-law fit reaches e:
   ``(a_s / e) ** (1 / b_s)``; ``data_factor`` = equivalent / n (above 1: the route saves scratch
-  data). ``extrapolated`` where the equivalent lies outside scratch's measured sizes.
+  data). ``extrapolated`` where the equivalent lies outside scratch's measured sizes, ``beyond_bound``
+  where it lies more than ``bound`` (``targets.max_extrapolation``) times beyond them: a number to
+  distrust (the advice then says only "more than").
 * their interval -- from the bootstrap draws of scratch's fit (:mod:`mftl.learning_curve_fits`),
   each paired with the point's mean over the same draw's seeds; only where scratch's fit has draws.
 * ``crossover_size`` -- where the route's fit and scratch's fit cross,
@@ -46,6 +48,7 @@ COLUMNS = [
     "data_factor_low",
     "data_factor_high",
     "extrapolated",
+    "beyond_bound",
     "crossover_size",
     "crossover_low",
     "crossover_high",
@@ -81,6 +84,7 @@ def crossover(route: RouteFit, scratch: RouteFit, bound: float = DEFAULT_BOUND) 
 
 
 def _point_rows(route: RouteFit, scratch: RouteFit, bound: float) -> list[dict]:
+    """One row per measured size of ``route``, against scratch's fit."""
     base = {**route.key, "route": route.label, "metric": route.metric, **crossover(route, scratch, bound)}
     rows = []
     for i, (n, values) in enumerate(zip(route.sizes, route.seed_values)):
@@ -99,6 +103,7 @@ def _point_rows(route: RouteFit, scratch: RouteFit, bound: float) -> list[dict]:
             data_factor_low=low / n,
             data_factor_high=high / n,
             extrapolated=not scratch.interpolates(equivalent),
+            beyond_bound=not scratch.sizes.min() / bound <= equivalent <= scratch.sizes.max() * bound,
             interval=f"scratch fit: {scratch.interval}",
         )
         rows.append(row)
