@@ -378,3 +378,17 @@ def test_bad_targets_name_the_key(targets, message):
     config["datasets"]["tiny"]["targets"] = targets
     with pytest.raises(ConfigError, match=message):
         check_config(config, SCHEMA)
+
+
+def test_the_campaign_ends_with_the_decision_tables_figure_and_advice(tiny_campaign, capsys):
+    """The tiny campaign's real run (slow): every route of its curves is fitted, and advice.txt is what
+    `mftl advise` prints from the tables it wrote."""
+    results = tiny_campaign / "results/tiny"
+    fits = pd.read_csv(results / "tables/learning_curve_fits.csv")
+    curves = pd.read_csv(results / "curves.csv")
+    assert set(fits["method"]) == set(curves["method"]) and len(fits) % 2 == 0
+    for name in ("data_efficiency", "cost_to_target"):
+        assert (results / f"tables/{name}.csv").is_file()
+    assert all((results / f"figures/cost_to_target.{ext}").stat().st_size > 0 for ext in ("png", "pdf"))
+    assert mftl_main(["advise", str(results)]) == 0
+    assert capsys.readouterr().out == (results / "advice.txt").read_text()
