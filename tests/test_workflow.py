@@ -245,7 +245,7 @@ def test_dry_run_of_the_demo_plans_one_job_per_model_its_config_implies():
     # every trained model is evaluated on the test set once; mftl_auto picks one of the fine-tuned models
     trained = ("scratch", "finetune", "delta", "foundation", "foundation_multihead", "chain")
     assert counts["evaluate"] == sum(counts.get(rule, 0) for rule in trained)
-    for rule in ("split", "curves", "summary", "costs"):
+    for rule in ("split", "curves", "summary", "costs", "decision_tables", "cost_to_target_figure", "advice"):
         assert counts[rule] == len(datasets), rule
     # one figure job per figure a dataset's config allows: learning curves and cost figure for every dataset
     assert counts["figure"] == sum(len(available_figures(d)) for d in datasets) >= 2 * len(datasets)

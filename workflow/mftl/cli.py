@@ -576,6 +576,9 @@ def build_parser() -> argparse.ArgumentParser:
     from mftl.figures_cli import register as register_figure_commands
 
     register_figure_commands(sub)
+    from mftl.decisions_cli import register as register_decision_commands
+
+    register_decision_commands(sub)
     sub.metavar = "{" + ",".join(name for name in sub.choices if name not in HIDDEN_COMMANDS) + "}"
     return parser
 

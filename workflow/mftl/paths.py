@@ -174,6 +174,16 @@ def figure_files(dataset="{dataset}", name="{figure}") -> list[str]:
     return [figure(dataset, name, ext) for ext in FIGURE_FORMATS]
 
 
+#: the tables of `mftl decision-tables`, results/<dataset>/tables/<name>.csv
+DECISION_TABLES = ("learning_curve_fits", "data_efficiency", "cost_to_target")
+
+
+def decision_files(dataset="{dataset}") -> list[str]:
+    """A dataset's decision tables, its cost_to_target figure and advice.txt."""
+    tables = [table(dataset, name) for name in DECISION_TABLES]
+    return [*tables, *figure_files(dataset, "cost_to_target"), dataset_file(dataset, "advice.txt")]
+
+
 # ---- resources: downloads and foundation models, shared by campaigns -----------------
 
 

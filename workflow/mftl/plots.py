@@ -30,6 +30,8 @@ import pandas as pd  # noqa: E402
 
 from mftl.chains import CHAIN_PREFIX  # noqa: E402
 from mftl.curves import series_label  # noqa: E402
+from mftl.decision_figures import cost_to_target  # noqa: E402, F401 (a figure kind: FIGURE_FUNCTIONS)
+from mftl.learning_curve_fits import power_law  # noqa: E402
 from mftl.tables import FIGURE_KINDS, RELATIVE_ENERGY, fidelity_errors, rmse, with_series_keys  # noqa: E402
 
 PANELS = (
@@ -69,13 +71,28 @@ def _log_axis_with_ticks(ax: plt.Axes, ticks: Iterable[int], xlabel: str, ylabel
     ax.grid(True, which="both", alpha=0.3)
 
 
-def _learning_curve_figure(series: Mapping[str, pd.DataFrame], title: str) -> plt.Figure:
-    """Energy and force RMSE vs training size, one line (mean, band min..max over seeds) per series."""
+def _draw_fit(ax: plt.Axes, band: pd.DataFrame) -> None:
+    """The power-law fit of a series' seed means (mftl.learning_curve_fits), dashed in the colour of its
+    last line, over the measured sizes only; nothing for fewer than two finite sizes."""
+    finite = band[np.isfinite(band["mean"])]
+    if len(finite) < 2:
+        return
+    a, b, _ = power_law(finite.index, finite["mean"])
+    sizes = np.geomspace(finite.index.min(), finite.index.max(), 50)
+    ax.plot(sizes, a * sizes ** (-b), linestyle="--", linewidth=1, color=ax.get_lines()[-1].get_color(), label="_fit")
+
+
+def _learning_curve_figure(series: Mapping[str, pd.DataFrame], title: str, fits: bool = False) -> plt.Figure:
+    """Energy and force RMSE vs training size, one line (mean, band min..max over seeds) per series; with
+    ``fits`` the power law of each series dashed beside it."""
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.8), constrained_layout=True)
     sizes = set().union(*(rows["train_size"] for rows in series.values()))
     for ax, (metric, label) in zip(axes, PANELS):
         for name, rows in series.items():
-            _draw_band(ax, _seed_band(rows, "train_size", metric), name)
+            band = _seed_band(rows, "train_size", metric)
+            _draw_band(ax, band, name)
+            if fits:
+                _draw_fit(ax, band)
         _log_axis_with_ticks(ax, sizes, TRAIN_SIZE_LABEL, label)
     axes[0].legend(fontsize="small")
     if title:
@@ -248,11 +265,12 @@ def error_vs_epoch_cap(curves: pd.DataFrame, title: str = "") -> plt.Figure:
 
 
 def learning_curves(curves: pd.DataFrame, title: str = "") -> plt.Figure:
-    """Test RMSE (meV/atom, meV/A) vs training-set size, log-log, one line per series, band = min..max over seeds;
-    a zero-shot foundation (no training set) is a horizontal grey line."""
+    """Test RMSE (meV/atom, meV/A) vs training-set size, log-log, one line per series, band = min..max over seeds,
+    dashed its power-law fit over the measured sizes; a zero-shot foundation (no training set) is a
+    horizontal grey line."""
     if curves.empty:
         raise FigureSkipped("the curves table is empty")
-    fig = _learning_curve_figure(_series_by_label(curves), title)
+    fig = _learning_curve_figure(_series_by_label(curves), title, fits=True)
     fig.axes[0].get_legend().set_title(band_note(curves), prop={"size": "small"})
     zeroshot = curves[curves["method"] == ZEROSHOT]
     for ax, (metric, _) in zip(fig.axes, PANELS):  # a foundation as it is: a level beside the curves

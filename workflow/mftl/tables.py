@@ -37,8 +37,9 @@ FIGURES = (
     "negative_transfer",
 )
 # Every figure `mftl figure --kind` draws, each by the function of its name in mftl.plots: the dataset
-# figures and pretraining_fidelity (one per group of datasets, pretraining_fidelity_groups).
-FIGURE_KINDS = (*FIGURES, "pretraining_fidelity")
+# figures, pretraining_fidelity (one per group of datasets, pretraining_fidelity_groups) and cost_to_target
+# (drawn from tables/cost_to_target.csv, mftl.decision_figures).
+FIGURE_KINDS = (*FIGURES, "pretraining_fidelity", "cost_to_target")
 
 
 # ---- low vs high fidelity -------------------------------------------------------

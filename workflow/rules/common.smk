@@ -792,10 +792,12 @@ def figure_category(wildcards):
 
 
 def figure_targets():
-    """Every figure the config allows (which depends on methods, epoch caps) and summary.csv, per dataset."""
+    """Every figure the config allows (which depends on methods, epoch caps), summary.csv, costs.csv and the
+    decision tables, figure and advice.txt, per dataset."""
     targets = []
     for dataset, spec in config["datasets"].items():
         targets += [paths.dataset_file(dataset, "summary.csv"), paths.dataset_file(dataset, "costs.csv")]
+        targets += paths.decision_files(dataset)
         for figure in available_figures(spec):
             targets += paths.figure_files(dataset, figure)
     for dataset in pretraining_fidelity_groups(config["datasets"]):
@@ -827,6 +829,17 @@ def costs_config(wildcards):
     """The parts of the config the cost accounting reads, as JSON quoted for the shell."""
     keys = ("datasets", "foundations", "labelling")
     return shlex.quote(json.dumps({key: config[key] for key in keys}, sort_keys=True))
+
+
+def decision_config(wildcards):
+    """The parts of a dataset's config the decision tables read (split sizes, targets), JSON for the shell."""
+    spec = dataset_config(wildcards)
+    return shlex.quote(json.dumps({"split": spec["split"], "targets": spec.get("targets", {})}, sort_keys=True))
+
+
+def advice_folder(wildcards, output):
+    """results/<dataset>, the folder `mftl advise` reads, from the advice file's path."""
+    return os.path.dirname(output[0])
 
 
 def _costed_labels(dataset):

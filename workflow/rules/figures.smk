@@ -206,3 +206,88 @@ rule report_page:
     shell:
         "{params.mftl} report-page --config {params.config} --out {output.page:q} --warnings {output.warnings:q}"
         " > {log:q} 2>&1"
+
+
+# ---- from curves to decisions: fits, data efficiency, cost to target, advice -------------
+
+
+rule decision_tables:
+    input:
+        curves=paths.dataset_file(name="curves.csv"),
+        costs=paths.dataset_file(name="costs.csv"),
+    output:
+        fits=report(
+            paths.table(name="learning_curve_fits"),
+            caption="../report/decisions.rst",
+            category="Decisions",
+            subcategory="{dataset}",
+        ),
+        efficiency=report(
+            paths.table(name="data_efficiency"),
+            caption="../report/decisions.rst",
+            category="Decisions",
+            subcategory="{dataset}",
+        ),
+        cost=report(
+            paths.table(name="cost_to_target"),
+            caption="../report/decisions.rst",
+            category="Decisions",
+            subcategory="{dataset}",
+        ),
+    log:
+        paths.log("{dataset}", "decision_tables"),
+    localrule: True
+    conda:
+        "../../envs/analysis.yaml"
+    params:
+        mftl=MFTL,
+        config=decision_config,
+    shell:
+        "{params.mftl} decision-tables --curves {input.curves:q} --costs {input.costs:q}"
+        " --dataset-config {params.config} --fits {output.fits:q} --efficiency {output.efficiency:q}"
+        " --cost-to-target {output.cost:q} > {log:q} 2>&1"
+
+
+rule cost_to_target_figure:
+    input:
+        paths.table(name="cost_to_target"),
+    output:
+        png=report(
+            paths.figure(name="cost_to_target", ext="png"),
+            caption="../report/decisions.rst",
+            category="Decisions",
+            subcategory="{dataset}",
+        ),
+        pdf=paths.figure(name="cost_to_target", ext="pdf"),
+    log:
+        paths.log("{dataset}", "cost_to_target_figure"),
+    localrule: True
+    conda:
+        "../../envs/analysis.yaml"
+    params:
+        mftl=MFTL,
+    shell:
+        "{params.mftl} figure --kind cost_to_target --table {input:q} --title {wildcards.dataset}"
+        " --out {output.png:q} {output.pdf:q} > {log:q} 2>&1"
+
+
+rule advice:
+    input:
+        [paths.table(name=name) for name in paths.DECISION_TABLES],
+    output:
+        report(
+            paths.dataset_file(name="advice.txt"),
+            caption="../report/decisions.rst",
+            category="Decisions",
+            subcategory="{dataset}",
+        ),
+    log:
+        paths.log("{dataset}", "advice"),
+    localrule: True
+    conda:
+        "../../envs/analysis.yaml"
+    params:
+        mftl=MFTL,
+        folder=advice_folder,
+    shell:
+        "{params.mftl} advise {params.folder:q} --out {output:q} > {log:q} 2>&1"

@@ -1,0 +1,75 @@
+"""``mftl`` subcommands from curves to decisions: ``decision-tables`` (learning-curve fits, data efficiency,
+cost to target) and ``advise``. :func:`register` adds them to the ``mftl`` parser; the computing lives in
+mftl.learning_curve_fits, mftl.data_efficiency, mftl.cost_to_target and mftl.advice.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from mftl.paths import DECISION_TABLES
+
+
+def _cmd_decision_tables(args: argparse.Namespace) -> None:
+    import pandas as pd
+
+    from mftl.cost_to_target import cost_to_target_table
+    from mftl.data_efficiency import DEFAULT_BOUND, data_efficiency_table, missing_scratch
+    from mftl.figures_cli import _write_csv
+    from mftl.learning_curve_fits import fits_table, route_fits
+
+    curves, costs = pd.read_csv(args.curves), pd.read_csv(args.costs)
+    spec = json.loads(args.dataset_config)
+    fits = route_fits(curves)
+    bound = float(spec.get("targets", {}).get("max_extrapolation", DEFAULT_BOUND))
+    tables = {
+        "fits": fits_table(curves),
+        "efficiency": data_efficiency_table(curves, fits, bound),
+        "cost_to_target": cost_to_target_table(curves, costs, spec, fits),
+    }
+    for name, table in tables.items():
+        _write_csv(table, getattr(args, name))
+    skipped = int(tables["fits"]["n_nan_skipped"].sum())
+    print(f"decision-tables: {len(tables['fits'])} fits ({skipped} points with NaN errors left out) -> {args.fits}")
+    for dataset, note in missing_scratch(fits).items():
+        print(f"decision-tables: {dataset}: no data efficiency ({note})")
+    print(f"decision-tables: {len(tables['cost_to_target'])} route-target rows -> {args.cost_to_target}")
+
+
+def _cmd_advise(args: argparse.Namespace) -> None:
+    import pandas as pd
+
+    from mftl.advice import advice_text
+    from mftl.structures import write_text_atomic
+
+    folder = Path(args.folder)
+    files = {name: folder / "tables" / f"{name}.csv" for name in DECISION_TABLES}
+    missing = [f"tables/{path.name}" for path in files.values() if not path.is_file()]
+    if missing:
+        raise FileNotFoundError(f"{folder}: missing {', '.join(missing)}; make them with snakemake {folder}/advice.txt")
+    tables = {name: pd.read_csv(path) for name, path in files.items()}
+    text = advice_text(folder.name, tables["learning_curve_fits"], tables["data_efficiency"], tables["cost_to_target"])
+    print(text, end="")
+    if args.out:
+        write_text_atomic(args.out, text)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the decision subcommands to the ``mftl`` subparsers."""
+    p = sub.add_parser(
+        "decision-tables", help="power-law fits, data efficiency and cost to target of a dataset's curves and costs"
+    )
+    p.add_argument("--curves", required=True, help="results/<dataset>/curves.csv")
+    p.add_argument("--costs", required=True, help="results/<dataset>/costs.csv")
+    p.add_argument("--dataset-config", required=True, help="the dataset's config as JSON (split, targets)")
+    p.add_argument("--fits", required=True, help="out: tables/learning_curve_fits.csv")
+    p.add_argument("--efficiency", required=True, help="out: tables/data_efficiency.csv")
+    p.add_argument("--cost-to-target", required=True, help="out: tables/cost_to_target.csv")
+    p.set_defaults(func=_cmd_decision_tables)
+
+    p = sub.add_parser("advise", help="which route to take: the cheapest way to each target, from a dataset's tables")
+    p.add_argument("folder", help="results/<dataset> (reads its tables/learning_curve_fits.csv, ...)")
+    p.add_argument("--out", help="also write the advice to this file (results/<dataset>/advice.txt)")
+    p.set_defaults(func=_cmd_advise)

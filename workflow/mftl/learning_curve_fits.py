@@ -1,0 +1,224 @@
+"""Power-law fits of learning curves: ``rmse = a * n**(-b)`` per route and metric, with seed-bootstrap intervals.
+
+A *route* is one way to a model of the high fidelity: a method with its fidelities, pre-training
+size and epoch cap (``mftl_auto`` picks its cap per point, so its cap is no part of the route), or a
+foundation (fine-tuned: ``fidelities`` ``<foundation>-><high>``). The fit is a least-squares line in
+log-log through the *means over seeds* at each training size n (configurations), RMSEs in meV/atom
+(energy) or meV/A (forces); ``r2`` is the coefficient of determination of that line on the log
+means. Points whose error is NaN (e.g. energies undetermined on the test set) are left out and
+counted in ``n_nan_skipped``.
+
+Interval. With three or more sizes and more than one seed at some size, ``a`` and ``b`` get a 95%
+percentile interval from :data:`BOOTSTRAP_DRAWS` bootstrap draws: each draw resamples the dataset's
+seeds with replacement, as units (a seed's training sets are nested over sizes and the same for every
+route), and refits the line to the means over the drawn seeds at each size. The draws come from
+``numpy.random.default_rng`` seeded with :data:`BOOTSTRAP_SEED` and the dataset's name, so every route,
+metric and table (fits, data efficiency, cost to target) uses the same draws, paired by seed. Two sizes
+give an exact line through the two means: no interval, ``r2`` NaN, said in ``interval``. One seed
+per size: no interval either.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from mftl.curves import series_label
+from mftl.tables import SERIES_KEYS, with_series_keys
+
+#: the metrics fitted, with their units in the names
+FIT_METRICS = ("energy_rmse_meV_atom", "forces_rmse_meV_A")
+BOOTSTRAP_DRAWS = 2000
+BOOTSTRAP_SEED = 0
+#: central interval of the bootstrap draws, in percent
+INTERVAL = 95.0
+ROUTE_KEYS = ["dataset", *SERIES_KEYS]
+#: evaluated as it is, without a training set: no learning curve
+ZEROSHOT = "foundation_zeroshot"
+
+EXACT = "none: 2 sizes give an exact line"
+ONE_SEED = "none: one seed per size"
+BOOTSTRAP = f"{INTERVAL:g}% seed bootstrap, {BOOTSTRAP_DRAWS} draws"
+
+#: the columns naming a route and metric in every decision table
+ROUTE_COLUMNS = ["dataset", "route", *SERIES_KEYS, "metric"]
+COLUMNS = [
+    *ROUTE_COLUMNS,
+    "a",
+    "a_low",
+    "a_high",
+    "b",
+    "b_low",
+    "b_high",
+    "r2",
+    "n_min",
+    "n_max",
+    "n_sizes",
+    "n_seeds",
+    "n_nan_skipped",
+    "interval",
+    "bootstrap_draws",
+]
+
+
+def percentiles(draws: np.ndarray) -> np.ndarray:
+    """(low, high) ends of the central :data:`INTERVAL` of bootstrap draws (along the first axis)."""
+    return np.nanpercentile(draws, [50 - INTERVAL / 2, 50 + INTERVAL / 2], axis=0)
+
+
+def power_law(sizes, rmse) -> tuple[float, float, float]:
+    """(a, b, r2) of the least-squares line log(rmse) = log(a) - b log(n); r2 on the logs (NaN for two
+    points: an exact line)."""
+    x, y = np.log(np.asarray(sizes, float)), np.log(np.asarray(rmse, float))
+    design = np.column_stack([np.ones_like(x), x])
+    (intercept, slope), *_ = np.linalg.lstsq(design, y, rcond=None)
+    residual = y - (intercept + slope * x)
+    total = np.sum((y - y.mean()) ** 2)
+    r2 = 1.0 - np.sum(residual**2) / total if len(x) > 2 and total > 0 else np.nan
+    return float(np.exp(intercept)), float(-slope), float(r2)
+
+
+def _draw_lines(x: np.ndarray, log_y: np.ndarray) -> np.ndarray:
+    """(B, 2) array of (a, b) of the least-squares lines through each row of ``log_y`` (B, S) at ``x`` (S)."""
+    dx = x - x.mean()
+    slope = (log_y - log_y.mean(axis=1, keepdims=True)) @ dx / np.sum(dx**2)
+    intercept = log_y.mean(axis=1) - slope * x.mean()
+    return np.column_stack([np.exp(intercept), -slope])
+
+
+def seed_picks(seeds: Sequence, dataset: str) -> np.ndarray:
+    """(BOOTSTRAP_DRAWS, len(seeds)) indices into ``seeds``: each draw the dataset's seeds resampled with
+    replacement, from a generator seeded with BOOTSTRAP_SEED and a checksum of the dataset's name."""
+    rng = np.random.default_rng([BOOTSTRAP_SEED, zlib.crc32(str(dataset).encode())])
+    return rng.integers(0, len(seeds), size=(BOOTSTRAP_DRAWS, len(seeds)))
+
+
+def resampled_means(matrix: np.ndarray, picks: np.ndarray) -> np.ndarray:
+    """(draws, sizes) means of ``matrix`` (sizes x seeds, NaN where a seed has no error) over each draw's
+    picked seeds; NaN where none of a draw's seeds has an error at that size."""
+    picked = matrix[:, picks]  # sizes, draws, seeds
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (np.nansum(picked, axis=2) / np.isfinite(picked).sum(axis=2)).T
+
+
+@dataclass
+class RouteFit:
+    """The fit of one route's learning curve in one metric (sizes in configurations, errors in its unit)."""
+
+    key: dict
+    metric: str
+    sizes: np.ndarray = field(default_factory=lambda: np.empty(0))
+    seed_values: list[np.ndarray] = field(default_factory=list)
+    n_nan_skipped: int = 0
+    a: float = np.nan
+    b: float = np.nan
+    r2: float = np.nan
+    draws: np.ndarray | None = None  # (BOOTSTRAP_DRAWS, 2): a, b per draw (NaN: a draw without a size)
+    boot_means: np.ndarray | None = None  # (BOOTSTRAP_DRAWS, sizes): the seed means of each draw
+    interval: str = ""
+
+    @property
+    def label(self) -> str:
+        return series_label(pd.Series(self.key))
+
+    @property
+    def fitted(self) -> bool:
+        return np.isfinite(self.a)
+
+    @property
+    def means(self) -> np.ndarray:
+        return np.array([v.mean() for v in self.seed_values])
+
+    def predict(self, n) -> np.ndarray:
+        return self.a * np.asarray(n, float) ** (-self.b)
+
+    def interpolates(self, n: float) -> bool:
+        return bool(self.sizes.min() <= n <= self.sizes.max())
+
+    def row(self) -> dict:
+        low, high = percentiles(self.draws) if self.draws is not None else np.full((2, 2), np.nan)
+        return {
+            **self.key,
+            "route": self.label,
+            "metric": self.metric,
+            "a": self.a,
+            "a_low": low[0],
+            "a_high": high[0],
+            "b": self.b,
+            "b_low": low[1],
+            "b_high": high[1],
+            "r2": self.r2,
+            "n_min": int(self.sizes.min()) if len(self.sizes) else pd.NA,
+            "n_max": int(self.sizes.max()) if len(self.sizes) else pd.NA,
+            "n_sizes": len(self.sizes),
+            "n_seeds": min((len(v) for v in self.seed_values), default=0),
+            "n_nan_skipped": self.n_nan_skipped,
+            "interval": self.interval,
+            "bootstrap_draws": int(np.isfinite(self.draws[:, 1]).sum()) if self.draws is not None else 0,
+        }
+
+
+def fit_route(
+    key: dict, rows: pd.DataFrame, metric: str, seeds: Sequence = (), picks: np.ndarray | None = None
+) -> RouteFit:
+    """Fit one route's rows (curves.csv rows of one route) in ``metric``; with the dataset's ``seeds`` and
+    their bootstrap ``picks`` (:func:`seed_picks`), also the bootstrap where it can."""
+    finite = rows[np.isfinite(rows[metric].astype(float))]
+    fit = RouteFit(key=key, metric=metric, n_nan_skipped=len(rows) - len(finite))
+    by_size = finite.groupby("train_size")[metric]
+    fit.sizes = np.array(sorted(by_size.groups), float)
+    fit.seed_values = [by_size.get_group(n).to_numpy(float) for n in sorted(by_size.groups)]
+    if key["method"] == ZEROSHOT:  # its errors are kept (cost to target: reached at size 0 or not)
+        fit.interval = "no fit: zero-shot, no training set"
+        return fit
+    if picks is not None and len(seeds) > 1 and len(fit.sizes):
+        matrix = finite.pivot_table(index="train_size", columns="seed", values=metric, aggfunc="mean")
+        fit.boot_means = resampled_means(matrix.reindex(columns=list(seeds)).to_numpy(float), picks)
+    if len(fit.sizes) < 2:
+        fit.interval = f"no fit: {len(fit.sizes)} training size{'' if len(fit.sizes) == 1 else 's'}"
+        return fit
+    fit.a, fit.b, fit.r2 = power_law(fit.sizes, fit.means)
+    if len(fit.sizes) == 2:
+        fit.interval = EXACT
+    elif max(len(v) for v in fit.seed_values) < 2 or fit.boot_means is None:
+        fit.interval = ONE_SEED
+    else:
+        with np.errstate(invalid="ignore"):
+            fit.draws = _draw_lines(np.log(fit.sizes), np.log(fit.boot_means))
+        fit.interval = BOOTSTRAP
+    return fit
+
+
+def route_fits(curves: pd.DataFrame) -> list[RouteFit]:
+    """Every route's fit in every metric of :data:`FIT_METRICS`, in route order; the bootstrap draws of a
+    dataset pick the same seeds for every route and metric (a seed draws the same training configurations
+    for every route, nested over sizes)."""
+    curves = with_series_keys(curves)
+    trained = curves[curves["method"] != ZEROSHOT]
+    seeds = {d: sorted(rows["seed"].unique()) for d, rows in trained.groupby("dataset")}
+    picks = {d: seed_picks(s, d) for d, s in seeds.items()}
+    fits = []
+    for values, rows in curves.groupby(ROUTE_KEYS, dropna=False, sort=True):
+        key = {k: (None if pd.isna(v) else v) for k, v in zip(ROUTE_KEYS, values)}
+        dataset = key["dataset"]
+        fits += [fit_route(key, rows, m, seeds.get(dataset, ()), picks.get(dataset)) for m in FIT_METRICS]
+    return fits
+
+
+def fits_table(curves: pd.DataFrame) -> pd.DataFrame:
+    """``learning_curve_fits.csv``: one row per route and metric (see the module's docstring)."""
+    table = pd.DataFrame([fit.row() for fit in route_fits(curves)], columns=COLUMNS)
+    return table.astype({"pretrain_size": "Int64", "epoch_cap": "Int64", "n_min": "Int64", "n_max": "Int64"})
+
+
+def size_for_error(a, b, rmse):
+    """The training size at which ``a * n**(-b)`` equals ``rmse`` (inf where b <= 0: the curve does not fall;
+    NaN where a value is NaN)."""
+    a, b, rmse = (np.asarray(v, float) for v in (a, b, rmse))
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        size = np.exp(np.log(a / rmse) / b)
+    return np.where(b > 0, size, np.where(np.isnan(b) | np.isnan(size), np.nan, np.inf))
