@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import html
 import io
+from pathlib import Path
 
 import pytest
 
@@ -158,3 +160,12 @@ def test_report_page_holds_each_datasets_summary_as_docutils_renders_it(tmp_path
         if method == "mftl":
             scratch = curves[(curves.method == "scratch") & (curves.train_size == size)]
             assert f"{e.mean() / scratch['energy_rmse_meV_atom'].mean():.2f}" in body
+    assert "advise" not in body  # no advice.txt yet: no advice section
+
+    # with the campaign's advice.txt (rule advice), the page shows it as written, line for line
+    advice = "Advice for mine: learning curves of up to 2 training size(s)\n  cheapest: mftl (pre 100, cap 12): 7 <x>\n"
+    Path("results/mine/advice.txt").write_text(advice)
+    body = publish_parts(report_page({"datasets": {"mine": ds}}), writer="html")["html_body"]
+    block = body.split("<pre", 1)[1].split("</pre>", 1)[0]
+    for line in advice.splitlines():
+        assert html.escape(line.strip(), quote=False) in block

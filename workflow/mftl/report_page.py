@@ -117,6 +117,7 @@ def dataset_section(name: str, ds: dict, summary: pd.DataFrame | None, costs: pd
         "",
     ]
     lines += list_table(SUMMARY_HEADER, summary_rows(summary, costs))
+    lines += advice_section(Path(paths.dataset_file(name, "advice.txt")))
     statistics = Path(paths.table(name, "fidelity_statistics"))
     if statistics.is_file():
         lines += [
@@ -126,6 +127,15 @@ def dataset_section(name: str, ds: dict, summary: pd.DataFrame | None, costs: pd
         ]
         lines += list_table(STATISTICS_HEADER, statistics_rows(pd.read_csv(statistics)))
     return lines
+
+
+def advice_section(advice: Path) -> list[str]:
+    """``advice.txt`` (``mftl advise``: the cheapest route to each target error and how sure that is) as a
+    literal block; nothing when the campaign has not written it."""
+    if not advice.is_file():
+        return []
+    text = advice.read_text().rstrip("\n").splitlines()
+    return [f"What the learning curves and costs advise (``{advice}``)::", "", *(f"    {line}" for line in text), ""]
 
 
 STATISTICS_HEADER = [

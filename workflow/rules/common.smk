@@ -806,9 +806,9 @@ def figure_targets():
 
 
 def report_page_inputs(wildcards):
-    """The tables the report's first page shows: summary.csv and costs.csv of every dataset, and its
-    fidelity statistics where it has a fidelity comparison."""
-    names = ("summary.csv", "costs.csv", "curves.csv")
+    """The tables the report's first page shows: summary.csv, costs.csv and advice.txt of every dataset, and
+    its fidelity statistics where it has a fidelity comparison."""
+    names = ("summary.csv", "costs.csv", "curves.csv", "advice.txt")
     tables = [paths.dataset_file(d, name) for d in config["datasets"] for name in names]
     compared = [d for d, spec in config["datasets"].items() if "fidelity_comparison" in available_figures(spec)]
     return tables + [paths.table(d, "fidelity_statistics") for d in compared]
