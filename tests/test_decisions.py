@@ -53,6 +53,7 @@ def curve_rows(route: str, sizes, seeds, noise: float, rng: np.random.Generator)
                 "energy_mae_meV_atom": 0.8 * energy,
                 "forces_mae_meV_A": 2.4 * energy,
                 "n_test": TEST,
+                "n_test_undetermined": 0,
             }
         )
     return rows
