@@ -37,23 +37,8 @@ def test_the_schema_lists_exactly_the_methods_of_mftl_methods():
 
 
 def test_the_full_demo_overlay_plans_the_larger_grid():
-    plan = subprocess.run(
-        [
-            str(BIN / "snakemake"),
-            "-n",
-            "--forceall",
-            "--cores",
-            "1",
-            "--configfile",
-            "config/config.yaml",
-            "config/demo_full.yaml",
-        ],
-        cwd=REPO,
-        env=env_with_venv(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    overlay = ["--configfile", "config/config.yaml", "config/demo_full.yaml"]
+    plan = run_snakemake(["-n", "--forceall", "--cores", "1", *overlay], REPO, timeout=300)
     assert plan.returncode == 0, plan.stderr
     for target in (
         "results/demo/models/mftl/p1000_e3_n100_s1/training.json",
