@@ -58,7 +58,7 @@ def train_command(
 
 
 def _write_json(path: str | Path, data: dict) -> None:
-    from mftl.structures import write_text_atomic
+    from mftl.atomic import write_text_atomic
 
     write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
@@ -293,8 +293,8 @@ def _cmd_fetch_foundation(args: argparse.Namespace) -> None:
 def _cmd_concat_curves(args: argparse.Namespace) -> None:
     import pandas as pd
 
+    from mftl.atomic import atomic_path
     from mftl.curves import TABLE_COLUMNS
-    from mftl.structures import atomic_path
 
     tables = [pd.read_csv(path) for path in args.inputs]
     # reindex: a dataset's curves.csv written before a column existed gets it empty
@@ -347,9 +347,9 @@ def _cmd_select_cap(args: argparse.Namespace) -> None:
 
 
 def _cmd_curves(args: argparse.Namespace) -> None:
+    from mftl.atomic import atomic_path
     from mftl.curves import curves_table, read_records
     from mftl.quality import with_quality_columns
-    from mftl.structures import atomic_path
 
     records = read_records(args.inputs)
     table = with_quality_columns(curves_table(records))

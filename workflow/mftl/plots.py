@@ -571,7 +571,7 @@ def save(fig: plt.Figure, paths: Iterable[str]) -> None:
     """Write the figure to each path atomically, format from the suffix (png at 150 dpi, pdf, svg).
     A figure's ``description`` attribute, if set (e.g. the costs it could not show), goes into each
     file's metadata (PNG and SVG ``Description``, PDF ``Subject``)."""
-    from mftl.structures import atomic_path
+    from mftl.atomic import atomic_path
 
     description = getattr(fig, "description", "")
     for path in paths:
