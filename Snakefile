@@ -10,6 +10,7 @@ from mftl.campaigns import check_campaign_files, warn_campaign_files
 from mftl.cluster_checks import print_slurm_warnings
 from mftl.quality import print_warnings
 from mftl.config import check_config, load_config_file
+from mftl.methods import method_wildcard
 from mftl.source_checks import check_sources
 
 min_version("9.0")
@@ -45,7 +46,7 @@ wildcard_constraints:
     pretrain=r"\d+",
     cap=r"\d+",
     seed=r"\d+",
-    method="scratch|mftl|delta|foundation|foundation_multihead|chain_[A-Za-z0-9]+",
+    method=method_wildcard(),  # scratch|mftl|delta|foundation|foundation_multihead|chain_<name>
     chain=r"[A-Za-z0-9]+",
     stage=r"\d+",
     foundation=r"[A-Za-z0-9][A-Za-z0-9_-]*",

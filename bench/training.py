@@ -47,32 +47,20 @@ def timed(cmd, cwd) -> float:
 
 
 def workflow_train(pool: Path, n: int, epochs: int, out: Path) -> float:
-    return timed(
-        [
-            str(BIN / "mftl"),
-            "train",
-            "--train-pool",
-            str(pool),
-            "--fidelity",
-            "gfn1",
-            "--size",
-            str(n),
-            "--seed",
-            "0",
-            "--max-epochs",
-            str(epochs),
-            "--hyperparameters",
-            json.dumps(ARCH),
-            "--device",
-            "cpu",
-            "--threads",
-            "2",
-            "--keep-checkpoints",
-            "--out-dir",
-            str(out),
-        ],
-        REPO,
+    from mftl.cli import train_command
+
+    command = train_command(
+        pool,
+        out,
+        fidelity="gfn1",
+        size=n,
+        seed=0,
+        max_epochs=epochs,
+        hyperparameters=ARCH,
+        threads=2,
+        keep_checkpoints=True,
     )
+    return timed(command, REPO)
 
 
 def main() -> None:

@@ -33,6 +33,14 @@ def test_the_training_rules_are_those_the_profile_gives_a_gpu():
     assert set(TRAINING_RULES) == training_rules()
 
 
+def test_the_local_profiles_commented_gpu_block_names_every_training_rule():
+    text = (REPO / "profiles/local/config.v8+.yaml").read_text()
+    block = text[text.index("# resources:") :]
+    uncommented = yaml.safe_load("\n".join(line.removeprefix("# ") for line in block.splitlines()))
+    assert uncommented["resources"] == {"gpu": 1}
+    assert uncommented["set-resources"] == {rule: {"gpu": 1} for rule in TRAINING_RULES}
+
+
 def test_the_profile_without_account_and_partition_warns_naming_both(tmp_path, tiny_source):
     found = warnings(plan(tmp_path, tiny_source, "--profile", PROFILE))
     assert [w.split(":")[2].strip() for w in found] == ["no slurm_account is set", "no slurm_partition is set"]

@@ -10,6 +10,7 @@ from snakemake.utils import update_config
 
 from conftest import BIN, REPO, env_with_venv, run_snakemake, tiny_config
 from mftl.config import ConfigError, check_config
+from mftl.methods import FOUNDATION_METHODS, METHODS, PRETRAINED_METHODS, RUN_FOLDER_METHODS
 
 SCHEMA = REPO / "workflow/schemas/config.schema.yaml"
 
@@ -27,24 +28,17 @@ def test_shipped_configs_are_valid():
         check_config(config, SCHEMA)
 
 
+def test_the_schema_lists_exactly_the_methods_of_mftl_methods():
+    """The schema (YAML, no Python) and mftl.methods name the same methods, in the same order."""
+    schema = yaml.safe_load(SCHEMA.read_text())
+    dataset = schema["definitions"]["dataset"]
+    assert dataset["properties"]["methods"]["items"]["enum"] == list(METHODS)
+    assert {*RUN_FOLDER_METHODS, *FOUNDATION_METHODS, *PRETRAINED_METHODS} <= set(METHODS)
+
+
 def test_the_full_demo_overlay_plans_the_larger_grid():
-    plan = subprocess.run(
-        [
-            str(BIN / "snakemake"),
-            "-n",
-            "--forceall",
-            "--cores",
-            "1",
-            "--configfile",
-            "config/config.yaml",
-            "config/demo_full.yaml",
-        ],
-        cwd=REPO,
-        env=env_with_venv(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    overlay = ["--configfile", "config/config.yaml", "config/demo_full.yaml"]
+    plan = run_snakemake(["-n", "--forceall", "--cores", "1", *overlay], REPO, timeout=300)
     assert plan.returncode == 0, plan.stderr
     for target in (
         "results/demo/models/mftl/p1000_e3_n100_s1/training.json",

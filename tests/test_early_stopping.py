@@ -7,7 +7,8 @@ import subprocess
 import pytest
 import torch
 
-from conftest import BIN, TINY_MODEL, env_with_venv
+from conftest import TINY_MODEL, env_with_venv
+from mftl.cli import train_command
 from mftl.training import checkpoints_by_epoch
 
 pytestmark = pytest.mark.slow  # trains MACE on the tiny campaign's data
@@ -17,39 +18,10 @@ def test_patience_ends_the_run_and_the_model_is_the_best_checkpoint(tiny_campaig
     pool = tiny_campaign / "results/tiny/labels/pretrain_pool.gfn1.extxyz"
     valid = tiny_campaign / "results/tiny/labels/validation.gfn1.extxyz"
     # a large learning rate makes the validation loss jump; patience 1 stops at the first step back
-    hyper = json.dumps(
-        {
-            **TINY_MODEL,
-            "default_dtype": "float64",
-            "batch_size": 4,
-            "lr": 0.05,
-            "patience": 1,
-        }
-    )
+    hyper = {**TINY_MODEL, "default_dtype": "float64", "batch_size": 4, "lr": 0.05, "patience": 1}
     out = tmp_path / "run"
     subprocess.run(
-        [
-            str(BIN / "mftl"),
-            "train",
-            "--train-pool",
-            str(pool),
-            "--valid",
-            str(valid),
-            "--fidelity",
-            "gfn1",
-            "--size",
-            "20",
-            "--seed",
-            "0",
-            "--max-epochs",
-            "30",
-            "--hyperparameters",
-            hyper,
-            "--device",
-            "cpu",
-            "--out-dir",
-            str(out),
-        ],
+        train_command(pool, out, valid=valid, fidelity="gfn1", size=20, seed=0, max_epochs=30, hyperparameters=hyper),
         check=True,
         env=env_with_venv(),
         capture_output=True,

@@ -10,6 +10,7 @@ import torch
 
 from conftest import BIN, REPO, TINY_MODEL, env_with_venv, job_counts, run_snakemake
 from mftl import negative_transfer
+from mftl.cli import train_command
 from mftl.references import e0s_from_json, reference_energy
 from mftl.runs import export_checkpoint
 from mftl.structures import by_config_id, labels, read_structures
@@ -160,36 +161,19 @@ def test_fine_tuned_energies_carry_the_high_fidelity_reference(tiny_campaign):
 def test_epoch_cap_served_from_checkpoints_equals_a_capped_run(tiny_campaign, tmp_path):
     """One pre-training to the largest cap serves every smaller cap: same weights as a run stopped there."""
     pool = tiny_campaign / "results/tiny/labels/pretrain_pool.gfn1.extxyz"
-    hyper = json.dumps(
-        {
-            **TINY_MODEL,
-            "default_dtype": "float64",
-            "batch_size": 10,
-        }
-    )
+    hyper = {**TINY_MODEL, "default_dtype": "float64", "batch_size": 10}
     for name, epochs in (("capped", 2), ("long", 4)):
         subprocess.run(
-            [
-                str(BIN / "mftl"),
-                "train",
-                "--train-pool",
-                str(pool),
-                "--fidelity",
-                "gfn1",
-                "--size",
-                "20",
-                "--seed",
-                "0",
-                "--max-epochs",
-                str(epochs),
-                "--keep-checkpoints",
-                "--hyperparameters",
-                hyper,
-                "--device",
-                "cpu",
-                "--out-dir",
-                str(tmp_path / name),
-            ],
+            train_command(
+                pool,
+                tmp_path / name,
+                fidelity="gfn1",
+                size=20,
+                seed=0,
+                max_epochs=epochs,
+                hyperparameters=hyper,
+                keep_checkpoints=True,
+            ),
             check=True,
             env=env_with_venv(),
             capture_output=True,

@@ -12,9 +12,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from mftl.methods import PRETRAINED_METHODS, ZEROSHOT
+
 UNITS = {"energy_rmse_meV_atom": ("energy RMSE", "meV/atom"), "forces_rmse_meV_A": ("force RMSE", "meV/A")}
-MFTL_METHODS = ("mftl", "mftl_auto")
-ZEROSHOT = "foundation_zeroshot"
 
 
 def duration(seconds: float) -> str:
@@ -102,7 +102,7 @@ def _crossing(row: pd.Series) -> str:
 def data_factor_lines(efficiency: pd.DataFrame) -> list[str]:
     """MFTL's data factor per route and metric at its smallest measured training size, and where its fits
     cross scratch's."""
-    mftl = efficiency[efficiency["method"].isin(MFTL_METHODS)]
+    mftl = efficiency[efficiency["method"].isin(PRETRAINED_METHODS)]
     lines = []
     for route, rows in mftl.groupby("route", sort=True):
         smallest = rows[rows["train_size"] == rows["train_size"].min()]

@@ -32,8 +32,33 @@ def _cmd_demo_data(args: argparse.Namespace) -> None:
     print(f"wrote {args.out} in {time.perf_counter() - start:.0f} s")
 
 
+def train_command(
+    train_pool: str | Path,
+    out_dir: str | Path,
+    *,
+    fidelity: str,
+    size: int,
+    seed: int,
+    max_epochs: int,
+    hyperparameters: dict,
+    valid: str | Path | None = None,
+    device: str = "cpu",
+    threads: int | None = None,
+    keep_checkpoints: bool = False,
+) -> list[str]:
+    """The command line of an ``mftl train`` run by hand (the ``mftl`` beside this Python), as tests and
+    bench/training.py run it; the rules build theirs from the config."""
+    command = [str(Path(sys.executable).parent / "mftl"), "train", "--train-pool", str(train_pool)]
+    command += ["--valid", str(valid)] if valid is not None else []
+    command += ["--fidelity", fidelity, "--size", str(size), "--seed", str(seed), "--max-epochs", str(max_epochs)]
+    command += ["--keep-checkpoints"] if keep_checkpoints else []
+    command += ["--hyperparameters", json.dumps(hyperparameters), "--device", device]
+    command += ["--threads", str(threads)] if threads is not None else []
+    return [*command, "--out-dir", str(out_dir)]
+
+
 def _write_json(path: str | Path, data: dict) -> None:
-    from mftl.structures import write_text_atomic
+    from mftl.atomic import write_text_atomic
 
     write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
@@ -268,8 +293,8 @@ def _cmd_fetch_foundation(args: argparse.Namespace) -> None:
 def _cmd_concat_curves(args: argparse.Namespace) -> None:
     import pandas as pd
 
+    from mftl.atomic import atomic_path
     from mftl.curves import TABLE_COLUMNS
-    from mftl.structures import atomic_path
 
     tables = [pd.read_csv(path) for path in args.inputs]
     # reindex: a dataset's curves.csv written before a column existed gets it empty
@@ -322,9 +347,9 @@ def _cmd_select_cap(args: argparse.Namespace) -> None:
 
 
 def _cmd_curves(args: argparse.Namespace) -> None:
+    from mftl.atomic import atomic_path
     from mftl.curves import curves_table, read_records
     from mftl.quality import with_quality_columns
-    from mftl.structures import atomic_path
 
     records = read_records(args.inputs)
     table = with_quality_columns(curves_table(records))

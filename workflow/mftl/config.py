@@ -8,6 +8,8 @@ from typing import Any
 import jsonschema
 import yaml
 
+from mftl.methods import FOUNDATION_METHODS
+
 
 class ConfigError(ValueError):
     """A config that cannot describe a campaign."""
@@ -205,10 +207,6 @@ def _check_file_paths(config: dict) -> None:
                 f"config key '{key}': '{path}' holds a brace, which Snakemake reads as a wildcard "
                 "in a file path; rename (or link) the file without '{' and '}'"
             )
-
-
-#: methods that start from (or evaluate) the dataset's foundation(s)
-FOUNDATION_METHODS = ("foundation", "foundation_multihead", "foundation_zeroshot")
 
 
 def _check_foundation(config: dict, name: str, ds: dict) -> None:

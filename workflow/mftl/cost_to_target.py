@@ -44,7 +44,8 @@ import pandas as pd
 
 from mftl.costs import COMPONENTS
 from mftl.data_efficiency import DEFAULT_BOUND, SCRATCH
-from mftl.learning_curve_fits import ROUTE_COLUMNS, ZEROSHOT, RouteFit, percentiles, route_fits, size_for_error
+from mftl.learning_curve_fits import ROUTE_COLUMNS, RouteFit, percentiles, route_fits, size_for_error
+from mftl.methods import ZEROSHOT
 from mftl.tables import with_series_keys
 
 #: config key under ``targets`` -> curves.csv metric

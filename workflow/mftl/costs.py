@@ -34,6 +34,7 @@ from pathlib import Path
 import pandas as pd
 
 from mftl import chains, paths
+from mftl.methods import FOUNDATION_FINETUNINGS, PRETRAINED_METHODS, ZEROSHOT
 from mftl.structures import read_structures
 
 COMPONENTS = [
@@ -47,10 +48,6 @@ COMPONENTS = [
 ]
 KEYS = ["dataset", "method", "fidelities", "pretrain_size", "epoch_cap", "train_size", "seed"]
 ERRORS = ["energy_rmse_meV_atom", "forces_rmse_meV_A"]
-#: fine-tunings of a foundation, run per foundation (run folders <foundation>_n<size>_s<seed>)
-FOUNDATION_METHODS = ("foundation", "foundation_multihead")
-#: a foundation evaluated as it is (no training): costs its evaluation and the foundation
-ZEROSHOT = "foundation_zeroshot"
 COLUMNS = [*KEYS, *COMPONENTS, "labels_s", "compute_s", "total_s", "device", "pretrain_shared_by", "unknown", *ERRORS]
 
 
@@ -170,7 +167,7 @@ def _tag(row: Mapping, method: str | None = None, cap: int | None = None) -> str
     size, seed = int(row["train_size"]), int(row["seed"])
     if method == "mftl":
         return paths.mftl_tag(int(row["pretrain_size"]), int(cap or row["epoch_cap"]), size, seed)
-    if method in FOUNDATION_METHODS:
+    if method in FOUNDATION_FINETUNINGS:
         return paths.foundation_tag(_foundation(row), size, seed)
     return paths.run_tag(size, seed)
 
@@ -224,9 +221,9 @@ def point_costs(book: CostBook, row: Mapping) -> dict:
     else:
         out["hf_labels_s"] = book.run_labels(dataset, run_dir, hf)
 
-    if method in ("mftl", "mftl_auto"):
+    if method in PRETRAINED_METHODS:
         out["lf_labels_s"], out["pretrain_s"] = book.pretraining(dataset, int(row["pretrain_size"]), seed)
-    elif method in FOUNDATION_METHODS:
+    elif method in FOUNDATION_FINETUNINGS:
         out["foundation_s"] = foundation_cost(book, _foundation(row))
     elif chains.is_chain_method(method):
         name = chains.chain_name(method)

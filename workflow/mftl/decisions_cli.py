@@ -42,7 +42,7 @@ def _cmd_advise(args: argparse.Namespace) -> None:
     import pandas as pd
 
     from mftl.advice import advice_text
-    from mftl.structures import write_text_atomic
+    from mftl.atomic import write_text_atomic
 
     folder = Path(args.folder)
     files = {name: folder / "tables" / f"{name}.csv" for name in DECISION_TABLES}

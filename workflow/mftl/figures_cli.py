@@ -10,7 +10,7 @@ import json
 
 
 def _write_csv(table, path: str) -> None:
-    from mftl.structures import atomic_path
+    from mftl.atomic import atomic_path
 
     with atomic_path(path) as tmp:
         table.to_csv(tmp, index=False)
@@ -113,8 +113,8 @@ def _cmd_negative_transfer(args: argparse.Namespace) -> None:
 
 
 def _cmd_report_page(args: argparse.Namespace) -> None:
+    from mftl.atomic import write_text_atomic
     from mftl.report_page import campaign_warnings, report_page
-    from mftl.structures import write_text_atomic
 
     config = json.loads(args.config)
     warnings = campaign_warnings(config)

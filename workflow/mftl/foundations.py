@@ -13,7 +13,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from mftl.structures import atomic_path
+from mftl.atomic import atomic_path
 
 #: mace_run_train's names of the MACE-OFF23 models -> keys of mace's own URL table
 MACE_OFF_NAMES = {"small_off": "small", "medium_off": "medium", "large_off": "large"}

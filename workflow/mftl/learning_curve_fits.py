@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from mftl.curves import series_label
+from mftl.methods import ZEROSHOT
 from mftl.tables import SERIES_KEYS, with_series_keys
 
 #: the metrics fitted, with their units in the names
@@ -37,8 +38,6 @@ BOOTSTRAP_SEED = 0
 #: central interval of the bootstrap draws, in percent
 INTERVAL = 95.0
 ROUTE_KEYS = ["dataset", *SERIES_KEYS]
-#: evaluated as it is, without a training set: no learning curve
-ZEROSHOT = "foundation_zeroshot"
 
 EXACT = "none: 2 sizes give an exact line"
 ONE_SEED = "none: one seed per size"

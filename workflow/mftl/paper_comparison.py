@@ -38,6 +38,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from mftl.methods import ZEROSHOT
+
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
@@ -85,7 +87,7 @@ QUALIFIERS = {
 }
 #: methods that train nothing: train_size 0
 LOW_FIDELITY = "low_fidelity"
-UNTRAINED_METHODS = ("foundation_zeroshot", LOW_FIDELITY)
+UNTRAINED_METHODS = (ZEROSHOT, LOW_FIDELITY)
 CANDIDATE_KEYS = ["pretrain_size", "epoch_cap"]
 RESULT_COLUMNS = [
     "paper_value",

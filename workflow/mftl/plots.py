@@ -32,6 +32,7 @@ from mftl.chains import CHAIN_PREFIX  # noqa: E402
 from mftl.curves import series_label  # noqa: E402
 from mftl.decision_figures import cost_to_target  # noqa: E402, F401 (a figure kind: FIGURE_FUNCTIONS)
 from mftl.learning_curve_fits import power_law  # noqa: E402
+from mftl.methods import ZEROSHOT  # noqa: E402 (drawn as a level, not a curve over training sizes)
 from mftl.tables import FIGURE_KINDS, RELATIVE_ENERGY, fidelity_errors, rmse, with_series_keys  # noqa: E402
 
 PANELS = (
@@ -98,10 +99,6 @@ def _learning_curve_figure(series: Mapping[str, pd.DataFrame], title: str, fits:
     if title:
         fig.suptitle(title)
     return fig
-
-
-#: a method without training (train_size 0): drawn as a level, not a curve over training sizes
-ZEROSHOT = "foundation_zeroshot"
 
 
 def _series_by_label(curves: pd.DataFrame) -> dict[str, pd.DataFrame]:
@@ -574,7 +571,7 @@ def save(fig: plt.Figure, paths: Iterable[str]) -> None:
     """Write the figure to each path atomically, format from the suffix (png at 150 dpi, pdf, svg).
     A figure's ``description`` attribute, if set (e.g. the costs it could not show), goes into each
     file's metadata (PNG and SVG ``Description``, PDF ``Subject``)."""
-    from mftl.structures import atomic_path
+    from mftl.atomic import atomic_path
 
     description = getattr(fig, "description", "")
     for path in paths:

@@ -20,11 +20,10 @@ import numpy as np
 import pandas as pd
 
 from mftl import paths
+from mftl.methods import PRETRAINED_METHODS
 
 #: the columns this module adds to curves.csv
 FLAG_COLUMNS = ["reached_max_epochs", "pretrain_valid_energy_rmse_meV_atom", "pretrain_valid_forces_rmse_meV_A"]
-#: methods whose rows come from a pre-training run of ``pretrain_size`` configurations served at ``epoch_cap``
-PRETRAINED_METHODS = ("mftl", "mftl_auto")
 
 
 def run_flags(model_dir: Path) -> dict:

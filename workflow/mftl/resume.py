@@ -32,7 +32,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from mftl.structures import atomic_path, write_text_atomic
+from mftl.atomic import atomic_path, write_text_atomic
 from mftl.training import checkpoints_by_epoch
 
 FINGERPRINT_FILE = "run.fingerprint.json"

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 from ase.data import chemical_symbols
 
+from mftl.atomic import atomic_path, write_text_atomic
 from mftl.elements import check_covered, element_union, symbols_by_id
 from mftl.evaluation import PRED_ENERGY_KEY, PRED_FORCES_KEY, error_statistics, errors, eval_command, predictions
 from mftl.foundations import check_multihead, model_dtype, model_heads
@@ -41,14 +42,12 @@ from mftl.resume import run_fingerprint, start_or_resume
 from mftl.source_index import scan
 from mftl.splits import subset
 from mftl.structures import (
-    atomic_path,
     by_config_id,
     geometry_only,
     labels,
     read_structures,
     set_labels,
     write_structures,
-    write_text_atomic,
 )
 from mftl.training import (
     ENERGY_KEY,

@@ -35,7 +35,7 @@ from pathlib import Path
 from mftl.config import ConfigError
 from mftl.elements import coverage_problem, describe_ids, element_union, split_problem
 from mftl.references import undetermined_compositions, undetermined_message
-from mftl.source_index import SourceFormatError, file_stamp, source_index, write_atomic
+from mftl.source_index import SourceFormatError, file_stamp, source_index, write_cache
 from mftl.splits import SplitError, make_split, subset
 
 #: a dataset passed these checks with these inputs: one empty file per digest (see :func:`_digest`)
@@ -64,7 +64,7 @@ def check_sources(config: dict) -> None:
         if passed.exists():
             continue
         check_dataset(name, ds)
-        write_atomic(passed, b"")
+        write_cache(passed, b"")
 
 
 def missing_source(name: str, source: str) -> str:

@@ -14,12 +14,13 @@ import json
 import os
 import pickle
 import re
-import tempfile
 from array import array
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
 from typing import Any
+
+from mftl.atomic import write_bytes_atomic
 
 CACHE_DIR = Path(".snakemake/mftl/sources")
 #: bump when the index's content changes, so that old cache files are not read
@@ -182,15 +183,11 @@ def file_stamp(path: str | os.PathLike) -> list:
     return [str(Path(path).resolve()), stat.st_mtime_ns, stat.st_size]
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file and a rename; a read-only folder is skipped."""
+def write_cache(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically; a read-only folder is skipped (planning goes on without the cache)."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-        os.replace(tmp, path)
-    except OSError:  # a read-only working folder: plan without the cache
+        write_bytes_atomic(path, data)
+    except OSError:
         pass
 
 
@@ -210,5 +207,5 @@ def source_index(
     except Exception:  # no cache yet, or an unreadable one: read the file again
         pass
     index = scan(path, value_keys, info_keys, array_keys)
-    write_atomic(cache, pickle.dumps({"stamp": stamp, "index": index}))
+    write_cache(cache, pickle.dumps({"stamp": stamp, "index": index}))
     return index

@@ -1,4 +1,4 @@
-"""Reading and writing structures as extxyz, atomically, with checked labels.
+"""Reading and writing structures as extxyz, atomically (mftl.atomic), with checked labels.
 
 Conventions used across the project (units: eV, Angstrom):
 
@@ -10,15 +10,15 @@ Conventions used across the project (units: eV, Angstrom):
 
 from __future__ import annotations
 
-import contextlib
 import os
-import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import ase.io
 import numpy as np
 from ase import Atoms
+
+from mftl.atomic import atomic_path
 
 
 class StructureError(ValueError):
@@ -31,33 +31,6 @@ def energy_key(fidelity: str) -> str:
 
 def forces_key(fidelity: str) -> str:
     return f"{fidelity}_forces"
-
-
-@contextlib.contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path next to ``path``; rename it onto ``path`` on success.
-
-    A crash or exception leaves no half-written ``path`` behind.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; outputs are ordinary files
-    tmp_path = Path(tmp)
-    try:
-        yield tmp_path
-        os.replace(tmp_path, path)
-    finally:
-        if tmp_path.exists():
-            tmp_path.unlink()
-
-
-def write_text_atomic(path: str | os.PathLike, text: str) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_text(text)
 
 
 def read_structures(path: str | os.PathLike) -> list[Atoms]:

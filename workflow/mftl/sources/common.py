@@ -13,7 +13,8 @@ import ase.io
 import numpy as np
 from ase import Atoms
 
-from mftl.structures import atomic_path, set_labels
+from mftl.atomic import atomic_path
+from mftl.structures import set_labels
 
 
 class SourceFormatError(ValueError):

@@ -14,7 +14,7 @@ import shutil
 import urllib.request
 from pathlib import Path
 
-from mftl.structures import atomic_path
+from mftl.atomic import atomic_path
 
 #: Zenodo serves the files of a record under this address.
 ZENODO_FILE_URL = "https://zenodo.org/records/{record}/files/{filename}?download=1"
