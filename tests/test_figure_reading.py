@@ -149,3 +149,24 @@ def test_outlier_ids_next_to_each_other_do_not_overlap():
     assert sorted(text.get_text() for text in labels) == ["3", "4", "5"]
     boxes = [text.get_window_extent(renderer) for text in labels]
     assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1 :])
+
+
+def test_learning_curves_ring_the_points_whose_runs_ended_at_max_epochs():
+    """curves.csv's reached_max_epochs (mftl.quality): one seed of delta at n=30 used all its epochs; the
+    figure rings delta's mean there, in both panels, and nothing else; unknown flags (NA) ring nothing."""
+    table = curves([0, 1])
+    flags = [
+        pd.NA if method == "scratch" else (method == "delta" and size == 30 and seed == 1)
+        for method, size, seed in zip(table["method"], table["train_size"], table["seed"], strict=True)
+    ]
+    table["reached_max_epochs"] = pd.array(flags, dtype="boolean")
+    fig = plots.learning_curves(table)
+    for ax, metric in zip(fig.axes, ("energy_rmse_meV_atom", "forces_rmse_meV_A"), strict=True):
+        rings = [line for line in ax.get_lines() if line.get_marker() == "o" and line.get_markerfacecolor() == "none"]
+        assert len(rings) == 1
+        delta = table[(table["method"] == "delta") & (table["train_size"] == 30)]
+        assert list(rings[0].get_xdata()) == [30]
+        assert list(rings[0].get_ydata()) == pytest.approx([delta[metric].mean()])
+    assert plots.UNDERTRAINED_LABEL in [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    plain = plots.learning_curves(curves([0, 1]))
+    assert plots.UNDERTRAINED_LABEL not in [t.get_text() for t in plain.axes[0].get_legend().get_texts()]

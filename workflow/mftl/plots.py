@@ -83,17 +83,46 @@ def _draw_fit(ax: plt.Axes, band: pd.DataFrame) -> None:
     ax.plot(sizes, a * sizes ** (-b), linestyle="--", linewidth=1, color=ax.get_lines()[-1].get_color(), label="_fit")
 
 
+#: legend entry of the ring around a point one of whose runs used all its max_epochs (curves.csv reached_max_epochs)
+UNDERTRAINED_LABEL = "ring: a seed ended at max_epochs"
+
+
+def undertrained_sizes(rows: pd.DataFrame) -> list[int]:
+    """Training sizes of a series at which at least one seed's run ended at ``max_epochs`` without early
+    stopping (``reached_max_epochs``; unknown counts as not flagged)."""
+    if "reached_max_epochs" not in rows.columns:
+        return []
+    flagged = rows[rows["reached_max_epochs"].astype("boolean").fillna(False)]
+    return sorted(int(n) for n in flagged["train_size"].unique())
+
+
+def _ring_undertrained(ax: plt.Axes, band: pd.DataFrame, sizes: list[int], label: str) -> None:
+    """An open ring around the series' mean at each size in ``sizes`` (in the colour of its last line)."""
+    points = band.loc[[n for n in sizes if n in band.index]]
+    if points.empty:
+        return
+    color = ax.get_lines()[-1].get_color()
+    ax.plot(points.index, points["mean"], linestyle="none", marker="o", markersize=11, markerfacecolor="none",
+            markeredgecolor=color, markeredgewidth=1.2, label=label)  # fmt: skip
+
+
 def _learning_curve_figure(series: Mapping[str, pd.DataFrame], title: str, fits: bool = False) -> plt.Figure:
     """Energy and force RMSE vs training size, one line (mean, band min..max over seeds) per series; with
-    ``fits`` the power law of each series dashed beside it."""
+    ``fits`` the power law of each series dashed beside it; a ring marks a point one of whose runs ended at
+    max_epochs (under-trained, ``reached_max_epochs`` in curves.csv)."""
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.8), constrained_layout=True)
     sizes = set().union(*(rows["train_size"] for rows in series.values()))
     for ax, (metric, label) in zip(axes, PANELS):
+        ringed = False
         for name, rows in series.items():
             band = _seed_band(rows, "train_size", metric)
             _draw_band(ax, band, name)
             if fits:
                 _draw_fit(ax, band)
+            flagged = undertrained_sizes(rows)
+            if flagged:
+                _ring_undertrained(ax, band, flagged, "_undertrained" if ringed else UNDERTRAINED_LABEL)
+                ringed = True
         _log_axis_with_ticks(ax, sizes, TRAIN_SIZE_LABEL, label)
     axes[0].legend(fontsize="small")
     if title:
