@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -65,27 +66,31 @@ def test_a_stale_lock_is_cleared_only_when_no_snakemake_runs_there(tiny_source, 
     assert _locks(tmp_path) == []
 
 
+def _in_background(cmd: list[str], workdir, **streams) -> subprocess.Popen:
+    """``cmd`` started in ``workdir`` in a session of its own (its process group can be killed whole)."""
+    return subprocess.Popen(cmd, cwd=workdir, env=env_with_venv(), start_new_session=True, **streams)
+
+
+def _wait_for_training(process: subprocess.Popen, workdir, ready, what: str) -> Path:
+    """Wait (at most 300 s) until the tiny campaign's scratch training log exists and ``ready(log)`` holds;
+    fails if ``process`` (``what``) ends first. Returns the log's path."""
+    log = workdir / "results/tiny/logs/scratch/n10_s0.log"
+    deadline = time.time() + 300
+    while time.time() < deadline and not (log.exists() and ready(log)):
+        assert process.poll() is None, f"{what} ended before its training started"
+        time.sleep(0.5)
+    return log
+
+
 @pytest.mark.slow
 def test_a_second_make_run_beside_a_running_one_fails_and_keeps_its_lock(tiny_source, tmp_path):
     max_epochs = 40
     config = _write_config(tmp_path, tiny_source, max_epochs)
     args = f"--directory {tmp_path} --configfile {config}"
     cmd = ["make", "-s", "-C", str(REPO), "run", f"ARGS={args}", "CORES=1", f"VENV={BIN.parent}"]
-    first = subprocess.Popen(
-        cmd,
-        cwd=tmp_path,
-        env=env_with_venv(),
-        start_new_session=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    first = _in_background(cmd, tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        log = tmp_path / "results/tiny/logs/scratch/n10_s0.log"
-        deadline = time.time() + 300
-        while time.time() < deadline and not (log.exists() and _locks(tmp_path)):
-            assert first.poll() is None, "the first run ended before its training started"
-            time.sleep(0.5)
+        log = _wait_for_training(first, tmp_path, lambda log: bool(_locks(tmp_path)), "the first run")
         held = _locks(tmp_path)
         assert held, "the first run never locked its directory"
 
@@ -154,20 +159,9 @@ def test_a_training_orphaned_by_a_sigkilled_snakemake_is_seen(tiny_source, tmp_p
     """SIGKILL of Snakemake alone leaves its `mftl train` running; make run's check names that process."""
     config = _write_config(tmp_path, tiny_source, 400)
     cmd = [str(BIN / "snakemake"), "-s", str(REPO / "Snakefile"), "--cores", "1", "--configfile", str(config)]
-    run = subprocess.Popen(
-        cmd,
-        cwd=tmp_path,
-        env=env_with_venv(),
-        start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    run = _in_background(cmd, tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        log = tmp_path / "results/tiny/logs/scratch/n10_s0.log"
-        deadline = time.time() + 300
-        while time.time() < deadline and not (log.exists() and "Epoch" in log.read_text()):
-            assert run.poll() is None, "the run ended before its training started"
-            time.sleep(0.5)
+        _wait_for_training(run, tmp_path, lambda log: "Epoch" in log.read_text(), "the run")
         os.kill(run.pid, signal.SIGKILL)  # Snakemake alone, as an OOM kill does
         run.wait()
         refused = _clear_stale_lock(tmp_path, config)
