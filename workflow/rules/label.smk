@@ -1,7 +1,7 @@
 # Labels per fidelity: read from the source's keys, or computed in chunks by a named labeller.
 
 
-rule label_chunk:
+rule label:
     input:
         unpack(label_chunk_inputs),
     output:
@@ -26,7 +26,7 @@ rule label_chunk:
         " > {log:q} 2>&1"
 
 
-rule collect_labels:
+rule collect:
     input:
         unpack(labelled_chunks),
     output:
