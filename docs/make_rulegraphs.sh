@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Regenerate the pictures of the workflow's shape: which rules feed which, for the
-# default (demo) campaign and the paper's (config/paper.yaml), targets `all` and `figures`.
+# default (demo) campaign and the paper's (config/paper.yaml), targets `all` and `all_figures`.
 #
 #   docs/make_rulegraphs.sh            # both: docs/rulegraph_demo.svg, docs/rulegraph_paper.svg
 #   docs/make_rulegraphs.sh paper      # one of them
@@ -16,7 +16,7 @@ SNAKEMAKE=${SNAKEMAKE:-.venv/bin/snakemake}
 rulegraph() {  # rulegraph NAME [snakemake options...]
     local name=$1
     shift
-    "$SNAKEMAKE" --rulegraph --quiet all "$@" -- all figures | dot -Tsvg > "docs/rulegraph_${name}.svg.tmp"
+    "$SNAKEMAKE" --rulegraph --quiet all "$@" -- all all_figures | dot -Tsvg > "docs/rulegraph_${name}.svg.tmp"
     mv "docs/rulegraph_${name}.svg.tmp" "docs/rulegraph_${name}.svg"
     echo "wrote docs/rulegraph_${name}.svg"
 }

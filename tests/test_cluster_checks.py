@@ -49,7 +49,7 @@ def test_the_profile_without_account_and_partition_warns_naming_both(tmp_path, t
 
 def test_the_profile_with_site_resources_plans_without_warnings_and_no_profile_never_warns(tmp_path, tiny_source):
     assert warnings(plan(tmp_path, tiny_source, "--profile", PROFILE, *SITE)) == []
-    assert warnings(plan(tmp_path, tiny_source, "--set-resources", "finetune:mem_mb=8000")) == []
+    assert warnings(plan(tmp_path, tiny_source, "--set-resources", "mftl:mem_mb=8000")) == []
 
 
 def test_device_cpu_under_a_profile_that_gives_trainings_a_gpu_warns(tmp_path, tiny_source):
@@ -65,18 +65,18 @@ def test_a_command_line_partition_that_drops_the_profiles_gpus_warns_and_its_saf
     # each job alone (--groups pretrain=pretrain, docs/cluster.md) it plans and the GPUs are silently gone
     alone = ["--groups", "pretrain=pretrain"]
     dropped = plan(
-        tmp_path, tiny_source, "--profile", PROFILE, *SITE, *alone, "--set-resources", "finetune:slurm_partition=gpu"
+        tmp_path, tiny_source, "--profile", PROFILE, *SITE, *alone, "--set-resources", "mftl:slurm_partition=gpu"
     )
     found = warnings(dropped)
     assert len(found) == 1 and "ask for no GPU, so they train on the CPU of their job" in found[0]
     assert safe_set_resources() in found[0]
-    finetune = _job_resources(dropped, "finetune")
-    assert "gpu" not in finetune and finetune["slurm_partition"] == "gpu"  # what the warning is about
+    mftl = _job_resources(dropped, "mftl")
+    assert "gpu" not in mftl and mftl["slurm_partition"] == "gpu"  # what the warning is about
 
     safe = shlex.split(safe_set_resources("gpu"))
     kept = plan(tmp_path, tiny_source, "--profile", PROFILE, *SITE, *safe)
     assert warnings(kept) == []
-    for rule in ("finetune", "scratch", "pretrain"):
+    for rule in ("mftl", "scratch", "pretrain"):
         resources = _job_resources(kept, rule)
         assert (resources["gpu"], resources["cpus_per_task"], resources["slurm_partition"]) == ("1", "4", "gpu")
 

@@ -344,7 +344,7 @@ def test_decision_tables_and_advise_from_files(tmp_path, capsys):
     capsys.readouterr()
     cost = pd.read_csv(out["cost"])
     assert sorted(cost.groupby("metric")["target"].unique().map(list).loc["forces_rmse_meV_A"]) == [50, 80]
-    assert mftl_main(["advise", str(folder), "--out", str(folder / "advice.txt")]) == 0
+    assert mftl_main(["advice", str(folder), "--out", str(folder / "advice.txt")]) == 0
     printed = capsys.readouterr().out
     assert (folder / "advice.txt").read_text() == printed
     energy = cost[cost["metric"] == "energy_rmse_meV_atom"].sort_values("total_s")
@@ -358,7 +358,7 @@ def test_decision_tables_and_advise_from_files(tmp_path, capsys):
 
 
 def test_advise_names_the_missing_tables(tmp_path, capsys):
-    assert mftl_main(["advise", str(tmp_path)]) == 1
+    assert mftl_main(["advice", str(tmp_path)]) == 1
     err = capsys.readouterr().err
     assert f"{tmp_path}: missing tables/learning_curve_fits.csv, tables/data_efficiency.csv" in err
     assert f"snakemake {tmp_path}/advice.txt" in err
@@ -383,7 +383,7 @@ def test_bad_targets_name_the_key(targets, message):
 
 def test_the_campaign_ends_with_the_decision_tables_figure_and_advice(tiny_campaign, capsys):
     """The tiny campaign's real run (slow): every route of its curves is fitted, and advice.txt is what
-    `mftl advise` prints from the tables it wrote."""
+    `mftl advice` prints from the tables it wrote."""
     results = tiny_campaign / "results/tiny"
     fits = pd.read_csv(results / "tables/learning_curve_fits.csv")
     curves = pd.read_csv(results / "curves.csv")
@@ -391,5 +391,5 @@ def test_the_campaign_ends_with_the_decision_tables_figure_and_advice(tiny_campa
     for name in ("data_efficiency", "cost_to_target"):
         assert (results / f"tables/{name}.csv").is_file()
     assert all((results / f"figures/cost_to_target.{ext}").stat().st_size > 0 for ext in ("png", "pdf"))
-    assert mftl_main(["advise", str(results)]) == 0
+    assert mftl_main(["advice", str(results)]) == 0
     assert capsys.readouterr().out == (results / "advice.txt").read_text()

@@ -347,10 +347,10 @@ def test_planned_labelling_jobs_use_their_labellers_conda_environment(tiny_sourc
     assert result.returncode == 0, result.stderr[-3000:]
     planned = json.loads(result.stdout.split("PLANNED", 1)[1])
     envs = {(rule, fidelity): env for rule, fidelity, env in planned}
-    assert envs[("label_chunk", "dftb3")] == "dftbplus.yaml"
-    assert envs[("label_chunk", "gfn1")] == "labelling.yaml"
-    assert envs[("collect_labels", "dftb3")] == "labelling.yaml"  # gathering needs no dftb+
-    runs_labeller = {(rule, f) for rule, f, env in planned if f == "dftb3" and rule not in ("collect_labels",)}
+    assert envs[("label", "dftb3")] == "dftbplus.yaml"
+    assert envs[("label", "gfn1")] == "labelling.yaml"
+    assert envs[("collect", "dftb3")] == "labelling.yaml"  # gathering needs no dftb+
+    runs_labeller = {(rule, f) for rule, f, env in planned if f == "dftb3" and rule not in ("collect",)}
     assert all(envs[key] == "dftbplus.yaml" for key in runs_labeller), planned
 
 

@@ -69,7 +69,7 @@ def _compare(tmp_path, curves, rows, validation=(), extra=(), figure=()) -> tupl
 
 def _validation_table(campaign, tmp_path):
     """valid_curves.csv of the tiny campaign's mftl models, written by the real ``mftl curves`` from the
-    validate rule's results (as the rule validation_curves does), and those results read as plain JSON."""
+    evaluate_validation rule's results (as the rule validation_curves does), and those results read as plain JSON."""
     results = sorted((campaign / "results/tiny/valid/mftl").glob("*.json"))
     assert len(results) == 4  # 2 caps x 2 training sizes, one pre-training size and seed
     out = tmp_path / "valid_curves.csv"

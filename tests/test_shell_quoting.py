@@ -98,7 +98,7 @@ def test_every_planned_shell_command_passes_hostile_config_strings_intact(tiny_s
     (work / "config.yaml").write_text(yaml.safe_dump(config))
 
     plan = run_snakemake(
-        ["all", "figures", "-n", "-p", "--forceall", "--configfile", str(work / "config.yaml")], work, timeout=300
+        ["all", "all_figures", "-n", "-p", "--forceall", "--configfile", str(work / "config.yaml")], work, timeout=300
     )
     assert plan.returncode == 0, plan.stdout[-3000:] + plan.stderr[-3000:]
     jobs = _planned_commands(plan.stdout)
@@ -107,8 +107,8 @@ def test_every_planned_shell_command_passes_hostile_config_strings_intact(tiny_s
         "fetch",
         "convert",
         "split",
-        "label_chunk",
-        "collect_labels",
+        "label",
+        "collect",
         "scratch",
         "delta",
         "foundation",
@@ -116,7 +116,7 @@ def test_every_planned_shell_command_passes_hostile_config_strings_intact(tiny_s
         "chain_stage",
         "evaluate",
         "costs",
-        "figures",
+        "all_figures",
     } <= rules
 
     stub = tmp_path / "stub" / "mftl"

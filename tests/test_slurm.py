@@ -34,7 +34,7 @@ PROFILE_SETTINGS = yaml.safe_load((PROFILE / "config.v8+.yaml").read_text())
 #: rules the profile gives a GPU
 GPU_RULES = {rule for rule, res in PROFILE_SETTINGS["set-resources"].items() if res.get("gpu")}
 #: rules the brief and the Snakefile keep in the Snakemake process
-LOCAL_RULES = {"split", "collect_labels", "curves", "figure"}
+LOCAL_RULES = {"split", "collect", "curves", "figure"}
 # one torch thread per tiny training on a 2-core machine (jobs still ask SLURM for the profile's 4 CPUs)
 ONE_THREAD = ["--set-threads", *(f"{rule}=1" for rule in sorted(GPU_RULES))]
 # the command line replaces the profile's default-resources whole (docs/cluster.md)
@@ -66,7 +66,7 @@ def training_rules() -> set[str]:
 
 def test_profile_gives_every_training_rule_a_gpu_and_sets_no_site_names():
     assert PROFILE_SETTINGS["executor"] == "slurm" and PROFILE_SETTINGS["retries"] >= 1
-    assert {"pretrain", "finetune", "scratch"} <= training_rules()
+    assert {"pretrain", "mftl", "scratch"} <= training_rules()
     assert GPU_RULES == training_rules()
     for rule in GPU_RULES:
         assert PROFILE_SETTINGS["set-resources"][rule]["cpus_per_task"] >= 1
@@ -120,7 +120,7 @@ def test_profile_groups_each_model_with_its_evaluations_only(tiny_source, tmp_pa
         assert test in evaluations <= {test, validation}, (name, members)
         runs.add((dataset, method))
     alone = {rule for jobs in single.values() for rule, _ in jobs}
-    assert {"pretrain", "chain_stage", "label_chunk"} <= alone and not {"evaluate", "validate"} & alone, alone
+    assert {"pretrain", "chain_stage", "label"} <= alone and not {"evaluate", "evaluate_validation"} & alone, alone
     assert not alone & (GPU_RULES - {"pretrain", "chain_stage"}), alone
     methods = {method for dataset, method in runs}
     assert {"mftl", "scratch", "delta", "foundation", "foundation_multihead"} <= methods, runs
@@ -153,11 +153,11 @@ def slurm_cluster():
 
 
 def write_config(workdir: Path, source: Path, pretrain_batch_size: int | None = None, **overrides) -> Path:
-    """The tiny campaign cut to one chain of trainings: label_chunk, pretrain, finetune, evaluate."""
+    """The tiny campaign cut to one chain of trainings: label, pretrain, mftl, evaluate."""
     config = tiny_config(
         source, **{"train_sizes": [5], "epoch_caps": [2], "seeds": [0], "methods": ["mftl"], **overrides}
     )
-    config["labelling"]["chunk_size"] = 40  # the 40-configuration pre-training pool is one label_chunk job
+    config["labelling"]["chunk_size"] = 40  # the 40-configuration pre-training pool is one label job
     if pretrain_batch_size:
         config["training"]["pretrain"]["batch_size"] = pretrain_batch_size
     path = workdir / "config.yaml"
@@ -345,7 +345,7 @@ def test_tiny_campaign_runs_through_sbatch_with_gpus_for_training(slurm_cluster,
     jobs = run_jobs(slurm_cluster, output)
     rules = sorted({rule for job in jobs for rule in job["rules"]})
     # compute rules went through sbatch; localrules did not
-    assert {"label_chunk", "pretrain", "finetune", "evaluate", "validate"} <= set(rules), rules
+    assert {"label", "pretrain", "mftl", "evaluate", "evaluate_validation"} <= set(rules), rules
     assert not LOCAL_RULES & set(rules), rules
     for job in jobs:
         assert job["State"] == "COMPLETED", job
@@ -353,20 +353,20 @@ def test_tiny_campaign_runs_through_sbatch_with_gpus_for_training(slurm_cluster,
         assert_request_matches(job, slurm_cluster)
     # the profile's groups: the fine-tuning and both evaluations of its model were one SLURM job
     grouped = [job for job in jobs if job["group"]]
-    assert [job["rules"] for job in grouped] == [["evaluate", "finetune", "validate"]], jobs
+    assert [job["rules"] for job in grouped] == [["evaluate", "evaluate_validation", "mftl"]], jobs
     group = grouped[0]
-    assert group["group"] == PROFILE_SETTINGS["groups"]["finetune"] == "model_mftl"
+    assert group["group"] == PROFILE_SETTINGS["groups"]["mftl"] == "model_mftl"
     assert group["Comment"] == f"rule_{group['group']}_{'_'.join(group['rules'])}", group  # SLURM's record
     assert len(jobs) == sum(len(job["members"]) for job in jobs) - 2  # the group: 1 SLURM job for 3 jobs of rules
     # alone: labelling, isolated atoms, the pre-training and its low-fidelity evaluation at its cap (fig. S1;
     # not grouped, so the fine-tuning need not wait for it: docs/cluster.md)
-    alone = (["label_chunk"], ["atom_energies"], ["pretrain"], ["evaluate_pretrained"])
+    alone = (["label"], ["atom_energies"], ["pretrain"], ["evaluate_pretrained"])
     assert all(job["rules"] in alone for job in jobs if not job["group"]), jobs
     # inside it, one step per rule (sacct): the training on the job's CPUs, then the evaluations after it
     training_step, *evaluation_steps = slurm_cluster.steps(group["JobID"])
     assert (
         len(evaluation_steps) == 2
-        and f"cpu={PROFILE_SETTINGS['set-resources']['finetune']['cpus_per_task']}," in training_step["AllocTRES"]
+        and f"cpu={PROFILE_SETTINGS['set-resources']['mftl']['cpus_per_task']}," in training_step["AllocTRES"]
     ), (training_step, evaluation_steps)
     for step in (training_step, *evaluation_steps):
         assert step["State"] == "COMPLETED", step
@@ -426,7 +426,7 @@ def wait_for_group_evaluation(cluster: SlurmCluster, process: subprocess.Popen, 
             raise AssertionError(f"snakemake ended ({process.returncode}) before the group job evaluated")
         for line in cluster.run("squeue", "-h", "-o", "%i|%T|%k", check=False).stdout.split():
             job_id, state, comment = line.split("|")
-            if state == "RUNNING" and comment.startswith(f"rule_{PROFILE_SETTINGS['groups']['finetune']}_"):
+            if state == "RUNNING" and comment.startswith(f"rule_{PROFILE_SETTINGS['groups']['mftl']}_"):
                 steps = cluster.steps(job_id)
                 if len(steps) >= 2 and steps[-1]["State"] == "RUNNING":
                     return job_id
@@ -515,7 +515,7 @@ def test_cancelled_training_is_retried_and_resumes_from_its_checkpoint(slurm_clu
     cancelled_steps, retried_steps = (slurm_cluster.steps(job["JobID"]) for job in groups)
     assert [step["State"] for step in cancelled_steps] == ["COMPLETED", "CANCELLED"], cancelled_steps
     assert [step["State"] for step in retried_steps] == ["COMPLETED"] * 2, retried_steps
-    assert "Removing output files of failed job finetune" in output
+    assert "Removing output files of failed job mftl" in output
     finetune_log = (tmp_path / "results/tiny/logs/mftl/p40_e40_n5_s0.log").read_text()
     assert "the previous run finished" in finetune_log, finetune_log[-3000:]
     for job in groups:

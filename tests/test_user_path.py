@@ -5,12 +5,13 @@ from __future__ import annotations
 import contextlib
 import html
 import io
+import re
 from pathlib import Path
 
 import pytest
 
-from conftest import BIN, env_with_venv, run_snakemake
-from mftl.cli import main
+from conftest import BIN, REPO, env_with_venv, run_snakemake
+from mftl.cli import build_parser, main
 
 GFN2 = '{"method": "GFN2-xTB"}'  # the method of the tiny source's labels: its isolated atoms are their E0s
 
@@ -25,6 +26,27 @@ def test_user_help_lists_init_and_not_the_rule_only_figure_notes():
     with contextlib.redirect_stdout(out):
         assert main(["figure-notes", "--skipped", '["demo/cost: no costs"]']) == 0  # the rule's step still runs
     assert out.getvalue() == "figures: skipped demo/cost: no costs\n"
+
+
+def test_each_rule_runs_the_mftl_subcommand_of_its_name():
+    """A rule and the step it runs carry one name (rule fidelity_comparison_table runs `mftl
+    fidelity-comparison-table`), so that a log, a profile entry or a traceback leads to the step by name. The
+    exceptions: a training rule is named for the method it trains (scratch; the others are `use rule scratch`
+    and run its `mftl train`), figure rules draw with `mftl figure --kind`, and all_figures, the target of
+    every figure, prints which were skipped."""
+    steps = {}
+    for smk in sorted((REPO / "workflow" / "rules").glob("*.smk")):
+        for rule, body in re.findall(r"^rule (\w+):\n(.*?)(?=^\S|\Z)", smk.read_text(), flags=re.M | re.S):
+            steps[rule] = re.search(r'"\{params\.mftl\} ([\w-]+)', body).group(1)
+    [subcommands] = [action.choices for action in build_parser()._actions if action.dest == "command"]
+    assert len(steps) >= 20 and set(steps.values()) <= set(subcommands), steps
+    named_otherwise = {rule: step for rule, step in steps.items() if step != rule.replace("_", "-")}
+    assert named_otherwise == {
+        "scratch": "train",
+        "all_figures": "figure-notes",
+        "pretraining_fidelity": "figure",
+        "cost_to_target_figure": "figure",
+    }
 
 
 @pytest.mark.slow

@@ -224,10 +224,10 @@ def test_dry_run_of_the_demo_plans_one_job_per_model_its_config_implies():
         assert counts.get(rule, 0) == grid("seeds", "train_sizes", methods=[rule]), rule
     pretrained = ["mftl", "mftl_auto"]
     assert counts["pretrain"] == grid("seeds", "pretrain_sizes", methods=pretrained) > 0
-    assert counts["finetune"] == grid("seeds", "train_sizes", "pretrain_sizes", "epoch_caps", methods=pretrained)
+    assert counts["mftl"] == grid("seeds", "train_sizes", "pretrain_sizes", "epoch_caps", methods=pretrained)
     assert counts["select_cap"] == grid("seeds", "train_sizes", "pretrain_sizes", methods=["mftl_auto"])
     # every trained model is evaluated on the test set once; mftl_auto picks one of the fine-tuned models
-    trained = ("scratch", "finetune", "delta", "foundation", "foundation_multihead", "chain")
+    trained = ("scratch", "mftl", "delta", "foundation", "foundation_multihead", "chain")
     assert counts["evaluate"] == sum(counts.get(rule, 0) for rule in trained)
     for rule in ("split", "curves", "summary", "costs", "decision_tables", "cost_to_target_figure", "advice"):
         assert counts[rule] == len(datasets), rule
@@ -271,7 +271,7 @@ def test_paper_campaign_plans_offline_with_the_jobs_its_config_implies(tmp_path)
         for d in datasets
         if "mftl" in d["methods"]
     )
-    assert counts["finetune"] == finetunes
+    assert counts["mftl"] == finetunes
     assert counts["pretrain"] == sum(
         len(d["seeds"]) * len(d.get("pretrain_sizes", []))
         for d in datasets
@@ -296,7 +296,7 @@ def test_paper_campaign_plans_offline_with_the_jobs_its_config_implies(tmp_path)
     # the paper runs what it shows: mftl_auto lives in paper_extras.yaml, nothing selects a cap per point
     assert not any("mftl_auto" in d["methods"] for d in datasets) and "select_cap" not in counts
     # the candidates of an open paper row are chosen on validation: every mftl model is validated
-    assert counts["validate"] == finetunes and counts["validation_curves"] == 2
+    assert counts["evaluate_validation"] == finetunes and counts["validation_curves"] == 2
     # fig. S1: every pre-training run at every cap on the low-fidelity test labels, one table per dataset
     s1 = sum(len(Campaign(paper).pretrained_points(name)) for name in paper["datasets"])
     assert counts["evaluate_pretrained"] == s1 == 2 * 8 * 3 + 1 * 7 * 3

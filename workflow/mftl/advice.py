@@ -1,4 +1,4 @@
-"""The campaign's answer in a few lines a person reads (``mftl advise results/<dataset>``, ``advice.txt``).
+"""The campaign's answer in a few lines a person reads (``mftl advice results/<dataset>``, ``advice.txt``).
 
 Per target (``cost_to_target.csv``): the cheapest route with its training size and cost, the runner-up,
 whether the two are distinguishable with these seeds (their cost intervals do not overlap; without an

@@ -290,7 +290,7 @@ def _cmd_fetch_foundation(args: argparse.Namespace) -> None:
     print(f"foundation model '{args.name}' -> {fetch_named(args.name, Path(args.out))}")
 
 
-def _cmd_concat_curves(args: argparse.Namespace) -> None:
+def _cmd_campaign_curves(args: argparse.Namespace) -> None:
     import pandas as pd
 
     from mftl.atomic import atomic_path
@@ -547,10 +547,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out-dir", required=True)
     p.set_defaults(func=_cmd_train)
 
-    p = sub.add_parser("concat-curves", help="one curves table of several datasets")
+    p = sub.add_parser("campaign-curves", help="one curves table of several datasets (results/curves.csv)")
     p.add_argument("inputs", nargs="*")
     p.add_argument("--out", required=True)
-    p.set_defaults(func=_cmd_concat_curves)
+    p.set_defaults(func=_cmd_campaign_curves)
 
     p = sub.add_parser("fetch-foundation", help="fetch a named MACE foundation model (mace's cache or download)")
     p.add_argument("--name", required=True, help="mace_run_train's name, e.g. small_off, medium")

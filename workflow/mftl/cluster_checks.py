@@ -8,7 +8,7 @@ SLURM (a ``slurm_*`` or ``cpus_per_task`` resource is set anywhere), the plannin
 * no ``slurm_account`` or no ``slurm_partition`` is set (the plugin guesses the account and
   leaves the partition to the site's default);
 * the config says ``device: cpu`` while training rules ask for a GPU (the GPUs would sit idle);
-* training rules ask for no GPU: most often ``--set-resources finetune:slurm_partition=gpu`` on
+* training rules ask for no GPU: most often ``--set-resources mftl:slurm_partition=gpu`` on
   the command line, which replaces the profile's whole ``set-resources`` and with it every
   training rule's ``gpu: 1`` and ``cpus_per_task: 4``.
 """
@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping
 #: the rules that train a MACE model (those profiles/slurm gives a GPU and CPUs)
 TRAINING_RULES = (
     "pretrain",
-    "finetune",
+    "mftl",
     "scratch",
     "delta",
     "foundation",
@@ -57,7 +57,7 @@ def safe_set_resources(partition: str = "<gpu_partition>") -> str:
     """The command-line ``--set-resources`` that gives every training rule a partition and keeps its GPU and
     CPUs (profiles/slurm's), and gives the evaluations grouped with them (``groups:``) the same partition."""
     training = [f"{r}:slurm_partition={partition} {r}:gpu=1 {r}:cpus_per_task=4" for r in TRAINING_RULES]
-    grouped = [f"{r}:slurm_partition={partition}" for r in ("evaluate", "validate")]
+    grouped = [f"{r}:slurm_partition={partition}" for r in ("evaluate", "evaluate_validation")]
     return "--set-resources " + " ".join(training + grouped)
 
 

@@ -1,5 +1,5 @@
 """``mftl`` subcommands from curves to decisions: ``decision-tables`` (learning-curve fits, data efficiency,
-cost to target) and ``advise``. :func:`register` adds them to the ``mftl`` parser; the computing lives in
+cost to target) and ``advice``. :func:`register` adds them to the ``mftl`` parser; the computing lives in
 mftl.learning_curve_fits, mftl.data_efficiency, mftl.cost_to_target and mftl.advice.
 """
 
@@ -38,7 +38,7 @@ def _cmd_decision_tables(args: argparse.Namespace) -> None:
     print(f"decision-tables: {len(tables['cost_to_target'])} route-target rows -> {args.cost_to_target}")
 
 
-def _cmd_advise(args: argparse.Namespace) -> None:
+def _cmd_advice(args: argparse.Namespace) -> None:
     import pandas as pd
 
     from mftl.advice import advice_text
@@ -69,7 +69,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cost-to-target", required=True, help="out: tables/cost_to_target.csv")
     p.set_defaults(func=_cmd_decision_tables)
 
-    p = sub.add_parser("advise", help="which route to take: the cheapest way to each target, from a dataset's tables")
+    p = sub.add_parser("advice", help="which route to take: the cheapest way to each target, from a dataset's tables")
     p.add_argument("folder", help="results/<dataset> (reads its tables/learning_curve_fits.csv, ...)")
     p.add_argument("--out", help="also write the advice to this file (results/<dataset>/advice.txt)")
-    p.set_defaults(func=_cmd_advise)
+    p.set_defaults(func=_cmd_advice)

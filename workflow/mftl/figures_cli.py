@@ -1,5 +1,5 @@
 """``mftl`` subcommands of the paper's figures and tables: ``figure``, ``summary``,
-``fidelity-table``, ``costs``, ``paper-comparison``, ``negative-transfer`` and ``figure-notes``.
+``fidelity-comparison-table``, ``costs``, ``paper-comparison``, ``negative-transfer-table`` and ``figure-notes``.
 :func:`register` adds them to the ``mftl`` parser.
 """
 
@@ -40,7 +40,7 @@ def _cmd_summary(args: argparse.Namespace) -> None:
     print(f"summary: {len(summary)} rows -> {args.out}")
 
 
-def _cmd_fidelity_table(args: argparse.Namespace) -> None:
+def _cmd_fidelity_comparison_table(args: argparse.Namespace) -> None:
     import pandas as pd
 
     from mftl.structures import read_structures
@@ -65,7 +65,7 @@ def _cmd_fidelity_table(args: argparse.Namespace) -> None:
             int(a.info["config_id"]): str(a.info[args.molecule_key]) for a in high if args.molecule_key in a.info
         }
         _write_csv(fidelity_statistics(table, molecules if len(molecules) == len(high) else None), args.statistics)
-    print(f"fidelity-table: {table['config_id'].nunique()} configurations in both fidelities -> {args.out}")
+    print(f"fidelity-comparison-table: {table['config_id'].nunique()} configurations in both fidelities -> {args.out}")
 
 
 def _cmd_costs(args: argparse.Namespace) -> None:
@@ -103,7 +103,7 @@ def _cmd_paper_comparison(args: argparse.Namespace) -> None:
     print(f"paper-comparison: {found} of {len(table)} paper numbers have a campaign point -> {args.out}")
 
 
-def _cmd_negative_transfer(args: argparse.Namespace) -> None:
+def _cmd_negative_transfer_table(args: argparse.Namespace) -> None:
     import pandas as pd
 
     from mftl.curves import read_records
@@ -111,7 +111,7 @@ def _cmd_negative_transfer(args: argparse.Namespace) -> None:
 
     table = negative_transfer_table(read_records(args.pretrained), pd.read_csv(args.curves))
     _write_csv(table, args.out)
-    print(f"negative-transfer: {len(table)} rows ({table['epoch_cap'].nunique()} caps) -> {args.out}")
+    print(f"negative-transfer-table: {len(table)} rows ({table['epoch_cap'].nunique()} caps) -> {args.out}")
 
 
 def _cmd_report_page(args: argparse.Namespace) -> None:
@@ -160,7 +160,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True)
     p.set_defaults(func=_cmd_summary)
 
-    p = sub.add_parser("fidelity-table", help="low vs high fidelity labels of the same configurations, as a table")
+    p = sub.add_parser(
+        "fidelity-comparison-table", help="low vs high fidelity labels of the same configurations, as a table"
+    )
     p.add_argument("--high", required=True, help="structures labelled with the high fidelity")
     p.add_argument("--low", required=True, help="the same configurations labelled with the low fidelity")
     p.add_argument("--high-fidelity", required=True)
@@ -179,7 +181,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--molecule-key", default="molecule", help="info key of the molecule in --high (when every one has it)"
     )
-    p.set_defaults(func=_cmd_fidelity_table)
+    p.set_defaults(func=_cmd_fidelity_comparison_table)
 
     p = sub.add_parser("costs", help="what each curves.csv point cost: labels, training, evaluation")
     p.add_argument("--curves", required=True)
@@ -210,14 +212,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_paper_comparison)
 
     p = sub.add_parser(
-        "negative-transfer",
+        "negative-transfer-table",
         help="fig. S1: the pre-trained model's low-fidelity test RMSE per epoch cap beside the fine-tuned "
         "models' high-fidelity test RMSE",
     )
     p.add_argument("--pretrained", nargs="+", required=True, help="mftl evaluate --cap results, one per run and cap")
     p.add_argument("--curves", required=True, help="the dataset's curves.csv (its mftl rows)")
     p.add_argument("--out", required=True)
-    p.set_defaults(func=_cmd_negative_transfer)
+    p.set_defaults(func=_cmd_negative_transfer_table)
 
     p = sub.add_parser(
         "report-page", help="the report's first page (reStructuredText): datasets, summary tables, warnings"
@@ -227,7 +229,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--warnings", help="also the quality warnings, one per line (printed at the end of a run)")
     p.set_defaults(func=_cmd_report_page)
 
-    # a step of the rule figure_notes (its notes come from the planning), not a user command: no help=, so
+    # a step of the rule all_figures (its notes come from the planning), not a user command: no help=, so
     # argparse leaves it out of the command list (mftl.cli leaves it out of the usage line: HIDDEN_COMMANDS)
     p = sub.add_parser("figure-notes", description="print which figures a campaign skips and why")
     p.add_argument("--skipped", default="[]", help="JSON list of '<dataset>/<figure>: <reason>' notes")

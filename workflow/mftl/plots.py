@@ -178,7 +178,7 @@ def fidelity_comparison(table: pd.DataFrame, title: str = "", n_outliers: int = 
     panels per compared source: parity of relative energies per atom (eV/atom; each side's own
     least-squares atomic energies removed), the ``n_outliers`` worst configurations marked with their
     config ids, and a histogram of force-component errors (meV/A); RMSEs (meV/atom, meV/A) in the
-    legends. ``table`` as written by ``mftl fidelity-table``."""
+    legends. ``table`` as written by ``mftl fidelity-comparison-table``."""
     from mftl.tables import compared_sources, fidelity_outliers
 
     if table.empty:

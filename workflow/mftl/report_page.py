@@ -130,7 +130,7 @@ def dataset_section(name: str, ds: dict, summary: pd.DataFrame | None, costs: pd
 
 
 def advice_section(advice: Path) -> list[str]:
-    """``advice.txt`` (``mftl advise``: the cheapest route to each target error and how sure that is) as a
+    """``advice.txt`` (``mftl advice``: the cheapest route to each target error and how sure that is) as a
     literal block; nothing when the campaign has not written it."""
     if not advice.is_file():
         return []

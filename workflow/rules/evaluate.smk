@@ -30,7 +30,7 @@ rule evaluate:
 
 # The validation-set errors of a model (mftl_auto chooses its epoch cap on them): `evaluate` on the
 # validation set.
-use rule evaluate as validate with:
+use rule evaluate as evaluate_validation with:
     input:
         unpack(validation_inputs),
     output:
@@ -101,7 +101,7 @@ rule campaign_curves:
     params:
         mftl=MFTL,
     shell:
-        "{params.mftl} concat-curves {input:q} --out {output:q} > {log:q} 2>&1"
+        "{params.mftl} campaign-curves {input:q} --out {output:q} > {log:q} 2>&1"
 
 
 # The pre-trained model as served at one epoch cap (what a fine-tuning with that cap starts from), on the

@@ -1,4 +1,4 @@
-# Figures and tables of the paper, drawn from result tables. `snakemake figures` makes every
+# Figures and tables of the paper, drawn from result tables. `snakemake all_figures` makes every
 # figure the config allows (PNG and PDF) and summary.csv for each dataset. Every rule here is a
 # localrule: it runs in the Snakemake process, never as a cluster job.
 
@@ -6,11 +6,11 @@
 include: "inputs/figures.smk"
 
 
-rule figures:
+rule all_figures:
     input:
         campaign.figure_targets(),
     log:
-        paths.campaign_log("figures"),
+        paths.campaign_log("all_figures"),
     localrule: True
     conda:
         "../../envs/analysis.yaml"
@@ -62,7 +62,7 @@ rule negative_transfer_table:
     params:
         mftl=MFTL,
     shell:
-        "{params.mftl} negative-transfer --pretrained {input.pretrained:q} --curves {input.curves:q}"
+        "{params.mftl} negative-transfer-table --pretrained {input.pretrained:q} --curves {input.curves:q}"
         " --out {output:q} > {log:q} 2>&1"
 
 
@@ -110,7 +110,7 @@ rule fidelity_comparison_table:
         low=low_fidelity,
         compare=fidelity_comparison_args,
     shell:
-        "{params.mftl} fidelity-table --high {input.high:q} --low {input.low:q} --high-fidelity {params.high:q}"
+        "{params.mftl} fidelity-comparison-table --high {input.high:q} --low {input.low:q} --high-fidelity {params.high:q}"
         " --low-fidelity {params.low:q} {params.compare} --out {output.table:q} --outliers {output.outliers:q}"
         " --statistics {output.statistics:q} > {log:q} 2>&1"
 
@@ -293,4 +293,4 @@ rule advice:
         mftl=MFTL,
         folder=advice_folder,
     shell:
-        "{params.mftl} advise {params.folder:q} --out {output:q} > {log:q} 2>&1"
+        "{params.mftl} advice {params.folder:q} --out {output:q} > {log:q} 2>&1"

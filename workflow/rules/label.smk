@@ -5,9 +5,9 @@
 include: "inputs/label.smk"
 
 
-rule label_chunk:
+rule label:
     input:
-        unpack(label_chunk_inputs),
+        unpack(label_inputs),
     output:
         frames=paths.label_chunk(),
         report=paths.label_chunk(suffix="report.json"),
@@ -30,7 +30,7 @@ rule label_chunk:
         " > {log:q} 2>&1"
 
 
-rule collect_labels:
+rule collect:
     input:
         unpack(labelled_chunks),
     output:

@@ -45,7 +45,7 @@ use rule scratch as pretrain with:
         args=pretrain_args,
 
 
-use rule scratch as finetune with:
+use rule scratch as mftl with:
     input:
         unpack(hf_train_inputs),
         pretrained=pretraining_run,

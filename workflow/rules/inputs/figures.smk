@@ -97,5 +97,5 @@ def decision_config(wildcards):
 
 
 def advice_folder(wildcards, output):
-    """results/<dataset>, the folder `mftl advise` reads, from the advice file's path."""
+    """results/<dataset>, the folder `mftl advice` reads, from the advice file's path."""
     return os.path.dirname(output[0])

@@ -2,7 +2,7 @@
 import functools
 
 
-def label_chunk_inputs(wildcards):
+def label_inputs(wildcards):
     """The split part to label, plus any downloaded parameter files the labeller needs."""
     inputs = {"frames": paths.split_file(wildcards.dataset, wildcards.part)}
     parameters = fidelity_config(wildcards).get("parameters")
