@@ -69,4 +69,4 @@ onsuccess:
 
 rule all:
     input:
-        final_targets(),
+        campaign.final_targets(),

@@ -357,7 +357,7 @@ def test_planned_labelling_jobs_use_their_labellers_conda_environment(tiny_sourc
 def test_the_demo_overlay_compares_two_pretraining_fidelities_of_the_same_configurations():
     from snakemake.utils import update_config
 
-    from mftl.tables import pretraining_fidelity_groups
+    from mftl.figure_catalogue import pretraining_fidelity_groups
 
     config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     update_config(config, yaml.safe_load((REPO / "config" / "demo_dftb.yaml").read_text()))

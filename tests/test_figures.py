@@ -13,13 +13,8 @@ from ase import Atoms
 from mftl import plots
 from mftl.cli import main as mftl_main
 from mftl.curves import COLUMNS, METRICS
-from mftl.tables import (
-    available_figures,
-    fidelity_comparison_table,
-    figure_availability,
-    skipped_figures,
-    summary_table,
-)
+from mftl.figure_catalogue import available_figures, figure_availability, skipped_figures
+from mftl.tables import fidelity_comparison_table, summary_table
 
 TRAIN_SIZES = (10, 100, 1000)
 PRETRAIN_SIZES = (500, 2000)
@@ -178,7 +173,7 @@ def test_the_cli_reports_a_skipped_figure_and_writes_png_and_pdf(tmp_path, capsy
 
 
 def test_the_cli_draws_learning_curves_and_refuses_a_figure_it_does_not_have(tmp_path, capsys):
-    """What the learning_curves rule runs; a misspelt kind names the figures there are (mftl.tables.FIGURE_KINDS)."""
+    """What the learning_curves rule runs; a misspelt kind names the figures there are (mftl.figure_catalogue.FIGURE_KINDS)."""
     curves = tmp_path / "curves.csv"
     synthetic_curves().to_csv(curves, index=False)
     out = tmp_path / "lc.png"

@@ -22,8 +22,8 @@ import yaml
 from conftest import FOUNDATION_MOLECULES, REPO, env_with_venv, full_tiny_config, run_snakemake, tiny_config
 from mftl.cli import build_parser
 from mftl.config import ConfigError, check_config
+from mftl.figure_catalogue import available_figures
 from mftl.structures import read_structures, write_structures
-from mftl.tables import available_figures
 
 #: runs a command if bash ever evaluates it; every canary starts with PWNED (relative to the job's folder)
 HOSTILE = 'it\'s "q" $(touch PWNED1) `touch PWNED2`; touch PWNED3 #'

@@ -9,12 +9,12 @@ import pytest
 import torch
 
 from conftest import BIN, REPO, TINY_MODEL, env_with_venv, job_counts, run_snakemake
-from mftl import negative_transfer
+from mftl.campaign import Campaign
 from mftl.checkpoints import checkpoint_for_cap, export_checkpoint
 from mftl.cli import train_command
+from mftl.figure_catalogue import available_figures
 from mftl.reference_energies import e0s_from_json, reference_energy
 from mftl.structures import by_config_id, labels, read_structures
-from mftl.tables import available_figures
 
 
 def test_curves_have_a_row_for_every_model_and_the_figure_exists(tiny_campaign):
@@ -297,7 +297,7 @@ def test_paper_campaign_plans_offline_with_the_jobs_its_config_implies(tmp_path)
     # the candidates of an open paper row are chosen on validation: every mftl model is validated
     assert counts["validate"] == finetunes and counts["validation_curves"] == 2
     # fig. S1: every pre-training run at every cap on the low-fidelity test labels, one table per dataset
-    s1 = sum(len(negative_transfer.pretrained_points(d)) for d in datasets)
+    s1 = sum(len(Campaign(paper).pretrained_points(name)) for name in paper["datasets"])
     assert counts["evaluate_pretrained"] == s1 == 2 * 8 * 3 + 1 * 7 * 3
     assert counts["negative_transfer_table"] == 2
     assert "results/tungsten/eval_lf/pretrain/p7600_e6_s2.json" in result.stdout

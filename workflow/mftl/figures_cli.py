@@ -21,7 +21,9 @@ def _cmd_figure(args: argparse.Namespace) -> None:
 
     from mftl import plots
 
-    if args.kind not in plots.FIGURE_FUNCTIONS:  # the names: mftl.tables.FIGURE_KINDS (pandas: not at parser time)
+    if (
+        args.kind not in plots.FIGURE_FUNCTIONS
+    ):  # the names: mftl.figure_catalogue.FIGURE_KINDS (pandas: not at parser time)
         raise ValueError(f"--kind {args.kind}: no such figure (one of {', '.join(plots.FIGURE_FUNCTIONS)})")
     table = pd.concat([pd.read_csv(path) for path in args.table], ignore_index=True)
     plots.save(plots.FIGURE_FUNCTIONS[args.kind](table, title=args.title), args.out)
@@ -139,7 +141,7 @@ HIDDEN_COMMANDS = ("figure-notes",)
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the figure and table subcommands to the ``mftl`` subparsers."""
     p = sub.add_parser("figure", help="one figure of the paper from a tidy table (curves.csv or the fidelity table)")
-    p.add_argument("--kind", required=True, help="a figure of mftl.tables.FIGURE_KINDS, e.g. learning_curves")
+    p.add_argument("--kind", required=True, help="a figure of mftl.figure_catalogue.FIGURE_KINDS, e.g. learning_curves")
     p.add_argument(
         "--table",
         "--curves",

@@ -8,12 +8,12 @@ diverge, pre-training longer helps the low fidelity and hurts the transfer.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 
 import pandas as pd
 
-#: the method name of a pre-trained model's evaluation records
-PRETRAINED = "pretrain"
+from mftl.campaign import PRETRAINED  # the method of a pre-trained model's evaluation records
+
 KEYS = ["dataset", "pretrain_size", "epoch_cap"]
 COLUMNS = [
     *KEYS,
@@ -28,27 +28,6 @@ COLUMNS = [
     "hf_forces_rmse_meV_A",
 ]
 METRICS = {"energy_rmse_meV_atom": "energy", "forces_rmse_meV_A": "forces"}
-
-
-def pretrained_points(spec: Mapping) -> list[tuple[int, int, int]]:
-    """(pre-training size, epoch cap, seed) of every model a dataset's mftl models are fine-tuned from;
-    none unless the dataset runs mftl or mftl_auto."""
-    if not {"mftl", "mftl_auto"} & set(spec["methods"]):
-        return []
-    return [(pre, cap, seed) for pre in spec["pretrain_sizes"] for cap in spec["epoch_caps"] for seed in spec["seeds"]]
-
-
-def pretrained_metadata(dataset: str, spec: Mapping, pretrain: int, cap: int, seed: int) -> dict:
-    """What an evaluation record of the pre-trained model at ``cap`` says about itself."""
-    return {
-        "dataset": dataset,
-        "method": PRETRAINED,
-        "fidelities": spec["low_fidelity"],
-        "pretrain_size": int(pretrain),
-        "epoch_cap": int(cap),
-        "train_size": 0,
-        "seed": int(seed),
-    }
 
 
 def _means(rows: pd.DataFrame, keys: list[str], prefix: str) -> pd.DataFrame:

@@ -31,9 +31,10 @@ import pandas as pd  # noqa: E402
 from mftl.chains import CHAIN_PREFIX  # noqa: E402
 from mftl.curves import series_label  # noqa: E402
 from mftl.decision_figures import cost_to_target  # noqa: E402, F401 (a figure kind: FIGURE_FUNCTIONS)
+from mftl.figure_catalogue import FIGURE_KINDS  # noqa: E402
 from mftl.learning_curve_fits import power_law  # noqa: E402
 from mftl.methods import ZEROSHOT  # noqa: E402 (drawn as a level, not a curve over training sizes)
-from mftl.tables import FIGURE_KINDS, RELATIVE_ENERGY, fidelity_errors, rmse, with_series_keys  # noqa: E402
+from mftl.tables import RELATIVE_ENERGY, fidelity_errors, rmse, with_series_keys  # noqa: E402
 
 PANELS = (
     ("energy_rmse_meV_atom", "energy RMSE (meV/atom)"),
@@ -586,7 +587,7 @@ def negative_transfer(table: pd.DataFrame, title: str = "") -> plt.Figure:
 
 
 #: ``mftl figure --kind K`` draws ``FIGURE_FUNCTIONS[K](table, title)``: the function named K, for each K of
-#: mftl.tables.FIGURE_KINDS (a kind without its function fails here, on import)
+#: mftl.figure_catalogue.FIGURE_KINDS (a kind without its function fails here, on import)
 FIGURE_FUNCTIONS: dict[str, Callable[[pd.DataFrame, str], plt.Figure]] = {
     kind: globals()[kind] for kind in FIGURE_KINDS
 }

@@ -14,7 +14,6 @@ import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-import ase.io
 import numpy as np
 from ase import Atoms
 
@@ -38,6 +37,8 @@ def read_structures(path: str | os.PathLike) -> list[Atoms]:
     path = Path(path)
     if not path.exists():
         raise StructureError(f"{path}: file does not exist")
+    import ase.io  # here, not at the top: planning imports this module, and ase.io costs it ~0.3 CPU s (scipy)
+
     try:
         frames = ase.io.read(path, index=":", format="extxyz")
     except Exception as err:  # ASE raises many kinds for malformed files
@@ -49,6 +50,8 @@ def read_structures(path: str | os.PathLike) -> list[Atoms]:
 
 def write_structures(path: str | os.PathLike, frames: Sequence[Atoms]) -> None:
     """Write frames as extxyz atomically (temporary file, then rename)."""
+    import ase.io
+
     with atomic_path(path) as tmp:
         ase.io.write(tmp, list(frames), format="extxyz")
 

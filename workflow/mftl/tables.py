@@ -1,16 +1,15 @@
-"""Tidy tables the paper's figures and tables are drawn from, and which figures a campaign makes.
+"""Tidy tables the paper's figures and tables are drawn from (which figures a campaign makes: mftl.figure_catalogue).
 
 * :func:`fidelity_comparison_table` -- low vs high fidelity labels of the test set (and a
   foundation's zero-shot predictions vs the high fidelity, the same way);
 * :func:`fidelity_outliers` -- the worst configurations of each comparison;
 * :func:`summary_table` -- mean and spread over seeds of every learning-curve point,
-  relative to training from scratch;
-* :func:`figure_availability` -- which figures a dataset's configuration can make.
+  relative to training from scratch.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -24,22 +23,6 @@ SERIES_KEYS = ["method", "fidelities", "pretrain_size", "epoch_cap"]
 FIDELITY_COLUMNS = ["config_id", "quantity", "atom", "axis", "high", "low", "high_fidelity", "low_fidelity"]
 RELATIVE_ENERGY = "relative_energy_eV_atom"
 FORCE = "force_eV_A"
-
-# The one list of figure names. Figures of a dataset, in the order they are made
-# (results/<dataset>/figures/<name>.{png,pdf}; figure_availability says which a config makes):
-FIGURES = (
-    "fidelity_comparison",
-    "learning_curves",
-    "error_vs_epoch_cap",
-    "delta_vs_single_fidelity",
-    "fidelity_chain",
-    "cost",
-    "negative_transfer",
-)
-# Every figure `mftl figure --kind` draws, each by the function of its name in mftl.plots: the dataset
-# figures, pretraining_fidelity (one per group of datasets, pretraining_fidelity_groups) and cost_to_target
-# (drawn from tables/cost_to_target.csv, mftl.decision_figures).
-FIGURE_KINDS = (*FIGURES, "pretraining_fidelity", "cost_to_target")
 
 
 # ---- low vs high fidelity -------------------------------------------------------
@@ -209,55 +192,3 @@ def summary_table(curves: pd.DataFrame) -> pd.DataFrame:
         scratch_mean = scratch[f"{metric}_mean"].reindex(reference).to_numpy()
         stats[f"{metric}_ratio_to_scratch"] = stats[f"{metric}_mean"].to_numpy() / scratch_mean
     return stats.astype({"pretrain_size": "Int64", "epoch_cap": "Int64", "train_size": int})
-
-
-# ---- which figures a campaign makes -------------------------------------------------
-
-
-def figure_availability(dataset: Mapping) -> dict[str, str | None]:
-    """For one dataset's configuration: figure name -> None if the campaign makes it, else why not."""
-    methods = set(dataset["methods"])
-    caps = dataset.get("epoch_caps", [])
-    reasons: dict[str, str | None] = dict.fromkeys(FIGURES)
-    if "mftl" not in methods:
-        reasons["error_vs_epoch_cap"] = "method mftl is not run"
-    elif len(caps) < 2:
-        reasons["error_vs_epoch_cap"] = f"a single epoch cap ({caps})"
-    missing = {"delta", "scratch"} - methods
-    if missing:
-        reasons["delta_vs_single_fidelity"] = f"method(s) {', '.join(sorted(missing))} not run"
-    if "chain" not in methods:
-        reasons["fidelity_chain"] = "method chain is not run"
-    if not {"mftl", "mftl_auto"} & methods:
-        reasons["negative_transfer"] = "method mftl is not run"
-    return reasons
-
-
-def pretraining_fidelity_groups(datasets: Mapping[str, Mapping]) -> dict[str, list[str]]:
-    """Datasets that pre-train (mftl) on different low fidelities of the same configurations:
-    the same source, selection, split and high fidelity. Keyed by the group's first dataset in
-    config order, which holds the group's figure; groups of one dataset are left out."""
-
-    def same_space(spec: Mapping) -> str:
-        hf = spec["high_fidelity"]
-        return repr([spec.get("source"), spec.get("select"), spec["split"], hf, spec["fidelities"][hf]])
-
-    groups: dict[str, list[str]] = {}
-    for name, spec in datasets.items():
-        if "mftl" in spec["methods"]:
-            groups.setdefault(same_space(spec), []).append(name)
-    return {names[0]: names for names in groups.values() if len({datasets[n]["low_fidelity"] for n in names}) > 1}
-
-
-def available_figures(dataset: Mapping) -> list[str]:
-    return [name for name, reason in figure_availability(dataset).items() if reason is None]
-
-
-def skipped_figures(datasets: Mapping[str, Mapping]) -> list[str]:
-    """One note per figure a campaign does not make: '<dataset>/<figure>: <reason>'."""
-    return [
-        f"{name}/{figure}: {reason}"
-        for name, dataset in datasets.items()
-        for figure, reason in figure_availability(dataset).items()
-        if reason is not None
-    ]

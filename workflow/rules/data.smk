@@ -1,6 +1,9 @@
 # Obtaining datasets (download, verify, convert) and splitting them into disjoint, seeded parts.
 
 
+include: "inputs/data.smk"
+
+
 rule fetch:
     output:
         paths.download_file(),
@@ -32,7 +35,7 @@ rule convert:
     threads: 1
     resources:
         mem_mb=job_memory_mb,
-        runtime=labelling_runtime,
+        runtime=cpu_job_runtime,
     params:
         mftl=MFTL,
         args=conversion_args,

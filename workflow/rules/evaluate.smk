@@ -2,6 +2,9 @@
 # learning-curve table.
 
 
+include: "inputs/evaluate.smk"
+
+
 rule evaluate:
     input:
         unpack(eval_inputs),
@@ -29,7 +32,7 @@ rule evaluate:
 # validation set.
 use rule evaluate as validate with:
     input:
-        unpack(validate_inputs),
+        unpack(validation_inputs),
     output:
         paths.evaluation(kind="valid"),
     log:
@@ -37,7 +40,7 @@ use rule evaluate as validate with:
     benchmark:
         paths.benchmark("{dataset}", "valid", "{method}", "{tag}")
     params:
-        args=validate_args,
+        args=validation_args,
 
 
 rule select_cap:
@@ -130,7 +133,7 @@ use rule curves as validation_curves with:
 
 rule zeroshot:
     input:
-        model=foundation_input,
+        model=foundation_needs,
         test=comparison_high,
     output:
         result=paths.evaluation(method="foundation_zeroshot", tag="{foundation}"),

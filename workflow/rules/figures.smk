@@ -3,9 +3,12 @@
 # localrule: it runs in the Snakemake process, never as a cluster job.
 
 
+include: "inputs/figures.smk"
+
+
 rule figures:
     input:
-        figure_targets(),
+        campaign.figure_targets(),
     log:
         paths.campaign_log("figures"),
     localrule: True
@@ -86,7 +89,7 @@ rule summary:
 
 rule fidelity_comparison_table:
     input:
-        unpack(fidelity_test_labels),
+        unpack(fidelity_comparison_inputs),
     output:
         table=paths.table(name="fidelity_comparison"),
         outliers=paths.table(name="fidelity_outliers"),
@@ -105,7 +108,7 @@ rule fidelity_comparison_table:
         mftl=MFTL,
         high=high_fidelity,
         low=low_fidelity,
-        compare=fidelity_table_args,
+        compare=fidelity_comparison_args,
     shell:
         "{params.mftl} fidelity-table --high {input.high:q} --low {input.low:q} --high-fidelity {params.high:q}"
         " --low-fidelity {params.low:q} {params.compare} --out {output.table:q} --outliers {output.outliers:q}"
@@ -114,7 +117,7 @@ rule fidelity_comparison_table:
 
 rule costs:
     input:
-        unpack(costs_inputs),
+        unpack(cost_records),
         curves=paths.dataset_file(name="curves.csv"),
     output:
         report(

@@ -1,4 +1,8 @@
-# Labels per fidelity: read from the source's keys, or computed in chunks by a named labeller.
+# Labels per fidelity: read from the source's keys, or computed in chunks by a named labeller;
+# the isolated-atom energies and E0 priors of each fidelity.
+
+
+include: "inputs/label.smk"
 
 
 rule label_chunk:
@@ -16,7 +20,7 @@ rule label_chunk:
     threads: 1
     resources:
         mem_mb=job_memory_mb,
-        runtime=labelling_runtime,
+        runtime=cpu_job_runtime,
     params:
         mftl=MFTL,
         args=label_args,
@@ -59,7 +63,7 @@ rule atom_energies:
     threads: 1
     resources:
         mem_mb=job_memory_mb,
-        runtime=labelling_runtime,
+        runtime=cpu_job_runtime,
     params:
         mftl=MFTL,
         args=atom_energies_args,

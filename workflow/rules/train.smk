@@ -2,9 +2,12 @@
 # foundation models (naive and multi-head) and fidelity chains.
 #
 # Every training has one shape, the rule `scratch`: `mftl train` with the rule's arguments
-# (params.args, built in common.smk from the wildcards and the inputs), in its output's folder,
-# with a training's threads, memory and time (a GPU and CPUs on a cluster: profiles/slurm). The
-# other trainings are `scratch` with their own inputs, arguments and paths.
+# (params.args: its data, the campaign's options of its stage, the model it starts from), in its
+# output's folder, with a training's threads, memory and time (a GPU and CPUs on a cluster:
+# profiles/slurm). The other trainings are `scratch` with their own inputs, arguments and paths.
+
+
+include: "inputs/train.smk"
 
 
 rule scratch:
@@ -31,8 +34,7 @@ rule scratch:
 
 use rule scratch as pretrain with:
     input:
-        pool=lf_pretrain_pool,
-        prior=lf_prior,
+        unpack(pretrain_inputs),
     output:
         paths.run_json(paths.pretrain_dir()),
     log:
@@ -46,7 +48,7 @@ use rule scratch as pretrain with:
 use rule scratch as finetune with:
     input:
         unpack(hf_train_inputs),
-        pretrained=pretrained_run,
+        pretrained=pretraining_run,
     output:
         paths.training_json(method="mftl", tag=paths.mftl_tag()),
     log:
@@ -54,7 +56,7 @@ use rule scratch as finetune with:
     benchmark:
         paths.benchmark("{dataset}", "mftl", paths.mftl_tag())
     params:
-        args=finetune_args,
+        args=mftl_args,
 
 
 use rule scratch as delta with:
@@ -93,7 +95,7 @@ rule fetch_foundation:
 use rule scratch as foundation with:
     input:
         unpack(hf_train_inputs),
-        foundation=foundation_input,
+        foundation=foundation_needs,
     output:
         paths.training_json(method="foundation", tag=paths.foundation_tag()),
     log:

@@ -1,0 +1,158 @@
+"""mftl.campaign: the runs a config asks for, called without Snakemake, and checked against Snakemake's
+own plan of the same config (bench/compare_dryruns.py records every job of a real dry run)."""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import re
+import shlex
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from conftest import REPO, env_with_venv, tiny_config
+from mftl import paths
+from mftl.campaign import Campaign
+from mftl.config import check_config
+
+SCHEMA = REPO / "workflow/schemas/config.schema.yaml"
+#: training rule -> the stage whose options it passes (Delta: scratch's, with its own prior)
+STAGES = {"scratch": "scratch", "pretrain": "pretrain", "mftl": "finetune", "finetune": "finetune"}
+STAGES |= {"foundation": "finetune", "foundation_multihead": "multihead", "chain": "finetune"}
+
+
+def _checked(config: dict) -> dict:
+    return check_config(copy.deepcopy(config), SCHEMA)
+
+
+@pytest.fixture(scope="module")
+def demo_plan():
+    """The demo config (every method: scratch, mftl, mftl_auto, delta, foundations, zero-shot, a chain) and
+    every job of its real dry run, paths relative to the planning directory."""
+    spec = importlib.util.spec_from_file_location("compare_dryruns", REPO / "bench/compare_dryruns.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    jobs = script.record([str(REPO / "config/config.yaml")], [])
+    text = yaml.safe_dump(jobs).replace("<workdir>/", "")
+    config = _checked(yaml.safe_load((REPO / "config/config.yaml").read_text()))
+    return config, yaml.safe_load(text)
+
+
+def _outputs(jobs, rule=None) -> set[str]:
+    return {path for job in jobs if rule in (None, job["rule"]) for path in job["output"]}
+
+
+def test_the_campaign_names_the_models_snakemake_plans_to_train_and_test(demo_plan):
+    config, jobs = demo_plan
+    campaign = Campaign(config, REPO)
+    models = {paths.evaluation(d, run.method, run.tag) for d in config["datasets"] for run in campaign.model_runs(d)}
+    assert models == _outputs(jobs, "evaluate")
+    curves = {job["wildcards"]["dataset"]: set(job["input"]) for job in jobs if job["rule"] == "curves"}
+    assert curves == {d: set(campaign.evaluation_results(d)) for d in config["datasets"]}
+    every_output = _outputs(jobs)
+    assert {"mftl_auto", "chain_triple", "foundation_zeroshot", "foundation_multihead", "delta"} <= {
+        re.match(r"results/[^/]+/eval/([^/]+)/", path).group(1)
+        for d in config["datasets"]
+        for path in campaign.evaluation_results(d)
+    }
+    (final,) = [job for job in jobs if job["rule"] == "all"]
+    assert sorted(final["input"]) == sorted(campaign.final_targets())
+    # what the costs are charged from: every run and benchmark is a job of the plan
+    benchmarks = {job["benchmark"] for job in jobs if job["benchmark"]}
+    for d in config["datasets"]:
+        records = campaign.cost_records(d)
+        assert records["runs"] and set(records["runs"]) <= every_output, d
+        assert records["benchmarks"] and set(records["benchmarks"]) <= benchmarks, d
+
+
+def test_every_training_gets_its_stages_options_and_the_epoch_cap_reaches_mace(demo_plan):
+    """The pre-training epoch cap, config -> campaign -> rule -> `mftl train`: a pre-training runs to the
+    largest cap and serves every cap; a fine-tuning starts from the pre-training run at its own cap."""
+    config, jobs = demo_plan
+    campaign = Campaign(config, REPO)
+    trainings = [job for job in jobs if job["rule"] in (*STAGES, "delta", "chain_stage")]
+    assert {job["rule"] for job in trainings} >= {"scratch", "pretrain", "delta", "foundation", "chain"}
+    for job in trainings:
+        dataset, shell = job["wildcards"]["dataset"], job["shell"]
+        if job["rule"] != "chain_stage":
+            delta = job["rule"] == "delta"
+            options = campaign.training_options(dataset, STAGES.get(job["rule"], "scratch"), delta=delta)
+            assert options in shell, job["output"]
+        argv = shlex.split(shell.split(" train ", 1)[1].split(" > ")[0])
+        caps = sorted(config["datasets"][dataset].get("epoch_caps", []))
+        if job["rule"] == "pretrain":
+            assert argv[argv.index("--max-epochs") + 1] == str(caps[-1])
+            assert argv[argv.index("--serve-caps") + 1 : argv.index("--serve-caps") + 1 + len(caps)] == [
+                str(c) for c in caps
+            ]
+        if "cap" in job["wildcards"] and job["rule"] != "pretrain":
+            assert argv[argv.index("--init-cap") + 1] == job["wildcards"]["cap"]
+            start = argv[argv.index("--init-from") + 1]
+            assert f"{start}/training.json" in _outputs(jobs, "pretrain")
+            assert job["input"]["pretrained"] == f"{start}/training.json"
+
+
+def test_user_data_without_isolated_atoms_gets_no_prior_and_given_e0s_transfer_the_binding(tmp_path):
+    source = tmp_path / "mine.extxyz"
+    config = tiny_config(source)
+    config["datasets"]["tiny"]["fidelities"]["ref"].pop("e0s")
+    config["datasets"]["tiny"]["fidelities"]["gfn1"] = {"energy_key": "gfn1_energy", "forces_key": "gfn1_forces"}
+    campaign = Campaign(_checked(config))
+    assert campaign.e0_prior("tiny", "ref") is None and campaign.e0_prior("tiny", "gfn1") is None
+    assert "--prior" not in campaign.training_options("tiny", "scratch")
+    assert campaign.training_options("tiny", "pretrain").endswith("--serve-caps 1 3 --device cpu")
+
+    given = copy.deepcopy(config)
+    for fidelity in ("ref", "gfn1"):
+        given["datasets"]["tiny"]["fidelities"][fidelity]["e0s"] = {
+            "H": -13.6,
+            "C": -1030.0,
+            "N": -1485.0,
+            "O": -2040.0,
+        }
+    campaign = Campaign(_checked(given))
+    assert campaign.transfers_binding("tiny", "ref") and not campaign.transfers_binding("tiny", "gfn1")
+    assert campaign.e0_prior("tiny", "ref") == paths.e0_prior("tiny", "ref")
+    assert campaign.e0_prior("tiny", "gfn1") == paths.atom_energies("tiny", "gfn1")
+    # a Delta model's prior is the high fidelity's isolated atoms alone
+    assert campaign.training_options("tiny", "scratch", delta=True).endswith(
+        f"--prior {paths.atom_energies('tiny', 'ref')}"
+    )
+    no_pool = copy.deepcopy(given)
+    no_pool["datasets"]["tiny"]["split"]["pretrain_pool"] = 0
+    no_pool["datasets"]["tiny"]["methods"] = ["scratch"]
+    for key in ("pretrain_sizes", "epoch_caps"):
+        no_pool["datasets"]["tiny"].pop(key)
+    assert not Campaign(_checked(no_pool)).transfers_binding("tiny", "ref")
+
+
+def test_sizes_seeds_and_caps_multiply_and_unknown_models_are_refused(tmp_path):
+    config = tiny_config(tmp_path / "mine.extxyz", seeds=[0, 1, 2], train_sizes=[5, 10], epoch_caps=[1, 3, 7])
+    campaign = Campaign(_checked(config))
+    runs = campaign.model_runs("tiny")
+    by_method = {m: sum(1 for r in runs if r.method == m) for m in {r.method for r in runs}}
+    assert by_method == {"scratch": 3 * 2, "delta": 3 * 2, "mftl": 3 * 2 * 1 * 3}
+    assert len(campaign.auto_cap_runs("tiny")) == 3 * 2
+    assert len(campaign.pretrained_evaluations("tiny")) == 1 * 3 * 3
+    assert campaign.run_metadata("tiny", "mftl", paths.mftl_tag(40, 7, 10, 2))["epoch_cap"] == 7
+    with pytest.raises(ValueError, match="no model mftl/p40_e5_n10_s2 in dataset tiny"):
+        campaign.run_metadata("tiny", "mftl", paths.mftl_tag(40, 5, 10, 2))
+    with pytest.raises(ValueError, match="datasets.tiny.foundation does not list 'mace_mp'"):
+        campaign.foundation_spec("tiny", "mace_mp")
+
+
+def test_planning_imports_no_analysis_code():
+    """The campaign (what planning imports) loads neither pandas nor the tables, plots or cost code."""
+    code = "import sys, mftl.campaign; print(' '.join(sorted(sys.modules)))"
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**env_with_venv(), "PYTHONPATH": str(REPO / "workflow")},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    analysis = {"pandas", "matplotlib", "mftl.tables", "mftl.plots", "mftl.costs", "mftl.paper_comparison"}
+    assert "mftl.campaign" in out and not analysis & set(out)

@@ -1,0 +1,92 @@
+# Input and argument functions of the rules in evaluate.smk (test and validation errors, curves).
+
+
+def training_record(wildcards):
+    """The training.json of the model an evaluation tests (its folder holds model.model)."""
+    return paths.training_json(wildcards.dataset, wildcards.method, wildcards.tag)
+
+
+def eval_inputs(wildcards):
+    inputs = {"model": training_record(wildcards), "test": high_fidelity_labels(wildcards, "test")}
+    if wildcards.method == "delta":
+        inputs["base"] = low_fidelity_labels(wildcards, "test")
+    return inputs
+
+
+def validation_inputs(wildcards):
+    return {"model": training_record(wildcards), "test": high_fidelity_labels(wildcards, "validation")}
+
+
+def evaluation_args(wildcards, part):
+    """The high fidelity, device and curves.csv metadata of a model; a Delta model's low-fidelity labels."""
+    meta = campaign.run_metadata(wildcards.dataset, wildcards.method, wildcards.tag)
+    metadata = quoted_option("--metadata", json.dumps(meta, sort_keys=True))
+    args = f"--fidelity {high_fidelity(wildcards)} --device {config['device']} {metadata}"
+    if wildcards.method == "delta":
+        args += f" --base {low_fidelity_labels(wildcards, part)} --base-fidelity {low_fidelity(wildcards)}"
+    return args
+
+
+def eval_args(wildcards):
+    return evaluation_args(wildcards, "test")
+
+
+def validation_args(wildcards):
+    return evaluation_args(wildcards, "validation")
+
+
+def auto_cap_inputs(wildcards):
+    """Validation and test results of the mftl models of every cap of one (pre-train size, train size, seed)."""
+    tags = campaign.auto_cap_candidates(wildcards.dataset, wildcards.pretrain, wildcards.size, wildcards.seed)
+    return {
+        "valid": [paths.evaluation(wildcards.dataset, "mftl", tag, kind="valid") for tag in tags],
+        "test": [paths.evaluation(wildcards.dataset, "mftl", tag) for tag in tags],
+    }
+
+
+def auto_cap_metadata(wildcards):
+    tag = paths.auto_tag(wildcards.pretrain, wildcards.size, wildcards.seed)
+    return json.dumps(dict(campaign.auto_cap_runs(wildcards.dataset))[tag], sort_keys=True)
+
+
+def evaluation_results(wildcards):
+    return campaign.evaluation_results(wildcards.dataset)
+
+
+def validation_results(wildcards):
+    return campaign.validation_results(wildcards.dataset)
+
+
+def dataset_curves(wildcards):
+    return campaign.dataset_curves()
+
+
+def pretrained_cap_inputs(wildcards):
+    """The pre-training run and the low-fidelity labels of the test set."""
+    return {
+        "model": campaign.pretraining_run(wildcards.dataset, wildcards.pretrain, wildcards.seed),
+        "test": low_fidelity_labels(wildcards, "test"),
+    }
+
+
+def pretrained_cap_args(wildcards):
+    meta = campaign.pretrained_metadata(wildcards.dataset, wildcards.pretrain, wildcards.cap, wildcards.seed)
+    metadata = quoted_option("--metadata", json.dumps(meta, sort_keys=True))
+    return f"--cap {wildcards.cap} --fidelity {low_fidelity(wildcards)} --device {config['device']} {metadata}"
+
+
+def comparison_high(wildcards):
+    """The configurations a foundation is evaluated on zero-shot, with the high fidelity's labels."""
+    return campaign.comparison_labels(wildcards.dataset)["high"]
+
+
+def foundation_model(wildcards):
+    return campaign.foundation_model(wildcards.dataset, wildcards.foundation)
+
+
+def zeroshot_args(wildcards):
+    meta = dict(campaign.zeroshot_runs(wildcards.dataset))[wildcards.foundation]
+    metadata = quoted_option("--metadata", json.dumps(meta, sort_keys=True))
+    return (
+        f"--fidelity {high_fidelity(wildcards)} --label {wildcards.foundation} --device {config['device']} {metadata}"
+    )

@@ -1,0 +1,101 @@
+# Input and argument functions of the rules in figures.smk (figures, tables, costs, report).
+from mftl.figure_catalogue import FIGURES
+
+#: the per-dataset figures (rule figure) drawn from another table than the dataset's curves.csv
+FIGURE_TABLES = {
+    "fidelity_comparison": "tables/fidelity_comparison.csv",
+    "cost": "costs.csv",
+    "negative_transfer": "tables/negative_transfer.csv",
+}
+
+
+def figure_table(wildcards):
+    """The table a dataset's figure is drawn from: its curves.csv unless FIGURE_TABLES names another."""
+    return paths.dataset_file(wildcards.dataset, FIGURE_TABLES.get(wildcards.figure, "curves.csv"))
+
+
+def figure_category(wildcards):
+    """The report's section of a figure: its name in words ("Error vs epoch cap")."""
+    return wildcards.figure.replace("_", " ").capitalize()
+
+
+def skipped_figure_notes(wildcards):
+    """JSON list of '<dataset>/<figure>: <reason>' for the figures the config does not allow."""
+    return json.dumps(campaign.skipped_figures())
+
+
+def pretrained_evaluations(wildcards):
+    """The low-fidelity test errors of every pre-training run at every cap of the dataset (fig. S1)."""
+    return campaign.pretrained_evaluations(wildcards.dataset)
+
+
+def fidelity_comparison_inputs(wildcards):
+    """The comparison's configurations labelled with the high and with the low fidelity, and each foundation's
+    zero-shot predictions of them."""
+    return {
+        **campaign.comparison_labels(wildcards.dataset),
+        "zeroshot": list(campaign.zeroshot_predictions(wildcards.dataset).values()),
+    }
+
+
+def fidelity_comparison_args(wildcards):
+    """--compare <foundation>=<predictions> for each zero-shot foundation."""
+    predictions = campaign.zeroshot_predictions(wildcards.dataset).items()
+    return " ".join(quoted_option("--compare", f"{name}={path}") for name, path in predictions)
+
+
+def costs_config(wildcards):
+    """The parts of the config the cost accounting reads, as JSON quoted for the shell."""
+    keys = ("datasets", "foundations", "labelling")
+    return shlex.quote(json.dumps({key: config[key] for key in keys}, sort_keys=True))
+
+
+def cost_records(wildcards):
+    """The runs and benchmarks `mftl costs` reads (so that a rerun job makes costs.csv stale)."""
+    return campaign.cost_records(wildcards.dataset)
+
+
+def pretraining_fidelity_curves(wildcards):
+    """curves.csv of every dataset that pre-trains on another low fidelity of the same configurations."""
+    return [
+        paths.dataset_file(dataset, "curves.csv") for dataset in campaign.pretraining_fidelity_group(wildcards.dataset)
+    ]
+
+
+def paper_results_file(wildcards):
+    return campaign.paper_results()
+
+
+def paper_validation_curves(wildcards):
+    """valid_curves.csv of every dataset that runs mftl (its candidates are chosen on validation)."""
+    return [paths.dataset_file(d, "valid_curves.csv") for d in config["datasets"] if campaign.pretrains(d)]
+
+
+def paper_fidelity_tables(wildcards):
+    """Every dataset's tables/fidelity_comparison.csv (its low fidelity against its high fidelity)."""
+    return [paths.table(d, "fidelity_comparison") for d in config["datasets"]]
+
+
+def paper_comparison_args(wildcards):
+    """--fidelity-table <dataset>=<table>: each dataset's low-fidelity errors (rows of method low_fidelity)."""
+    tables = zip(config["datasets"], paper_fidelity_tables(wildcards), strict=True)
+    return " ".join(quoted_option("--fidelity-table", f"{d}={path}") for d, path in tables)
+
+
+def report_page_inputs(wildcards):
+    """The tables the report's first page shows: summary.csv, costs.csv and advice.txt of every dataset, and
+    its fidelity statistics where it has a fidelity comparison."""
+    names = ("summary.csv", "costs.csv", "curves.csv", "advice.txt")
+    tables = [paths.dataset_file(d, name) for d in config["datasets"] for name in names]
+    return tables + [paths.table(d, "fidelity_statistics") for d in campaign.compared_datasets()]
+
+
+def decision_config(wildcards):
+    """The parts of a dataset's config the decision tables read (split sizes, targets), JSON for the shell."""
+    spec = dataset_config(wildcards)
+    return shlex.quote(json.dumps({"split": spec["split"], "targets": spec.get("targets", {})}, sort_keys=True))
+
+
+def advice_folder(wildcards, output):
+    """results/<dataset>, the folder `mftl advise` reads, from the advice file's path."""
+    return os.path.dirname(output[0])
