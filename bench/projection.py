@@ -81,8 +81,8 @@ def gfn1_seconds_per_config(frames) -> float:
 
 def mace_seconds_per_atom_epoch(frames, model: dict, epochs: int) -> float:
     """Median epoch time (from mace's log timestamps, epochs after the first) per atom."""
+    from mftl.mace_commands import ENERGY_KEY, FORCES_KEY, MaceRun
     from mftl.structures import write_structures
-    from mftl.training import ENERGY_KEY, FORCES_KEY, MaceRun
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

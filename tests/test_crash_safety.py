@@ -20,10 +20,10 @@ import torch
 import yaml
 
 from conftest import BIN, REPO, env_with_venv, run_snakemake, tiny_config
+from mftl.checkpoints import checkpoints_by_epoch
 from mftl.curves import METRICS
 from mftl.resume import shift_latest_checkpoint
 from mftl.structures import read_structures
-from mftl.training import checkpoints_by_epoch
 
 
 def _outputs(workdir):

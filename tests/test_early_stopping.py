@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from conftest import TINY_MODEL, env_with_venv
+from mftl.checkpoints import checkpoints_by_epoch
 from mftl.cli import train_command
-from mftl.training import checkpoints_by_epoch
 
 pytestmark = pytest.mark.slow  # trains MACE on the tiny campaign's data
 

@@ -14,8 +14,8 @@ import pytest
 import yaml
 
 from conftest import REPO, full_tiny_config, run_snakemake
+from mftl.mace_commands import MaceRun, _mace_arg_parser
 from mftl.structures import by_config_id, read_structures
-from mftl.training import MaceRun, _mace_arg_parser
 
 
 def _relative_energy_per_atom(frames, energies):

@@ -173,8 +173,8 @@ def test_a_pretraining_size_equal_to_the_pool_trains_on_what_labelled_within_the
     """labelling.max_failure_fraction > 0 lets labels fail; a size equal to the pool then trains on every
     labelled configuration and says so, instead of failing after all labelling ('size 10 is larger than
     the pool (9 configurations)'). A shortfall the report does not explain is still refused."""
-    from mftl.runs import draw
     from mftl.splits import SplitError, subset
+    from mftl.training import draw
 
     pool = tmp_path / "pretrain_pool.gfn1.extxyz"
     labelled = [0, 1, 2, 3, 5, 6, 7, 8, 9]  # config 4 failed

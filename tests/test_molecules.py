@@ -7,7 +7,7 @@ import pytest
 from ase.build import molecule
 
 from mftl.cli import main
-from mftl.evaluation import errors
+from mftl.error_statistics import errors
 from mftl.molecules import errors_by_molecule, molecule_table
 from mftl.structures import set_labels
 

@@ -166,7 +166,7 @@ def test_paper_ccsdt_split_of_three_pooled_molecules(tmp_path):
         assert {molecule[i] for i in split[part]} == set(MOLECULES), part
         written = read_structures(tmp_path / f"results/ccsdt/splits/{part}.extxyz")
         assert [f.info["config_id"] for f in written] == split[part]
-    # training sets as the training job draws them (mftl.runs: subset of the pool's sorted ids), per seed
+    # training sets as the training job draws them (mftl.training.draw: subset of the pool's sorted ids), per seed
     for seed in dataset["seeds"]:
         drawn = {n: subset(sorted(split["train_pool"]), n, seed) for n in dataset["train_sizes"]}
         for small, large in itertools.pairwise(sorted(drawn)):

@@ -16,8 +16,8 @@ from ase import Atoms
 from ase.data import atomic_numbers
 
 from conftest import BIN, env_with_venv, run_snakemake, tiny_config
-from mftl import references
-from mftl.references import composition_matrix, fit_reference, outside_span, reference_energy
+from mftl import reference_energies
+from mftl.reference_energies import composition_matrix, fit_reference, outside_span, reference_energy
 from mftl.structures import read_structures, set_labels, write_structures
 
 #: compositions (C, H, N, O): 2 5 1 1, 1 4 0 1, 1 5 1 0, 2 4 0 1 -- linearly independent
@@ -100,11 +100,15 @@ def test_compositions_outside_the_training_span_are_found(two_molecules):
 def test_span_report_warns_loudly_only_without_a_prior(two_molecules, capsys):
     test = [Atoms("CH4", info={"config_id": 7}), Atoms("C3H8O2", info={"config_id": 8})]
     bare = fit_reference(two_molecules, "ref").as_json()
-    assert references.span_report(test, json.loads(json.dumps(bare)), "test.extxyz") == {"n_test_outside_span": 1}
+    assert reference_energies.span_report(test, json.loads(json.dumps(bare)), "test.extxyz") == {
+        "n_test_outside_span": 1
+    }
     assert "WARNING: 1 of 2 configurations of test.extxyz" in capsys.readouterr().out
     prior = {z: tblite_atom(s, "GFN2-xTB") for z, s in ((1, "H"), (6, "C"), (8, "O"))}
     informed = fit_reference(two_molecules, "ref", prior, "GFN2 atoms").as_json()
-    assert references.span_report(test, json.loads(json.dumps(informed)), "test.extxyz") == {"n_test_outside_span": 1}
+    assert reference_energies.span_report(test, json.loads(json.dumps(informed)), "test.extxyz") == {
+        "n_test_outside_span": 1
+    }
     out = capsys.readouterr().out
     assert out.startswith("note: 1 of 2") and "config ids [7]" in out and "WARNING" not in out
 

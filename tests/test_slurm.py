@@ -25,7 +25,7 @@ import pytest
 import yaml
 
 from conftest import BIN, REPO, env_with_venv, full_tiny_config, run_snakemake, tiny_config
-from mftl.references import e0s_from_json, reference_energy
+from mftl.reference_energies import e0s_from_json, reference_energy
 from mftl.structures import labels, read_structures
 from slurm.cluster import ClusterUnavailable, SlurmCluster
 

@@ -187,7 +187,7 @@ def _labelled(names, fidelity="ref"):
 
 def test_the_training_job_refuses_a_validation_element_its_training_set_lacks(tmp_path):
     """Before any training: nothing of mace runs, no model folder content but the inputs."""
-    from mftl.runs import train
+    from mftl.training import train
 
     write_structures(tmp_path / "pool.extxyz", _labelled(["CH4", "C2H6", "CH3OH", "H2O"]))
     valid = _labelled(["HF", "CH4"])
@@ -217,7 +217,7 @@ def test_the_training_job_refuses_a_validation_element_its_training_set_lacks(tm
 
 def test_evaluation_refuses_a_test_element_the_model_never_trained_on(tmp_path):
     """Instead of mace_eval_configs' '9 is not in list' after the predictions."""
-    from mftl.runs import evaluate
+    from mftl.evaluation import evaluate
 
     model_dir = tmp_path / "model"
     model_dir.mkdir()

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 from ase import Atoms
 
-from mftl.references import fit_e0s, reference_energy
+from mftl.mace_commands import ENERGY_KEY, training_frames
+from mftl.reference_energies import fit_e0s, reference_energy
 from mftl.splits import SplitError, make_split, subset
 from mftl.structures import set_labels
-from mftl.training import ENERGY_KEY, training_frames
 
 
 def test_split_is_disjoint_seeded_and_pretraining_avoids_held_out_sets():

@@ -179,7 +179,7 @@ def _pool_and_test(tmp_path: Path, pool_molecules, test_atoms) -> tuple[Path, Pa
 @pytest.mark.parametrize("method", ["scratch", "mftl", "delta"])
 def test_the_training_job_refuses_a_lone_atom_test_frame_before_training(tmp_path, method):
     """Where planning cannot read the source: the same refusal, before anything of mace runs."""
-    from mftl.runs import train
+    from mftl.training import train
 
     test_atoms = [molecule("H2O"), Atoms("O"), molecule("CH3OH"), molecule("CH4")]
     pool, test, valid = _pool_and_test(tmp_path, ["H2O", "CH4", "H2O"], test_atoms)
@@ -216,8 +216,8 @@ def test_undetermined_points_carry_no_energy_error(tmp_path):
     """Evaluation leaves the energy errors empty and counts the configurations; curves.csv, summary.csv
     and the learning-curve panels skip them; forces stay."""
     from mftl.curves import curves_table
+    from mftl.evaluation import undetermined_energies
     from mftl.plots import _seed_band
-    from mftl.runs import undetermined_energies
     from mftl.tables import summary_table
 
     errors = {"energy_rmse_meV_atom": 80873.0, "energy_mae_meV_atom": 5e4, "forces_rmse_meV_A": 300.0}

@@ -10,12 +10,11 @@ import torch
 
 from conftest import BIN, REPO, TINY_MODEL, env_with_venv, job_counts, run_snakemake
 from mftl.campaign import Campaign
+from mftl.checkpoints import checkpoint_for_cap, export_checkpoint
 from mftl.cli import train_command
 from mftl.figure_catalogue import available_figures
-from mftl.references import e0s_from_json, reference_energy
-from mftl.runs import export_checkpoint
+from mftl.reference_energies import e0s_from_json, reference_energy
 from mftl.structures import by_config_id, labels, read_structures
-from mftl.training import checkpoint_for_cap
 
 
 def test_curves_have_a_row_for_every_model_and_the_figure_exists(tiny_campaign):

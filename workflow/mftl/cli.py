@@ -193,7 +193,7 @@ def _cmd_comparison_sample(args: argparse.Namespace) -> None:
 
 def _cmd_atom_energies(args: argparse.Namespace) -> None:
     from mftl.labellers import isolated_atom_energies
-    from mftl.references import prior_record
+    from mftl.reference_energies import prior_record
     from mftl.structures import read_structures
 
     elements = set(args.elements or [])
@@ -218,7 +218,7 @@ def _cmd_atom_energies(args: argparse.Namespace) -> None:
 
 
 def _cmd_e0_prior(args: argparse.Namespace) -> None:
-    from mftl.references import e0s_by_symbol, fit_reference, prior_record, read_prior, transferred_prior
+    from mftl.reference_energies import e0s_by_symbol, fit_reference, prior_record, read_prior, transferred_prior
     from mftl.structures import read_structures
 
     high, high_source = read_prior(args.atoms)
@@ -250,7 +250,7 @@ def _cmd_collect(args: argparse.Namespace) -> None:
 
 
 def _cmd_train(args: argparse.Namespace) -> None:
-    from mftl.runs import train
+    from mftl.training import train
 
     def path(value):
         return Path(value) if value else None
@@ -305,7 +305,7 @@ def _cmd_campaign_curves(args: argparse.Namespace) -> None:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> None:
-    from mftl.runs import evaluate
+    from mftl.evaluation import evaluate
 
     metadata = json.loads(args.metadata)
     result = evaluate(
@@ -322,7 +322,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
 
 
 def _cmd_zeroshot(args: argparse.Namespace) -> None:
-    from mftl.runs import zeroshot
+    from mftl.evaluation import zeroshot
 
     result = zeroshot(
         Path(args.model),
@@ -338,7 +338,7 @@ def _cmd_zeroshot(args: argparse.Namespace) -> None:
 
 def _cmd_select_cap(args: argparse.Namespace) -> None:
     from mftl.curves import read_records
-    from mftl.evaluation import select_by_validation
+    from mftl.error_statistics import select_by_validation
 
     chosen = select_by_validation(read_records(args.valid), read_records(args.test))
     chosen.update(json.loads(args.metadata))

@@ -171,7 +171,7 @@ def _cost_columns(model: dict | None, row: Mapping) -> dict:
 def _zeroshot_row(fit: RouteFit, target: float, costs: pd.DataFrame) -> dict:
     """A foundation as it is: reaches the target at size 0 or never; its cost is its costs.csv row(s), if any.
     Its energy errors are not compared with a target: they are relative to per-element energies fitted on the
-    test set itself (mftl.runs.zeroshot), which a trained model's are not."""
+    test set itself (mftl.evaluation.zeroshot), which a trained model's are not."""
     error = float(fit.means[0]) if fit.seed_values else math.nan
     row = {"size": np.nan, "size_low": np.nan, "size_high": np.nan, "extrapolated": False}
     if fit.metric != "forces_rmse_meV_A":

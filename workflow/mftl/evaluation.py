@@ -1,118 +1,172 @@
-"""Test-set errors computed from a model's predictions (never from training logs).
+"""The evaluation jobs: a trained model's errors on a test or validation set (``mftl evaluate``), a
+foundation model's as it is (``mftl zeroshot``).
 
-Predictions come from mace-torch's own ``mace_eval_configs``; energies are
-referenced per fidelity (see :mod:`mftl.references`), so the model's E0 sum is
-added back before comparing totals.
+Predictions come from mace-torch's own ``mace_eval_configs`` (run in this process, see
+:func:`mftl.mace_commands.run_mace`), never from training logs; energies are put back on the
+fidelity's scale (:func:`mftl.mace_commands.predictions`) and compared by
+:mod:`mftl.error_statistics`. Energy errors whose reference energies the training data cannot
+determine are left empty (:func:`undetermined_energies`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+import tempfile
 from pathlib import Path
 
 import numpy as np
-from ase import Atoms
 
-from mftl.references import reference_energy
-from mftl.structures import labels
+from mftl.checkpoints import checkpoint_for_cap, export_checkpoint
+from mftl.elements import check_covered, element_union, symbols_by_id
+from mftl.error_statistics import error_statistics, errors
+from mftl.foundations import model_dtype
+from mftl.mace_commands import PRED_ENERGY_KEY, PRED_FORCES_KEY, eval_command, predictions, resolve_device, run_mace
+from mftl.molecules import errors_by_molecule
+from mftl.quality import run_flags
+from mftl.reference_energies import e0s_from_json, span_report
+from mftl.source_index import scan
+from mftl.structures import geometry_only, labels, read_structures, set_labels, write_structures
+from mftl.training import E0S_FILE, INFO_FILE, MODEL_FILE, TRAIN_FILE, base_by_id
 
-PRED_ENERGY_KEY = "MACE_energy"
-PRED_FORCES_KEY = "MACE_forces"
+
+def _predict(model: Path, frames, device: str, dtype: str, threads: int, work_parent: Path) -> list:
+    """``mace_eval_configs`` predictions (``MACE_energy``/``MACE_forces``) of ``model`` for the
+    geometries of ``frames`` (labels stripped), in a temporary folder under ``work_parent``."""
+    with tempfile.TemporaryDirectory(dir=work_parent, prefix="eval-") as tmp:  # one per evaluation job
+        work = Path(tmp)
+        write_structures(work / "configs.extxyz", [geometry_only(atoms) for atoms in frames])
+        output = work / "predictions.extxyz"
+        command = eval_command(
+            (work / "configs.extxyz").resolve(), Path(model).resolve(), output.resolve(), resolve_device(device), dtype
+        )
+        run_mace(command, work, threads)
+        return read_structures(output)
 
 
-def eval_command(
-    configs: Path,
+def zeroshot(
     model: Path,
-    output: Path,
-    device: str,
-    default_dtype: str,
-    batch_size: int = 32,
-) -> list[str]:
-    """``mace_eval_configs`` command; ``default_dtype`` must be the model's own (float32/float64)."""
-    return [
-        "mace_eval_configs",
-        f"--configs={configs}",
-        f"--model={model}",
-        f"--output={output}",
-        f"--device={device}",
-        f"--default_dtype={default_dtype}",
-        f"--batch_size={batch_size}",
-    ]
-
-
-def predictions(
-    frames: Sequence[Atoms],
-    fit: dict[int, float],
-    held: dict[int, float],
-) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Energies (eV) and forces (eV/A) on the fidelity's scale from ``mace_eval_configs`` output frames.
-
-    The model's own E0s (``held``) are replaced by the fidelity's fitted ones (``fit``).
-    """
-    energies = np.array(
-        [float(a.info[PRED_ENERGY_KEY]) - reference_energy(a, held) + reference_energy(a, fit) for a in frames]
-    )
-    forces = [np.asarray(a.arrays[PRED_FORCES_KEY], dtype=float) for a in frames]
-    return energies, forces
-
-
-def errors(
-    reference: Sequence[Atoms],
+    test_file: Path,
     fidelity: str,
-    pred_energy_eV: np.ndarray,
-    pred_forces_eV_A: Sequence[np.ndarray],
-) -> dict[str, float]:
-    """RMSE and MAE of energy per atom (meV/atom) and force components (meV/A)."""
-    if len(reference) != len(pred_energy_eV):
-        raise ValueError(f"{len(reference)} reference configurations but {len(pred_energy_eV)} predictions")
-    ref = [labels(atoms, fidelity) for atoms in reference]
-    natoms = np.array([len(a) for a in reference])
-    de = (np.asarray(pred_energy_eV) - np.array([e for e, _ in ref])) / natoms * 1000.0
-    df = np.concatenate([(p - f).ravel() for p, (_, f) in zip(pred_forces_eV_A, ref)]) * 1000.0
-    return error_statistics(de, df)
+    label: str,
+    device: str,
+    threads: int = 1,
+    predictions_out: Path | None = None,
+) -> dict:
+    """Errors of a foundation model as it is (no training) on ``test_file`` (labels of ``fidelity``).
 
+    A foundation's energies are on its own reference (its training data's method and
+    atomic energies), not the test fidelity's. They are compared as the low fidelity is
+    in the fidelity comparison (:func:`mftl.tables.fidelity_comparison_table`): energy
+    per atom relative to each side's own least-squares atomic reference energies fitted
+    on the test set, so per-element constant offsets drop out and what remains is how
+    the foundation's energy surface differs; forces are compared as they are. The
+    predictions are written to ``predictions_out`` under ``<label>_energy`` and
+    ``<label>_forces``.
+    """
+    from mftl.tables import fidelity_comparison_table, fidelity_errors
 
-def error_statistics(energy_meV_atom: np.ndarray, forces_meV_A: np.ndarray) -> dict[str, float]:
-    """RMSE and MAE of per-configuration energy errors (meV/atom) and force-component errors (meV/A)."""
-    energy, forces = np.asarray(energy_meV_atom, dtype=float), np.asarray(forces_meV_A, dtype=float)
+    reference = read_structures(test_file)
+    predicted = _predict(
+        model,
+        reference,
+        device,
+        model_dtype(model),
+        threads,
+        Path(predictions_out).parent if predictions_out else Path.cwd(),
+    )
+    frames = []
+    for atoms, pred in zip(reference, predicted, strict=True):
+        copy = geometry_only(atoms)
+        set_labels(
+            copy, label, float(pred.info[PRED_ENERGY_KEY]), np.asarray(pred.arrays[PRED_FORCES_KEY], dtype=float)
+        )
+        frames.append(copy)
+    if predictions_out is not None:
+        write_structures(predictions_out, frames)
+    found = fidelity_errors(fidelity_comparison_table(reference, frames, fidelity, label))
     return {
-        "energy_rmse_meV_atom": float(np.sqrt(np.mean(energy**2))),
-        "energy_mae_meV_atom": float(np.mean(np.abs(energy))),
-        "forces_rmse_meV_A": float(np.sqrt(np.mean(forces**2))),
-        "forces_mae_meV_A": float(np.mean(np.abs(forces))),
-        "n_test": int(len(energy)),
+        **error_statistics(found["energy_meV_atom"], found["forces_meV_A"]),
+        "model": str(model),
+        "device": resolve_device(device),
+        "energy_reference": "each side's least-squares E0s fitted on the test set",
     }
 
 
-def validation_scores(energy_rmse_meV_atom: Sequence[float], forces_rmse_meV_A: Sequence[float]) -> np.ndarray:
-    """One score per candidate model from its validation RMSEs: energy RMSE (meV/atom) and force RMSE
-    (meV/A), each divided by its smallest value among the candidates, summed, so that neither unit
-    dominates (lower is better; the best candidate scores 2 when it is best in both). When any
-    candidate's energy RMSE is undetermined (None or NaN: reference energies the training data cannot
-    fix), the force RMSE alone decides, for every candidate alike."""
-    energy = np.array([np.nan if e is None else e for e in energy_rmse_meV_atom], dtype=float)
-    forces = np.asarray(forces_rmse_meV_A, dtype=float)
-    scores = forces / np.nanmin(forces)
-    if np.isfinite(energy).all():
-        scores = scores + energy / np.min(energy)
-    return scores
+def evaluate(
+    model_dir: Path,
+    test_file: Path,
+    fidelity: str,
+    device: str,
+    threads: int = 1,
+    base_file: Path | None = None,
+    base_fidelity: str | None = None,
+    cap: int | None = None,
+) -> dict[str, float]:
+    """Errors of ``model_dir``'s model on ``test_file`` (labels of ``fidelity``).
 
-
-def select_by_validation(valid: Sequence[dict], test: Sequence[dict]) -> dict:
-    """The test result of the model with the lowest validation error (never the test error).
-
-    ``valid[i]`` and ``test[i]`` are results of the same model. The score is the
-    sum of validation energy and force RMSEs, each divided by its smallest value
-    among the candidates, so that neither unit dominates; the force RMSE alone when a
-    candidate's validation energies are undetermined (``None``).
+    For a Delta model, ``base_file`` holds the base fidelity's labels of the test
+    configurations; the prediction is base + model. With ``cap``, ``model_dir`` is a
+    pre-training run and the model evaluated is the one it serves at that epoch cap (the
+    checkpoint a fine-tuning with ``--init-cap`` starts from), exported to a temporary file.
     """
-    if not valid or len(valid) != len(test):
-        raise ValueError("need one validation and one test result per candidate model")
-    scores = validation_scores(
-        [r.get("energy_rmse_meV_atom") for r in valid], [r["forces_rmse_meV_A"] for r in valid]
-    ).tolist()
-    best = int(np.argmin(scores))
-    chosen = dict(test[best])
-    chosen["selected_from_caps"] = [r.get("epoch_cap") for r in valid]
-    chosen["validation_scores"] = scores
-    return chosen
+    reference = read_structures(test_file)
+    if (model_dir / TRAIN_FILE).exists():  # instead of mace's "9 is not in list" after the predictions
+        check_covered(
+            symbols_by_id(reference),
+            element_union(scan(model_dir / TRAIN_FILE).symbols),
+            f"evaluation set {test_file}",
+            f"the training data of {model_dir}",
+        )
+    e0s = json.loads((model_dir / E0S_FILE).read_text())
+    fit, held = e0s_from_json(e0s["fit"]), e0s_from_json(e0s["model"])
+    dtype = json.loads((model_dir / INFO_FILE).read_text())["default_dtype"]
+    if cap is None:
+        predicted = _predict(model_dir / MODEL_FILE, reference, device, dtype, threads, model_dir)
+    else:
+        epoch, checkpoint = checkpoint_for_cap(model_dir / "checkpoints", cap)
+        print(f"the model served at cap {cap}: {checkpoint} (epoch index {epoch})", flush=True)
+        with tempfile.TemporaryDirectory(dir=model_dir, prefix=f"cap{cap}-") as tmp:
+            capped = Path(tmp) / MODEL_FILE
+            export_checkpoint(model_dir / MODEL_FILE, checkpoint, capped)
+            predicted = _predict(capped, reference, device, dtype, threads, model_dir)
+    energies, forces = predictions(predicted, fit, held)
+    span = span_report(reference, e0s, test_file)
+    if base_file is not None:
+        base = base_by_id(base_file)
+        missing = [int(a.info["config_id"]) for a in reference if int(a.info["config_id"]) not in base]
+        if missing:
+            raise ValueError(f"{base_file}: no {base_fidelity} labels for test configurations {missing[:10]}")
+        for i, atoms in enumerate(reference):
+            base_energy, base_forces = labels(base[int(atoms.info["config_id"])], base_fidelity)
+            energies[i] += base_energy
+            forces[i] = forces[i] + base_forces
+    by_molecule = errors_by_molecule(reference, fidelity, energies, forces)
+    result = {
+        **errors(reference, fidelity, energies, forces),
+        **span,
+        **run_flags(model_dir),
+        **({"by_molecule": by_molecule} if by_molecule else {}),
+    }
+    return undetermined_energies(result, e0s)
+
+
+#: the energy errors a result leaves empty when reference energies are undetermined
+ENERGY_METRICS = ("energy_rmse_meV_atom", "energy_mae_meV_atom")
+
+
+def undetermined_energies(result: dict, e0s_record: dict) -> dict:
+    """``result`` with ``n_test_undetermined``: the test configurations whose reference energy the model's
+    E0 fit (no prior) left undetermined. With any, the energy errors are None (never reported); forces stay."""
+    undetermined = result.get("n_test_outside_span", 0) if e0s_record.get("prior") is None else 0
+    result = {**result, "n_test_undetermined": int(undetermined)}
+    if undetermined:
+        result.update(dict.fromkeys(ENERGY_METRICS))
+        if "by_molecule" in result:  # per-molecule energies rest on the same undetermined reference
+            result["by_molecule"] = {
+                name: {**stats, **dict.fromkeys(ENERGY_METRICS)} for name, stats in result["by_molecule"].items()
+            }
+        print(
+            f"energy errors not reported: {undetermined} test configurations have undetermined reference energies",
+            flush=True,
+        )
+    return result

@@ -5,7 +5,7 @@ would download; ``fetch_named`` copies it from mace's cache when it is there and
 downloads it otherwise, with an error that says what to do when there is no
 network. A foundation can also be a local file or a model this campaign trains
 (see ``foundations`` in config/README.md). Besides fine-tuning, a foundation is
-evaluated as it is on a dataset's test set (zero-shot, :func:`mftl.runs.zeroshot`).
+evaluated as it is on a dataset's test set (zero-shot, :func:`mftl.evaluation.zeroshot`).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """mace_run_train options from the config, checked against mace's own argument parser.
 
-Kept apart from :mod:`mftl.training` so that checking a config when Snakemake
+Kept apart from :mod:`mftl.mace_commands` so that checking a config when Snakemake
 plans imports neither torch nor ASE: loading the parser costs ~10 ms.
 """
 

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from ase import Atoms
 
-from mftl.evaluation import error_statistics
+from mftl.error_statistics import error_statistics
 from mftl.structures import labels
 
 MOLECULE_KEY = "molecule"
@@ -25,7 +25,7 @@ MODEL_KEYS = ["dataset", "method", "fidelities", "pretrain_size", "epoch_cap", "
 def errors_by_molecule(
     reference: Sequence[Atoms], fidelity: str, pred_energy_eV: np.ndarray, pred_forces_eV_A: Sequence[np.ndarray]
 ) -> dict[str, dict]:
-    """Per molecule (``info['molecule']``), the errors :func:`mftl.evaluation.errors` gives over all;
+    """Per molecule (``info['molecule']``), the errors :func:`mftl.error_statistics.errors` gives over all;
     {} when a configuration lacks the key."""
     if not reference or any(MOLECULE_KEY not in atoms.info for atoms in reference):
         return {}

@@ -205,7 +205,7 @@ def low_fidelity_point(dataset: str, fidelity_table: pd.DataFrame) -> dict:
     """A curves.csv-like row (method ``low_fidelity``, train_size 0, seed 0) of a dataset's
     low-fidelity labels against its high fidelity: relative-energy (meV/atom) and force (meV/A)
     errors of ``tables/fidelity_comparison.csv``, as the zero-shot foundations' are computed."""
-    from mftl.evaluation import error_statistics
+    from mftl.error_statistics import error_statistics
     from mftl.tables import compared_sources, fidelity_errors
 
     low = compared_sources(fidelity_table)[0]  # the low fidelity; zero-shot foundations follow it
@@ -324,9 +324,9 @@ def _up_to(curves, validation, row, column) -> dict:
 
 def _best_epoch_cap(validation, row) -> dict:
     """The epoch cap (and pre-training size) the campaign's validation errors choose: per training size,
-    the validation score of :func:`mftl.evaluation.validation_scores` (mean over seeds), summed over the
+    the validation score of :func:`mftl.error_statistics.validation_scores` (mean over seeds), summed over the
     training sizes where every candidate has one; lowest wins."""
-    from mftl.evaluation import validation_scores
+    from mftl.error_statistics import validation_scores
 
     rows = _matching(validation, row["dataset"], row["method"], row["train_size"], row["pretrain_size"])
     columns = [METRICS["energy_rmse"][0], METRICS["forces_rmse"][0]]

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from mftl.atomic import atomic_path, write_text_atomic
-from mftl.training import checkpoints_by_epoch
+from mftl.checkpoints import checkpoints_by_epoch
 
 FINGERPRINT_FILE = "run.fingerprint.json"
 #: what mace writes into a run folder besides ``<name>*.model``; mftl's own outputs are named by the caller

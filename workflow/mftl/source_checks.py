@@ -34,7 +34,7 @@ from pathlib import Path
 
 from mftl.config import ConfigError
 from mftl.elements import coverage_problem, describe_ids, element_union, split_problem
-from mftl.references import undetermined_compositions, undetermined_message
+from mftl.reference_energies import undetermined_compositions, undetermined_message
 from mftl.source_index import SourceFormatError, file_stamp, source_index, write_cache
 from mftl.splits import SplitError, make_split, subset
 
@@ -191,7 +191,7 @@ def _check_reference_energies(name: str, ds: dict, parts: dict, compositions: di
 
 def undetermined_points(ds: dict, parts: dict, compositions: dict, sizes=None) -> list[dict]:
     """Per (train size, seed) whose training compositions leave test or validation energies undetermined:
-    the ids of those configurations (see :func:`mftl.references.undetermined_compositions`)."""
+    the ids of those configurations (see :func:`mftl.reference_energies.undetermined_compositions`)."""
     pool = sorted(parts["train_pool"])  # as the training job draws from the labelled pool
     held_out = {part: sorted(parts[part]) for part in ("test", "validation")}
     problems = []

@@ -39,7 +39,7 @@ def fidelity_comparison_table(high_frames: Sequence, low_frames: Sequence, high:
     Rows with ``quantity == "force_eV_A"`` hold one force component (eV/A) per atom and axis.
     Columns ``high`` and ``low`` are the two fidelities' values.
     """
-    from mftl.references import fit_e0s, reference_energy
+    from mftl.reference_energies import fit_e0s, reference_energy
     from mftl.structures import by_config_id, labels
 
     low_by_id = by_config_id(low_frames)

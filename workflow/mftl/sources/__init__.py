@@ -3,7 +3,7 @@
 Every converter writes one extxyz file (atomically, streamed) with positions
 in Angstrom, ``info[f"{fidelity}_energy"]`` the TOTAL energy in eV (never an
 atomization energy: references are subtracted later, per fidelity, by
-``mftl.references``), ``arrays[f"{fidelity}_forces"]`` in eV/Angstrom, a
+``mftl.reference_energies``), ``arrays[f"{fidelity}_forces"]`` in eV/Angstrom, a
 unique integer ``info["config_id"]`` (0, 1, ... in upstream order) and
 ``info["molecule"]`` or ``info["config_type"]`` where the source has one. It
 returns a ConversionSummary with the counts written and dropped.
