@@ -16,6 +16,10 @@ versions; `--detailed-summary` has no wildcards or params and is one row per out
 job. The checkout's and the temporary directory's absolute paths are written as ``<repo>`` and
 ``<workdir>``, so records of two checkouts compare. Jobs are keyed by rule and output files.
 
+A rename of rules or of `mftl` subcommands is compared as such: ``compare --renamed-rules
+finetune=mftl --renamed-words concat-curves=campaign-curves`` renames them in the earlier record
+first, so only what else changed is printed.
+
 `compare` prints, per job, each field that differs, then the jobs only one record has; it prints
 nothing and exits 0 when the two records are the same, else exits 1.
 """
@@ -26,6 +30,7 @@ import argparse
 import difflib
 import json
 import os
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -152,6 +157,23 @@ def compare(before: list[dict], after: list[dict]) -> list[str]:
     return lines
 
 
+def renamed(jobs: list[dict], rules: dict[str, str], words: dict[str, str]) -> list[dict]:
+    """``jobs`` as if recorded after renaming rules (old -> new name) and shell words (an ``mftl``
+    subcommand: old -> new, whole words between spaces only), so a rename's comparison shows what else changed."""
+    out = []
+    for job in jobs:
+        job = {**job, "rule": rules.get(job["rule"], job["rule"])}
+        for old, new in words.items():
+            if job.get("shell"):
+                job["shell"] = re.sub(rf"(?<!\S){re.escape(old)}(?!\S)", new, job["shell"])
+        out.append(job)
+    return out
+
+
+def _pairs(items: list[str]) -> dict[str, str]:
+    return dict(item.split("=", 1) for item in items)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -162,6 +184,8 @@ def main(argv: list[str] | None = None) -> int:
     cmp = commands.add_parser("compare", help="print the differences between two records")
     cmp.add_argument("before")
     cmp.add_argument("after")
+    cmp.add_argument("--renamed-rules", nargs="+", default=[], metavar="OLD=NEW", help="rules renamed since before")
+    cmp.add_argument("--renamed-words", nargs="+", default=[], metavar="OLD=NEW", help="shell words renamed since")
     args = parser.parse_args(argv)
     if args.command == "record":
         jobs = record(args.configfile, ["--config", *args.config] if args.config else [])
@@ -169,6 +193,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{len(jobs)} jobs -> {args.output}", file=sys.stderr)
         return 0
     before, after = (json.loads(Path(p).read_text())["jobs"] for p in (args.before, args.after))
+    before = renamed(before, _pairs(args.renamed_rules), _pairs(args.renamed_words))
     lines = compare(before, after)
     if lines:
         print("\n".join(lines), flush=True)

@@ -41,3 +41,24 @@ def test_a_plan_compares_equal_to_itself_and_a_changed_device_is_reported(tmp_pa
     by_key = {script.job_key(j): j for j in cpu}
     assert all(by_key[script.job_key(j)] != j for j in auto if script.job_key(j) in headers)
     assert len(headers) == sum(by_key[script.job_key(j)] != j for j in auto)
+
+    # a rename compares as one: the earlier record renamed (rule mftl -> tuned, subcommand train -> fit) equals
+    # the later record renamed the same way by hand, and without the rename every renamed job differs
+    renamed = script.renamed(auto, {"mftl": "tuned"}, {"train": "fit"})
+    assert {j["rule"] for j in renamed} >= {"tuned"} and "mftl" not in {j["rule"] for j in renamed}
+    trainings = [j for j in renamed if j["shell"] and " -m mftl fit " in j["shell"]]
+    assert len(trainings) == sum(1 for j in auto if j["shell"] and " -m mftl train " in j["shell"]) > 20
+    assert all("--train-pool" in j["shell"] for j in trainings)  # option words that contain "train" are kept
+    (tmp_path / "renamed.json").write_text(json.dumps({"jobs": renamed}))
+    plain = _run("compare", str(tmp_path / "a.json"), str(tmp_path / "renamed.json"))
+    assert plain.returncode == 1
+    same = _run(
+        "compare",
+        str(tmp_path / "a.json"),
+        str(tmp_path / "renamed.json"),
+        "--renamed-rules",
+        "mftl=tuned",
+        "--renamed-words",
+        "train=fit",
+    )
+    assert same.returncode == 0 and same.stdout == "", same.stdout[-2000:]
