@@ -62,6 +62,19 @@ def synthetic_curves(chain: bool = False) -> pd.DataFrame:
     return pd.DataFrame(rows)[COLUMNS]
 
 
+#: the series the synthetic validation errors favour: not the test set's best (pre 2000, cap BEST_CAP)
+VALID_BEST = (500, 1)
+
+
+def synthetic_validation() -> pd.DataFrame:
+    """valid_curves.csv rows of the mftl series: (pre VALID_BEST[0], cap VALID_BEST[1]) lowest in energy and forces."""
+    rows = [
+        _row("mftl", "lo->hi", size, seed, 0.5 if (pre, cap) == VALID_BEST else 0.8, pre, cap)
+        for size, seed, pre, cap in itertools.product(TRAIN_SIZES, SEEDS, PRETRAIN_SIZES, CAPS)
+    ]
+    return pd.DataFrame(rows)[COLUMNS]
+
+
 def labelled_lines(ax: plt.Axes) -> list:
     return [line for line in ax.get_lines() if not line.get_label().startswith("_")]
 
@@ -121,12 +134,24 @@ def test_learning_curves_draw_one_series_per_method_setting_and_mftl_auto_once()
     assert "mftl_auto (pre 500)" in labels and "mftl (pre 2000, cap 5)" in labels
 
 
-def test_delta_vs_single_fidelity_shows_delta_scratch_and_mftl_at_its_best_cap():
-    fig = plots.delta_vs_single_fidelity(synthetic_curves())
+def test_delta_vs_single_fidelity_shows_delta_scratch_and_mftl_at_the_cap_validation_chooses():
+    """The test errors favour (pre 2000, cap 5), the validation errors (pre 500, cap 1): the figure shows the
+    validation's choice, and without validation errors it refuses to choose among the six series."""
+    fig = plots.delta_vs_single_fidelity(synthetic_curves(), validation=synthetic_validation())
     assert_no_empty_axes(fig)
     for ax in fig.axes:
         assert len(labelled_lines(ax)) == 3
-    assert legend_texts(fig.axes[0]) == ["scratch (hi)", "delta (hi-lo)", f"mftl (pre 2000, best cap {BEST_CAP})"]
+    pre, cap = VALID_BEST
+    assert legend_texts(fig.axes[0]) == ["scratch (hi)", "delta (hi-lo)", f"mftl (pre {pre}, best cap {cap})"]
+    shown = next(line for line in labelled_lines(fig.axes[0]) if line.get_label().startswith("mftl"))
+    curves = synthetic_curves()
+    chosen = curves[(curves.method == "mftl") & (curves.pretrain_size == pre) & (curves.epoch_cap == cap)]
+    np.testing.assert_allclose(shown.get_ydata(), chosen.groupby("train_size")["energy_rmse_meV_atom"].mean())
+    with pytest.raises(ValueError, match="chosen on validation errors"):
+        plots.delta_vs_single_fidelity(synthetic_curves())
+    # one series: nothing to choose, no validation needed
+    single = curves[(curves.method != "mftl") | ((curves.pretrain_size == 500) & (curves.epoch_cap == 20))]
+    assert legend_texts(plots.delta_vs_single_fidelity(single).axes[0])[-1] == "mftl (pre 500, best cap 20)"
 
 
 def test_delta_vs_single_fidelity_without_mftl_draws_two_lines():
@@ -136,12 +161,12 @@ def test_delta_vs_single_fidelity_without_mftl_draws_two_lines():
 
 
 def test_fidelity_chain_draws_each_chain_with_references():
-    fig = plots.fidelity_chain(synthetic_curves(chain=True))
+    fig = plots.fidelity_chain(synthetic_curves(chain=True), validation=synthetic_validation())
     assert_no_empty_axes(fig)
     labels = legend_texts(fig.axes[0])
     assert len(labelled_lines(fig.axes[1])) == 4
     assert "chain_triple: lo->mid->hi (pre 2000, cap 5)" in labels and "chain_double: mid->hi" in labels
-    assert "scratch" in labels and any(label.startswith("mftl (pre") for label in labels)
+    assert "scratch" in labels and "mftl (pre 500, best cap 1)" in labels
 
 
 @pytest.mark.parametrize(

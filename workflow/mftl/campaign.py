@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from typing import NamedTuple
 
 from mftl import chains, paths
-from mftl.figure_catalogue import available_figures, pretraining_fidelity_groups, skipped_figures
+from mftl.figure_catalogue import CHOOSING_FIGURES, available_figures, pretraining_fidelity_groups, skipped_figures
 from mftl.methods import FOUNDATION_FINETUNINGS, PRETRAINED_METHODS, ZEROSHOT
 from mftl.source_checks import checks_e0_span
 
@@ -491,6 +491,18 @@ class Campaign:
     def compared_datasets(self) -> list[str]:
         """The datasets with a fidelity comparison (their low fidelity against their high fidelity)."""
         return [d for d, spec in self.datasets.items() if "fidelity_comparison" in available_figures(spec)]
+
+    def mftl_series(self, dataset: str) -> int:
+        """How many mftl series (pre-training size, epoch cap) a dataset trains along its training sizes."""
+        ds = self.datasets[dataset]
+        return len(ds["pretrain_sizes"]) * len(ds["epoch_caps"]) if self.pretrains(dataset) else 0
+
+    def choosing_validation(self, dataset: str, figure: str) -> list[str]:
+        """[valid_curves.csv] when ``figure`` shows one of the dataset's several mftl series (validation chooses
+        which; the test set never does), else []."""
+        if figure in CHOOSING_FIGURES and self.mftl_series(dataset) > 1:
+            return [paths.dataset_file(dataset, "valid_curves.csv")]
+        return []
 
     def pretraining_fidelity_group(self, dataset: str) -> list[str]:
         """The datasets that pre-train on another low fidelity of ``dataset``'s configurations (one figure)."""

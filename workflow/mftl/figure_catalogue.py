@@ -23,6 +23,8 @@ FIGURES = (
 # figures, pretraining_fidelity (one per group of datasets, pretraining_fidelity_groups) and cost_to_target
 # (drawn from tables/cost_to_target.csv, mftl.decision_figures).
 FIGURE_KINDS = (*FIGURES, "pretraining_fidelity", "cost_to_target")
+#: figures that show mftl at one of several (pre-training size, epoch cap): validation errors choose which
+CHOOSING_FIGURES = ("delta_vs_single_fidelity", "fidelity_chain", "pretraining_fidelity")
 
 
 def figure_availability(dataset: Mapping) -> dict[str, str | None]:

@@ -26,7 +26,14 @@ def _cmd_figure(args: argparse.Namespace) -> None:
     ):  # the names: mftl.figure_catalogue.FIGURE_KINDS (pandas: not at parser time)
         raise ValueError(f"--kind {args.kind}: no such figure (one of {', '.join(plots.FIGURE_FUNCTIONS)})")
     table = pd.concat([pd.read_csv(path) for path in args.table], ignore_index=True)
-    plots.save(plots.FIGURE_FUNCTIONS[args.kind](table, title=args.title), args.out)
+    options = {}
+    if args.validation:
+        if args.kind not in plots.CHOOSING_FIGURES:
+            raise ValueError(
+                f"--validation: figure {args.kind} chooses nothing (only {', '.join(plots.CHOOSING_FIGURES)})"
+            )
+        options["validation"] = pd.concat([pd.read_csv(path) for path in args.validation], ignore_index=True)
+    plots.save(plots.FIGURE_FUNCTIONS[args.kind](table, title=args.title, **options), args.out)
     print(f"{args.kind}: wrote {' '.join(args.out)}")
 
 
@@ -150,6 +157,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         nargs="+",
         help="curves.csv (several: their rows together), or tables/fidelity_comparison.csv for "
         "--kind fidelity_comparison",
+    )
+    p.add_argument(
+        "--validation",
+        nargs="+",
+        default=[],
+        help="valid_curves.csv: the validation errors that choose which mftl series (pre-training size, epoch cap) "
+        "a figure shows where there are several (delta_vs_single_fidelity, fidelity_chain, pretraining_fidelity)",
     )
     p.add_argument("--title", default="")
     p.add_argument("--out", nargs="+", required=True, help="figure files; the format follows the suffix")

@@ -322,13 +322,13 @@ def _up_to(curves, validation, row, column) -> dict:
     return point
 
 
-def _best_epoch_cap(validation, row) -> dict:
-    """The epoch cap (and pre-training size) the campaign's validation errors choose: per training size,
-    the validation score of :func:`mftl.error_statistics.validation_scores` (mean over seeds), summed over the
-    training sizes where every candidate has one; lowest wins."""
+def validation_choice(rows: pd.DataFrame) -> tuple[tuple, dict[tuple, float], list[str]] | None:
+    """The candidate (pre-training size, epoch cap) that validation rows of one method choose: per training
+    size, the validation score of :func:`mftl.error_statistics.validation_scores` (mean over seeds), summed over
+    the training sizes where every candidate has one; lowest wins. (the candidate, every candidate's summed
+    score, the best cap per training size) or None without validation errors. Never reads a test error."""
     from mftl.error_statistics import validation_scores
 
-    rows = _matching(validation, row["dataset"], row["method"], row["train_size"], row["pretrain_size"])
     columns = [METRICS["energy_rmse"][0], METRICS["forces_rmse"][0]]
     scored = {}  # training size -> {candidate: score}
     for size, group in rows.groupby("train_size"):
@@ -340,10 +340,19 @@ def _best_epoch_cap(validation, row) -> dict:
     candidates = set().union(*scored.values())
     complete = {n: s for n, s in scored.items() if set(s) == candidates}  # sizes where every candidate has one
     totals = {k: sum(s[k] for s in complete.values()) for k in candidates} if complete else {}
-    per_size = [f"{n}: cap {min(s, key=s.get)[1]}" for n, s in complete.items()]
     if not totals:
+        return None
+    per_size = [f"{n}: cap {min(s, key=s.get)[1]}" for n, s in complete.items()]
+    return min(totals, key=totals.get), totals, per_size
+
+
+def _best_epoch_cap(validation, row) -> dict:
+    """The epoch cap (and pre-training size) the campaign's validation errors choose (:func:`validation_choice`)."""
+    rows = _matching(validation, row["dataset"], row["method"], row["train_size"], row["pretrain_size"])
+    choice = validation_choice(rows)
+    if choice is None:
         return _no_number("not chosen: no validation errors (the test set never chooses)")
-    key = min(totals, key=totals.get)
+    key, totals, per_size = choice
     return {
         "reproduced": float(key[1]),
         "n_seeds": int(rows["seed"].nunique()),

@@ -31,7 +31,7 @@ import pandas as pd  # noqa: E402
 from mftl.chains import CHAIN_PREFIX  # noqa: E402
 from mftl.curves import series_label  # noqa: E402
 from mftl.decision_figures import cost_to_target  # noqa: E402, F401 (a figure kind: FIGURE_FUNCTIONS)
-from mftl.figure_catalogue import FIGURE_KINDS  # noqa: E402
+from mftl.figure_catalogue import CHOOSING_FIGURES, FIGURE_KINDS  # noqa: E402, F401 (CHOOSING_FIGURES: figures_cli)
 from mftl.learning_curve_fits import power_law  # noqa: E402
 from mftl.methods import ZEROSHOT  # noqa: E402 (drawn as a level, not a curve over training sizes)
 from mftl.tables import RELATIVE_ENERGY, fidelity_errors, rmse, with_series_keys  # noqa: E402
@@ -145,20 +145,34 @@ def _title(curves: pd.DataFrame, title: str) -> str:
     return ", ".join(sorted(curves["dataset"].astype(str).unique()))
 
 
-def best_mftl_series(curves: pd.DataFrame) -> tuple[int, int] | None:
-    """(pre-training size, epoch cap) of the mftl series with the lowest geometric-mean energy RMSE
-    over its runs, among those covering the most training sizes; None without mftl rows."""
+def best_mftl_series(curves: pd.DataFrame, validation: pd.DataFrame | None = None) -> tuple[int, int] | None:
+    """(pre-training size, epoch cap) of the mftl series a figure shows: the only one, or the one the
+    validation errors choose (``validation``: valid_curves.csv rows; :func:`mftl.paper_comparison.validation_choice`,
+    as the paper comparison chooses). Never chosen by a test error: several series and no validation errors
+    are refused. None without mftl rows."""
+    from mftl.paper_comparison import validation_choice
+
     mftl = curves[curves["method"] == "mftl"]
     if mftl.empty:
         return None
-    grouped = mftl.assign(log_rmse=np.log(mftl["energy_rmse_meV_atom"])).groupby(["pretrain_size", "epoch_cap"])
-    score = pd.DataFrame({"coverage": grouped["train_size"].nunique(), "log_rmse": grouped["log_rmse"].mean()})
-    best = score.sort_values(["coverage", "log_rmse"], ascending=[False, True]).index[0]
-    return int(best[0]), int(best[1])
+    candidates = sorted({(int(p), int(c)) for p, c in zip(mftl["pretrain_size"], mftl["epoch_cap"], strict=True)})
+    if len(candidates) == 1:
+        return candidates[0]
+    rows = None if validation is None else validation[validation["method"] == "mftl"]
+    if rows is not None:
+        rows = rows[rows["dataset"].isin(mftl["dataset"].unique())]
+    choice = None if rows is None or rows.empty else validation_choice(rows)
+    if choice is None:
+        raise ValueError(
+            f"{len(candidates)} mftl series (pre-training size, epoch cap) in {sorted(set(mftl['dataset']))}: which "
+            "one the figure shows is chosen on validation errors (valid_curves.csv, mftl figure --validation); "
+            "none were given, and the test errors never choose"
+        )
+    return choice[0]
 
 
-def _mftl_at_best_cap(curves: pd.DataFrame) -> dict[str, pd.DataFrame]:
-    best = best_mftl_series(curves)
+def _mftl_at_best_cap(curves: pd.DataFrame, validation: pd.DataFrame | None) -> dict[str, pd.DataFrame]:
+    best = best_mftl_series(curves, validation)
     if best is None:
         return {}
     pre, cap = best
@@ -321,9 +335,12 @@ def band_note(curves: pd.DataFrame) -> str:
     return f"line: mean over {n} seeds; band: min-max"
 
 
-def delta_vs_single_fidelity(curves: pd.DataFrame, title: str = "") -> plt.Figure:
+def delta_vs_single_fidelity(
+    curves: pd.DataFrame, title: str = "", validation: pd.DataFrame | None = None
+) -> plt.Figure:
     """Learning curves (meV/atom, meV/A) of Delta-learning (high minus low fidelity) against training
-    on the high fidelity alone (scratch) and, if present, mftl at its best (pre-training size, cap)."""
+    on the high fidelity alone (scratch) and, if present, mftl at its best (pre-training size, cap) on
+    ``validation`` (:func:`best_mftl_series`)."""
     missing = [m for m in ("delta", "scratch") if _method_rows(curves, m).empty]
     if missing:
         raise FigureSkipped(f"no rows of method(s) {', '.join(missing)}")
@@ -331,22 +348,23 @@ def delta_vs_single_fidelity(curves: pd.DataFrame, title: str = "") -> plt.Figur
     series = {
         f"scratch ({_method_rows(curves, 'scratch')['fidelities'].iloc[0]})": _method_rows(curves, "scratch"),
         f"delta ({delta['fidelities'].iloc[0]})": delta,
-        **_mftl_at_best_cap(curves),
+        **_mftl_at_best_cap(curves, validation),
     }
     return _learning_curve_figure(series, _title(curves, title))
 
 
-def fidelity_chain(curves: pd.DataFrame, title: str = "") -> plt.Figure:
+def fidelity_chain(curves: pd.DataFrame, title: str = "", validation: pd.DataFrame | None = None) -> plt.Figure:
     """Learning curves (meV/atom, meV/A) of models pre-trained along chains of fidelities
     (methods ``chain_<name>``, one line per named chain, labelled with its fidelities, e.g. fig. 8's
-    double and triple fidelity), with scratch (single fidelity) and mftl at its best cap for reference."""
+    double and triple fidelity), with scratch (single fidelity) and mftl at its best cap (on ``validation``)
+    for reference."""
     chain = curves[curves["method"].astype(str).str.startswith(CHAIN_PREFIX)]
     if chain.empty:
         raise FigureSkipped("no rows of a chain method (chain_<name>)")
     series = _series_by_label(chain.assign(method=chain["method"] + ": " + chain["fidelities"].astype(str)))
     if not _method_rows(curves, "scratch").empty:
         series["scratch"] = _method_rows(curves, "scratch")
-    series.update(_mftl_at_best_cap(curves))
+    series.update(_mftl_at_best_cap(curves, validation))
     return _learning_curve_figure(series, _title(curves, title))
 
 
@@ -517,14 +535,15 @@ def cost(costs: pd.DataFrame, title: str = "") -> plt.Figure:
     return fig
 
 
-def pretraining_fidelity(curves: pd.DataFrame, title: str = "") -> plt.Figure:
+def pretraining_fidelity(curves: pd.DataFrame, title: str = "", validation: pd.DataFrame | None = None) -> plt.Figure:
     """Fine-tuned test RMSE (meV/atom, meV/A) vs training-set size, one line per pre-training
-    (low) fidelity: each dataset's mftl series at its best (pre-training size, epoch cap); the
+    (low) fidelity: each dataset's mftl series at its best (pre-training size, epoch cap) on its own
+    ``validation`` rows; the
     first dataset's scratch for reference. ``curves``: the rows of datasets that share their
     configurations, split and high fidelity and differ in the low fidelity."""
     series: dict[str, pd.DataFrame] = {}
     for _, rows in curves.groupby("dataset", sort=False):
-        best = best_mftl_series(rows)
+        best = best_mftl_series(rows, validation)
         if best is None:
             continue
         pre, cap = best
@@ -586,11 +605,10 @@ def negative_transfer(table: pd.DataFrame, title: str = "") -> plt.Figure:
     return fig
 
 
-#: ``mftl figure --kind K`` draws ``FIGURE_FUNCTIONS[K](table, title)``: the function named K, for each K of
+#: ``mftl figure --kind K`` draws ``FIGURE_FUNCTIONS[K](table, title)`` (``validation=`` too for CHOOSING_FIGURES):
+#: the function named K, for each K of
 #: mftl.figure_catalogue.FIGURE_KINDS (a kind without its function fails here, on import)
-FIGURE_FUNCTIONS: dict[str, Callable[[pd.DataFrame, str], plt.Figure]] = {
-    kind: globals()[kind] for kind in FIGURE_KINDS
-}
+FIGURE_FUNCTIONS: dict[str, Callable[..., plt.Figure]] = {kind: globals()[kind] for kind in FIGURE_KINDS}
 
 
 #: the metadata key of each format that holds a figure's ``description``

@@ -23,7 +23,8 @@ rule all_figures:
 
 rule figure:
     input:
-        figure_table,
+        table=figure_table,
+        validation=figure_validation,
     output:
         png=report(
             paths.figure(ext="png"),
@@ -41,8 +42,10 @@ rule figure:
         "../../envs/analysis.yaml"
     params:
         mftl=MFTL,
+        validation=figure_validation_option,
     shell:
-        "{params.mftl} figure --kind {wildcards.figure} --table {input:q} --title {wildcards.dataset}"
+        "{params.mftl} figure --kind {wildcards.figure} --table {input.table:q} {params.validation}"
+        " --title {wildcards.dataset}"
         " --out {output.png:q} {output.pdf:q} > {log:q} 2>&1"
 
 
@@ -140,7 +143,8 @@ rule costs:
 
 rule pretraining_fidelity:
     input:
-        pretraining_fidelity_curves,
+        curves=pretraining_fidelity_curves,
+        validation=pretraining_fidelity_validation,
     output:
         png=report(
             paths.figure(name="pretraining_fidelity", ext="png"),
@@ -156,8 +160,10 @@ rule pretraining_fidelity:
         "../../envs/analysis.yaml"
     params:
         mftl=MFTL,
+        validation=pretraining_fidelity_validation_option,
     shell:
-        "{params.mftl} figure --kind pretraining_fidelity --table {input:q} --out {output.png:q} {output.pdf:q}"
+        "{params.mftl} figure --kind pretraining_fidelity --table {input.curves:q} {params.validation}"
+        " --out {output.png:q} {output.pdf:q}"
         " > {log:q} 2>&1"
 
 

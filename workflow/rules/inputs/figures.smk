@@ -14,6 +14,20 @@ def figure_table(wildcards):
     return paths.dataset_file(wildcards.dataset, FIGURE_TABLES.get(wildcards.figure, "curves.csv"))
 
 
+def figure_validation(wildcards):
+    """valid_curves.csv where the figure shows mftl at one of several (pre-training size, epoch cap): validation
+    chooses which (mftl.plots.best_mftl_series), never the test set."""
+    return campaign.choosing_validation(wildcards.dataset, wildcards.figure)
+
+
+def validation_option(files):
+    return f"--validation {' '.join(shlex.quote(f) for f in files)}" if files else ""
+
+
+def figure_validation_option(wildcards):
+    return validation_option(figure_validation(wildcards))
+
+
 def figure_category(wildcards):
     """The report's section of a figure: its name in words ("Error vs epoch cap")."""
     return wildcards.figure.replace("_", " ").capitalize()
@@ -60,6 +74,16 @@ def pretraining_fidelity_curves(wildcards):
     return [
         paths.dataset_file(dataset, "curves.csv") for dataset in campaign.pretraining_fidelity_group(wildcards.dataset)
     ]
+
+
+def pretraining_fidelity_validation(wildcards):
+    """valid_curves.csv of each dataset of the group whose mftl series validation chooses among."""
+    group = campaign.pretraining_fidelity_group(wildcards.dataset)
+    return [path for dataset in group for path in campaign.choosing_validation(dataset, "pretraining_fidelity")]
+
+
+def pretraining_fidelity_validation_option(wildcards):
+    return validation_option(pretraining_fidelity_validation(wildcards))
 
 
 def paper_results_file(wildcards):
