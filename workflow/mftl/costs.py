@@ -34,6 +34,7 @@ from pathlib import Path
 import pandas as pd
 
 from mftl import chains, paths
+from mftl.campaign import Campaign
 from mftl.methods import FOUNDATION_FINETUNINGS, PRETRAINED_METHODS, ZEROSHOT
 from mftl.structures import read_structures
 
@@ -64,6 +65,7 @@ class CostBook:
 
     def __init__(self, config: Mapping, results: str | Path = "results"):
         self.config = config
+        self.campaign = Campaign(config)  # which runs a point depends on, as planning derived them
         self.results = Path(results)
         self._ids = cache(self._ids_uncached)
         self._label_costs = cache(self._label_costs_uncached)
@@ -72,6 +74,10 @@ class CostBook:
 
     def bench(self, dataset: str, *parts: str) -> Path:
         return Path(paths.benchmark(dataset, *parts, results=self.results))
+
+    def planned(self, path: str) -> Path:
+        """A path the campaign names under ``results/``, under this book's results folder."""
+        return self.results / Path(path).relative_to(paths.RESULTS)
 
     def _ids_uncached(self, path: Path) -> tuple[int, ...]:
         if not path.is_file():
@@ -135,7 +141,7 @@ class CostBook:
     def pretraining(self, dataset: str, size: int, seed: int) -> tuple[float, float]:
         """(low-fidelity labels, job) seconds of one pre-training run."""
         tag = paths.pretrain_tag(size, seed)
-        run = Path(paths.pretrain_dir(dataset, tag, results=self.results))
+        run = self.planned(self.campaign.pretraining_run(dataset, size, seed)).parent
         lf = self.config["datasets"][dataset]["low_fidelity"]
         return (
             self.run_labels(dataset, run, lf, with_validation=False),
@@ -162,11 +168,11 @@ def _foundation(row: Mapping) -> str:
     return str(row["fidelities"]).split("->")[0]
 
 
-def _tag(row: Mapping, method: str | None = None, cap: int | None = None) -> str:
+def _tag(row: Mapping, method: str | None = None) -> str:
     method = method or row["method"]
     size, seed = int(row["train_size"]), int(row["seed"])
     if method == "mftl":
-        return paths.mftl_tag(int(row["pretrain_size"]), int(cap or row["epoch_cap"]), size, seed)
+        return paths.mftl_tag(int(row["pretrain_size"]), int(row["epoch_cap"]), size, seed)
     if method in FOUNDATION_FINETUNINGS:
         return paths.foundation_tag(_foundation(row), size, seed)
     return paths.run_tag(size, seed)
@@ -174,15 +180,12 @@ def _tag(row: Mapping, method: str | None = None, cap: int | None = None) -> str
 
 def foundation_cost(book: CostBook, name: str) -> float:
     """Seconds of foundation ``name`` when the campaign trained it (training plus labels), else NaN."""
-    cfg = book.config
-    spec = cfg["foundations"][name]
-    if "trained_by" not in spec:
+    trained = book.campaign.trained_by_run(name)
+    if trained is None:
         return math.nan  # trained elsewhere: its cost is not ours to know
-    by = spec["trained_by"]
-    by_tag = paths.run_tag(by["train_size"], by["seed"])
-    by_dir = Path(paths.model_dir(by["dataset"], by["method"], by_tag, results=book.results))
-    by_hf = cfg["datasets"][by["dataset"]]["high_fidelity"]
-    return job_seconds(book.bench(by["dataset"], by["method"], by_tag)) + book.run_labels(by["dataset"], by_dir, by_hf)
+    folder, bench = (book.planned(path) for path in trained)
+    by = book.config["foundations"][name]["trained_by"]["dataset"]
+    return job_seconds(bench) + book.run_labels(by, folder, book.config["datasets"][by]["high_fidelity"])
 
 
 def point_costs(book: CostBook, row: Mapping) -> dict:
@@ -199,8 +202,8 @@ def point_costs(book: CostBook, row: Mapping) -> dict:
     tag = _tag(row)
 
     if method == "mftl_auto":
-        caps = ds["epoch_caps"]
-        tags = [_tag(row, "mftl", c) for c in caps]
+        pre, size = int(row["pretrain_size"]), int(row["train_size"])
+        tags = book.campaign.auto_cap_candidates(dataset, pre, size, seed)
         runs = [(Path(paths.model_dir(dataset, "mftl", t, results=book.results)), t) for t in tags]
         out["training_s"] = sum(job_seconds(book.bench(dataset, "mftl", t)) for _, t in runs)
         out["evaluation_s"] = sum(job_seconds(book.bench(dataset, "valid", "mftl", t)) for _, t in runs)
@@ -236,8 +239,8 @@ def point_costs(book: CostBook, row: Mapping) -> dict:
             later = list(enumerate(stages))[1:]
         for k, stage in later:
             folder, bench, _ = chains.stage_run(cfg, dataset, name, k, seed)
-            stage_dir = book.results.parent / folder
-            out["chain_stages_s"] += job_seconds(book.results.parent / bench)
+            stage_dir = book.planned(folder)
+            out["chain_stages_s"] += job_seconds(book.planned(bench))
             out["chain_stages_s"] += book.run_labels(stage["dataset"], stage_dir, stage["fidelity"])
     return out
 
