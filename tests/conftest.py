@@ -46,6 +46,11 @@ def ref_atom_energies() -> dict[str, float]:
     return isolated_atom_energies("tblite", ["H", "C", "N", "O"], {"method": "GFN2-xTB"})
 
 
+#: isolated-atom energies (eV) of H, C, N, O, roughly PBE0's, for tests where a fidelity must have ``e0s`` and
+#: their values do not matter (planning's checks, which prior a training gets)
+PLACEHOLDER_E0S = {"H": -13.6, "C": -1028.4, "N": -1483.7, "O": -2040.4}
+
+
 #: the tiny MACE architecture of every test training (mace_run_train flags)
 TINY_MODEL = {"model": "MACE", "num_channels": 8, "max_L": 0, "correlation": 2, "num_interactions": 2, "r_max": 4.0}
 

@@ -13,7 +13,7 @@ import sys
 import pytest
 import yaml
 
-from conftest import REPO, env_with_venv, tiny_config
+from conftest import PLACEHOLDER_E0S, REPO, env_with_venv, tiny_config
 from mftl import paths
 from mftl.campaign import Campaign
 from mftl.config import check_config
@@ -107,12 +107,7 @@ def test_user_data_without_isolated_atoms_gets_no_prior_and_given_e0s_transfer_t
 
     given = copy.deepcopy(config)
     for fidelity in ("ref", "gfn1"):
-        given["datasets"]["tiny"]["fidelities"][fidelity]["e0s"] = {
-            "H": -13.6,
-            "C": -1030.0,
-            "N": -1485.0,
-            "O": -2040.0,
-        }
+        given["datasets"]["tiny"]["fidelities"][fidelity]["e0s"] = dict(PLACEHOLDER_E0S)
     campaign = Campaign(_checked(given))
     assert campaign.transfers_binding("tiny", "ref") and not campaign.transfers_binding("tiny", "gfn1")
     assert campaign.e0_prior("tiny", "ref") == paths.e0_prior("tiny", "ref")

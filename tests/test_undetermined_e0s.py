@@ -19,7 +19,7 @@ import yaml
 from ase import Atoms
 from ase.build import molecule
 
-from conftest import REPO, run_snakemake, tiny_config
+from conftest import PLACEHOLDER_E0S, REPO, run_snakemake, tiny_config
 from mftl.config import ConfigError, check_config
 from mftl.source_checks import check_dataset
 from mftl.splits import make_split, subset
@@ -137,12 +137,7 @@ def test_planning_accepts_e0s_or_the_opt_in(source, method):
     extra = {"pretrain_sizes": [40], "epoch_caps": [1]} if method == "mftl" else {}
     config = _config(source, method, **extra)
     for fidelity in ("ref", "low"):
-        config["datasets"]["tiny"]["fidelities"][fidelity]["e0s"] = {
-            "H": -13.6,
-            "C": -1028.4,
-            "N": -1483.7,
-            "O": -2040.4,
-        }
+        config["datasets"]["tiny"]["fidelities"][fidelity]["e0s"] = dict(PLACEHOLDER_E0S)
     check_dataset("tiny", config["datasets"]["tiny"])
     config = _config(source, method, allow_undetermined_e0s=True, **extra)
     check_dataset("tiny", config["datasets"]["tiny"])
