@@ -217,7 +217,7 @@ class Campaign:
                 },
             )
             for method in FOUNDATION_FINETUNINGS
-            if method in ds["methods"]
+            if method in ds["methods"] and seed in self.seeds(dataset, method)
             for name in self.foundations(dataset)
         ]
 
@@ -287,6 +287,18 @@ class Campaign:
             self._runs[dataset] = tuple(self._model_runs(dataset))
         return self._runs[dataset]
 
+    def seeds(self, dataset: str, method: str) -> list[int]:
+        """The seeds ``method`` runs with: ``method_seeds.<method>`` (a subset), else all the dataset's ``seeds``.
+        The mftl runs serve mftl and mftl_auto, so they run with the seeds of either."""
+        ds = self.datasets[dataset]
+        chosen = ds.get("method_seeds", {})
+        if method == "mftl":
+            listed = [m for m in PRETRAINED_METHODS if m in ds["methods"]]
+            if not listed or any(m not in chosen for m in listed):
+                return list(ds["seeds"])
+            return [s for s in ds["seeds"] if any(s in chosen[m] for m in listed)]
+        return [s for s in ds["seeds"] if s in chosen.get(method, ds["seeds"])]
+
     def _model_runs(self, dataset: str):
         ds = self.datasets[dataset]
         hf, lf = ds["high_fidelity"], ds["low_fidelity"]
@@ -294,16 +306,16 @@ class Campaign:
         for seed in ds["seeds"]:
             for size in ds["train_sizes"]:
                 base = {"dataset": dataset, "train_size": size, "seed": seed}
-                if "scratch" in methods:
+                if "scratch" in methods and seed in self.seeds(dataset, "scratch"):
                     yield Run("scratch", paths.run_tag(size, seed), {**base, "method": "scratch", "fidelities": hf})
-                if "delta" in methods:
+                if "delta" in methods and seed in self.seeds(dataset, "delta"):
                     yield Run(
                         "delta", paths.run_tag(size, seed), {**base, "method": "delta", "fidelities": f"{hf}-{lf}"}
                     )
                 yield from self.foundation_runs(dataset, size, seed)
-                if "chain" in methods:
+                if "chain" in methods and seed in self.seeds(dataset, "chain"):
                     yield from self.chain_runs(dataset, size, seed)
-                if self.pretrains(dataset):
+                if self.pretrains(dataset) and seed in self.seeds(dataset, "mftl"):
                     for pre in ds["pretrain_sizes"]:
                         for cap in ds["epoch_caps"]:
                             meta = {
@@ -342,7 +354,7 @@ class Campaign:
                     "seed": seed,
                 },
             )
-            for seed in ds["seeds"]
+            for seed in self.seeds(dataset, "mftl_auto")
             for size in ds["train_sizes"]
             for pre in ds["pretrain_sizes"]
         ]
@@ -361,7 +373,8 @@ class Campaign:
         spec = self.datasets[dataset]
         if not self.pretrains(dataset):
             return []
-        return [(p, c, s) for p in spec["pretrain_sizes"] for c in spec["epoch_caps"] for s in spec["seeds"]]
+        seeds = self.seeds(dataset, "mftl")
+        return [(p, c, s) for p in spec["pretrain_sizes"] for c in spec["epoch_caps"] for s in seeds]
 
     def pretrained_metadata(self, dataset: str, pretrain, cap, seed) -> dict:
         """What an evaluation record of the pre-trained model at ``cap`` says about itself (fig. S1)."""

@@ -127,9 +127,21 @@ def check_config(config: dict, schema_path: str | Path) -> dict:
                 f"config key '{where}.comparison_sample': {ds['comparison_sample']} larger than the split's "
                 f"parts together ({parts}: test, validation, training pool, pre-training pool)"
             )
+        _check_method_seeds(ds, where)
         _check_foundation(config, name, ds)
         _check_chains(config, name, ds)
     return config
+
+
+def _check_method_seeds(ds: dict, where: str) -> None:
+    """``method_seeds`` names methods the dataset runs, each with a subset of its ``seeds``."""
+    for method, seeds in ds.get("method_seeds", {}).items():
+        key = f"config key '{where}.method_seeds.{method}'"
+        if method not in ds["methods"]:
+            raise ConfigError(f"{key}: '{method}' is not among the dataset's methods {ds['methods']}")
+        extra = sorted(set(seeds) - set(ds["seeds"]))
+        if extra:
+            raise ConfigError(f"{key}: seed(s) {extra} not among the dataset's seeds {ds['seeds']}")
 
 
 def _check_labeller_options(key: str, spec: dict) -> None:
