@@ -83,6 +83,7 @@ COLUMNS = [
     "known_total_s",
     "unknown",
     "interval",
+    "labels_to_buy",
 ]
 
 
@@ -153,6 +154,19 @@ def _size_row(fit: RouteFit, target: float, bound: float) -> dict:
     return row
 
 
+def labels_to_buy(size: float, spec: Mapping) -> str:
+    """The high-fidelity labels a model trained on ``size`` configurations needs: training plus validation
+    configurations, and the test set for whoever has none ('' without a size or training)."""
+    if not np.isfinite(size) or size == 0:
+        return ""
+    from mftl.footing import fidelity_name
+
+    validation, test = int(spec["split"]["validation"]), int(spec["split"]["test"])
+    high = fidelity_name(spec, spec.get("high_fidelity")) or "high-fidelity"
+    n = int(size)
+    return f"{n} training + {validation} validation = {n + validation} {high} labels (+{test} test if you have none)"
+
+
 def _cost_columns(model: dict | None, row: Mapping) -> dict:
     if model is None or not np.isfinite(row["size"]):
         reason = "no costs.csv rows" if model is None else ""
@@ -215,6 +229,7 @@ def cost_to_target_table(
                 rows.append({**head, **_zeroshot_row(fit, target, mine)})
                 continue
             size = _size_row(fit, target, bound)
+            size["labels_to_buy"] = labels_to_buy(size["size"], spec)
             model = route_cost_model(mine, fit.key["method"], validation, test) if len(mine) else None
             rows.append({**head, **size, **_cost_columns(model, size)})
     table = pd.DataFrame(rows, columns=COLUMNS)
