@@ -116,10 +116,11 @@ def report_page_inputs(wildcards):
 
 def decision_config(wildcards):
     """The parts of a dataset's config the decision tables read (split sizes, targets, the high and low
-    fidelity and their entries, for their methods' names), JSON for the shell."""
+    fidelity and their methods' names, options.method), JSON for the shell."""
     spec = dataset_config(wildcards)
     roles = {role: spec[role] for role in ("high_fidelity", "low_fidelity")}
-    fidelities = {key: spec["fidelities"][key] for key in roles.values()}
+    named = {key: spec["fidelities"][key].get("options", {}).get("method") for key in roles.values()}
+    fidelities = {key: {"options": {"method": name}} for key, name in named.items() if name}
     parts = {"split": spec["split"], "targets": spec.get("targets", {}), **roles, "fidelities": fidelities}
     return shlex.quote(json.dumps(parts, sort_keys=True))
 
