@@ -5,17 +5,20 @@ RMSE in meV/A (``forces_meV_A``), a number or a list. A metric without a configu
 default: scratch's mean error over seeds at its largest training size, i.e. what it takes each route
 to match the best model trained without transfer.
 
-Size. From the route's power-law fit (:mod:`mftl.learning_curve_fits`): ``n = (a / target) ** (1 / b)``,
-rounded up to whole configurations; ``size_status`` is ``interpolated`` inside the measured sizes,
-``extrapolated`` above them, ``extrapolated below`` under them, ``beyond bound`` when the fit needs more
-than ``targets.max_extrapolation`` (default 10) times the largest measured size (no size, no cost) or
-never falls to the target. A fit putting the size below 1/max_extrapolation of the smallest measured
-size is not followed that far: the route meets the target at its smallest measured size, which is
-then the size (an upper bound). The interval is that of the fit's bootstrap draws (none for two sizes: an
-exact line). A route measured at one size only (no fit) reaches the target there if its mean error
+Size. :func:`mftl.learning_curve_fits.read_size`: inside the route's measured errors, off its measured means
+(log-log between the two sizes that bracket the target; ``interpolated``); beyond them off its power-law
+fit (:mod:`mftl.learning_curve_fits`), ``n = (a / target) ** (1 / b)``, only where the fit describes the
+route (passes through its own points, see ``describes``; otherwise no size: "the fit does not describe
+this route"): ``extrapolated`` above the measured sizes, ``extrapolated below`` under them, ``beyond
+bound`` when the fit needs more than ``targets.max_extrapolation`` (default 10) times the largest measured
+size (no size, no cost) or never falls to the target. Sizes are rounded up to whole configurations. A
+route that meets the target at its smallest measured size, where the fit would put the size below
+1/max_extrapolation of it (or does not describe the route), meets it there: that size is the size (an
+upper bound). The interval comes from the bootstrap draws (each draw's means and fit; at least three
+seeds, three sizes). A route measured at one size only (no fit) reaches the target there if its mean error
 meets it: that size is an upper bound of the size needed. A zero-shot foundation (no training set)
 reaches a force target at size 0 or not at all; its energies are not compared with a target (they are
-relative to per-element energies fitted on the test set). A zero-shot foundation (no training set) reaches the target at size 0 or not at all.
+relative to per-element energies fitted on the test set).
 
 Cost (seconds of the jobs' resources, from ``costs.csv``, whose rows charge each point in full):
 
@@ -44,7 +47,15 @@ import pandas as pd
 
 from mftl.costs import COMPONENTS
 from mftl.data_efficiency import DEFAULT_BOUND, SCRATCH
-from mftl.learning_curve_fits import ROUTE_COLUMNS, RouteFit, percentiles, route_fits, size_for_error
+from mftl.learning_curve_fits import (
+    BELOW,
+    EXTRAPOLATED,
+    INTERPOLATED,
+    ROUTE_COLUMNS,
+    RouteFit,
+    read_size,
+    route_fits,
+)
 from mftl.methods import ZEROSHOT
 from mftl.tables import with_series_keys
 
@@ -72,6 +83,7 @@ COLUMNS = [
     "known_total_s",
     "unknown",
     "interval",
+    "labels_to_buy",
 ]
 
 
@@ -128,30 +140,31 @@ def _total(parts: Mapping) -> float:
 
 
 def _size_row(fit: RouteFit, target: float, bound: float) -> dict:
-    """Size to reach ``target`` on the fit, its interval and status."""
-    row = {"size": np.nan, "size_low": np.nan, "size_high": np.nan, "extrapolated": pd.NA, "interval": fit.interval}
-    if not fit.fitted:
-        if len(fit.sizes) == 1 and fit.means[0] <= target:  # met where measured: the size needed is at most that
-            status = "met at its one measured size (no fit): needs at most this size"
-            return {**row, "size": int(fit.sizes[0]), "size_status": status, "extrapolated": False}
-        if len(fit.sizes) == 1:
-            return {**row, "size_status": f"misses it at its one measured size, {int(fit.sizes[0])} (no fit)"}
-        return {**row, "size_status": fit.interval}
-    limit = bound * fit.sizes.max()
-    size = round(float(size_for_error(fit.a, fit.b, target)), 6)  # a fit through a target point: that size
-    if not size <= limit:
-        return {**row, "size_status": f"beyond bound ({bound:g}x the largest size, {int(limit)})"}
-    smallest = fit.sizes.min()
-    if size < smallest / bound:  # met where measured; the fit's size is too far below to be trusted
-        status = f"met at the smallest measured size (the fit says {size:.2g}, under 1/{bound:g} of it)"
-        return {**row, "size": int(smallest), "size_status": status, "extrapolated": False}
-    status = "interpolated" if fit.interpolates(size) else "extrapolated"
-    status += " below" if size < smallest else ""
-    row.update(size=math.ceil(size), size_status=status, extrapolated=status != "interpolated")
-    if fit.draws is not None:
-        low, high = percentiles(size_for_error(fit.draws[:, 0], fit.draws[:, 1], target))
-        row.update(size_low=math.ceil(low), size_high=math.ceil(high) if high <= limit else np.inf)
+    """Size to reach ``target`` (:func:`mftl.learning_curve_fits.read_size`), its interval and status."""
+    read = read_size(fit, target, bound)
+    size = read["size"]
+    if read["kind"] in (INTERPOLATED, EXTRAPOLATED, BELOW):
+        size = math.ceil(round(size, 6))  # whole configurations; a target met exactly at a size: that size
+    row = {"size": size, "size_status": read["status"], "extrapolated": read["extrapolated"], "interval": fit.interval}
+    if not np.isfinite(size):
+        row["extrapolated"] = pd.NA
+    low, high = read["size_low"], read["size_high"]
+    row["size_low"] = math.ceil(low) if np.isfinite(low) else low
+    row["size_high"] = math.ceil(high) if np.isfinite(high) else high
     return row
+
+
+def labels_to_buy(size: float, spec: Mapping) -> str:
+    """The high-fidelity labels a model trained on ``size`` configurations needs: training plus validation
+    configurations, and the test set for whoever has none ('' without a size or training)."""
+    if not np.isfinite(size) or size == 0:
+        return ""
+    from mftl.footing import fidelity_name
+
+    validation, test = int(spec["split"]["validation"]), int(spec["split"]["test"])
+    high = fidelity_name(spec, spec.get("high_fidelity")) or "high-fidelity"
+    n = int(size)
+    return f"{n} training + {validation} validation = {n + validation} {high} labels (+{test} test if you have none)"
 
 
 def _cost_columns(model: dict | None, row: Mapping) -> dict:
@@ -216,6 +229,7 @@ def cost_to_target_table(
                 rows.append({**head, **_zeroshot_row(fit, target, mine)})
                 continue
             size = _size_row(fit, target, bound)
+            size["labels_to_buy"] = labels_to_buy(size["size"], spec)
             model = route_cost_model(mine, fit.key["method"], validation, test) if len(mine) else None
             rows.append({**head, **size, **_cost_columns(model, size)})
     table = pd.DataFrame(rows, columns=COLUMNS)

@@ -3,16 +3,21 @@
 For every measured point of a transfer route (mftl, mftl_auto, delta, foundation*, chains) at training
 size n, with mean test error e over its seeds (meV/atom or meV/A):
 
-* ``equivalent_scratch_size`` -- the size at which scratch's power-law fit reaches e:
-  ``(a_s / e) ** (1 / b_s)``; ``data_factor`` = equivalent / n (above 1: the route saves scratch
-  data). ``extrapolated`` where the equivalent lies outside scratch's measured sizes, ``beyond_bound``
-  where it lies more than ``bound`` (``targets.max_extrapolation``) times beyond them: a number to
-  distrust (the advice then says only "more than").
-* their interval -- from the bootstrap draws of scratch's fit (:mod:`mftl.learning_curve_fits`),
-  each paired with the point's mean over the same draw's seeds; only where scratch's fit has draws.
+* ``equivalent_scratch_size`` -- the size at which scratch reaches e, read as cost to target reads a
+  size (:func:`mftl.learning_curve_fits.read_size`): inside scratch's measured errors off its measured
+  means (log-log between the bracketing sizes), so a point worse than scratch's mean at a measured size
+  never gets a data factor above 1 there; beyond them off scratch's fit ``(a_s / e) ** (1 / b_s)``, and
+  only where that fit describes scratch (else NaN; ``equivalent_from`` says which). ``data_factor`` =
+  equivalent / n (above 1: the route saves scratch data). ``extrapolated`` where the equivalent was not
+  read between measured means, ``beyond_bound`` where it lies more than ``bound``
+  (``targets.max_extrapolation``) times beyond them: a number to distrust (the advice then says only
+  "more than").
+* their interval -- from the bootstrap draws (each draw's scratch means and fit), each paired with the
+  point's mean over the same draw's seeds; only where both have draws (three seeds or more).
 * ``crossover_size`` -- where the route's fit and scratch's fit cross,
   ``(a_r / a_s) ** (1 / (b_r - b_s))``; ``transfer_better`` says on which side the route beats
-  scratch ("below": negative transfer beyond the crossover). Interval from the paired draws of both
+  scratch ("below": negative transfer beyond the crossover); none where either fit does not describe its
+  route. Interval from the paired draws of both
   fits; ``crossover_extrapolated`` where it lies outside the sizes both routes measured; a crossing
   more than ``bound`` (``targets.max_extrapolation``) times beyond them is not reported, and
   ``transfer_better`` says whether the route is better at every or at no size within that range.
@@ -24,12 +29,16 @@ import numpy as np
 import pandas as pd
 
 from mftl.learning_curve_fits import (
+    BEYOND,
+    INTERPOLATED,
+    MET_SMALLEST,
     ROUTE_COLUMNS,
     ZEROSHOT,
     RouteFit,
+    drawn_interval,
     percentiles,
+    read_size,
     route_fits,
-    size_for_error,
 )
 
 SCRATCH = "scratch"
@@ -49,6 +58,7 @@ COLUMNS = [
     "data_factor_high",
     "extrapolated",
     "beyond_bound",
+    "equivalent_from",
     "crossover_size",
     "crossover_low",
     "crossover_high",
@@ -64,6 +74,9 @@ def crossover(route: RouteFit, scratch: RouteFit, bound: float = DEFAULT_BOUND) 
     out = {"crossover_size": np.nan, "crossover_low": np.nan, "crossover_high": np.nan}
     out.update(crossover_extrapolated=pd.NA, transfer_better="")
     if not (route.fitted and scratch.fitted):
+        return out
+    if not (route.describes and scratch.describes):
+        out["transfer_better"] = "no crossover: a fit does not describe its route"
         return out
     both = max(route.sizes.min(), scratch.sizes.min()), min(route.sizes.max(), scratch.sizes.max())
     with np.errstate(over="ignore", divide="ignore"):
@@ -84,17 +97,22 @@ def crossover(route: RouteFit, scratch: RouteFit, bound: float = DEFAULT_BOUND) 
 
 
 def _point_rows(route: RouteFit, scratch: RouteFit, bound: float) -> list[dict]:
-    """One row per measured size of ``route``, against scratch's fit."""
+    """One row per measured size of ``route``, against scratch's measured means (and fit, beyond them)."""
     base = {**route.key, "route": route.label, "metric": route.metric, **crossover(route, scratch, bound)}
     rows = []
     for i, (n, values) in enumerate(zip(route.sizes, route.seed_values)):
         mean = float(values.mean())
         row = {**base, "train_size": int(n), "rmse_mean": mean, "n_seeds": len(values)}
-        equivalent = float(size_for_error(scratch.a, scratch.b, mean))
+        read = read_size(scratch, mean, bound)
+        equivalent = read["size"]
+        if read["kind"] == BEYOND:
+            equivalent = read["on_fit"]
+        elif read["kind"] == MET_SMALLEST and scratch.describes:
+            equivalent = min(read["on_fit"], scratch.sizes.min())  # scratch's fit, as far as it goes
         low = high = np.nan
-        if scratch.draws is not None:  # the point's seed means in the same draws (the same seeds) as scratch's
-            errors = route.boot_means[:, i] if route.boot_means is not None else mean
-            low, high = percentiles(size_for_error(scratch.draws[:, 0], scratch.draws[:, 1], errors))
+        if scratch.draws is not None and route.boot_means is not None and np.isfinite(equivalent):
+            # the point's seed means in the same draws (the same seeds) as scratch's
+            low, high = drawn_interval(scratch, route.boot_means[:, i], np.inf)
         row.update(
             equivalent_scratch_size=equivalent,
             equivalent_low=low,
@@ -102,8 +120,10 @@ def _point_rows(route: RouteFit, scratch: RouteFit, bound: float) -> list[dict]:
             data_factor=equivalent / n,
             data_factor_low=low / n,
             data_factor_high=high / n,
-            extrapolated=not scratch.interpolates(equivalent),
-            beyond_bound=not scratch.sizes.min() / bound <= equivalent <= scratch.sizes.max() * bound,
+            extrapolated=read["kind"] != INTERPOLATED,
+            beyond_bound=bool(np.isfinite(equivalent) or equivalent == np.inf)
+            and not scratch.sizes.min() / bound <= equivalent <= scratch.sizes.max() * bound,
+            equivalent_from=read["status"],
             interval=f"scratch fit: {scratch.interval}",
         )
         rows.append(row)

@@ -18,14 +18,17 @@ def _cmd_decision_tables(args: argparse.Namespace) -> None:
     from mftl.cost_to_target import cost_to_target_table
     from mftl.data_efficiency import DEFAULT_BOUND, data_efficiency_table, missing_scratch
     from mftl.figures_cli import _write_csv
+    from mftl.footing import with_footing
     from mftl.learning_curve_fits import fits_table, route_fits
 
     curves, costs = pd.read_csv(args.curves), pd.read_csv(args.costs)
+    statistics = pd.read_csv(args.fidelity_statistics) if args.fidelity_statistics else None
     spec = json.loads(args.dataset_config)
     fits = route_fits(curves)
     bound = float(spec.get("targets", {}).get("max_extrapolation", DEFAULT_BOUND))
+    results = Path(args.curves).resolve().parent.parent  # results/<dataset>/curves.csv: the run folders' root
     tables = {
-        "fits": fits_table(curves),
+        "fits": with_footing(fits_table(curves), fits, curves, spec, costs, statistics, results),
         "efficiency": data_efficiency_table(curves, fits, bound),
         "cost_to_target": cost_to_target_table(curves, costs, spec, fits),
     }
@@ -63,7 +66,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--curves", required=True, help="results/<dataset>/curves.csv")
     p.add_argument("--costs", required=True, help="results/<dataset>/costs.csv")
-    p.add_argument("--dataset-config", required=True, help="the dataset's config as JSON (split, targets)")
+    p.add_argument(
+        "--dataset-config",
+        required=True,
+        help="the dataset's config as JSON (split, targets; high_fidelity, low_fidelity and their fidelities entries)",
+    )
+    p.add_argument(
+        "--fidelity-statistics",
+        help="tables/fidelity_statistics.csv: the low fidelity's own error, the baseline (none: no baseline)",
+    )
     p.add_argument("--fits", required=True, help="out: tables/learning_curve_fits.csv")
     p.add_argument("--efficiency", required=True, help="out: tables/data_efficiency.csv")
     p.add_argument("--cost-to-target", required=True, help="out: tables/cost_to_target.csv")

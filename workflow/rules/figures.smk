@@ -222,6 +222,7 @@ rule report_page:
 
 rule decision_tables:
     input:
+        unpack(decision_statistics),
         curves=paths.dataset_file(name="curves.csv"),
         costs=paths.dataset_file(name="costs.csv"),
     output:
@@ -251,9 +252,10 @@ rule decision_tables:
     params:
         mftl=MFTL,
         config=decision_config,
+        statistics=decision_statistics_option,
     shell:
         "{params.mftl} decision-tables --curves {input.curves:q} --costs {input.costs:q}"
-        " --dataset-config {params.config} --fits {output.fits:q} --efficiency {output.efficiency:q}"
+        " --dataset-config {params.config} {params.statistics} --fits {output.fits:q} --efficiency {output.efficiency:q}"
         " --cost-to-target {output.cost:q} > {log:q} 2>&1"
 
 
@@ -280,9 +282,12 @@ rule cost_to_target_figure:
         " --out {output.png:q} {output.pdf:q} > {log:q} 2>&1"
 
 
+# the advice's first line is the low fidelity alone (tables/fidelity_statistics.csv, where the dataset has one),
+# read through learning_curve_fits.csv, which decision_tables writes from it
 rule advice:
     input:
-        [paths.table(name=name) for name in paths.DECISION_TABLES],
+        unpack(decision_statistics),
+        tables=[paths.table(name=name) for name in paths.DECISION_TABLES],
     output:
         report(
             paths.dataset_file(name="advice.txt"),

@@ -115,9 +115,26 @@ def report_page_inputs(wildcards):
 
 
 def decision_config(wildcards):
-    """The parts of a dataset's config the decision tables read (split sizes, targets), JSON for the shell."""
+    """The parts of a dataset's config the decision tables read (split sizes, targets, the high and low
+    fidelity and their methods' names, options.method), JSON for the shell."""
     spec = dataset_config(wildcards)
-    return shlex.quote(json.dumps({"split": spec["split"], "targets": spec.get("targets", {})}, sort_keys=True))
+    roles = {role: spec[role] for role in ("high_fidelity", "low_fidelity")}
+    named = {key: spec["fidelities"][key].get("options", {}).get("method") for key in roles.values()}
+    fidelities = {key: {"options": {"method": name}} for key, name in named.items() if name}
+    parts = {"split": spec["split"], "targets": spec.get("targets", {}), **roles, "fidelities": fidelities}
+    return shlex.quote(json.dumps(parts, sort_keys=True))
+
+
+def decision_statistics(wildcards):
+    """The dataset's tables/fidelity_statistics.csv (the low fidelity alone, the baseline), where it has one."""
+    if wildcards.dataset in campaign.compared_datasets():
+        return {"statistics": paths.table(wildcards.dataset, "fidelity_statistics")}
+    return {}
+
+
+def decision_statistics_option(wildcards):
+    files = decision_statistics(wildcards)
+    return quoted_option("--fidelity-statistics", files["statistics"]) if files else ""
 
 
 def advice_folder(wildcards, output):
