@@ -139,6 +139,24 @@ def test_sizes_seeds_and_caps_multiply_and_unknown_models_are_refused(tmp_path):
         campaign.foundation_spec("tiny", "mace_mp")
 
 
+def test_method_seeds_run_a_route_with_fewer_seeds_and_pre_train_for_every_mftl_seed(tmp_path):
+    config = tiny_config(tmp_path / "mine.extxyz", seeds=[0, 1, 2], train_sizes=[5, 10], epoch_caps=[1, 3])
+    config["datasets"]["tiny"]["method_seeds"] = {"delta": [1]}
+    campaign = Campaign(_checked(config))
+    seeds = {
+        m: sorted({r.meta["seed"] for r in campaign.model_runs("tiny") if r.method == m})
+        for m in ("scratch", "delta", "mftl")
+    }
+    assert seeds == {"scratch": [0, 1, 2], "delta": [1], "mftl": [0, 1, 2]}
+    assert sum(1 for r in campaign.model_runs("tiny") if r.method == "delta") == 2
+    assert sorted({s for _, _, s in campaign.pretrained_points("tiny")}) == [0, 1, 2]
+    # mftl_auto with one seed and mftl with two: the mftl runs (and pre-trainings) serve both
+    config["datasets"]["tiny"]["method_seeds"] = {"mftl": [0, 1], "mftl_auto": [2]}
+    campaign = Campaign(_checked(config))
+    assert campaign.seeds("tiny", "mftl") == [0, 1, 2]
+    assert sorted({meta["seed"] for _, meta in campaign.auto_cap_runs("tiny")}) == [2]
+
+
 def test_planning_imports_no_analysis_code():
     """The campaign (what planning imports) loads neither pandas nor the tables, plots or cost code."""
     code = "import sys, mftl.campaign; print(' '.join(sorted(sys.modules)))"

@@ -112,6 +112,14 @@ def test_defaults_are_filled():
             lambda c: c["training"]["scratch"].update(seed=3),
             "config key 'training.scratch.seed': '--seed' is set by mftl",
         ),
+        (
+            lambda c: c["datasets"]["tiny"].update(method_seeds={"delta": [0, 7]}),
+            "config key 'datasets.tiny.method_seeds.delta': seed\\(s\\) \\[7\\] not among the dataset's seeds",
+        ),
+        (
+            lambda c: c["datasets"]["tiny"].update(method_seeds={"foundation": [0]}),
+            "config key 'datasets.tiny.method_seeds.foundation': 'foundation' is not among the dataset's methods",
+        ),
     ],
 )
 def test_bad_config_names_the_key(mutate, message):

@@ -400,7 +400,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--preset",
         choices=["first", "quick"],
         default="first",
-        help="first: a small model, three training sizes, two seeds (default); quick: a tiny model for "
+        help="first: a small model, three training sizes, three seeds, trained to convergence (default); quick: a tiny model for "
         "a few epochs, to check the whole path in minutes",
     )
     p.add_argument("--e0s-labeller", help="compute the high fidelity's isolated-atom E0s (eV) with this labeller")

@@ -159,11 +159,15 @@ MODEL = {
     "default_dtype": "float32",
 }
 TINY_MODEL = {**MODEL, "num_channels": 8, "r_max": 4.0}
+#: the settings that let a run end on a validation plateau (config/README.md, "Training to convergence"):
+#: the learning rate halves after 5 epochs without a better validation loss, early stopping after 15
+#: validations without one; max_epochs is a safety net a converged run does not reach
+CONVERGENCE = {"max_epochs": 1000, "scheduler_patience": 5, "lr_factor": 0.5, "patience": 15}
 TRAINING = {
     "first": {
         "pretrain": {"batch_size": 10, "lr": 0.01, "patience": 1000, "energy_weight": 1.0, "forces_weight": 10.0},
-        "finetune": {"max_epochs": 40, "batch_size": 5, "lr": 0.005, "patience": 10},
-        "scratch": {"max_epochs": 80, "batch_size": 5, "lr": 0.01, "patience": 20},
+        "finetune": {**CONVERGENCE, "batch_size": 5, "lr": 0.005},
+        "scratch": {**CONVERGENCE, "batch_size": 5, "lr": 0.01},
     },
     "quick": {
         "pretrain": {"batch_size": 10},
@@ -249,7 +253,7 @@ def build_starter(
         "train_sizes": sizes["train_sizes"],
         "pretrain_sizes": [sizes["pretrain_pool"]],
         "epoch_caps": [12] if preset == "first" else [2],
-        "seeds": [0, 1] if preset == "first" else [0],
+        "seeds": [0, 1, 2] if preset == "first" else [0],
         "methods": ["scratch", "mftl", "delta"],
     }
     name = dataset_name(path)
@@ -257,8 +261,11 @@ def build_starter(
         "device": "auto",
         "datasets": {name: dataset},
         "model": MODEL if preset == "first" else TINY_MODEL,
-        "training": TRAINING[preset],
+        "training": copy.deepcopy(TRAINING[preset]),
     }
+    if preset == "first":  # one batch per validation pass: validating stays short beside the epoch's training
+        for stage in ("finetune", "scratch"):
+            config["training"][stage]["valid_batch_size"] = min(sizes["validation"], 100)
     notes = _fit_to_checks(config, name, check_dataset)
     atoms_command = (
         "mftl atom-energies --labeller pyscf --options "
