@@ -12,13 +12,17 @@ table raises :class:`FigureSkipped` with the reason.
 * :func:`cost` -- test error versus what each point cost, and the cost split per method
   (from ``costs.csv``; not in the paper).
 
-Bands and error spreads are the minimum..maximum over seeds; lines are the mean.
+Bands and error spreads are the minimum..maximum over seeds; lines are the mean. Every figure of test
+error vs training size draws the low fidelity alone (its own error against the high fidelity on the test
+set, ``tables/fidelity_statistics.csv``) as a black level per panel: the cheap method a route has to beat
+(:class:`Baseline`).
 """
 
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 
 import matplotlib
 import matplotlib.ticker
@@ -31,7 +35,11 @@ import pandas as pd  # noqa: E402
 from mftl.chains import CHAIN_PREFIX  # noqa: E402
 from mftl.curves import series_label  # noqa: E402
 from mftl.decision_figures import cost_to_target  # noqa: E402, F401 (a figure kind: FIGURE_FUNCTIONS)
-from mftl.figure_catalogue import CHOOSING_FIGURES, FIGURE_KINDS  # noqa: E402, F401 (CHOOSING_FIGURES: figures_cli)
+from mftl.figure_catalogue import (  # noqa: E402, F401 (CHOOSING_FIGURES, LEARNING_CURVE_FIGURES: figures_cli)
+    CHOOSING_FIGURES,
+    FIGURE_KINDS,
+    LEARNING_CURVE_FIGURES,
+)
 from mftl.learning_curve_fits import power_law  # noqa: E402
 from mftl.methods import ZEROSHOT  # noqa: E402 (drawn as a level, not a curve over training sizes)
 from mftl.tables import RELATIVE_ENERGY, fidelity_errors, rmse, with_series_keys  # noqa: E402
@@ -46,6 +54,32 @@ LINESTYLES = ("-", "--", ":", "-.")
 
 class FigureSkipped(ValueError):
     """The table holds none of the data a figure shows; the message says what is missing."""
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """The low fidelity alone: its error against the high fidelity on the test set (a row ``molecule`` all of
+    ``tables/fidelity_statistics.csv``): relative energies per atom (meV/atom; each side's own least-squares
+    atomic energies removed) and force components (meV/A). ``name``: the method (e.g. GFN1-xTB)."""
+
+    name: str
+    energy_rmse_meV_atom: float
+    forces_rmse_meV_A: float
+
+    def label(self, metric: str) -> str:
+        """The legend entry in the panel of ``metric`` (energies say they are relative energies)."""
+        return f"{self.name} alone" + (" (relative energies)" if metric.startswith("energy") else "")
+
+
+BASELINE_STYLES = ("-", "--", ":", "-.")
+
+
+def _draw_baselines(ax: plt.Axes, baselines: Sequence[Baseline], metric: str) -> None:
+    """Each baseline's ``metric`` as a black horizontal level (none where it is NaN)."""
+    for style, baseline in zip(BASELINE_STYLES * len(baselines), baselines):
+        value = getattr(baseline, metric)
+        if np.isfinite(value):
+            ax.axhline(value, color="black", linestyle=style, linewidth=1.2, label=baseline.label(metric))
 
 
 # ---- shared drawing ------------------------------------------------------------------
@@ -107,10 +141,12 @@ def _ring_undertrained(ax: plt.Axes, band: pd.DataFrame, sizes: list[int], label
             markeredgecolor=color, markeredgewidth=1.2, label=label)  # fmt: skip
 
 
-def _learning_curve_figure(series: Mapping[str, pd.DataFrame], title: str, fits: bool = False) -> plt.Figure:
+def _learning_curve_figure(
+    series: Mapping[str, pd.DataFrame], title: str, fits: bool = False, baselines: Sequence[Baseline] = ()
+) -> plt.Figure:
     """Energy and force RMSE vs training size, one line (mean, band min..max over seeds) per series; with
     ``fits`` the power law of each series dashed beside it; a ring marks a point one of whose runs ended at
-    max_epochs (under-trained, ``reached_max_epochs`` in curves.csv)."""
+    max_epochs (under-trained, ``reached_max_epochs`` in curves.csv); each of ``baselines`` a black level."""
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.8), constrained_layout=True)
     sizes = set().union(*(rows["train_size"] for rows in series.values()))
     for ax, (metric, label) in zip(axes, PANELS):
@@ -124,6 +160,7 @@ def _learning_curve_figure(series: Mapping[str, pd.DataFrame], title: str, fits:
             if flagged:
                 _ring_undertrained(ax, band, flagged, "_undertrained" if ringed else UNDERTRAINED_LABEL)
                 ringed = True
+        _draw_baselines(ax, baselines, metric)
         _log_axis_with_ticks(ax, sizes, TRAIN_SIZE_LABEL, label)
     axes[0].legend(fontsize="small")
     if title:
@@ -305,22 +342,38 @@ def error_vs_epoch_cap(curves: pd.DataFrame, title: str = "") -> plt.Figure:
     return fig
 
 
-def learning_curves(curves: pd.DataFrame, title: str = "") -> plt.Figure:
+#: the energy panel's note where zero-shot foundations are left out of it (their energies do not compare)
+ZEROSHOT_ENERGY_NOTE = (
+    "zero-shot {names}: energies not drawn (relative energies on per-element energies fitted on the test set, "
+    "{values} meV/atom; they compare with the low fidelity in fidelity_comparison, not with trained models)"
+)
+
+
+def learning_curves(curves: pd.DataFrame, title: str = "", baselines: Sequence[Baseline] = ()) -> plt.Figure:
     """Test RMSE (meV/atom, meV/A) vs training-set size, log-log, one line per series, band = min..max over seeds,
-    dashed its power-law fit over the measured sizes; a zero-shot foundation (no training set) is a
-    horizontal grey line."""
+    dashed its power-law fit over the measured sizes; the low fidelity alone (``baselines``) a black level.
+
+    A zero-shot foundation (no training set) is a horizontal grey line in the force panel only: its energies are
+    relative energies on per-element energies fitted on the test set itself, which no trained model gets, so
+    the energy panel leaves them out and a note below the figure says so (:data:`ZEROSHOT_ENERGY_NOTE`)."""
     if curves.empty:
         raise FigureSkipped("the curves table is empty")
-    fig = _learning_curve_figure(_series_by_label(curves), title, fits=True)
-    fig.axes[0].get_legend().set_title(band_note(curves), prop={"size": "small"})
+    fig = _learning_curve_figure(_series_by_label(curves), title, fits=True, baselines=baselines)
     zeroshot = curves[curves["method"] == ZEROSHOT]
-    for ax, (metric, _) in zip(fig.axes, PANELS):  # a foundation as it is: a level beside the curves
-        for style, (label, rows) in zip(
-            LINESTYLES * len(zeroshot), zeroshot.groupby(zeroshot.apply(series_label, axis=1), sort=True)
-        ):
-            ax.axhline(rows[metric].mean(), color="grey", linestyle=style, linewidth=1, label=label)
-    if not zeroshot.empty:
-        fig.axes[0].legend(fontsize="small", title=band_note(curves), title_fontsize="small")
+    by_foundation = list(zeroshot.groupby(zeroshot.apply(series_label, axis=1), sort=True)) if len(zeroshot) else []
+    energy_ax, forces_ax = fig.axes[:2]
+    levels = [  # a foundation as it is
+        forces_ax.axhline(rows["forces_rmse_meV_A"].mean(), color="grey", linestyle=style, linewidth=1, label=label)
+        for style, (label, rows) in zip(LINESTYLES * len(by_foundation), by_foundation)
+    ]
+    if by_foundation:
+        note = ZEROSHOT_ENERGY_NOTE.format(
+            names=", ".join(label for label, _ in by_foundation),
+            values=", ".join(f"{rows['energy_rmse_meV_atom'].mean():.1f}" for _, rows in by_foundation),
+        )
+        fig.supxlabel("\n".join(textwrap.wrap(note, 150)), fontsize="small")
+        forces_ax.legend(handles=levels, fontsize="small")
+    energy_ax.legend(fontsize="small", title=band_note(curves), title_fontsize="small")
     return fig
 
 
@@ -336,7 +389,7 @@ def band_note(curves: pd.DataFrame) -> str:
 
 
 def delta_vs_single_fidelity(
-    curves: pd.DataFrame, title: str = "", validation: pd.DataFrame | None = None
+    curves: pd.DataFrame, title: str = "", validation: pd.DataFrame | None = None, baselines: Sequence[Baseline] = ()
 ) -> plt.Figure:
     """Learning curves (meV/atom, meV/A) of Delta-learning (high minus low fidelity) against training
     on the high fidelity alone (scratch) and, if present, mftl at its best (pre-training size, cap) on
@@ -350,10 +403,12 @@ def delta_vs_single_fidelity(
         f"delta ({delta['fidelities'].iloc[0]})": delta,
         **_mftl_at_best_cap(curves, validation),
     }
-    return _learning_curve_figure(series, _title(curves, title))
+    return _learning_curve_figure(series, _title(curves, title), baselines=baselines)
 
 
-def fidelity_chain(curves: pd.DataFrame, title: str = "", validation: pd.DataFrame | None = None) -> plt.Figure:
+def fidelity_chain(
+    curves: pd.DataFrame, title: str = "", validation: pd.DataFrame | None = None, baselines: Sequence[Baseline] = ()
+) -> plt.Figure:
     """Learning curves (meV/atom, meV/A) of models pre-trained along chains of fidelities
     (methods ``chain_<name>``, one line per named chain, labelled with its fidelities, e.g. fig. 8's
     double and triple fidelity), with scratch (single fidelity) and mftl at its best cap (on ``validation``)
@@ -365,7 +420,7 @@ def fidelity_chain(curves: pd.DataFrame, title: str = "", validation: pd.DataFra
     if not _method_rows(curves, "scratch").empty:
         series["scratch"] = _method_rows(curves, "scratch")
     series.update(_mftl_at_best_cap(curves, validation))
-    return _learning_curve_figure(series, _title(curves, title))
+    return _learning_curve_figure(series, _title(curves, title), baselines=baselines)
 
 
 COST_PARTS = (
@@ -535,7 +590,9 @@ def cost(costs: pd.DataFrame, title: str = "") -> plt.Figure:
     return fig
 
 
-def pretraining_fidelity(curves: pd.DataFrame, title: str = "", validation: pd.DataFrame | None = None) -> plt.Figure:
+def pretraining_fidelity(
+    curves: pd.DataFrame, title: str = "", validation: pd.DataFrame | None = None, baselines: Sequence[Baseline] = ()
+) -> plt.Figure:
     """Fine-tuned test RMSE (meV/atom, meV/A) vs training-set size, one line per pre-training
     (low) fidelity: each dataset's mftl series at its best (pre-training size, epoch cap) on its own
     ``validation`` rows; the
@@ -555,7 +612,7 @@ def pretraining_fidelity(curves: pd.DataFrame, title: str = "", validation: pd.D
     scratch = _method_rows(curves, "scratch")
     if not scratch.empty:
         series["scratch"] = scratch[scratch["dataset"] == scratch["dataset"].iloc[0]]
-    return _learning_curve_figure(series, _title(curves, title))
+    return _learning_curve_figure(series, _title(curves, title), baselines=baselines)
 
 
 def negative_transfer(table: pd.DataFrame, title: str = "") -> plt.Figure:

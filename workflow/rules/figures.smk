@@ -25,6 +25,7 @@ rule figure:
     input:
         table=figure_table,
         validation=figure_validation,
+        baseline=figure_baseline,
     output:
         png=report(
             paths.figure(ext="png"),
@@ -43,9 +44,10 @@ rule figure:
     params:
         mftl=MFTL,
         validation=figure_validation_option,
+        baseline=figure_baseline_option,
     shell:
         "{params.mftl} figure --kind {wildcards.figure} --table {input.table:q} {params.validation}"
-        " --title {wildcards.dataset}"
+        " {params.baseline} --title {wildcards.dataset}"
         " --out {output.png:q} {output.pdf:q} > {log:q} 2>&1"
 
 
@@ -145,6 +147,7 @@ rule pretraining_fidelity:
     input:
         curves=pretraining_fidelity_curves,
         validation=pretraining_fidelity_validation,
+        baseline=pretraining_fidelity_baseline,
     output:
         png=report(
             paths.figure(name="pretraining_fidelity", ext="png"),
@@ -161,9 +164,10 @@ rule pretraining_fidelity:
     params:
         mftl=MFTL,
         validation=pretraining_fidelity_validation_option,
+        baseline=pretraining_fidelity_baseline_option,
     shell:
         "{params.mftl} figure --kind pretraining_fidelity --table {input.curves:q} {params.validation}"
-        " --out {output.png:q} {output.pdf:q}"
+        " {params.baseline} --out {output.png:q} {output.pdf:q}"
         " > {log:q} 2>&1"
 
 
