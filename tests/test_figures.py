@@ -433,3 +433,73 @@ def test_zero_shot_energies_stay_out_of_the_energy_panel_with_a_note_and_their_f
     assert f"{zeroshot.energy_rmse_meV_atom.iloc[0]:.1f} meV/atom" in note
     assert min(energy.get_ylim()) > zeroshot.energy_rmse_meV_atom.iloc[0]  # nothing below every route
     assert plots.learning_curves(curves).get_supxlabel() == ""  # no zero-shot, no note
+
+
+# ---- fig. S1: where the pre-training validation loss flattens ----------------------------------------------
+
+
+def test_negative_transfer_draws_the_largest_caps_pretraining_validation_curve_and_marks_the_caps(
+    tmp_path, monkeypatch
+):
+    """Two seeds of one pre-training run to cap 12 (mace's results files); caps 4 and 12: the table holds every
+    epoch 0..12, the third panel draws the seeds' mean loss per epoch, cap 4 red (still falling), cap 12 green;
+    the RMSE panels draw the validation RMSE per epoch on the low-fidelity axis."""
+    from mftl import paths
+    from test_quality_flags import STEEP_LOSSES, mace_results
+
+    monkeypatch.chdir(tmp_path)
+    losses = {0: STEEP_LOSSES, 1: [1.1 * v for v in STEEP_LOSSES]}
+    for seed, loss in losses.items():
+        folder = tmp_path / paths.pretrain_dir("synth", paths.pretrain_tag(500, seed))
+        mace_results(folder, [v / 100 for v in loss], [v / 10 for v in loss], loss, 12.0)
+    pretrained, curves = [], []
+    for seed, cap in itertools.product(losses, (4, 12)):
+        record = {**_row("pretrain", "lo", 1, seed, 1.0, 500, cap), "train_size": 0}
+        pretrained.append(tmp_path / f"pre_{seed}_{cap}.json")
+        pretrained[-1].write_text(pd.Series(record).to_json())
+        curves += [_row("mftl", "lo->hi", n, seed, 0.5, 500, cap) for n in TRAIN_SIZES]
+    pd.DataFrame(curves)[COLUMNS].to_csv("curves.csv", index=False)
+    args = ["--curves", "curves.csv", "--out", "nt.csv", "--pretrain-curve", "pv.csv"]
+    assert mftl_main(["negative-transfer-table", "--pretrained", *map(str, pretrained), *args]) == 0
+    table = pd.read_csv("pv.csv")
+    assert sorted(table.epoch.unique()) == list(range(13)) and set(table.seed) == {0, 1}
+    mean_loss = [np.mean([losses[s][k] for s in losses]) for k in range(12)]  # after epochs 1..12
+
+    fig = drawn_by_cli(monkeypatch, ["--kind", "negative_transfer", "--table", "nt.csv", "--pretrain-curve", "pv.csv"])
+    energy, forces, loss_ax = fig.axes[:3]
+    (line,) = labelled_lines(loss_ax)
+    assert list(line.get_xdata()) == list(range(1, 13))
+    np.testing.assert_allclose(line.get_ydata(), mean_loss)
+    caps = [ln for ln in loss_ax.get_lines() if ln.get_label() == "_cap" and ln.get_marker() == "o"]
+    assert [(list(c.get_xdata()), c.get_color()) for c in caps] == [([4], "red"), ([12], "green")]
+    assert sorted(ln.get_xdata()[0] for ln in loss_ax.get_lines() if ln.get_linestyle() == ":") == [4, 12]
+    low_energy = fig.axes[3]  # the energy panel's twin: low-fidelity RMSE
+    (per_epoch,) = [ln for ln in low_energy.get_lines() if "validation per epoch" in ln.get_label()]
+    np.testing.assert_allclose(per_epoch.get_ydata(), [1000 * v / 100 for v in mean_loss])
+    # without the curve: the two panels as before
+    assert len(plots.negative_transfer(pd.read_csv("nt.csv")).axes) == 4
+
+
+def test_the_rules_hand_the_figures_the_statistics_table_and_the_pretraining_curve(tmp_path):
+    """The demo config's dry run: every learning-curve figure gets its dataset's fidelity_statistics.csv and the
+    low fidelity's method name (gfn1: GFN1-xTB, its tblite options), fig. S1 the pre-training curve table; the
+    other figures neither."""
+    from conftest import REPO, run_snakemake
+
+    for entry in ("resources", "config"):
+        (tmp_path / entry).symlink_to(REPO / entry)
+    result = run_snakemake(["all_figures", "-n", "-p", "--configfile", "config/config.yaml"], tmp_path, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    by_kind = {}
+    for line in result.stdout.splitlines():
+        if "figure --kind" in line and "--title" in line:  # the rule figure (pretraining_fidelity: no group here)
+            by_kind[(line.split("--kind ")[1].split()[0], line.split("--title ")[1].split()[0])] = line
+    assert ("learning_curves", "demo") in by_kind and ("fidelity_chain", "demo_ccsdt") in by_kind
+    for (kind, dataset), line in by_kind.items():
+        has_baseline = f"--baseline=gfn1=results/{dataset}/tables/fidelity_statistics.csv" in line
+        assert has_baseline == (kind in plots.LEARNING_CURVE_FIGURES), line
+        assert ("--baseline-name=gfn1=GFN1-xTB" in line) == has_baseline
+        curve = f"--pretrain-curve=results/{dataset}/tables/pretrain_validation.csv"
+        assert (curve in line) == (kind == "negative_transfer"), line
+    tables = [line for line in result.stdout.splitlines() if "negative-transfer-table" in line]
+    assert tables and all("--pretrain-curve results/" in line for line in tables)

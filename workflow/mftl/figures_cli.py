@@ -37,6 +37,10 @@ def _cmd_figure(args: argparse.Namespace) -> None:
         if args.kind not in plots.LEARNING_CURVE_FIGURES:
             raise ValueError(f"--baseline: figure {args.kind} draws no learning curves")
         options["baselines"] = _baselines(args.baseline, args.baseline_name)
+    if args.pretrain_curve:
+        if args.kind != "negative_transfer":
+            raise ValueError(f"--pretrain-curve: only for --kind negative_transfer, not {args.kind}")
+        options["pretrain_curve"] = pd.read_csv(args.pretrain_curve)
     plots.save(plots.FIGURE_FUNCTIONS[args.kind](table, title=args.title, **options), args.out)
     print(f"{args.kind}: wrote {' '.join(args.out)}")
 
@@ -147,10 +151,15 @@ def _cmd_negative_transfer_table(args: argparse.Namespace) -> None:
     import pandas as pd
 
     from mftl.curves import read_records
-    from mftl.negative_transfer import negative_transfer_table
+    from mftl.negative_transfer import negative_transfer_table, pretrain_curve_table
 
-    table = negative_transfer_table(read_records(args.pretrained), pd.read_csv(args.curves))
+    records = read_records(args.pretrained)
+    table = negative_transfer_table(records, pd.read_csv(args.curves))
     _write_csv(table, args.out)
+    if args.pretrain_curve:
+        curve = pretrain_curve_table(records)
+        _write_csv(curve, args.pretrain_curve)
+        print(f"negative-transfer-table: {len(curve)} epochs of pre-training validation -> {args.pretrain_curve}")
     print(f"negative-transfer-table: {len(table)} rows ({table['epoch_cap'].nunique()} caps) -> {args.out}")
 
 
@@ -212,6 +221,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=[],
         metavar="FIDELITY=NAME",
         help="the method name a --baseline is labelled with (e.g. gfn1=GFN1-xTB; default the fidelity key)",
+    )
+    p.add_argument(
+        "--pretrain-curve",
+        help="tables/pretrain_validation.csv: the pre-training validation curve per epoch (--kind negative_transfer)",
     )
     p.add_argument("--title", default="")
     p.add_argument("--out", nargs="+", required=True, help="figure files; the format follows the suffix")
@@ -281,6 +294,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--pretrained", nargs="+", required=True, help="mftl evaluate --cap results, one per run and cap")
     p.add_argument("--curves", required=True, help="the dataset's curves.csv (its mftl rows)")
     p.add_argument("--out", required=True)
+    p.add_argument(
+        "--pretrain-curve",
+        help="CSV: each pre-training run's validation loss and RMSEs per epoch up to the largest cap (mace's "
+        "results file under results/<dataset>/pretrain/)",
+    )
     p.set_defaults(func=_cmd_negative_transfer_table)
 
     p = sub.add_parser(

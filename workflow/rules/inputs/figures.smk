@@ -61,6 +61,15 @@ def figure_baseline_option(wildcards):
     return baseline_options(low_fidelity_baselines([wildcards.dataset], wildcards.figure), [wildcards.dataset])
 
 
+def figure_pretrain_curve(wildcards):
+    """tables/pretrain_validation.csv for fig. S1 (negative_transfer): the pre-training validation curve per epoch."""
+    return [paths.table(wildcards.dataset, "pretrain_validation")] if wildcards.figure == "negative_transfer" else []
+
+
+def figure_pretrain_curve_option(wildcards):
+    return " ".join(quoted_option("--pretrain-curve", path) for path in figure_pretrain_curve(wildcards))
+
+
 def figure_category(wildcards):
     """The report's section of a figure: its name in words ("Error vs epoch cap")."""
     return wildcards.figure.replace("_", " ").capitalize()
