@@ -184,3 +184,29 @@ def test_a_cap_missing_from_the_results_file_leaves_the_flag_empty(tmp_path, mon
     curves = with_quality_columns(curves_table([row, {**row, "pretrain_size": 80, "epoch_cap": 3}]))
     assert curves.pretrain_still_falling.isna().all() and curves.pretrain_falling_pct.isna().all()
     assert quality_warnings(curves) == []
+
+
+def test_the_tiny_campaigns_pretraining_curve_and_flags_come_from_maces_own_results_file(tiny_campaign):
+    """A real pre-training (caps 1 and 3): curves.csv's pretrain_falling_pct and tables/pretrain_validation.csv
+    against the eval lines of mace's results file read here; the figures that draw them were made."""
+    results = tiny_campaign / "results/tiny"
+    (results_file,) = (results / "pretrain/p40_s0/results").glob("*_train.txt")
+    evals = [json.loads(line) for line in results_file.read_text().splitlines() if line.startswith("{")]
+    loss = {}
+    for record in evals:
+        if record.get("mode") == "eval":
+            loss.setdefault(0 if record["epoch"] is None else record["epoch"] + 1, record["loss"])
+    curve = pd.read_csv(results / "tables/pretrain_validation.csv")
+    mine = curve[(curve.pretrain_size == 40) & (curve.seed == 0)].set_index("epoch")
+    assert list(mine.index) == sorted(k for k in loss if k <= 3)
+    assert mine.valid_loss.to_dict() == pytest.approx({k: loss[k] for k in mine.index})
+    curves = pd.read_csv(results / "curves.csv")
+    rows = curves[(curves.method == "mftl") & (curves.seed == 0) & (curves.pretrain_size == 40)]
+    assert set(rows.epoch_cap) == {1, 3}
+    for row in rows.itertuples():
+        start = max(row.epoch_cap - 3, 0)  # window 3 for caps under 15
+        expected = 100 * (loss[start] - loss[row.epoch_cap]) / loss[start]
+        assert row.pretrain_falling_pct == pytest.approx(expected)
+        assert bool(row.pretrain_still_falling) is (expected > 10)
+    for figure in ("negative_transfer", "learning_curves"):
+        assert (results / f"figures/{figure}.png").stat().st_size > 5000

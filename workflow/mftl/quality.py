@@ -88,7 +88,11 @@ def pretrain_validation_curve(pretrain_dir: str | Path) -> pd.DataFrame:
 def pretrain_validation_error(pretrain_dir: str | Path, cap: int) -> tuple[float, float]:
     """(energy meV/atom, forces meV/A) RMSE on the pre-training's validation split after ``cap`` epochs: mace's
     ``mode: eval`` line of epoch ``cap - 1`` (mace counts from 0) in ``results/*_train.txt``; NaN if absent."""
-    curve = pretrain_validation_curve(pretrain_dir)
+    return _errors_at(pretrain_validation_curve(pretrain_dir), cap)
+
+
+def _errors_at(curve: pd.DataFrame, cap: int) -> tuple[float, float]:
+    """(energy, forces) validation RMSE of ``curve`` (:func:`pretrain_validation_curve`) after ``cap`` epochs."""
     at_cap = curve[curve["epoch"] == cap]
     if cap < 1 or at_cap.empty:
         return np.nan, np.nan
@@ -135,7 +139,7 @@ def with_quality_columns(table: pd.DataFrame) -> pd.DataFrame:
             folder = paths.pretrain_dir(row["dataset"], paths.pretrain_tag(int(row["pretrain_size"]), int(row["seed"])))
             if folder not in curves:
                 curves[folder] = pretrain_validation_curve(folder)
-            e, f = pretrain_validation_error(folder, int(row["epoch_cap"]))
+            e, f = _errors_at(curves[folder], int(row["epoch_cap"]))
             pct = falling_pct(curves[folder], int(row["epoch_cap"]))
         else:
             e, f, pct = np.nan, np.nan, np.nan
