@@ -336,3 +336,170 @@ def test_fidelity_comparison_shows_parity_and_force_error_histogram_with_rmses()
     assert f"RMSE {force_rmse:.0f}" in legend_texts(histogram)[0]
     assert sum(patch.get_height() for patch in histogram.patches) == 27
     assert "force component error" in histogram.get_xlabel()
+
+
+# ---- the low fidelity alone as the baseline; zero-shot energies -----------------------------------
+
+
+def statistics_table(tmp_path) -> tuple[str, float, float]:
+    """tables/fidelity_statistics.csv of a synthetic low (lo) vs high (hi) fidelity comparison, as the rule
+    fidelity_comparison_table writes it; returns its path and the row (lo, all)'s energy and force RMSDs."""
+    from mftl.fidelity_statistics import fidelity_statistics
+
+    high = labelled_molecules("hi", [-30.0, -30.3, -30.6, -30.2], 1.0, [0, 1, 2, 3])
+    low = labelled_molecules("lo", [-10.3, -10.0, -10.6, -10.1], 1.1, [0, 1, 2, 3])
+    statistics = fidelity_statistics(fidelity_comparison_table(high, low, "hi", "lo"))
+    path = tmp_path / "fidelity_statistics.csv"
+    statistics.to_csv(path, index=False)
+    row = statistics[(statistics.compared == "lo") & (statistics.molecule == "all")].squeeze()
+    return str(path), row["energy_rmsd_meV_atom"], row["forces_rmsd_meV_A"]
+
+
+def drawn_by_cli(monkeypatch, args: list[str]) -> plt.Figure:
+    """The figure `mftl figure` draws (plots.save is caught, nothing is written)."""
+    drawn = []
+    monkeypatch.setattr(plots, "save", lambda fig, paths: drawn.append(fig))
+    assert mftl_main(["figure", *args, "--out", "x.png"]) == 0
+    (fig,) = drawn
+    return fig
+
+
+def baseline_lines(ax: plt.Axes, name: str) -> list:
+    return [line for line in ax.get_lines() if name in line.get_label()]
+
+
+@pytest.mark.parametrize("kind", ["learning_curves", "delta_vs_single_fidelity", "fidelity_chain"])
+def test_every_learning_curve_figure_draws_the_low_fidelity_alone_from_the_statistics_table(
+    tmp_path, monkeypatch, kind
+):
+    """The rule passes --baseline lo=tables/fidelity_statistics.csv --baseline-name lo=<method>: a black level
+    per panel at the table's energy (relative energies) and force RMSD, labelled '<method> alone'."""
+    statistics, energy, forces = statistics_table(tmp_path)
+    curves = tmp_path / "curves.csv"
+    synthetic_curves(chain=True).to_csv(curves, index=False)
+    validation = tmp_path / "valid.csv"
+    synthetic_validation().to_csv(validation, index=False)
+    args = ["--kind", kind, "--table", str(curves), "--baseline", f"lo={statistics}", "--baseline-name", "lo=GFN1-xTB"]
+    if kind != "learning_curves":
+        args += ["--validation", str(validation)]
+    fig = drawn_by_cli(monkeypatch, args)
+    for ax, value in zip(fig.axes, (energy, forces), strict=True):
+        (line,) = baseline_lines(ax, "GFN1-xTB alone")
+        np.testing.assert_allclose(line.get_ydata(), [value, value])
+        assert line.get_color() == "black"
+    assert baseline_lines(fig.axes[0], "GFN1-xTB")[0].get_label() == "GFN1-xTB alone (relative energies)"
+    assert "GFN1-xTB alone (relative energies)" in legend_texts(fig.axes[0])
+    # without a low fidelity (no --baseline), no level
+    plain = drawn_by_cli(monkeypatch, [a for a in args if a not in args[4:8]])
+    assert not any(baseline_lines(ax, "alone") for ax in plain.axes)
+
+
+def test_the_pretraining_fidelity_figure_draws_each_low_fidelity_alone(tmp_path):
+    from mftl.fidelity_statistics import low_fidelity_level
+
+    statistics, energy, forces = statistics_table(tmp_path)
+    assert low_fidelity_level(pd.read_csv(statistics), "lo") == pytest.approx((energy, forces))
+    assert low_fidelity_level(pd.read_csv(statistics), "other") is None
+    curves = synthetic_curves().query("method != 'mftl' or (pretrain_size == 500 and epoch_cap == 5)")
+    other = curves.assign(dataset="synth2", fidelities=curves.fidelities.str.replace("lo", "mid"))
+    baselines = [plots.Baseline("GFN1-xTB", energy, forces), plots.Baseline("DFTB", 2 * energy, 2 * forces)]
+    fig = plots.pretraining_fidelity(pd.concat([curves, other]), baselines=baselines)
+    for ax, value in zip(fig.axes, (energy, forces), strict=True):
+        np.testing.assert_allclose(baseline_lines(ax, "GFN1-xTB alone")[0].get_ydata(), [value, value])
+        np.testing.assert_allclose(baseline_lines(ax, "DFTB alone")[0].get_ydata(), [2 * value, 2 * value])
+
+
+def test_method_name_is_the_labellers_method_else_the_fidelity_key():
+    from mftl.fidelity_statistics import method_name
+
+    assert method_name({"labeller": "tblite", "options": {"method": "GFN1-xTB"}}, "gfn1") == "GFN1-xTB"
+    assert method_name({"labeller": "dftbplus", "options": {"skf_dir": "x"}}, "dftb") == "dftb"
+    assert method_name({"energy_key": "E"}, "ref") == "ref"
+
+
+def test_zero_shot_energies_stay_out_of_the_energy_panel_with_a_note_and_their_forces_are_a_level():
+    """A zero-shot foundation's energies are relative energies on per-element energies fitted on the test set:
+    not on the trained models' energy axis (a note below the figure says why, with the value); forces are."""
+    curves = synthetic_curves()
+    zeroshot = pd.DataFrame([{**_row("foundation_zeroshot", "mp0", 1, 1, 0.001), "train_size": 0}])[COLUMNS]
+    fig = plots.learning_curves(pd.concat([curves, zeroshot], ignore_index=True))
+    energy, forces = fig.axes
+    assert not baseline_lines(energy, "foundation_zeroshot")
+    (level,) = baseline_lines(forces, "foundation_zeroshot (mp0)")
+    np.testing.assert_allclose(level.get_ydata(), [zeroshot.forces_rmse_meV_A.iloc[0]] * 2)
+    assert legend_texts(forces) == ["foundation_zeroshot (mp0)"]
+    note = fig.get_supxlabel()
+    assert "zero-shot foundation_zeroshot (mp0): energies not drawn" in note
+    assert f"{zeroshot.energy_rmse_meV_atom.iloc[0]:.1f} meV/atom" in note
+    assert min(energy.get_ylim()) > zeroshot.energy_rmse_meV_atom.iloc[0]  # nothing below every route
+    assert plots.learning_curves(curves).get_supxlabel() == ""  # no zero-shot, no note
+
+
+# ---- fig. S1: where the pre-training validation loss flattens ----------------------------------------------
+
+
+def test_negative_transfer_draws_the_largest_caps_pretraining_validation_curve_and_marks_the_caps(
+    tmp_path, monkeypatch
+):
+    """Two seeds of one pre-training run to cap 12 (mace's results files); caps 4 and 12: the table holds every
+    epoch 0..12, the third panel draws the seeds' mean loss per epoch, cap 4 red (still falling), cap 12 green;
+    the RMSE panels draw the validation RMSE per epoch on the low-fidelity axis."""
+    from mftl import paths
+    from test_quality_flags import STEEP_LOSSES, mace_results
+
+    monkeypatch.chdir(tmp_path)
+    losses = {0: STEEP_LOSSES, 1: [1.1 * v for v in STEEP_LOSSES]}
+    for seed, loss in losses.items():
+        folder = tmp_path / paths.pretrain_dir("synth", paths.pretrain_tag(500, seed))
+        mace_results(folder, [v / 100 for v in loss], [v / 10 for v in loss], loss, 12.0)
+    pretrained, curves = [], []
+    for seed, cap in itertools.product(losses, (4, 12)):
+        record = {**_row("pretrain", "lo", 1, seed, 1.0, 500, cap), "train_size": 0}
+        pretrained.append(tmp_path / f"pre_{seed}_{cap}.json")
+        pretrained[-1].write_text(pd.Series(record).to_json())
+        curves += [_row("mftl", "lo->hi", n, seed, 0.5, 500, cap) for n in TRAIN_SIZES]
+    pd.DataFrame(curves)[COLUMNS].to_csv("curves.csv", index=False)
+    args = ["--curves", "curves.csv", "--out", "nt.csv", "--pretrain-curve", "pv.csv"]
+    assert mftl_main(["negative-transfer-table", "--pretrained", *map(str, pretrained), *args]) == 0
+    table = pd.read_csv("pv.csv")
+    assert sorted(table.epoch.unique()) == list(range(13)) and set(table.seed) == {0, 1}
+    mean_loss = [np.mean([losses[s][k] for s in losses]) for k in range(12)]  # after epochs 1..12
+
+    fig = drawn_by_cli(monkeypatch, ["--kind", "negative_transfer", "--table", "nt.csv", "--pretrain-curve", "pv.csv"])
+    energy, forces, loss_ax = fig.axes[:3]
+    (line,) = labelled_lines(loss_ax)
+    assert list(line.get_xdata()) == list(range(1, 13))
+    np.testing.assert_allclose(line.get_ydata(), mean_loss)
+    caps = [ln for ln in loss_ax.get_lines() if ln.get_label() == "_cap" and ln.get_marker() == "o"]
+    assert [(list(c.get_xdata()), c.get_color()) for c in caps] == [([4], "red"), ([12], "green")]
+    assert sorted(ln.get_xdata()[0] for ln in loss_ax.get_lines() if ln.get_linestyle() == ":") == [4, 12]
+    low_energy = fig.axes[3]  # the energy panel's twin: low-fidelity RMSE
+    (per_epoch,) = [ln for ln in low_energy.get_lines() if "validation per epoch" in ln.get_label()]
+    np.testing.assert_allclose(per_epoch.get_ydata(), [1000 * v / 100 for v in mean_loss])
+    # without the curve: the two panels as before
+    assert len(plots.negative_transfer(pd.read_csv("nt.csv")).axes) == 4
+
+
+def test_the_rules_hand_the_figures_the_statistics_table_and_the_pretraining_curve(tmp_path):
+    """The demo config's dry run: every learning-curve figure gets its dataset's fidelity_statistics.csv and the
+    low fidelity's method name (gfn1: GFN1-xTB, its tblite options), fig. S1 the pre-training curve table; the
+    other figures neither."""
+    from conftest import REPO, run_snakemake
+
+    for entry in ("resources", "config"):
+        (tmp_path / entry).symlink_to(REPO / entry)
+    result = run_snakemake(["all_figures", "-n", "-p", "--configfile", "config/config.yaml"], tmp_path, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    by_kind = {}
+    for line in result.stdout.splitlines():
+        if "figure --kind" in line and "--title" in line:  # the rule figure (pretraining_fidelity: no group here)
+            by_kind[(line.split("--kind ")[1].split()[0], line.split("--title ")[1].split()[0])] = line
+    assert ("learning_curves", "demo") in by_kind and ("fidelity_chain", "demo_ccsdt") in by_kind
+    for (kind, dataset), line in by_kind.items():
+        has_baseline = f"--baseline=gfn1=results/{dataset}/tables/fidelity_statistics.csv" in line
+        assert has_baseline == (kind in plots.LEARNING_CURVE_FIGURES), line
+        assert ("--baseline-name=gfn1=GFN1-xTB" in line) == has_baseline
+        curve = f"--pretrain-curve=results/{dataset}/tables/pretrain_validation.csv"
+        assert (curve in line) == (kind == "negative_transfer"), line
+    tables = [line for line in result.stdout.splitlines() if "negative-transfer-table" in line]
+    assert tables and all("--pretrain-curve results/" in line for line in tables)

@@ -5,7 +5,8 @@ configurations carry a molecule key): root-mean-square deviation, mean absolute 
 Pearson correlation of relative energies per atom (meV/atom; each side's own least-squares
 per-element energies removed, as in ``tables/fidelity_comparison.csv``) and of force components
 (meV/A). Written as ``tables/fidelity_statistics.csv`` beside the figure whose legends held only
-the RMSDs.
+the RMSDs. Its row of the low fidelity (``molecule`` all) is the cheap method's own error, the level
+the learning curves draw (:func:`low_fidelity_level`, named by :func:`method_name`).
 """
 
 from __future__ import annotations
@@ -65,3 +66,17 @@ def fidelity_statistics(table: pd.DataFrame, molecules: Mapping[int, str] | None
                 ]
             )
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def method_name(fidelity_spec: Mapping, fidelity: str) -> str:
+    """The name a fidelity is shown under: its labeller options' ``method`` (e.g. GFN1-xTB), else its key."""
+    return str((fidelity_spec.get("options") or {}).get("method") or fidelity)
+
+
+def low_fidelity_level(statistics: pd.DataFrame, fidelity: str) -> tuple[float, float] | None:
+    """(energy_rmsd_meV_atom, forces_rmsd_meV_A) of ``fidelity`` against the high fidelity over every compared
+    configuration (the row compared=``fidelity``, molecule=all of :func:`fidelity_statistics`); None without it."""
+    row = statistics[(statistics["compared"].astype(str) == fidelity) & (statistics["molecule"].astype(str) == "all")]
+    if row.empty:
+        return None
+    return float(row["energy_rmsd_meV_atom"].iloc[0]), float(row["forces_rmsd_meV_A"].iloc[0])

@@ -25,6 +25,8 @@ FIGURES = (
 FIGURE_KINDS = (*FIGURES, "pretraining_fidelity", "cost_to_target")
 #: figures that show mftl at one of several (pre-training size, epoch cap): validation errors choose which
 CHOOSING_FIGURES = ("delta_vs_single_fidelity", "fidelity_chain", "pretraining_fidelity")
+#: figures of test error vs training size: they draw the low fidelity alone as a level (tables/fidelity_statistics.csv)
+LEARNING_CURVE_FIGURES = ("learning_curves", "delta_vs_single_fidelity", "fidelity_chain", "pretraining_fidelity")
 
 
 def figure_availability(dataset: Mapping) -> dict[str, str | None]:

@@ -33,8 +33,45 @@ def _cmd_figure(args: argparse.Namespace) -> None:
                 f"--validation: figure {args.kind} chooses nothing (only {', '.join(plots.CHOOSING_FIGURES)})"
             )
         options["validation"] = pd.concat([pd.read_csv(path) for path in args.validation], ignore_index=True)
+    if args.baseline:
+        if args.kind not in plots.LEARNING_CURVE_FIGURES:
+            raise ValueError(f"--baseline: figure {args.kind} draws no learning curves")
+        options["baselines"] = _baselines(args.baseline, args.baseline_name)
+    if args.pretrain_curve:
+        if args.kind != "negative_transfer":
+            raise ValueError(f"--pretrain-curve: only for --kind negative_transfer, not {args.kind}")
+        options["pretrain_curve"] = pd.read_csv(args.pretrain_curve)
     plots.save(plots.FIGURE_FUNCTIONS[args.kind](table, title=args.title, **options), args.out)
     print(f"{args.kind}: wrote {' '.join(args.out)}")
+
+
+def _pairs(items: list[str], option: str, what: str) -> dict[str, str]:
+    """``KEY=VALUE`` items of a repeatable option as a dict."""
+    pairs = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key or not value:
+            raise ValueError(f"{option} {item!r}: expected <fidelity>={what}")
+        pairs[key] = value
+    return pairs
+
+
+def _baselines(items: list[str], names: list[str]):
+    """The low fidelity alone of each ``--baseline FIDELITY=tables/fidelity_statistics.csv``, named by
+    ``--baseline-name FIDELITY=NAME`` (else the fidelity key)."""
+    import pandas as pd
+
+    from mftl.fidelity_statistics import low_fidelity_level
+    from mftl.plots import Baseline
+
+    named = _pairs(names, "--baseline-name", "<name>")
+    baselines = []
+    for fidelity, path in _pairs(items, "--baseline", "<fidelity_statistics.csv>").items():
+        level = low_fidelity_level(pd.read_csv(path), fidelity)
+        if level is None:
+            raise ValueError(f"--baseline {fidelity}={path}: no row compared={fidelity}, molecule=all")
+        baselines.append(Baseline(named.get(fidelity, fidelity), *level))
+    return baselines
 
 
 def _cmd_summary(args: argparse.Namespace) -> None:
@@ -114,10 +151,15 @@ def _cmd_negative_transfer_table(args: argparse.Namespace) -> None:
     import pandas as pd
 
     from mftl.curves import read_records
-    from mftl.negative_transfer import negative_transfer_table
+    from mftl.negative_transfer import negative_transfer_table, pretrain_curve_table
 
-    table = negative_transfer_table(read_records(args.pretrained), pd.read_csv(args.curves))
+    records = read_records(args.pretrained)
+    table = negative_transfer_table(records, pd.read_csv(args.curves))
     _write_csv(table, args.out)
+    if args.pretrain_curve:
+        curve = pretrain_curve_table(records)
+        _write_csv(curve, args.pretrain_curve)
+        print(f"negative-transfer-table: {len(curve)} epochs of pre-training validation -> {args.pretrain_curve}")
     print(f"negative-transfer-table: {len(table)} rows ({table['epoch_cap'].nunique()} caps) -> {args.out}")
 
 
@@ -164,6 +206,25 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=[],
         help="valid_curves.csv: the validation errors that choose which mftl series (pre-training size, epoch cap) "
         "a figure shows where there are several (delta_vs_single_fidelity, fidelity_chain, pretraining_fidelity)",
+    )
+    p.add_argument(
+        "--baseline",
+        action="append",
+        default=[],
+        metavar="FIDELITY=FILE",
+        help="draw the low fidelity alone as a level in a learning-curve figure: its row of "
+        "tables/fidelity_statistics.csv (energy and force RMSD against the high fidelity); repeatable",
+    )
+    p.add_argument(
+        "--baseline-name",
+        action="append",
+        default=[],
+        metavar="FIDELITY=NAME",
+        help="the method name a --baseline is labelled with (e.g. gfn1=GFN1-xTB; default the fidelity key)",
+    )
+    p.add_argument(
+        "--pretrain-curve",
+        help="tables/pretrain_validation.csv: the pre-training validation curve per epoch (--kind negative_transfer)",
     )
     p.add_argument("--title", default="")
     p.add_argument("--out", nargs="+", required=True, help="figure files; the format follows the suffix")
@@ -233,6 +294,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--pretrained", nargs="+", required=True, help="mftl evaluate --cap results, one per run and cap")
     p.add_argument("--curves", required=True, help="the dataset's curves.csv (its mftl rows)")
     p.add_argument("--out", required=True)
+    p.add_argument(
+        "--pretrain-curve",
+        help="CSV: each pre-training run's validation loss and RMSEs per epoch up to the largest cap (mace's "
+        "results file under results/<dataset>/pretrain/)",
+    )
     p.set_defaults(func=_cmd_negative_transfer_table)
 
     p = sub.add_parser(

@@ -4,6 +4,10 @@ test labels, beside the high-fidelity test errors of the models fine-tuned from 
 "training for more epochs increases the error on the high-fidelity data (even when it still decreases
 the error on the low-fidelity data, see figure S1)" (sec. 2.2): where the two curves over the cap
 diverge, pre-training longer helps the low fidelity and hurts the transfer.
+
+Beside it, :func:`pretrain_curve_table` (``tables/pretrain_validation.csv``): each pre-training run's
+low-fidelity validation loss and RMSEs per epoch up to the largest cap, from mace's results file, so the
+figure shows where the curve flattens and whether the caps lie on its steep part (:mod:`mftl.quality`).
 """
 
 from __future__ import annotations
@@ -12,7 +16,9 @@ from collections.abc import Iterable
 
 import pandas as pd
 
+from mftl import paths
 from mftl.campaign import PRETRAINED  # the method of a pre-trained model's evaluation records
+from mftl.quality import CURVE_COLUMNS, pretrain_validation_curve
 
 KEYS = ["dataset", "pretrain_size", "epoch_cap"]
 COLUMNS = [
@@ -60,3 +66,24 @@ def negative_transfer_table(records: Iterable[dict], curves: pd.DataFrame) -> pd
     table = table.astype({"pretrain_size": int, "epoch_cap": int, "train_size": "Int64"})
     table = table.astype({"lf_n_seeds": "Int64", "hf_n_seeds": "Int64"})
     return table[COLUMNS].sort_values(["dataset", "pretrain_size", "train_size", "epoch_cap"]).reset_index(drop=True)
+
+
+#: columns of tables/pretrain_validation.csv
+CURVE_TABLE_COLUMNS = ["dataset", "pretrain_size", "seed", *CURVE_COLUMNS]
+
+
+def pretrain_curve_table(records: Iterable[dict], results: str = paths.RESULTS) -> pd.DataFrame:
+    """One row per (dataset, pre-training size, seed, epoch): the validation loss and RMSEs of every pre-training
+    run the pre-trained models' evaluation ``records`` come from, up to the largest of their caps (the run
+    trains to it); epoch 0 is mace's evaluation before training. Runs without a results file give no rows."""
+    lf = pd.DataFrame(list(records))
+    if lf.empty:
+        return pd.DataFrame(columns=CURVE_TABLE_COLUMNS)
+    parts = []
+    for (dataset, pre, seed), rows in lf.groupby(["dataset", "pretrain_size", "seed"], sort=True):
+        folder = paths.pretrain_dir(dataset, paths.pretrain_tag(int(pre), int(seed)), results)
+        curve = pretrain_validation_curve(folder)
+        curve = curve[curve["epoch"] <= int(rows["epoch_cap"].max())]
+        parts.append(curve.assign(dataset=dataset, pretrain_size=int(pre), seed=int(seed)))
+    table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=CURVE_TABLE_COLUMNS)
+    return table[CURVE_TABLE_COLUMNS].reset_index(drop=True)

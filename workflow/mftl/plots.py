@@ -12,13 +12,17 @@ table raises :class:`FigureSkipped` with the reason.
 * :func:`cost` -- test error versus what each point cost, and the cost split per method
   (from ``costs.csv``; not in the paper).
 
-Bands and error spreads are the minimum..maximum over seeds; lines are the mean.
+Bands and error spreads are the minimum..maximum over seeds; lines are the mean. Every figure of test
+error vs training size draws the low fidelity alone (its own error against the high fidelity on the test
+set, ``tables/fidelity_statistics.csv``) as a black level per panel: the cheap method a route has to beat
+(:class:`Baseline`).
 """
 
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 
 import matplotlib
 import matplotlib.ticker
@@ -31,7 +35,11 @@ import pandas as pd  # noqa: E402
 from mftl.chains import CHAIN_PREFIX  # noqa: E402
 from mftl.curves import series_label  # noqa: E402
 from mftl.decision_figures import cost_to_target  # noqa: E402, F401 (a figure kind: FIGURE_FUNCTIONS)
-from mftl.figure_catalogue import CHOOSING_FIGURES, FIGURE_KINDS  # noqa: E402, F401 (CHOOSING_FIGURES: figures_cli)
+from mftl.figure_catalogue import (  # noqa: E402, F401 (CHOOSING_FIGURES, LEARNING_CURVE_FIGURES: figures_cli)
+    CHOOSING_FIGURES,
+    FIGURE_KINDS,
+    LEARNING_CURVE_FIGURES,
+)
 from mftl.learning_curve_fits import power_law  # noqa: E402
 from mftl.methods import ZEROSHOT  # noqa: E402 (drawn as a level, not a curve over training sizes)
 from mftl.tables import RELATIVE_ENERGY, fidelity_errors, rmse, with_series_keys  # noqa: E402
@@ -46,6 +54,32 @@ LINESTYLES = ("-", "--", ":", "-.")
 
 class FigureSkipped(ValueError):
     """The table holds none of the data a figure shows; the message says what is missing."""
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """The low fidelity alone: its error against the high fidelity on the test set (a row ``molecule`` all of
+    ``tables/fidelity_statistics.csv``): relative energies per atom (meV/atom; each side's own least-squares
+    atomic energies removed) and force components (meV/A). ``name``: the method (e.g. GFN1-xTB)."""
+
+    name: str
+    energy_rmse_meV_atom: float
+    forces_rmse_meV_A: float
+
+    def label(self, metric: str) -> str:
+        """The legend entry in the panel of ``metric`` (energies say they are relative energies)."""
+        return f"{self.name} alone" + (" (relative energies)" if metric.startswith("energy") else "")
+
+
+BASELINE_STYLES = ("-", "--", ":", "-.")
+
+
+def _draw_baselines(ax: plt.Axes, baselines: Sequence[Baseline], metric: str) -> None:
+    """Each baseline's ``metric`` as a black horizontal level (none where it is NaN)."""
+    for style, baseline in zip(BASELINE_STYLES * len(baselines), baselines):
+        value = getattr(baseline, metric)
+        if np.isfinite(value):
+            ax.axhline(value, color="black", linestyle=style, linewidth=1.2, label=baseline.label(metric))
 
 
 # ---- shared drawing ------------------------------------------------------------------
@@ -107,10 +141,12 @@ def _ring_undertrained(ax: plt.Axes, band: pd.DataFrame, sizes: list[int], label
             markeredgecolor=color, markeredgewidth=1.2, label=label)  # fmt: skip
 
 
-def _learning_curve_figure(series: Mapping[str, pd.DataFrame], title: str, fits: bool = False) -> plt.Figure:
+def _learning_curve_figure(
+    series: Mapping[str, pd.DataFrame], title: str, fits: bool = False, baselines: Sequence[Baseline] = ()
+) -> plt.Figure:
     """Energy and force RMSE vs training size, one line (mean, band min..max over seeds) per series; with
     ``fits`` the power law of each series dashed beside it; a ring marks a point one of whose runs ended at
-    max_epochs (under-trained, ``reached_max_epochs`` in curves.csv)."""
+    max_epochs (under-trained, ``reached_max_epochs`` in curves.csv); each of ``baselines`` a black level."""
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.8), constrained_layout=True)
     sizes = set().union(*(rows["train_size"] for rows in series.values()))
     for ax, (metric, label) in zip(axes, PANELS):
@@ -124,6 +160,7 @@ def _learning_curve_figure(series: Mapping[str, pd.DataFrame], title: str, fits:
             if flagged:
                 _ring_undertrained(ax, band, flagged, "_undertrained" if ringed else UNDERTRAINED_LABEL)
                 ringed = True
+        _draw_baselines(ax, baselines, metric)
         _log_axis_with_ticks(ax, sizes, TRAIN_SIZE_LABEL, label)
     axes[0].legend(fontsize="small")
     if title:
@@ -305,22 +342,38 @@ def error_vs_epoch_cap(curves: pd.DataFrame, title: str = "") -> plt.Figure:
     return fig
 
 
-def learning_curves(curves: pd.DataFrame, title: str = "") -> plt.Figure:
+#: the energy panel's note where zero-shot foundations are left out of it (their energies do not compare)
+ZEROSHOT_ENERGY_NOTE = (
+    "zero-shot {names}: energies not drawn (relative energies on per-element energies fitted on the test set, "
+    "{values} meV/atom; they compare with the low fidelity in fidelity_comparison, not with trained models)"
+)
+
+
+def learning_curves(curves: pd.DataFrame, title: str = "", baselines: Sequence[Baseline] = ()) -> plt.Figure:
     """Test RMSE (meV/atom, meV/A) vs training-set size, log-log, one line per series, band = min..max over seeds,
-    dashed its power-law fit over the measured sizes; a zero-shot foundation (no training set) is a
-    horizontal grey line."""
+    dashed its power-law fit over the measured sizes; the low fidelity alone (``baselines``) a black level.
+
+    A zero-shot foundation (no training set) is a horizontal grey line in the force panel only: its energies are
+    relative energies on per-element energies fitted on the test set itself, which no trained model gets, so
+    the energy panel leaves them out and a note below the figure says so (:data:`ZEROSHOT_ENERGY_NOTE`)."""
     if curves.empty:
         raise FigureSkipped("the curves table is empty")
-    fig = _learning_curve_figure(_series_by_label(curves), title, fits=True)
-    fig.axes[0].get_legend().set_title(band_note(curves), prop={"size": "small"})
+    fig = _learning_curve_figure(_series_by_label(curves), title, fits=True, baselines=baselines)
     zeroshot = curves[curves["method"] == ZEROSHOT]
-    for ax, (metric, _) in zip(fig.axes, PANELS):  # a foundation as it is: a level beside the curves
-        for style, (label, rows) in zip(
-            LINESTYLES * len(zeroshot), zeroshot.groupby(zeroshot.apply(series_label, axis=1), sort=True)
-        ):
-            ax.axhline(rows[metric].mean(), color="grey", linestyle=style, linewidth=1, label=label)
-    if not zeroshot.empty:
-        fig.axes[0].legend(fontsize="small", title=band_note(curves), title_fontsize="small")
+    by_foundation = list(zeroshot.groupby(zeroshot.apply(series_label, axis=1), sort=True)) if len(zeroshot) else []
+    energy_ax, forces_ax = fig.axes[:2]
+    levels = [  # a foundation as it is
+        forces_ax.axhline(rows["forces_rmse_meV_A"].mean(), color="grey", linestyle=style, linewidth=1, label=label)
+        for style, (label, rows) in zip(LINESTYLES * len(by_foundation), by_foundation)
+    ]
+    if by_foundation:
+        note = ZEROSHOT_ENERGY_NOTE.format(
+            names=", ".join(label for label, _ in by_foundation),
+            values=", ".join(f"{rows['energy_rmse_meV_atom'].mean():.1f}" for _, rows in by_foundation),
+        )
+        fig.supxlabel("\n".join(textwrap.wrap(note, 150)), fontsize="small")
+        forces_ax.legend(handles=levels, fontsize="small")
+    energy_ax.legend(fontsize="small", title=band_note(curves), title_fontsize="small")
     return fig
 
 
@@ -336,7 +389,7 @@ def band_note(curves: pd.DataFrame) -> str:
 
 
 def delta_vs_single_fidelity(
-    curves: pd.DataFrame, title: str = "", validation: pd.DataFrame | None = None
+    curves: pd.DataFrame, title: str = "", validation: pd.DataFrame | None = None, baselines: Sequence[Baseline] = ()
 ) -> plt.Figure:
     """Learning curves (meV/atom, meV/A) of Delta-learning (high minus low fidelity) against training
     on the high fidelity alone (scratch) and, if present, mftl at its best (pre-training size, cap) on
@@ -350,10 +403,12 @@ def delta_vs_single_fidelity(
         f"delta ({delta['fidelities'].iloc[0]})": delta,
         **_mftl_at_best_cap(curves, validation),
     }
-    return _learning_curve_figure(series, _title(curves, title))
+    return _learning_curve_figure(series, _title(curves, title), baselines=baselines)
 
 
-def fidelity_chain(curves: pd.DataFrame, title: str = "", validation: pd.DataFrame | None = None) -> plt.Figure:
+def fidelity_chain(
+    curves: pd.DataFrame, title: str = "", validation: pd.DataFrame | None = None, baselines: Sequence[Baseline] = ()
+) -> plt.Figure:
     """Learning curves (meV/atom, meV/A) of models pre-trained along chains of fidelities
     (methods ``chain_<name>``, one line per named chain, labelled with its fidelities, e.g. fig. 8's
     double and triple fidelity), with scratch (single fidelity) and mftl at its best cap (on ``validation``)
@@ -365,7 +420,7 @@ def fidelity_chain(curves: pd.DataFrame, title: str = "", validation: pd.DataFra
     if not _method_rows(curves, "scratch").empty:
         series["scratch"] = _method_rows(curves, "scratch")
     series.update(_mftl_at_best_cap(curves, validation))
-    return _learning_curve_figure(series, _title(curves, title))
+    return _learning_curve_figure(series, _title(curves, title), baselines=baselines)
 
 
 COST_PARTS = (
@@ -535,7 +590,9 @@ def cost(costs: pd.DataFrame, title: str = "") -> plt.Figure:
     return fig
 
 
-def pretraining_fidelity(curves: pd.DataFrame, title: str = "", validation: pd.DataFrame | None = None) -> plt.Figure:
+def pretraining_fidelity(
+    curves: pd.DataFrame, title: str = "", validation: pd.DataFrame | None = None, baselines: Sequence[Baseline] = ()
+) -> plt.Figure:
     """Fine-tuned test RMSE (meV/atom, meV/A) vs training-set size, one line per pre-training
     (low) fidelity: each dataset's mftl series at its best (pre-training size, epoch cap) on its own
     ``validation`` rows; the
@@ -555,23 +612,78 @@ def pretraining_fidelity(curves: pd.DataFrame, title: str = "", validation: pd.D
     scratch = _method_rows(curves, "scratch")
     if not scratch.empty:
         series["scratch"] = scratch[scratch["dataset"] == scratch["dataset"].iloc[0]]
-    return _learning_curve_figure(series, _title(curves, title))
+    return _learning_curve_figure(series, _title(curves, title), baselines=baselines)
 
 
-def negative_transfer(table: pd.DataFrame, title: str = "") -> plt.Figure:
+def _pretrain_curve_means(curve: pd.DataFrame, pre: int) -> pd.DataFrame:
+    """The pre-training validation curve of pre-training size ``pre``, mean over seeds per epoch (epochs >= 1)."""
+    rows = curve[(curve["pretrain_size"] == pre) & (curve["epoch"] >= 1)]
+    return rows.groupby("epoch")[["valid_loss", *PRETRAIN_CURVE_METRICS.values()]].mean().sort_index()
+
+
+#: the pre-training validation curve's column drawn in each panel of fig. S1 (tables/pretrain_validation.csv)
+PRETRAIN_CURVE_METRICS = {
+    "energy_rmse_meV_atom": "valid_energy_rmse_meV_atom",
+    "forces_rmse_meV_A": "valid_forces_rmse_meV_A",
+}
+
+
+def _draw_pretrain_loss(ax: plt.Axes, curve: pd.DataFrame, caps: list[int], pretrain: list[int]) -> None:
+    """The pre-training validation loss per epoch of the largest cap's run (mean over seeds, line style per
+    pre-training size), each cap marked and labelled with how much the loss fell over the window before it
+    (:func:`mftl.quality.falling_pct`; red where that is the steep part, more than STILL_FALLING_PCT)."""
+    from mftl.quality import STILL_FALLING_PCT, falling_pct, falling_window
+
+    for style, pre in zip(LINESTYLES * len(pretrain), pretrain):
+        means = _pretrain_curve_means(curve, pre)
+        if means.empty:
+            continue
+        suffix = f", pre-train {pre}" if len(pretrain) > 1 else ""
+        ax.plot(means.index, means["valid_loss"], color="0.3", linestyle=style, label=f"validation loss{suffix}")
+        full = curve[curve["pretrain_size"] == pre].groupby("epoch")["valid_loss"].mean().reset_index()
+        for k, cap in enumerate(caps):
+            if cap not in means.index:
+                continue
+            pct = falling_pct(full, cap)
+            steep = bool(np.isfinite(pct) and pct > STILL_FALLING_PCT)
+            colour = "red" if steep else "green"
+            ax.plot([cap], [means.loc[cap, "valid_loss"]], marker="o", color=colour, linestyle="none", label="_cap")
+            if np.isfinite(pct):
+                _tiny_note(
+                    ax, f"-{pct:.0f}% in {falling_window(cap)} ep.", (cap, means.loc[cap, "valid_loss"]),
+                    (4, 4 + 8 * k), color=colour,
+                )  # fmt: skip
+    for cap in caps:
+        ax.axvline(cap, color="0.8", linestyle=":", linewidth=1, label="_cap")
+    _log_axis_with_ticks(ax, sorted({1, *caps}), "pre-training epochs (caps marked)", "low-fidelity validation loss")
+    ax.set_title(
+        f"pre-training validation loss; red: still falling > {STILL_FALLING_PCT:.0f}% at the cap", fontsize="small"
+    )
+    ax.legend(fontsize="x-small")
+
+
+def negative_transfer(table: pd.DataFrame, title: str = "", pretrain_curve: pd.DataFrame | None = None) -> plt.Figure:
     """Fig. S1: against the pre-training epoch cap, the pre-trained model's low-fidelity test RMSE (grey
     squares, right axis) and the high-fidelity test RMSE of the models fine-tuned from it (circles, colour
     per training size, left axis), line style per pre-training size; energy and force panels, log-log; means over seeds
-    (``tables/negative_transfer.csv``). Negative transfer is where the two diverge."""
+    (``tables/negative_transfer.csv``). Negative transfer is where the two diverge.
+
+    With ``pretrain_curve`` (``tables/pretrain_validation.csv``: the pre-training runs' validation errors per
+    epoch, up to the largest cap) each panel also draws the low-fidelity validation RMSE per epoch (thin grey,
+    right axis), and a third panel the validation loss per epoch with the caps marked: where it flattens, and
+    whether each cap lies on its steep part (:mod:`mftl.quality`)."""
     if table.empty:
         raise FigureSkipped("no pre-trained model was evaluated")
     caps = sorted(table["epoch_cap"].astype(int).unique())
     sizes = sorted(table["train_size"].dropna().astype(int).unique())
     pretrain = sorted(table["pretrain_size"].astype(int).unique())
     colours = plt.get_cmap("viridis")(np.linspace(0, 0.9, max(len(sizes), 1)))
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.4), layout="constrained")
+    with_curve = pretrain_curve is not None and not pretrain_curve.empty
+    fig, axes = plt.subplots(1, 3 if with_curve else 2, figsize=(16 if with_curve else 11, 4.4), layout="constrained")
+    low_axes = []
     for ax, (metric, label) in zip(axes, PANELS):
         low_ax = ax.twinx()
+        low_axes.append(low_ax)
         for style, pre in zip(LINESTYLES * len(pretrain), pretrain):
             rows = table[table["pretrain_size"] == pre]
             suffix = f", pre-train {pre}" if len(pretrain) > 1 else ""
@@ -594,10 +706,22 @@ def negative_transfer(table: pd.DataFrame, title: str = "") -> plt.Figure:
                 linestyle=style,
                 label=f"pre-trained, low fidelity{suffix}",
             )
+            if with_curve:
+                means = _pretrain_curve_means(pretrain_curve, pre)
+                low_ax.plot(
+                    means.index,
+                    means[PRETRAIN_CURVE_METRICS[metric]],
+                    color="0.6",
+                    linestyle=style,
+                    linewidth=0.8,
+                    label=f"pre-training, low-fidelity validation per epoch{suffix}",
+                )
         _log_axis_with_ticks(ax, caps, "pre-training epoch cap", f"high-fidelity {label}")
         low_ax.set_yscale("log")
         low_ax.set_ylabel(f"low-fidelity {label}", color="0.4")
-    handles = [h for a in (axes[-1], low_ax) for h in a.get_legend_handles_labels()[0]]
+    if with_curve:
+        _draw_pretrain_loss(axes[2], pretrain_curve, caps, pretrain)
+    handles = [h for a in (axes[1], low_axes[1]) for h in a.get_legend_handles_labels()[0]]
     fig.legend(handles=handles, fontsize="small", loc="outside lower center", ncol=min(len(handles), 4))
     fidelities = table[["low_fidelity", "high_fidelity"]].dropna().drop_duplicates()
     names = f"{fidelities.iloc[0, 0]} -> {fidelities.iloc[0, 1]}" if len(fidelities) else ""

@@ -25,6 +25,8 @@ rule figure:
     input:
         table=figure_table,
         validation=figure_validation,
+        baseline=figure_baseline,
+        pretrain_curve=figure_pretrain_curve,
     output:
         png=report(
             paths.figure(ext="png"),
@@ -43,20 +45,24 @@ rule figure:
     params:
         mftl=MFTL,
         validation=figure_validation_option,
+        baseline=figure_baseline_option,
+        pretrain_curve=figure_pretrain_curve_option,
     shell:
         "{params.mftl} figure --kind {wildcards.figure} --table {input.table:q} {params.validation}"
-        " --title {wildcards.dataset}"
+        " {params.baseline} {params.pretrain_curve} --title {wildcards.dataset}"
         " --out {output.png:q} {output.pdf:q} > {log:q} 2>&1"
 
 
 # Fig. S1's table: the pre-trained models' low-fidelity test RMSE per cap beside the fine-tuned models'
-# high-fidelity test RMSE (drawn by the rule figure as negative_transfer).
+# high-fidelity test RMSE, and the pre-training runs' validation curves per epoch up to the largest cap
+# (drawn by the rule figure as negative_transfer).
 rule negative_transfer_table:
     input:
         pretrained=pretrained_evaluations,
         curves=paths.dataset_file(name="curves.csv"),
     output:
-        paths.table(name="negative_transfer"),
+        table=paths.table(name="negative_transfer"),
+        curve=paths.table(name="pretrain_validation"),
     log:
         paths.log("{dataset}", "negative_transfer_table"),
     localrule: True
@@ -66,7 +72,7 @@ rule negative_transfer_table:
         mftl=MFTL,
     shell:
         "{params.mftl} negative-transfer-table --pretrained {input.pretrained:q} --curves {input.curves:q}"
-        " --out {output:q} > {log:q} 2>&1"
+        " --out {output.table:q} --pretrain-curve {output.curve:q} > {log:q} 2>&1"
 
 
 rule summary:
@@ -145,6 +151,7 @@ rule pretraining_fidelity:
     input:
         curves=pretraining_fidelity_curves,
         validation=pretraining_fidelity_validation,
+        baseline=pretraining_fidelity_baseline,
     output:
         png=report(
             paths.figure(name="pretraining_fidelity", ext="png"),
@@ -161,9 +168,10 @@ rule pretraining_fidelity:
     params:
         mftl=MFTL,
         validation=pretraining_fidelity_validation_option,
+        baseline=pretraining_fidelity_baseline_option,
     shell:
         "{params.mftl} figure --kind pretraining_fidelity --table {input.curves:q} {params.validation}"
-        " --out {output.png:q} {output.pdf:q}"
+        " {params.baseline} --out {output.png:q} {output.pdf:q}"
         " > {log:q} 2>&1"
 
 

@@ -1,5 +1,6 @@
 # Input and argument functions of the rules in figures.smk (figures, tables, costs, report).
-from mftl.figure_catalogue import FIGURES
+from mftl.fidelity_statistics import method_name
+from mftl.figure_catalogue import FIGURES, LEARNING_CURVE_FIGURES
 
 #: the per-dataset figures (rule figure) drawn from another table than the dataset's curves.csv
 FIGURE_TABLES = {
@@ -26,6 +27,47 @@ def validation_option(files):
 
 def figure_validation_option(wildcards):
     return validation_option(figure_validation(wildcards))
+
+
+def low_fidelity_baselines(datasets, figure):
+    """{low fidelity: its tables/fidelity_statistics.csv} of each of ``datasets`` with a fidelity comparison, where
+    ``figure`` draws learning curves (the low fidelity alone as a level); {} otherwise."""
+    if figure not in LEARNING_CURVE_FIGURES:
+        return {}
+    compared = campaign.compared_datasets()
+    return {
+        config["datasets"][d]["low_fidelity"]: paths.table(d, "fidelity_statistics") for d in datasets if d in compared
+    }
+
+
+def baseline_options(baselines, datasets):
+    """--baseline FIDELITY=FILE and --baseline-name FIDELITY=NAME (its labeller's method) of each baseline."""
+    specs = {config["datasets"][d]["low_fidelity"]: config["datasets"][d] for d in datasets}
+    options = []
+    for fidelity, path in baselines.items():
+        name = method_name(specs[fidelity]["fidelities"][fidelity], fidelity)
+        options += [
+            quoted_option("--baseline", f"{fidelity}={path}"),
+            quoted_option("--baseline-name", f"{fidelity}={name}"),
+        ]
+    return " ".join(options)
+
+
+def figure_baseline(wildcards):
+    return list(low_fidelity_baselines([wildcards.dataset], wildcards.figure).values())
+
+
+def figure_baseline_option(wildcards):
+    return baseline_options(low_fidelity_baselines([wildcards.dataset], wildcards.figure), [wildcards.dataset])
+
+
+def figure_pretrain_curve(wildcards):
+    """tables/pretrain_validation.csv for fig. S1 (negative_transfer): the pre-training validation curve per epoch."""
+    return [paths.table(wildcards.dataset, "pretrain_validation")] if wildcards.figure == "negative_transfer" else []
+
+
+def figure_pretrain_curve_option(wildcards):
+    return " ".join(quoted_option("--pretrain-curve", path) for path in figure_pretrain_curve(wildcards))
 
 
 def figure_category(wildcards):
@@ -84,6 +126,17 @@ def pretraining_fidelity_validation(wildcards):
 
 def pretraining_fidelity_validation_option(wildcards):
     return validation_option(pretraining_fidelity_validation(wildcards))
+
+
+def pretraining_fidelity_baseline(wildcards):
+    """tables/fidelity_statistics.csv of each dataset of the group: each low fidelity alone, a level."""
+    group = campaign.pretraining_fidelity_group(wildcards.dataset)
+    return list(low_fidelity_baselines(group, "pretraining_fidelity").values())
+
+
+def pretraining_fidelity_baseline_option(wildcards):
+    group = campaign.pretraining_fidelity_group(wildcards.dataset)
+    return baseline_options(low_fidelity_baselines(group, "pretraining_fidelity"), group)
 
 
 def paper_results_file(wildcards):
