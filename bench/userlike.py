@@ -25,7 +25,9 @@ PER_MOLECULE = 50
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", type=Path)
-    parser.add_argument("--source", type=Path, default=Path(__file__).resolve().parents[1] / "resources/demo/demo.extxyz")
+    parser.add_argument(
+        "--source", type=Path, default=Path(__file__).resolve().parents[1] / "resources/demo/demo.extxyz"
+    )
     args = parser.parse_args()
     taken = {m: 0 for m in MOLECULES}
     frames = []

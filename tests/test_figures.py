@@ -410,7 +410,7 @@ def test_the_pretraining_fidelity_figure_draws_each_low_fidelity_alone(tmp_path)
 
 
 def test_method_name_is_the_labellers_method_else_the_fidelity_key():
-    from mftl.fidelity_statistics import method_name
+    from mftl.fidelity_names import method_name
 
     assert method_name({"labeller": "tblite", "options": {"method": "GFN1-xTB"}}, "gfn1") == "GFN1-xTB"
     assert method_name({"labeller": "dftbplus", "options": {"skf_dir": "x"}}, "dftb") == "dftb"

@@ -216,15 +216,24 @@ def test_dry_run_of_the_demo_plans_one_job_per_model_its_config_implies():
     counts = job_counts(demo.stdout)
     datasets = yaml.safe_load((REPO / "config/config.yaml").read_text())["datasets"].values()
 
+    def seeds(d, methods):
+        """The seeds the methods run with: method_seeds where given (a method without one runs every seed)."""
+        listed = [d.get("method_seeds", {}).get(m, d["seeds"]) for m in methods if m in d["methods"]]
+        return {s for chosen in listed for s in chosen}
+
     def grid(*keys, methods):
-        return sum(np.prod([len(d[key]) for key in keys]) for d in datasets if set(methods) & set(d["methods"]))
+        return sum(
+            len(seeds(d, methods)) * np.prod([len(d[key]) for key in keys])
+            for d in datasets
+            if set(methods) & set(d["methods"])
+        )
 
     for rule in ("scratch", "delta", "foundation", "foundation_multihead"):
-        assert counts.get(rule, 0) == grid("seeds", "train_sizes", methods=[rule]), rule
+        assert counts.get(rule, 0) == grid("train_sizes", methods=[rule]), rule
     pretrained = ["mftl", "mftl_auto"]
-    assert counts["pretrain"] == grid("seeds", "pretrain_sizes", methods=pretrained) > 0
-    assert counts["mftl"] == grid("seeds", "train_sizes", "pretrain_sizes", "epoch_caps", methods=pretrained)
-    assert counts["select_cap"] == grid("seeds", "train_sizes", "pretrain_sizes", methods=["mftl_auto"])
+    assert counts["pretrain"] == grid("pretrain_sizes", methods=pretrained) > 0
+    assert counts["mftl"] == grid("train_sizes", "pretrain_sizes", "epoch_caps", methods=pretrained)
+    assert counts["select_cap"] == grid("train_sizes", "pretrain_sizes", methods=["mftl_auto"])
     # every trained model is evaluated on the test set once; mftl_auto picks one of the fine-tuned models
     trained = ("scratch", "mftl", "delta", "foundation", "foundation_multihead", "chain")
     assert counts["evaluate"] == sum(counts.get(rule, 0) for rule in trained)

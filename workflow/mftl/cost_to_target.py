@@ -47,6 +47,7 @@ import pandas as pd
 
 from mftl.costs import COMPONENTS
 from mftl.data_efficiency import DEFAULT_BOUND, SCRATCH
+from mftl.fidelity_names import dataset_fidelity_name
 from mftl.learning_curve_fits import (
     BELOW,
     EXTRAPOLATED,
@@ -159,10 +160,8 @@ def labels_to_buy(size: float, spec: Mapping) -> str:
     configurations, and the test set for whoever has none ('' without a size or training)."""
     if not np.isfinite(size) or size == 0:
         return ""
-    from mftl.footing import fidelity_name
-
     validation, test = int(spec["split"]["validation"]), int(spec["split"]["test"])
-    high = fidelity_name(spec, spec.get("high_fidelity")) or "high-fidelity"
+    high = dataset_fidelity_name(spec, spec.get("high_fidelity")) or "high-fidelity"
     n = int(size)
     return f"{n} training + {validation} validation = {n + validation} {high} labels (+{test} test if you have none)"
 

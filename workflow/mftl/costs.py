@@ -168,7 +168,7 @@ def _foundation(row: Mapping) -> str:
     return str(row["fidelities"]).split("->")[0]
 
 
-def _tag(row: Mapping, method: str | None = None) -> str:
+def row_run_tag(row: Mapping, method: str | None = None) -> str:
     method = method or row["method"]
     size, seed = int(row["train_size"]), int(row["seed"])
     if method == "mftl":
@@ -199,7 +199,7 @@ def point_costs(book: CostBook, row: Mapping) -> dict:
         out["evaluation_s"] = job_seconds(book.bench(dataset, "eval", ZEROSHOT, str(row["fidelities"])))
         out["foundation_s"] = foundation_cost(book, str(row["fidelities"]))
         return out
-    tag = _tag(row)
+    tag = row_run_tag(row)
 
     if method == "mftl_auto":
         pre, size = int(row["pretrain_size"]), int(row["train_size"])
@@ -207,7 +207,7 @@ def point_costs(book: CostBook, row: Mapping) -> dict:
         runs = [(Path(paths.model_dir(dataset, "mftl", t, results=book.results)), t) for t in tags]
         out["training_s"] = sum(job_seconds(book.bench(dataset, "mftl", t)) for _, t in runs)
         out["evaluation_s"] = sum(job_seconds(book.bench(dataset, "valid", "mftl", t)) for _, t in runs)
-        out["evaluation_s"] += job_seconds(book.bench(dataset, "eval", "mftl", _tag(row, "mftl")))
+        out["evaluation_s"] += job_seconds(book.bench(dataset, "eval", "mftl", row_run_tag(row, "mftl")))
         run_dir = runs[0][0]
     else:
         run_dir = Path(paths.model_dir(dataset, method, tag, results=book.results))
@@ -251,7 +251,9 @@ def costs_table(curves: pd.DataFrame, config: Mapping, results: str | Path = "re
     rows = []
     for _, row in curves.iterrows():
         parts = point_costs(book, row)
-        method, tag = ("mftl", _tag(row, "mftl")) if row["method"] == "mftl_auto" else (row["method"], _tag(row))
+        method, tag = (
+            ("mftl", row_run_tag(row, "mftl")) if row["method"] == "mftl_auto" else (row["method"], row_run_tag(row))
+        )
         if method == ZEROSHOT:  # the device of its evaluation
             record = paths.evaluation(row["dataset"], ZEROSHOT, str(row["fidelities"]), results=book.results)
         else:

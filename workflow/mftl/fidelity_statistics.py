@@ -6,7 +6,7 @@ Pearson correlation of relative energies per atom (meV/atom; each side's own lea
 per-element energies removed, as in ``tables/fidelity_comparison.csv``) and of force components
 (meV/A). Written as ``tables/fidelity_statistics.csv`` beside the figure whose legends held only
 the RMSDs. Its row of the low fidelity (``molecule`` all) is the cheap method's own error, the level
-the learning curves draw (:func:`low_fidelity_level`, named by :func:`method_name`).
+the learning curves draw (:func:`low_fidelity_level`, named by :func:`mftl.fidelity_names.method_name`).
 """
 
 from __future__ import annotations
@@ -66,11 +66,6 @@ def fidelity_statistics(table: pd.DataFrame, molecules: Mapping[int, str] | None
                 ]
             )
     return pd.DataFrame(rows, columns=COLUMNS)
-
-
-def method_name(fidelity_spec: Mapping, fidelity: str) -> str:
-    """The name a fidelity is shown under: its labeller options' ``method`` (e.g. GFN1-xTB), else its key."""
-    return str((fidelity_spec.get("options") or {}).get("method") or fidelity)
 
 
 def low_fidelity_level(statistics: pd.DataFrame, fidelity: str) -> tuple[float, float] | None:

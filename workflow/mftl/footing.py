@@ -21,7 +21,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
 from pathlib import Path
@@ -31,7 +30,11 @@ import pandas as pd
 
 from mftl import paths
 from mftl.cost_to_target import DELTA
+from mftl.costs import row_run_tag
+from mftl.fidelity_names import dataset_fidelity_name
+from mftl.fidelity_statistics import low_fidelity_level
 from mftl.learning_curve_fits import ROUTE_KEYS, RouteFit
+from mftl.mace_results import validation_curve
 from mftl.methods import ZEROSHOT
 from mftl.tables import with_series_keys
 
@@ -50,41 +53,26 @@ STATISTICS = {"energy_rmse_meV_atom": "energy_rmsd_meV_atom", "forces_rmse_meV_A
 LAST_EPOCHS = 0.1
 
 
-def fidelity_name(spec: Mapping, key: str | None) -> str:
-    """A fidelity's method as the config names it (``options.method``), else its key."""
-    options = spec.get("fidelities", {}).get(key, {}).get("options", {}) if key else {}
-    return str(options.get("method") or key or "")
-
-
 def baseline(statistics: pd.DataFrame | None, spec: Mapping) -> tuple[str, dict]:
     """(name, {metric: error}) of the low fidelity alone against the high fidelity; ('', {}) without one."""
     low = spec.get("low_fidelity")
-    if statistics is None or not low:
+    level = low_fidelity_level(statistics, low) if statistics is not None and low else None
+    if level is None:
         return "", {}
-    rows = statistics[(statistics["compared"].astype(str) == low) & (statistics["molecule"].astype(str) == "all")]
-    if rows.empty:
-        return "", {}
-    method = fidelity_name(spec, low)
+    method = dataset_fidelity_name(spec, low)
     name = f"{method} alone ({low})" if method != low else f"{low} alone"
-    return name, {metric: float(rows[column].iloc[0]) for metric, column in STATISTICS.items()}
+    return name, dict(zip(STATISTICS, level))
 
 
 def validation_drop(run_dir: str | Path) -> float:
     """Relative fall of the validation loss over the last 10% of a run's epochs, (loss then - loss at the end)
-    / loss then, from mace's ``results/*_train.txt`` (the ``Default`` head where there are several); NaN
-    without the file."""
-    records = []
-    for results in sorted(Path(run_dir).glob("results/*_train.txt")):
-        lines = results.read_text().splitlines()
-        records += [json.loads(line) for line in lines if line.startswith("{")]
-    evals = [r for r in records if r.get("mode") == "eval" and r.get("epoch") is not None and "loss" in r]
-    if any("head" in r for r in evals) and any(r.get("head") == "Default" for r in evals):
-        evals = [r for r in evals if r.get("head") == "Default"]
-    loss = {int(r["epoch"]): float(r["loss"]) for r in evals}  # a resumed run's later line wins
-    if len(loss) < 2:
+    / loss then (:func:`mftl.mace_results.validation_curve`); NaN with fewer than two validations."""
+    curve = validation_curve(run_dir).dropna(subset=["valid_loss"])
+    if len(curve) < 2:
         return math.nan
+    loss = dict(zip(curve["epoch"], curve["valid_loss"]))
     epochs = sorted(loss)
-    window = max(1, round(LAST_EPOCHS * (epochs[-1] + 1)))
+    window = max(1, round(LAST_EPOCHS * epochs[-1]))
     start = max((e for e in epochs if e <= epochs[-1] - window), default=epochs[0])
     return (loss[start] - loss[epochs[-1]]) / loss[start]
 
@@ -96,10 +84,8 @@ def _flag(rows: pd.DataFrame, column: str) -> pd.Series:
 
 
 def _run_dir(row: pd.Series, results: Path) -> Path:
-    from mftl.costs import _tag  # the run folder's tag of a curves row, as costs.csv finds it
-
     method = "mftl" if row["method"] == "mftl_auto" else row["method"]
-    return Path(paths.model_dir(row["dataset"], method, _tag(row, method), results=results))
+    return Path(paths.model_dir(row["dataset"], method, row_run_tag(row, method), results=results))
 
 
 def under_trained_note(rows: pd.DataFrame, results: Path | None) -> str:
@@ -150,7 +136,7 @@ def with_footing(
     for fit in fits:
         final = float(fit.means[-1]) if len(fit.sizes) else math.nan
         reference = errors.get(fit.metric, math.nan)
-        columns["low_fidelity"].append(fidelity_name(spec, spec.get("low_fidelity")))
+        columns["low_fidelity"].append(dataset_fidelity_name(spec, spec.get("low_fidelity")))
         columns["baseline"].append(name)
         columns["baseline_rmse"].append(reference)
         columns["final_rmse"].append(final)

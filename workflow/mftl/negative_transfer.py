@@ -18,7 +18,8 @@ import pandas as pd
 
 from mftl import paths
 from mftl.campaign import PRETRAINED  # the method of a pre-trained model's evaluation records
-from mftl.quality import CURVE_COLUMNS, pretrain_validation_curve
+from mftl.mace_results import CURVE_COLUMNS
+from mftl.quality import pretrain_validation_curve
 
 KEYS = ["dataset", "pretrain_size", "epoch_cap"]
 COLUMNS = [

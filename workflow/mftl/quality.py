@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from mftl import paths
+from mftl.mace_results import validation_curve
 from mftl.methods import PRETRAINED_METHODS
 
 #: the columns this module adds to curves.csv
@@ -46,8 +47,6 @@ FLAG_COLUMNS = [
 #: a cap is on the steep part of the pre-training validation curve when the loss fell more than this (percent)
 #: over the window before it (:func:`falling_window`)
 STILL_FALLING_PCT = 10.0
-#: columns of :func:`pretrain_validation_curve` (epoch: epochs trained, 0 before training)
-CURVE_COLUMNS = ["epoch", "valid_loss", "valid_energy_rmse_meV_atom", "valid_forces_rmse_meV_A"]
 
 
 def run_flags(model_dir: Path) -> dict:
@@ -62,27 +61,8 @@ def run_flags(model_dir: Path) -> dict:
 
 
 def pretrain_validation_curve(pretrain_dir: str | Path) -> pd.DataFrame:
-    """The pre-training's validation errors per epoch from mace's ``results/*_train.txt`` (JSON lines; the
-    ``mode: eval`` lines): ``epoch`` = epochs trained (mace's 0-based epoch + 1; 0 for the evaluation before
-    training, epoch null), the validation loss and RMSEs (meV/atom, meV/A). The first line of an epoch counts
-    (as :func:`pretrain_validation_error`); empty without a results file."""
-    rows = []
-    for results in sorted(Path(pretrain_dir).glob("results/*_train.txt")):
-        for line in results.read_text().splitlines():
-            record = json.loads(line) if line.startswith("{") else {}
-            if record.get("mode") != "eval":
-                continue
-            epoch = 0 if record.get("epoch") is None else int(record["epoch"]) + 1
-            rows.append(
-                [
-                    epoch,
-                    float(record.get("loss", np.nan)),
-                    1000.0 * float(record.get("rmse_e_per_atom", np.nan)),
-                    1000.0 * float(record.get("rmse_f", np.nan)),
-                ]
-            )
-    curve = pd.DataFrame(rows, columns=CURVE_COLUMNS)
-    return curve.drop_duplicates("epoch", keep="first").sort_values("epoch").reset_index(drop=True)
+    """The pre-training's validation errors per epoch (:func:`mftl.mace_results.validation_curve`)."""
+    return validation_curve(pretrain_dir)
 
 
 def pretrain_validation_error(pretrain_dir: str | Path, cap: int) -> tuple[float, float]:

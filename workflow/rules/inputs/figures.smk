@@ -1,5 +1,5 @@
 # Input and argument functions of the rules in figures.smk (figures, tables, costs, report).
-from mftl.fidelity_statistics import method_name
+from mftl.fidelity_names import method_name
 from mftl.figure_catalogue import FIGURES, LEARNING_CURVE_FIGURES
 
 #: the per-dataset figures (rule figure) drawn from another table than the dataset's curves.csv
