@@ -21,6 +21,7 @@ import pandas as pd
 
 from mftl import paths
 from mftl.methods import PRETRAINED_METHODS
+from mftl.series import series_label
 
 #: the columns this module adds to curves.csv
 FLAG_COLUMNS = ["reached_max_epochs", "pretrain_valid_energy_rmse_meV_atom", "pretrain_valid_forces_rmse_meV_A"]
@@ -73,8 +74,6 @@ def with_quality_columns(table: pd.DataFrame) -> pd.DataFrame:
 
 def quality_warnings(curves: pd.DataFrame) -> list[str]:
     """One line per dataset and problem, for the end of the run and the report (empty: nothing to flag)."""
-    from mftl.curves import series_label
-
     warnings = []
     for dataset, rows in curves.groupby("dataset", sort=False):
         trained = rows[rows["train_size"] > 0]
