@@ -1,6 +1,7 @@
 """The shape of the library, read from its source with ast (nothing is imported): no import cycle among the
 mftl modules, counting imports inside functions too (a function-level import hides a cycle from Python
-but not from the design)."""
+but not from the design), and no function with more than ten parameters (what a job needs travels as one
+object, e.g. :class:`mftl.training_job.TrainingJob`)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 from conftest import REPO
 
 PACKAGE = REPO / "workflow" / "mftl"
+MAX_PARAMETERS = 10
 
 
 def _modules() -> dict[str, Path]:
@@ -96,3 +98,17 @@ def test_the_graph_sees_function_level_imports_and_finds_a_cycle():
 
 def test_no_import_cycle_among_mftl_modules():
     assert cycles(import_graph()) == []
+
+
+def test_no_function_of_the_library_takes_more_than_ten_parameters():
+    crowded = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
+                a = node.args
+                n = len(a.posonlyargs) + len(a.args) + len(a.kwonlyargs) + bool(a.vararg) + bool(a.kwarg)
+                n -= bool(a.args and a.args[0].arg in ("self", "cls"))
+                if n > MAX_PARAMETERS:
+                    name = getattr(node, "name", "lambda")
+                    crowded.append(f"{path.relative_to(REPO)}:{node.lineno} {name} ({n} parameters)")
+    assert not crowded, "\n".join(crowded)
