@@ -14,7 +14,7 @@ import sys
 import pytest
 import yaml
 
-from conftest import PLACEHOLDER_E0S, REPO, env_with_venv, tiny_config
+from conftest import PLACEHOLDER_E0S, REPO, env_with_venv, full_tiny_config, tiny_config
 from mftl import paths
 from mftl.campaign import Campaign
 from mftl.config import check_config
@@ -30,14 +30,19 @@ def _checked(config: dict) -> dict:
     return check_config(copy.deepcopy(config), SCHEMA)
 
 
+def _recorder():
+    """bench/compare_dryruns.py, which records every job of a real dry run."""
+    spec = importlib.util.spec_from_file_location("compare_dryruns", REPO / "bench/compare_dryruns.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    return script
+
+
 @pytest.fixture(scope="module")
 def demo_plan():
     """The demo config (every method: scratch, mftl, mftl_auto, delta, foundations, zero-shot, a chain) and
     every job of its real dry run, paths relative to the planning directory."""
-    spec = importlib.util.spec_from_file_location("compare_dryruns", REPO / "bench/compare_dryruns.py")
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
-    jobs = script.record([str(REPO / "config/config.yaml")], [])
+    jobs = _recorder().record([str(REPO / "config/config.yaml")], [])
     text = yaml.safe_dump(jobs).replace("<workdir>/", "")
     config = _checked(yaml.safe_load((REPO / "config/config.yaml").read_text()))
     return config, yaml.safe_load(text)
@@ -75,14 +80,11 @@ def _input_files(job) -> set[str]:
     return {path for value in inputs.values() for path in (value if isinstance(value, list) else [value])}
 
 
-def test_every_training_runs_its_campaign_job_whose_files_are_its_inputs(demo_plan):
+def _check_trainings(campaign: Campaign, jobs: list[dict]) -> list[dict]:
     """Each training rule passes the campaign's TrainingJob of its wildcards, intact through the shell, with
     the options of its stage; every file the job names is an input of the rule, or lies in the folder of an
     input run (the pre-training run, the chain's previous stage, the foundation the campaign trains)."""
-    config, jobs = demo_plan
-    campaign = Campaign(config, REPO)
     trainings = [job for job in jobs if job["rule"] in (*STAGES, "delta", "chain_stage")]
-    assert {job["rule"] for job in trainings} >= {"scratch", "pretrain", "delta", "foundation", "chain"}
     for job in trainings:
         planned = campaign.training_job(job["rule"], job["wildcards"])
         assert job["params"]["job"] == planned.to_json(), job["output"]
@@ -96,6 +98,35 @@ def test_every_training_runs_its_campaign_job_whose_files_are_its_inputs(demo_pl
             runs = {f"{path}/training.json", f"{os.path.dirname(path)}/training.json"}
             assert path in inputs or runs & inputs, (job["rule"], name, path)
         assert planned.files()["train_pool"] == job["input"]["pool"]
+    return trainings
+
+
+def test_every_training_runs_its_campaign_job_whose_files_are_its_inputs(demo_plan):
+    config, jobs = demo_plan
+    trainings = _check_trainings(Campaign(config, REPO), jobs)
+    assert {job["rule"] for job in trainings} >= {"scratch", "pretrain", "delta", "foundation", "chain"}
+
+
+def test_chain_stages_and_replay_files_are_planned_from_the_campaign_too(tiny_source, tmp_path):
+    """The tiny campaign's chain stage and multi-head fine-tunings (the analog's own training data, a replay
+    file of the config, which is the job's input)."""
+    config = full_tiny_config(tiny_source)
+    config["datasets"]["tiny"]["foundation"] = ["analog", "other"]
+    replay = tmp_path / "replay.extxyz"
+    for path in (tmp_path / "other.model", replay):
+        path.write_text("")
+    config["foundations"]["other"] = {
+        "file": str(tmp_path / "other.model"),
+        "replay": {"file": str(replay), "energy_key": "e", "forces_key": "f"},
+    }
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    jobs = yaml.safe_load(
+        yaml.safe_dump(_recorder().record([str(tmp_path / "config.yaml")], [])).replace("<workdir>/", "")
+    )
+    trainings = _check_trainings(Campaign(_checked(config), REPO), jobs)
+    assert {job["rule"] for job in trainings} >= {"chain_stage", "foundation_multihead"}
+    other = [j for j in trainings if j["rule"] == "foundation_multihead" and j["wildcards"]["foundation"] == "other"]
+    assert len(other) == 2 and all(job["input"]["replay"] == str(replay) for job in other)
 
 
 def test_the_epoch_cap_reaches_mace(demo_plan):

@@ -107,6 +107,10 @@ use rule scratch as foundation with:
 
 
 use rule foundation as foundation_multihead with:
+    input:
+        unpack(hf_train_inputs),
+        unpack(replay_inputs),
+        foundation=foundation_needs,
     output:
         paths.training_json(method="foundation_multihead", tag=paths.foundation_tag()),
     log:

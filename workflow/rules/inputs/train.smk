@@ -56,6 +56,14 @@ def foundation_download_name(wildcards):
     return config["foundations"][wildcards.foundation]["name"]
 
 
+def replay_inputs(wildcards):
+    """Multi-head fine-tuning's replay file when the config names one (a trained_by foundation replays its own
+    training data, which comes with its run: input foundation; mace downloads its own data sets itself)."""
+    spec = campaign.foundation_spec(wildcards.dataset, wildcards.foundation)
+    replay = spec.get("replay")
+    return {"replay": replay["file"]} if isinstance(replay, dict) and "trained_by" not in spec else {}
+
+
 # ---- fidelity chains: stage k fine-tunes stage k-1's model (mftl/chains.py) ----
 
 
