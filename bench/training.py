@@ -48,18 +48,10 @@ def timed(cmd, cwd) -> float:
 
 def workflow_train(pool: Path, n: int, epochs: int, out: Path) -> float:
     from mftl.cli import train_command
+    from mftl.training_job import TrainingJob
 
-    command = train_command(
-        pool,
-        out,
-        fidelity="gfn1",
-        size=n,
-        seed=0,
-        max_epochs=epochs,
-        hyperparameters=ARCH,
-        threads=2,
-        keep_checkpoints=True,
-    )
+    job = TrainingJob(pool, "gfn1", n, 0, epochs, hyperparameters=ARCH, keep_checkpoints=True, device="cpu")
+    command = train_command(job, out, threads=2)
     return timed(command, REPO)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import importlib.util
+import os
 import re
 import shlex
 import subprocess
@@ -13,10 +14,11 @@ import sys
 import pytest
 import yaml
 
-from conftest import PLACEHOLDER_E0S, REPO, env_with_venv, tiny_config
+from conftest import PLACEHOLDER_E0S, REPO, env_with_venv, full_tiny_config, tiny_config
 from mftl import paths
 from mftl.campaign import Campaign
 from mftl.config import check_config
+from mftl.training_job import TrainingJob
 
 SCHEMA = REPO / "workflow/schemas/config.schema.yaml"
 #: training rule -> the stage whose options it passes (Delta: scratch's, with its own prior)
@@ -28,14 +30,19 @@ def _checked(config: dict) -> dict:
     return check_config(copy.deepcopy(config), SCHEMA)
 
 
+def _recorder():
+    """bench/compare_dryruns.py, which records every job of a real dry run."""
+    spec = importlib.util.spec_from_file_location("compare_dryruns", REPO / "bench/compare_dryruns.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    return script
+
+
 @pytest.fixture(scope="module")
 def demo_plan():
     """The demo config (every method: scratch, mftl, mftl_auto, delta, foundations, zero-shot, a chain) and
     every job of its real dry run, paths relative to the planning directory."""
-    spec = importlib.util.spec_from_file_location("compare_dryruns", REPO / "bench/compare_dryruns.py")
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
-    jobs = script.record([str(REPO / "config/config.yaml")], [])
+    jobs = _recorder().record([str(REPO / "config/config.yaml")], [])
     text = yaml.safe_dump(jobs).replace("<workdir>/", "")
     config = _checked(yaml.safe_load((REPO / "config/config.yaml").read_text()))
     return config, yaml.safe_load(text)
@@ -68,31 +75,75 @@ def test_the_campaign_names_the_models_snakemake_plans_to_train_and_test(demo_pl
         assert records["benchmarks"] and set(records["benchmarks"]) <= benchmarks, d
 
 
-def test_every_training_gets_its_stages_options_and_the_epoch_cap_reaches_mace(demo_plan):
+def _input_files(job) -> set[str]:
+    inputs = job["input"] if isinstance(job["input"], dict) else {"_list": job["input"]}
+    return {path for value in inputs.values() for path in (value if isinstance(value, list) else [value])}
+
+
+def _check_trainings(campaign: Campaign, jobs: list[dict]) -> list[dict]:
+    """Each training rule passes the campaign's TrainingJob of its wildcards, intact through the shell, with
+    the options of its stage; every file the job names is an input of the rule, or lies in the folder of an
+    input run (the pre-training run, the chain's previous stage, the foundation the campaign trains)."""
+    trainings = [job for job in jobs if job["rule"] in (*STAGES, "delta", "chain_stage")]
+    for job in trainings:
+        planned = campaign.training_job(job["rule"], job["wildcards"])
+        assert job["params"]["job"] == planned.to_json(), job["output"]
+        argv = shlex.split(job["shell"].split(" train ", 1)[1].split(" > ")[0])
+        assert TrainingJob.from_json(argv[argv.index("--job") + 1]) == planned
+        if job["rule"] != "chain_stage":
+            stage = campaign.stage_options(job["wildcards"]["dataset"], STAGES.get(job["rule"], "scratch"))
+            assert {name: getattr(planned, name) for name in stage} == stage
+        inputs = _input_files(job)
+        for name, path in planned.files().items():
+            runs = {f"{path}/training.json", f"{os.path.dirname(path)}/training.json"}
+            assert path in inputs or runs & inputs, (job["rule"], name, path)
+        assert planned.files()["train_pool"] == job["input"]["pool"]
+    return trainings
+
+
+def test_every_training_runs_its_campaign_job_whose_files_are_its_inputs(demo_plan):
+    config, jobs = demo_plan
+    trainings = _check_trainings(Campaign(config, REPO), jobs)
+    assert {job["rule"] for job in trainings} >= {"scratch", "pretrain", "delta", "foundation", "chain"}
+
+
+def test_chain_stages_and_replay_files_are_planned_from_the_campaign_too(tiny_source, tmp_path):
+    """The tiny campaign's chain stage and multi-head fine-tunings (the analog's own training data, a replay
+    file of the config, which is the job's input)."""
+    config = full_tiny_config(tiny_source)
+    config["datasets"]["tiny"]["foundation"] = ["analog", "other"]
+    replay = tmp_path / "replay.extxyz"
+    for path in (tmp_path / "other.model", replay):
+        path.write_text("")
+    config["foundations"]["other"] = {
+        "file": str(tmp_path / "other.model"),
+        "replay": {"file": str(replay), "energy_key": "e", "forces_key": "f"},
+    }
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    jobs = yaml.safe_load(
+        yaml.safe_dump(_recorder().record([str(tmp_path / "config.yaml")], [])).replace("<workdir>/", "")
+    )
+    trainings = _check_trainings(Campaign(_checked(config), REPO), jobs)
+    assert {job["rule"] for job in trainings} >= {"chain_stage", "foundation_multihead"}
+    other = [j for j in trainings if j["rule"] == "foundation_multihead" and j["wildcards"]["foundation"] == "other"]
+    assert len(other) == 2 and all(job["input"]["replay"] == str(replay) for job in other)
+
+
+def test_the_epoch_cap_reaches_mace(demo_plan):
     """The pre-training epoch cap, config -> campaign -> rule -> `mftl train`: a pre-training runs to the
     largest cap and serves every cap; a fine-tuning starts from the pre-training run at its own cap."""
     config, jobs = demo_plan
-    campaign = Campaign(config, REPO)
-    trainings = [job for job in jobs if job["rule"] in (*STAGES, "delta", "chain_stage")]
-    assert {job["rule"] for job in trainings} >= {"scratch", "pretrain", "delta", "foundation", "chain"}
-    for job in trainings:
-        dataset, shell = job["wildcards"]["dataset"], job["shell"]
-        if job["rule"] != "chain_stage":
-            delta = job["rule"] == "delta"
-            options = campaign.training_options(dataset, STAGES.get(job["rule"], "scratch"), delta=delta)
-            assert options in shell, job["output"]
-        argv = shlex.split(shell.split(" train ", 1)[1].split(" > ")[0])
-        caps = sorted(config["datasets"][dataset].get("epoch_caps", []))
+    for job in jobs:
+        if job["rule"] not in (*STAGES, "delta", "chain_stage"):
+            continue
+        planned = TrainingJob.from_json(job["params"]["job"])
+        caps = sorted(config["datasets"][job["wildcards"]["dataset"]].get("epoch_caps", []))
         if job["rule"] == "pretrain":
-            assert argv[argv.index("--max-epochs") + 1] == str(caps[-1])
-            assert argv[argv.index("--serve-caps") + 1 : argv.index("--serve-caps") + 1 + len(caps)] == [
-                str(c) for c in caps
-            ]
+            assert planned.max_epochs == caps[-1] and planned.serve_caps == tuple(caps)
         if "cap" in job["wildcards"] and job["rule"] != "pretrain":
-            assert argv[argv.index("--init-cap") + 1] == job["wildcards"]["cap"]
-            start = argv[argv.index("--init-from") + 1]
-            assert f"{start}/training.json" in _outputs(jobs, "pretrain")
-            assert job["input"]["pretrained"] == f"{start}/training.json"
+            assert planned.init_cap == int(job["wildcards"]["cap"])
+            assert f"{planned.init_from}/training.json" in _outputs(jobs, "pretrain")
+            assert job["input"]["pretrained"] == f"{planned.init_from}/training.json"
 
 
 def test_user_data_without_isolated_atoms_gets_no_prior_and_given_e0s_transfer_the_binding(tmp_path):
@@ -102,8 +153,9 @@ def test_user_data_without_isolated_atoms_gets_no_prior_and_given_e0s_transfer_t
     config["datasets"]["tiny"]["fidelities"]["gfn1"] = {"energy_key": "gfn1_energy", "forces_key": "gfn1_forces"}
     campaign = Campaign(_checked(config))
     assert campaign.e0_prior("tiny", "ref") is None and campaign.e0_prior("tiny", "gfn1") is None
-    assert "--prior" not in campaign.training_options("tiny", "scratch")
-    assert campaign.training_options("tiny", "pretrain").endswith("--serve-caps 1 3 --device cpu")
+    assert campaign.scratch_job("tiny", 5, 0).prior is None
+    pretrain = campaign.pretrain_job("tiny", 40, 0)
+    assert (pretrain.prior, pretrain.serve_caps, pretrain.max_epochs, pretrain.device) == (None, (1, 3), 3, "cpu")
 
     given = copy.deepcopy(config)
     for fidelity in ("ref", "gfn1"):
@@ -113,9 +165,8 @@ def test_user_data_without_isolated_atoms_gets_no_prior_and_given_e0s_transfer_t
     assert campaign.e0_prior("tiny", "ref") == paths.e0_prior("tiny", "ref")
     assert campaign.e0_prior("tiny", "gfn1") == paths.atom_energies("tiny", "gfn1")
     # a Delta model's prior is the high fidelity's isolated atoms alone
-    assert campaign.training_options("tiny", "scratch", delta=True).endswith(
-        f"--prior {paths.atom_energies('tiny', 'ref')}"
-    )
+    assert campaign.delta_job("tiny", 5, 0).prior == paths.atom_energies("tiny", "ref")
+    assert campaign.scratch_job("tiny", 5, 0).prior == paths.e0_prior("tiny", "ref")
     no_pool = copy.deepcopy(given)
     no_pool["datasets"]["tiny"]["split"]["pretrain_pool"] = 0
     no_pool["datasets"]["tiny"]["methods"] = ["scratch"]

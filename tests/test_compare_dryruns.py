@@ -33,8 +33,9 @@ def test_a_plan_compares_equal_to_itself_and_a_changed_device_is_reported(tmp_pa
     changed = _run("compare", str(tmp_path / "a.json"), str(tmp_path / "cpu.json"))
     assert changed.returncode == 1
     headers = {line for line in changed.stdout.splitlines() if line and not line.startswith(" ")}
-    # the demo's trainings and evaluations pass --device auto: each is reported, as --device cpu
-    named_device = {script.job_key(j) for j in auto if "--device auto" in (j["shell"] or "")}
+    # the demo's trainings (their job's device) and evaluations (--device) run on auto: each is reported, as cpu
+    auto_device = ("--device auto", '"device": "auto"')
+    named_device = {script.job_key(j) for j in auto if any(word in (j["shell"] or "") for word in auto_device)}
     assert len(named_device) > 20 and named_device <= headers
     assert "      - auto\n      + cpu" in changed.stdout
     # and nothing else than jobs whose record differs
@@ -48,7 +49,7 @@ def test_a_plan_compares_equal_to_itself_and_a_changed_device_is_reported(tmp_pa
     assert {j["rule"] for j in renamed} >= {"tuned"} and "mftl" not in {j["rule"] for j in renamed}
     trainings = [j for j in renamed if j["shell"] and " -m mftl fit " in j["shell"]]
     assert len(trainings) == sum(1 for j in auto if j["shell"] and " -m mftl train " in j["shell"]) > 20
-    assert all("--train-pool" in j["shell"] for j in trainings)  # option words that contain "train" are kept
+    assert all('"train_pool":' in j["shell"] for j in trainings)  # words that contain "train" are kept
     (tmp_path / "renamed.json").write_text(json.dumps({"jobs": renamed}))
     plain = _run("compare", str(tmp_path / "a.json"), str(tmp_path / "renamed.json"))
     assert plain.returncode == 1

@@ -10,6 +10,7 @@ import torch
 from conftest import TINY_MODEL, env_with_venv
 from mftl.checkpoints import checkpoints_by_epoch
 from mftl.cli import train_command
+from mftl.training_job import TrainingJob
 
 pytestmark = pytest.mark.slow  # trains MACE on the tiny campaign's data
 
@@ -21,7 +22,7 @@ def test_patience_ends_the_run_and_the_model_is_the_best_checkpoint(tiny_campaig
     hyper = {**TINY_MODEL, "default_dtype": "float64", "batch_size": 4, "lr": 0.05, "patience": 1}
     out = tmp_path / "run"
     subprocess.run(
-        train_command(pool, out, valid=valid, fidelity="gfn1", size=20, seed=0, max_epochs=30, hyperparameters=hyper),
+        train_command(TrainingJob(pool, "gfn1", 20, 0, 30, valid=valid, hyperparameters=hyper, device="cpu"), out),
         check=True,
         env=env_with_venv(),
         capture_output=True,

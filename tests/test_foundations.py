@@ -115,9 +115,9 @@ def test_several_foundations_plan_distinct_runs_and_mp_replay(tiny_source, tmp_p
     shells = [line for line in plan.stdout.splitlines() if " train " in line and "foundation_multihead/" in line]
     mp = [line for line in shells if "foundation_multihead/mp0_" in line]
     assert len(shells) == 6 and len(mp) == 2
-    assert all("--replay-dataset mp" in line and "--replay-size 2000" in line for line in mp)
-    assert all("--init-from=resources/foundations/mp0.model" in line for line in mp)
-    assert not any("--replay-dataset" in line for line in shells if line not in mp)
+    assert all('"replay_dataset": "mp"' in line and '"replay_size": 2000' in line for line in mp)
+    assert all('"init_from": "resources/foundations/mp0.model"' in line for line in mp)
+    assert all('"replay_dataset": null' in line for line in shells if line not in mp)
 
 
 def test_mp_replay_command_is_what_mace_reads_as_materials_project_replay():

@@ -24,6 +24,7 @@ from mftl.cli import build_parser
 from mftl.config import ConfigError, check_config
 from mftl.figure_catalogue import available_figures
 from mftl.structures import read_structures, write_structures
+from mftl.training_job import TrainingJob
 
 #: runs a command if bash ever evaluates it; every canary starts with PWNED (relative to the job's folder)
 HOSTILE = 'it\'s "q" $(touch PWNED1) `touch PWNED2`; touch PWNED3 #'
@@ -160,16 +161,14 @@ def test_every_planned_shell_command_passes_hostile_config_strings_intact(tiny_s
     [convert] = called("convert")
     assert convert.inputs == [f"resources/downloads/dl/{HOSTILE}.xyz"] and convert.fidelity == HOSTILE
 
-    trainings = called("train")
-    assert trainings and all(
-        json.loads(t.hyperparameters)["wandb_name"] in (HOSTILE, f"conv {HOSTILE}") for t in trainings
-    )
-    assert {json.loads(t.hyperparameters).get("wandb_project") for t in trainings} >= {HOSTILE, INJECTION}
-    foundation_runs = [t for t in trainings if "/foundation" in t.out_dir]
+    trainings = [(c.out_dir, TrainingJob.from_json(c.job)) for c in called("train")]
+    assert trainings and all(t.hyperparameters["wandb_name"] in (HOSTILE, f"conv {HOSTILE}") for _, t in trainings)
+    assert {t.hyperparameters.get("wandb_project") for _, t in trainings} >= {HOSTILE, INJECTION}
+    foundation_runs = [t for out, t in trainings if "/foundation" in out]
     assert len(foundation_runs) == 4 and all(Path(t.init_from) == foundation_file for t in foundation_runs)
-    multihead = [t for t in trainings if "/foundation_multihead/" in t.out_dir]
+    multihead = [t for out, t in trainings if "/foundation_multihead/" in out]
     assert len(multihead) == 2 and all(
-        Path(t.replay) == replay_file and t.replay_keys == [f"E {HOSTILE}", f"F {HOSTILE}"] for t in multihead
+        Path(t.replay) == replay_file and t.replay_keys == (f"E {HOSTILE}", f"F {HOSTILE}") for t in multihead
     )
 
     [costs_conv] = [c for c in called("costs") if "/conv/" in c.curves]

@@ -18,6 +18,7 @@ from mftl.labellers import label_frames
 from mftl.source_index import scan, source_index
 from mftl.splits import subset
 from mftl.structures import read_structures, set_labels, write_structures
+from mftl.training_job import TrainingJob
 
 
 def _split_job(source: Path, config: dict, out_dir: Path) -> subprocess.CompletedProcess:
@@ -202,15 +203,10 @@ def test_the_training_job_refuses_a_validation_element_its_training_set_lacks(tm
         ),
     ):
         train(
+            TrainingJob(
+                tmp_path / "pool.extxyz", "ref", 2, 0, max_epochs=1, valid=tmp_path / "valid.extxyz", device="cpu"
+            ),
             tmp_path / "run",
-            tmp_path / "pool.extxyz",
-            "ref",
-            size=2,
-            seed=0,
-            max_epochs=1,
-            valid_file=tmp_path / "valid.extxyz",
-            device="cpu",
-            hyperparameters={},
         )
     assert not (tmp_path / "run" / "logs").exists()
 

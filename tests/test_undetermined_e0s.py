@@ -9,6 +9,7 @@ points carry no energy error but ``n_test_undetermined``.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from mftl.config import ConfigError, check_config
 from mftl.source_checks import check_dataset
 from mftl.splits import make_split, subset
 from mftl.structures import read_structures, set_labels, write_structures
+from mftl.training_job import TrainingJob
 
 SCHEMA = REPO / "workflow/schemas/config.schema.yaml"
 #: six compositions, each of all four elements H, C, N, O (so that every training set holds every element
@@ -158,7 +160,7 @@ def test_snakemake_dry_run_refuses_and_plans_with_the_opt_in(source, tmp_path):
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
     result = run_snakemake(["-n", "--configfile", str(tmp_path / "config.yaml")], tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "--e0-span-test" not in result.stdout  # opted in: the training job does not refuse either
+    assert '"e0_span_test": "' not in result.stdout  # opted in: the training job does not refuse either
 
 
 def _pool_and_test(tmp_path: Path, pool_molecules, test_atoms) -> tuple[Path, Path, Path]:
@@ -184,22 +186,9 @@ def test_the_training_job_refuses_a_lone_atom_test_frame_before_training(tmp_pat
     assert expected == [101, 102]
     delta = {"base_fidelity": "low", "base_pool": pool, "base_valid": valid} if method == "delta" else {}
     init = {"init_from": tmp_path / "no-pretraining", "init_cap": 1} if method == "mftl" else {}
+    job = TrainingJob(pool, "ref", size=3, seed=0, max_epochs=1, valid=valid, device="cpu", **delta, **init)
     with pytest.raises(ValueError) as refused:
-        train(
-            tmp_path / "run",
-            pool,
-            "ref",
-            size=3,
-            seed=0,
-            max_epochs=1,
-            valid_file=valid,
-            device="cpu",
-            hyperparameters={},
-            e0_span_test=test,
-            dataset="mine",
-            **delta,
-            **init,
-        )
+        train(dataclasses.replace(job, e0_span_test=test, dataset="mine"), tmp_path / "run")
     message = str(refused.value)
     assert "dataset mine, fidelity ref" + (" minus low" if method == "delta" else "") in message
     assert "size 3, seed 0: 2 of 4 test configurations (config ids 101, 102)" in message

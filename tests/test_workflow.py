@@ -15,6 +15,7 @@ from mftl.cli import train_command
 from mftl.figure_catalogue import available_figures
 from mftl.reference_energies import e0s_from_json, reference_energy
 from mftl.structures import by_config_id, labels, read_structures
+from mftl.training_job import TrainingJob
 
 
 def test_curves_have_a_row_for_every_model_and_the_figure_exists(tiny_campaign):
@@ -164,14 +165,8 @@ def test_epoch_cap_served_from_checkpoints_equals_a_capped_run(tiny_campaign, tm
     for name, epochs in (("capped", 2), ("long", 4)):
         subprocess.run(
             train_command(
-                pool,
+                TrainingJob(pool, "gfn1", 20, 0, epochs, hyperparameters=hyper, keep_checkpoints=True, device="cpu"),
                 tmp_path / name,
-                fidelity="gfn1",
-                size=20,
-                seed=0,
-                max_epochs=epochs,
-                hyperparameters=hyper,
-                keep_checkpoints=True,
             ),
             check=True,
             env=env_with_venv(),

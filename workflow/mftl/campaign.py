@@ -4,21 +4,21 @@ Planning asks one :class:`Campaign` (built once from the config, in ``workflow/r
 instead of re-deriving: which models a dataset trains and tests (method, sizes, seeds, epoch caps,
 foundations, chains, zero-shot, automatic caps), the run folders they live in (through
 :mod:`mftl.paths`), the files each needs (labels, E0 priors, the model it starts from), the
-``mftl train`` options of each stage and the files the campaign ends with. The rule files only
+training job of each training run (:class:`mftl.training_job.TrainingJob`) and the files the campaign ends with. The rule files only
 turn Snakemake's wildcards into these calls; tests call them without Snakemake.
 
 Plain config reading only: no pandas, no analysis code (the paper-results file is checked through
 :mod:`mftl.paper_comparison` only when the config names one).
 
-The pre-training epoch cap, for example: ``datasets.<d>.epoch_caps`` -> :meth:`Campaign.training_options`
-(a pre-training runs to the largest cap and keeps a checkpoint at each: ``--max-epochs``,
-``--serve-caps``; a fine-tuning starts from :meth:`Campaign.pretraining_run` at its cap) -> the ``pretrain`` /
-``mftl`` rules of ``train.smk`` -> ``mftl train`` (:mod:`mftl.cli`) -> ``mace_run_train``.
+The pre-training epoch cap, for example: ``datasets.<d>.epoch_caps`` -> :meth:`Campaign.stage_options`
+(a pre-training runs to the largest cap and keeps a checkpoint at each: the job's ``max_epochs`` and
+``serve_caps``) -> :meth:`Campaign.pretrain_job`; a fine-tuning (:meth:`Campaign.mftl_job`) starts from
+:meth:`Campaign.pretraining_run` at its cap (``init_from``, ``init_cap``) -> the ``pretrain`` / ``mftl`` rules of
+``train.smk`` (``params.job``) -> ``mftl train --job`` (:mod:`mftl.cli`) -> ``mace_run_train``.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import shlex
@@ -29,6 +29,7 @@ from mftl import chains, paths
 from mftl.figure_catalogue import CHOOSING_FIGURES, available_figures, pretraining_fidelity_groups, skipped_figures
 from mftl.methods import FOUNDATION_FINETUNINGS, PRETRAINED_METHODS, ZEROSHOT
 from mftl.source_checks import checks_e0_span
+from mftl.training_job import TrainingJob, job_fields
 
 
 def quoted_option(flag: str, value) -> str:
@@ -58,7 +59,7 @@ class Campaign:
         self.checkout = checkout
         self._runs: dict[str, tuple[Run, ...]] = {}
         self._run_index: dict[str, dict[tuple[str, str], dict]] = {}
-        self._options: dict[tuple, str] = {}
+        self._options: dict[tuple, dict] = {}
         self._paper_results: str | None = None
 
     # ---- datasets, splits and labels -------------------------------------------------
@@ -115,7 +116,10 @@ class Campaign:
         needed = checks_e0_span(ds, delta) if delta is not None else checks_e0_span(ds) or checks_e0_span(ds, True)
         return [paths.split_file(dataset, "test")] if needed else []
 
-    # ---- training options ---------------------------------------------------------------
+    # ---- training jobs ------------------------------------------------------------------
+    # One method per kind of training builds its TrainingJob (mftl.training_job): the run's data, the model it
+    # starts from and the options of its stage. The rules of train.smk pass it to `mftl train --job`; its
+    # files are those the rules' input functions name (tests/test_campaign checks both against a dry run).
 
     def stage_settings(self, stage: str) -> Mapping:
         """The ``training`` entry of a stage; multi-head fine-tuning falls back to ``finetune``'s."""
@@ -123,39 +127,128 @@ class Campaign:
             stage = "finetune"
         return self.config["training"][stage]
 
-    def hyperparameters(self, stage: str, dataset: str) -> str:
-        """mace_run_train flags of a stage as JSON: architecture (campaign ``model``, overridden by the
-        dataset's own ``model``) plus the stage's flags; max_epochs is mftl's. Fine-tuning takes the
-        architecture from the pre-trained model; the flags still matter for the dtype."""
-        flags = {**self.config["model"], **self.datasets[dataset].get("model", {}), **self.stage_settings(stage)}
-        flags.pop("max_epochs", None)
-        return json.dumps(flags, sort_keys=True)
-
     def max_epochs(self, dataset: str, stage: str) -> int:
         """Epochs a training of ``stage`` may run: a pre-training runs to the dataset's largest epoch cap."""
         if stage == "pretrain":
             return max(self.datasets[dataset]["epoch_caps"])
         return self.stage_settings(stage)["max_epochs"]
 
-    def training_options(self, dataset: str, stage: str, delta: bool = False) -> str:
-        """The ``mftl train`` options of a dataset's trainings of ``stage`` (pretrain, finetune, multihead,
-        scratch) other than its data and its starting model, for the shell. ``delta``: a Delta model,
-        whose prior is the high fidelity's isolated atoms alone. A pre-training runs to the largest epoch
-        cap and keeps a checkpoint at every cap (``--serve-caps``), which fine-tunings start from."""
-        key = (dataset, stage, delta)
+    def stage_options(self, dataset: str, stage: str) -> dict:
+        """The TrainingJob fields of a dataset's trainings of ``stage`` (pretrain, finetune, multihead, scratch)
+        that come from the config: a stage's keys that name a job field (max_epochs, any option the schema's
+        ``stage`` declares), its other keys as mace_run_train flags over the architecture (campaign ``model``,
+        overridden by the dataset's own ``model``; fine-tuning takes the architecture from the pre-trained
+        model, the flags still matter for the dtype), the device. A pre-training runs to the largest epoch cap
+        and keeps a checkpoint at every cap (``serve_caps``), which fine-tunings start from."""
+        key = (dataset, stage)
         if key not in self._options:
-            ds = self.datasets[dataset]
-            fidelity = ds["low_fidelity"] if stage == "pretrain" else ds["high_fidelity"]
-            flags = quoted_option("--hyperparameters", self.hyperparameters(stage, dataset))
-            args = f"--fidelity {fidelity} --max-epochs {self.max_epochs(dataset, stage)} {flags}"
+            settings = dict(self.stage_settings(stage))
+            own = {name: settings.pop(name) for name in list(settings) if name in job_fields()}
+            flags = {**self.config["model"], **self.datasets[dataset].get("model", {}), **settings}
+            options = {**own, "max_epochs": self.max_epochs(dataset, stage), "hyperparameters": flags}
             if stage == "pretrain":
-                args += " --serve-caps " + " ".join(str(cap) for cap in sorted(ds["epoch_caps"]))
-            span_test = self.e0_span_test(dataset, delta)
-            if stage != "pretrain" and span_test:
-                args += f" --e0-span-test {span_test[0]} --dataset {dataset}"
-            prior = self.atom_energies_file(dataset, fidelity) if delta else self.e0_prior(dataset, fidelity)
-            self._options[key] = f"{args} --device {self.config['device']}{f' --prior {prior}' if prior else ''}"
+                options["serve_caps"] = tuple(sorted(self.datasets[dataset]["epoch_caps"]))
+            self._options[key] = {**options, "device": self.config["device"]}
         return self._options[key]
+
+    def _job(self, dataset: str, stage: str, data: Mapping, **fields) -> TrainingJob:
+        return TrainingJob(**self.stage_options(dataset, stage), **data, **fields)
+
+    def _hf_data(self, dataset: str, size, seed, delta: bool = False) -> dict:
+        """A high-fidelity training's data: ``size`` of the training pool drawn with ``seed``, the validation set,
+        the E0 prior (``delta``: the high fidelity's isolated atoms alone) and the test split its E0 fit must span."""
+        hf = self.datasets[dataset]["high_fidelity"]
+        span_test = self.e0_span_test(dataset, delta)
+        return {
+            "train_pool": paths.labelled(dataset, "train_pool", hf),
+            "valid": paths.labelled(dataset, "validation", hf),
+            "fidelity": hf,
+            "size": int(size),
+            "seed": int(seed),
+            "prior": self.atom_energies_file(dataset, hf) if delta else self.e0_prior(dataset, hf),
+            "e0_span_test": span_test[0] if span_test else None,
+            "dataset": dataset,
+        }
+
+    def scratch_job(self, dataset: str, size, seed) -> TrainingJob:
+        return self._job(dataset, "scratch", self._hf_data(dataset, size, seed))
+
+    def pretrain_job(self, dataset: str, pretrain, seed) -> TrainingJob:
+        """Pre-training on the low fidelity's pre-training pool (mace holds out its own validation share)."""
+        lf = self.datasets[dataset]["low_fidelity"]
+        data = {"train_pool": paths.labelled(dataset, "pretrain_pool", lf), "fidelity": lf, "dataset": dataset}
+        data |= {"size": int(pretrain), "seed": int(seed), "prior": self.e0_prior(dataset, lf)}
+        return self._job(dataset, "pretrain", data)
+
+    def mftl_job(self, dataset: str, pretrain, cap, size, seed) -> TrainingJob:
+        """Fine-tuning of the pre-training run's model at epoch ``cap``."""
+        init = os.path.dirname(self.pretraining_run(dataset, pretrain, seed))
+        return self._job(dataset, "finetune", self._hf_data(dataset, size, seed), init_from=init, init_cap=int(cap))
+
+    def delta_job(self, dataset: str, size, seed) -> TrainingJob:
+        """A Delta model: the high fidelity minus the low fidelity's labels of the same configurations."""
+        lf = self.datasets[dataset]["low_fidelity"]
+        return self._job(
+            dataset,
+            "scratch",
+            self._hf_data(dataset, size, seed, delta=True),
+            base_fidelity=lf,
+            base_pool=paths.labelled(dataset, "train_pool", lf),
+            base_valid=paths.labelled(dataset, "validation", lf),
+            base_prior=self.atom_energies_file(dataset, lf),
+        )
+
+    def foundation_job(self, dataset: str, foundation, size, seed) -> TrainingJob:
+        """Naive fine-tuning of foundation ``foundation``."""
+        init = self.foundation_model(dataset, foundation)
+        return self._job(dataset, "finetune", self._hf_data(dataset, size, seed), init_from=init)
+
+    def multihead_job(self, dataset: str, foundation, size, seed) -> TrainingJob:
+        """Multi-head fine-tuning: replaying the foundation's own training data (trained_by), a replay file, or
+        mace's own replay data set (``replay: mp``, downloaded by mace on the training node)."""
+        spec = self.foundation_spec(dataset, foundation)
+        replay = {"replay_size": spec.get("replay_size")}
+        trained = self.trained_by_run(foundation)
+        if trained:
+            replay["replay"] = f"{trained[0]}/train.extxyz"
+        elif isinstance(spec["replay"], str):
+            replay["replay_dataset"] = spec["replay"]
+        else:
+            keys = (spec["replay"]["energy_key"], spec["replay"]["forces_key"])
+            replay |= {"replay": spec["replay"]["file"], "replay_keys": keys}
+        init = self.foundation_model(dataset, foundation)
+        return self._job(dataset, "multihead", self._hf_data(dataset, size, seed), init_from=init, **replay)
+
+    def chain_stage_job(self, dataset: str, chain, stage, seed) -> TrainingJob:
+        """Stage ``stage`` (>= 1) of chain ``chain``: fine-tuning the previous stage's model on the stage's data."""
+        spec = self.chain_stages(dataset, chain)[int(stage)]
+        source, fidelity = spec["dataset"], spec["fidelity"]
+        data = {
+            "train_pool": paths.labelled(source, "train_pool", fidelity),
+            "valid": paths.labelled(source, "validation", fidelity),
+            "fidelity": fidelity,
+            "size": int(spec["size"]),
+            "seed": int(seed),
+            "prior": self.e0_prior(source, fidelity),
+            "dataset": source,
+        }
+        return self._job(source, "finetune", data, **self.chain_start(dataset, chain, int(stage), seed)[1])
+
+    def chain_job(self, dataset: str, chain, size, seed) -> TrainingJob:
+        """The dataset's own fine-tuning at the end of chain ``chain``, from its last stage's model."""
+        start = self.chain_start(dataset, chain, len(self.chain_stages(dataset, chain)), seed)[1]
+        return self._job(dataset, "finetune", self._hf_data(dataset, size, seed), **start)
+
+    def training_job(self, rule: str, wildcards: Mapping) -> TrainingJob:
+        """The job of a training rule of train.smk, from the rule's wildcards (each a parameter of its method)."""
+        kinds = {"scratch": self.scratch_job, "pretrain": self.pretrain_job, "mftl": self.mftl_job}
+        kinds |= {
+            "delta": self.delta_job,
+            "foundation": self.foundation_job,
+            "foundation_multihead": self.multihead_job,
+        }
+        kinds |= {"chain_stage": self.chain_stage_job, "chain": self.chain_job}
+        return kinds[rule](**dict(wildcards.items()))
 
     def pretraining_run(self, dataset: str, pretrain, seed) -> str:
         """The training.json of the pre-training run an ``mftl`` fine-tuning (and fig. S1) starts from."""
@@ -253,14 +346,16 @@ class Campaign:
     def chain_stages(self, dataset: str, name: str) -> list:
         return chains.stages(self.config, dataset, name)
 
-    def chain_start(self, dataset: str, name: str, k: int, seed) -> tuple[str, str]:
-        """(training.json to wait for, ``--init-from`` options for the shell) of the model that stage ``k`` of chain
+    def chain_start(self, dataset: str, name: str, k: int, seed) -> tuple[str, dict]:
+        """(training.json to wait for, the job's ``init_from``/``init_cap``) of the model that stage ``k`` of chain
         ``name`` starts from; k = len(stages): the dataset's own last fine-tuning."""
         folder, _, kind = chains.stage_run(self.config, dataset, name, k - 1, seed)
         if kind == "folder":
-            cap = self.chain_stages(dataset, name)[0]["epoch_cap"]
-            return paths.run_json(folder), f"--init-from {folder} --init-cap {cap}"
-        return paths.run_json(folder), f"--init-from {folder}/model.model"
+            return paths.run_json(folder), {
+                "init_from": folder,
+                "init_cap": self.chain_stages(dataset, name)[0]["epoch_cap"],
+            }
+        return paths.run_json(folder), {"init_from": f"{folder}/model.model"}
 
     def chain_runs(self, dataset: str, size, seed) -> list[Run]:
         """Every named chain's final model at one training size and seed."""

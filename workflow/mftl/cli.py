@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from mftl.sources import CONVERTERS
+from mftl.training_job import TrainingJob, field_summary
 
 
 def _cmd_demo_data(args: argparse.Namespace) -> None:
@@ -32,27 +33,10 @@ def _cmd_demo_data(args: argparse.Namespace) -> None:
     print(f"wrote {args.out} in {time.perf_counter() - start:.0f} s")
 
 
-def train_command(
-    train_pool: str | Path,
-    out_dir: str | Path,
-    *,
-    fidelity: str,
-    size: int,
-    seed: int,
-    max_epochs: int,
-    hyperparameters: dict,
-    valid: str | Path | None = None,
-    device: str = "cpu",
-    threads: int | None = None,
-    keep_checkpoints: bool = False,
-) -> list[str]:
-    """The command line of an ``mftl train`` run by hand (the ``mftl`` beside this Python), as tests and
-    bench/training.py run it; the rules build theirs from the config."""
-    command = [str(Path(sys.executable).parent / "mftl"), "train", "--train-pool", str(train_pool)]
-    command += ["--valid", str(valid)] if valid is not None else []
-    command += ["--fidelity", fidelity, "--size", str(size), "--seed", str(seed), "--max-epochs", str(max_epochs)]
-    command += ["--keep-checkpoints"] if keep_checkpoints else []
-    command += ["--hyperparameters", json.dumps(hyperparameters), "--device", device]
+def train_command(job: TrainingJob, out_dir: str | Path, threads: int | None = None) -> list[str]:
+    """The command line of an ``mftl train`` run of ``job`` by hand (the ``mftl`` beside this Python), as tests
+    and bench/training.py run it; the rules pass the campaign's job the same way (``--job``)."""
+    command = [str(Path(sys.executable).parent / "mftl"), "train", "--job", job.to_json()]
     command += ["--threads", str(threads)] if threads is not None else []
     return [*command, "--out-dir", str(out_dir)]
 
@@ -252,36 +236,8 @@ def _cmd_collect(args: argparse.Namespace) -> None:
 def _cmd_train(args: argparse.Namespace) -> None:
     from mftl.training import train
 
-    def path(value):
-        return Path(value) if value else None
-
-    train(
-        out_dir=Path(args.out_dir),
-        train_pool=Path(args.train_pool),
-        fidelity=args.fidelity,
-        size=args.size,
-        seed=args.seed,
-        max_epochs=args.max_epochs,
-        valid_file=path(args.valid),
-        device=args.device,
-        hyperparameters=json.loads(args.hyperparameters),
-        threads=args.threads,
-        init_from=path(args.init_from),
-        init_cap=args.init_cap,
-        keep_checkpoints=args.keep_checkpoints,
-        serve_caps=args.serve_caps,
-        base_fidelity=args.base_fidelity,
-        base_pool=path(args.base_pool),
-        base_valid=path(args.base_valid),
-        replay=path(args.replay),
-        replay_keys=tuple(args.replay_keys) if args.replay_keys else None,
-        replay_size=args.replay_size,
-        prior=path(args.prior),
-        base_prior=path(args.base_prior),
-        replay_dataset=args.replay_dataset,
-        e0_span_test=path(args.e0_span_test),
-        dataset=args.dataset,
-    )
+    text = Path(args.job_file).read_text() if args.job_file else args.job
+    train(TrainingJob.from_json(text), Path(args.out_dir), threads=args.threads)
 
 
 def _cmd_fetch_foundation(args: argparse.Namespace) -> None:
@@ -363,8 +319,6 @@ def _cmd_curves(args: argparse.Namespace) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from mftl.mace_options import MACE_REPLAY_DATASETS
-
     parser = argparse.ArgumentParser(prog="mftl", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -495,54 +449,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--report", required=True)
     p.set_defaults(func=_cmd_collect)
 
-    p = sub.add_parser("train", help="train a MACE model (from scratch or from a pre-trained checkpoint)")
-    p.add_argument("--train-pool", required=True, help="labelled configurations to draw the training set from")
-    p.add_argument("--fidelity", required=True)
-    p.add_argument("--size", type=int, required=True)
-    p.add_argument("--seed", type=int, required=True)
-    p.add_argument("--max-epochs", type=int, required=True)
-    p.add_argument("--valid", help="validation file (default: 10%% of the training set)")
-    p.add_argument("--init-from", help="pre-training folder (with --init-cap) or model file to fine-tune")
-    p.add_argument("--init-cap", type=int, help="epoch cap: use the pre-trained model as it was after this many epochs")
-    p.add_argument("--keep-checkpoints", action="store_true", help="keep every improving checkpoint")
-    p.add_argument(
-        "--serve-caps",
-        type=int,
-        nargs="+",
-        help="pre-training: keep the checkpoints these epoch caps are served from (and no others)",
+    p = sub.add_parser(
+        "train",
+        help="train a MACE model: one training job (mftl.training_job.TrainingJob, as JSON)",
+        description="Train the MACE model of one training job into --out-dir. The job is the JSON of "
+        f"mftl.training_job.TrainingJob, with the fields {field_summary()}.",
     )
-    p.add_argument("--base-fidelity", help="Delta-learning: learn fidelity minus this one")
-    p.add_argument("--base-pool", help="Delta-learning: base labels of the training pool")
-    p.add_argument("--base-valid", help="Delta-learning: base labels of the validation set")
-    p.add_argument("--replay", help="multi-head fine-tuning of the --init-from model with this replay data")
-    p.add_argument(
-        "--replay-dataset",
-        choices=MACE_REPLAY_DATASETS,
-        help="multi-head fine-tuning replaying mace's own data set (mace downloads it: network needed)",
-    )
-    p.add_argument(
-        "--replay-keys",
-        nargs=2,
-        metavar=("ENERGY", "FORCES"),
-        help="info/array keys of total energy and forces in --replay (default: REF_energy REF_forces)",
-    )
-    p.add_argument(
-        "--replay-size",
-        type=int,
-        help="replay a random subset of this many --replay configurations (drawn with --seed; default all)",
-    )
-    p.add_argument("--prior", help="E0 prior file of --fidelity (mftl atom-energies); default: no prior")
-    p.add_argument(
-        "--e0-span-test",
-        help="refuse before training when the E0 fit has no prior and leaves energies of these test"
-        " configurations (or of --valid) undetermined",
-    )
-    p.add_argument("--dataset", help="the dataset, for messages")
-    p.add_argument(
-        "--base-prior", help="Delta-learning: E0 prior file of --base-fidelity (the prior is the difference)"
-    )
-    p.add_argument("--hyperparameters", default="{}", help="mace_run_train flags as JSON")
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    job = p.add_mutually_exclusive_group(required=True)
+    job.add_argument("--job", help="the training job as JSON")
+    job.add_argument("--job-file", help="a file holding the training job as JSON")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out-dir", required=True)
     p.set_defaults(func=_cmd_train)

@@ -87,7 +87,7 @@ def check_config(config: dict, schema_path: str | Path) -> dict:
         raise ConfigError(f"config key '{_key(first.absolute_path)}': {first.message}")
     _fill_defaults(schema, config, schema)
     _check_file_paths(config)
-    _check_mace_options(config)
+    _check_mace_options(config, set(schema["definitions"]["stage"]["properties"]))
     downloads = config.get("downloads", {})
     for name, ds in config["datasets"].items():
         where = f"datasets.{name}"
@@ -184,8 +184,9 @@ def _check_convert(convert: dict, downloads: dict, where: str) -> None:
         )
 
 
-def _check_mace_options(config: dict) -> None:
-    """mace_run_train flags of ``model``, ``datasets.<d>.model`` and ``training.<stage>``, by mace's parser."""
+def _check_mace_options(config: dict, own: set[str]) -> None:
+    """mace_run_train flags of ``model``, ``datasets.<d>.model`` and ``training.<stage>``, by mace's parser;
+    ``own``: a stage's keys that are mftl's own (the schema's ``stage`` properties, training job fields)."""
     from mftl.mace_options import option_problem
 
     sections = {
@@ -195,7 +196,7 @@ def _check_mace_options(config: dict) -> None:
     }
     for where, flags in sections.items():
         for key, value in flags.items():
-            problem = None if key == "max_epochs" else option_problem(key, value)  # max_epochs is mftl's own
+            problem = None if where.startswith("training.") and key in own else option_problem(key, value)
             if problem:
                 raise ConfigError(f"config key '{where}.{key}': {problem}")
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from mftl.quality import FLAG_COLUMNS
+from mftl.series import series_label  # noqa: F401 (re-exported: mftl.plots imports it from here)
 
 COLUMNS = [
     "dataset",
@@ -58,15 +59,3 @@ def curves_table(records: Iterable[dict]) -> pd.DataFrame:
 
 def read_records(paths: Iterable[str | Path]) -> list[dict]:
     return [json.loads(Path(p).read_text()) for p in paths]
-
-
-def series_label(row: pd.Series) -> str:
-    """Legend name of a learning curve: method plus what distinguishes its runs."""
-    parts = [row["method"]]
-    if str(row["method"]).startswith("foundation") and pd.notna(row.get("fidelities")):
-        parts.append(str(row["fidelities"]).split("->")[0])  # which foundation
-    if pd.notna(row.get("pretrain_size")):
-        parts.append(f"pre {int(row['pretrain_size'])}")
-    if pd.notna(row.get("epoch_cap")):
-        parts.append(f"cap {int(row['epoch_cap'])}")
-    return parts[0] if len(parts) == 1 else f"{parts[0]} ({', '.join(parts[1:])})"

@@ -107,7 +107,7 @@ def evaluate(
     For a Delta model, ``base_file`` holds the base fidelity's labels of the test
     configurations; the prediction is base + model. With ``cap``, ``model_dir`` is a
     pre-training run and the model evaluated is the one it serves at that epoch cap (the
-    checkpoint a fine-tuning with ``--init-cap`` starts from), exported to a temporary file.
+    checkpoint a fine-tuning with ``init_cap`` (its training job) starts from), exported to a temporary file.
     """
     reference = read_structures(test_file)
     if (model_dir / TRAIN_FILE).exists():  # instead of mace's "9 is not in list" after the predictions

@@ -33,8 +33,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from mftl.curves import series_label
 from mftl.methods import ZEROSHOT
+from mftl.series import series_label
 from mftl.tables import SERIES_KEYS, with_series_keys
 
 #: the metrics fitted, with their units in the names

@@ -34,6 +34,7 @@ import pandas as pd
 from mftl import paths
 from mftl.mace_results import validation_curve
 from mftl.methods import PRETRAINED_METHODS
+from mftl.series import series_label
 
 #: the columns this module adds to curves.csv
 FLAG_COLUMNS = [
@@ -158,8 +159,6 @@ def steep_caps_warning(dataset: str, rows: pd.DataFrame) -> str | None:
 
 def quality_warnings(curves: pd.DataFrame) -> list[str]:
     """One line per dataset and problem, for the end of the run and the report (empty: nothing to flag)."""
-    from mftl.curves import series_label
-
     warnings = []
     for dataset, rows in curves.groupby("dataset", sort=False):
         trained = rows[rows["train_size"] > 0]

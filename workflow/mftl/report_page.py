@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from mftl import paths
-from mftl.curves import series_label
+from mftl.series import series_label
 from mftl.tables import SERIES_KEYS, with_series_keys
 
 

@@ -1,9 +1,11 @@
 """The training job: train one MACE model in its run folder (``mftl train``).
 
-:func:`train` does the file work of one training job: draw the training set
-(:func:`draw`), fit the E0s (:mod:`mftl.reference_energies`), write the training,
-validation and replay data, run ``mace_run_train`` (in this process, see
-:func:`mftl.mace_commands.run_mace`), and move the results into place atomically. A
+:func:`train` does the file work of one training job (a :class:`mftl.training_job.TrainingJob`), in
+steps that each take the job: draw the training set (:func:`draw_data`), fit the E0s
+(:func:`fit_e0s`), resolve the model it starts from (:func:`resolve_start`), write the training,
+validation and replay data (:func:`write_inputs`), run ``mace_run_train`` (in this process, see
+:func:`mftl.mace_commands.run_mace`; :func:`run_training`), and record the results atomically
+(:func:`record`). A
 rerun in the same folder resumes from mace's latest checkpoint (``--restart_latest``
 with the same run name) only when it is the same unfinished run; otherwise it trains
 from scratch (see :mod:`mftl.resume`). The evaluation jobs are in :mod:`mftl.evaluation`.
@@ -16,7 +18,6 @@ import json
 import shutil
 import time
 from pathlib import Path
-from typing import Any
 
 from ase.data import chemical_symbols
 
@@ -48,6 +49,7 @@ from mftl.structures import (
     set_labels,
     write_structures,
 )
+from mftl.training_job import TrainingJob
 
 RUN_NAME = "mace"
 MODEL_FILE = "model.model"
@@ -108,158 +110,169 @@ def _starting_model_files(init_from: Path | None, init_cap: int | None) -> dict[
     return {"foundation_model": init_from}
 
 
-def train(
-    out_dir: Path,
-    train_pool: Path,
-    fidelity: str,
-    size: int,
-    seed: int,
-    max_epochs: int,
-    valid_file: Path | None,
-    device: str,
-    hyperparameters: dict[str, Any],
-    threads: int = 1,
-    init_from: Path | None = None,
-    init_cap: int | None = None,
-    keep_checkpoints: bool = False,
-    serve_caps: list[int] | None = None,
-    base_fidelity: str | None = None,
-    base_pool: Path | None = None,
-    base_valid: Path | None = None,
-    replay: Path | None = None,
-    replay_keys: tuple[str, str] | None = None,
-    replay_size: int | None = None,
-    prior: Path | None = None,
-    base_prior: Path | None = None,
-    replay_dataset: str | None = None,
-    e0_span_test: Path | None = None,
-    dataset: str | None = None,
-) -> None:
-    """Train one MACE model on ``size`` configurations of ``train_pool`` into ``out_dir``.
+@dataclasses.dataclass
+class TrainingData:
+    """The drawn training set: its frames as labelled in the pool and as the model learns them."""
 
-    With ``serve_caps`` (a pre-training run), every improving checkpoint is kept while
-    training and, once it finished, only those the caps are served from.
-    ``init_from`` is either a pre-training folder (then ``init_cap`` picks its
-    checkpoint) or a model file (a foundation model): the model is then fine-tuned
-    naively from it. With ``base_fidelity`` the model learns the difference
-    ``fidelity - base_fidelity`` (Delta-learning); ``base_pool``/``base_valid``
-    hold the base labels of the same configurations.
+    chosen: list
+    targets: list
+    n_without_base_labels: int
 
-    Writes ``model.model``, ``e0s.json`` (``fit``: the target's least-squares E0s;
-    ``model``: the E0s the MACE model itself holds, zero unless a foundation model
-    brought its own) and, last, ``training.json``; a complete ``training.json``
-    means a complete run. Configurations without base labels (failed labelling)
-    are not drawn, and counted in ``training.json``.
 
-    With ``replay`` (and a foundation model in ``init_from``) the model is fine-tuned
-    multi-head: mace trains a ``pt_head`` on the replay data beside the new head.
-    The replay file holds ``REF_energy``/``REF_forces`` relative to the foundation's
-    E0s, or total energies under ``replay_keys`` (energy, forces); ``replay_size``
-    replays a seeded random subset of it. A run that mace quietly turned into naive
-    fine-tuning fails instead of being reported as multi-head. ``replay_dataset``
-    (``mp``, ...) instead replays mace's own data set, which mace downloads (network
+@dataclasses.dataclass
+class MaceInputs:
+    """What mace trains on, written into the run folder: the command, the E0s the model holds, the files."""
+
+    run: MaceRun
+    held: dict[int, float]
+    files: dict[str, Path | None]
+    n_replay: int | None
+
+
+def train(job: TrainingJob, out_dir: Path, threads: int = 1) -> None:
+    """Train the model of ``job`` (:class:`mftl.training_job.TrainingJob`) into ``out_dir``.
+
+    The steps, each a function of the job: :func:`draw_data` (``size`` configurations of the pool,
+    with their Delta-learning base labels), :func:`fit_e0s` (the E0 fit, from the prior when there is
+    one, refused when it leaves test energies undetermined), :func:`resolve_start` (the model it
+    fine-tunes: a pre-training run's checkpoint at ``init_cap``, or a model file), :func:`write_inputs`
+    (training, validation and replay data for mace), :func:`run_training` (``mace_run_train``, resumed
+    only for the same unfinished run) and :func:`record` (the model, ``e0s.json`` and, last,
+    ``training.json``: a complete ``training.json`` means a complete run).
+
+    With ``serve_caps`` (a pre-training run), every improving checkpoint is kept while training and, once
+    it finished, only those the caps are served from. With ``base_fidelity`` the model learns the
+    difference ``fidelity - base_fidelity`` (Delta-learning); ``base_pool``/``base_valid`` hold the base
+    labels of the same configurations; configurations without base labels (failed labelling) are not
+    drawn, and counted in ``training.json``.
+
+    With ``replay`` (and a foundation model in ``init_from``) the model is fine-tuned multi-head: mace
+    trains a ``pt_head`` on the replay data beside the new head. The replay file holds
+    ``REF_energy``/``REF_forces`` relative to the foundation's E0s, or total energies under
+    ``replay_keys`` (energy, forces); ``replay_size`` replays a seeded random subset of it. A run that mace
+    quietly turned into naive fine-tuning fails instead of being reported as multi-head.
+    ``replay_dataset`` (``mp``, ...) instead replays mace's own data set, which mace downloads (network
     needed where the job runs); ``replay_size`` is then mace's ``--num_samples_pt``.
-
-    ``prior`` (and for Delta-learning ``base_prior``) are E0 prior files written by
-    ``mftl atom-energies``: the E0 fit starts from them (see
-    :func:`mftl.reference_energies.fit_reference`); ``e0s.json`` records the prior, the
-    rank and condition number of the fit. With ``e0_span_test`` (the test configurations) a fit
-    without prior that leaves test or validation energies undetermined is refused before training
-    (:func:`refuse_undetermined`).
     """
-    start = time.perf_counter()
+    started = time.perf_counter()
     out_dir.mkdir(parents=True, exist_ok=True)
-    by_id = by_config_id(read_structures(train_pool))
-    base = base_by_id(base_pool)
+    data = draw_data(job)
+    reference_fit = fit_e0s(job, data)
+    start = resolve_start(job, out_dir)
+    inputs = write_inputs(job, out_dir, data, reference_fit.e0s, start)
+    stopped_early, log_text = run_training(job, out_dir, inputs, threads)
+    record(job, out_dir, data, reference_fit, inputs, (stopped_early, log_text, time.perf_counter() - started))
+
+
+def draw_data(job: TrainingJob) -> TrainingData:
+    """``size`` configurations of the pool drawn with ``seed`` (:func:`draw`), labelled with what the model
+    learns; a validation element the training set lacks is refused here, before training."""
+    by_id = by_config_id(read_structures(job.path("train_pool")))
+    base = base_by_id(job.path("base_pool"))
     eligible = sorted(by_id) if base is None else sorted(set(by_id) & set(base))
-    chosen = [by_id[i] for i in draw(eligible, size, seed, train_pool, base_pool)]
-    if valid_file is not None:  # refused before training: the model could not predict what it lacks
+    chosen = [by_id[i] for i in draw(eligible, job.size, job.seed, job.path("train_pool"), job.path("base_pool"))]
+    if job.valid is not None:  # the model could not predict what it lacks
         check_covered(
-            symbols_by_id(read_structures(valid_file)),
+            symbols_by_id(read_structures(job.valid)),
             element_union(symbols_by_id(chosen).values()),
-            f"validation set {valid_file}",
-            f"the training set ({size} of {train_pool}, seed {seed})",
+            f"validation set {job.valid}",
+            f"the training set ({job.size} of {job.train_pool}, seed {job.seed})",
         )
-    targets = _targets(chosen, fidelity, base, base_fidelity)
-    prior_e0s, prior_source = training_prior(prior, base_prior, delta=base_fidelity is not None)
-    reference_fit = fit_reference(targets, fidelity, prior_e0s, prior_source)
-    fit = reference_fit.e0s
+    targets = _targets(chosen, job.fidelity, base, job.base_fidelity)
+    return TrainingData(chosen, targets, len(by_id) - len(eligible))
+
+
+def fit_e0s(job: TrainingJob, data: TrainingData):
+    """The least-squares E0s of the training targets, starting from ``prior`` (and for Delta-learning
+    ``base_prior``; :func:`mftl.reference_energies.fit_reference`). With ``e0_span_test`` a fit without prior
+    that leaves test or validation energies undetermined is refused before training (:func:`refuse_undetermined`)."""
+    prior_e0s, prior_source = training_prior(
+        job.path("prior"), job.path("base_prior"), delta=job.base_fidelity is not None
+    )
+    reference_fit = fit_reference(data.targets, job.fidelity, prior_e0s, prior_source)
     print(
         f"E0 fit: rank {reference_fit.rank} of {len(reference_fit.elements)} elements, condition number "
         f"{reference_fit.condition_number:.3g}, prior: {prior_source or 'none'}",
         flush=True,
     )
-    if e0_span_test is not None and reference_fit.prior is None:
-        refuse_undetermined(reference_fit, e0_span_test, valid_file, size, seed, dataset, fidelity, base_fidelity)
+    if job.e0_span_test is not None and reference_fit.prior is None:
+        refuse_undetermined(reference_fit, job)
+    return reference_fit
 
-    foundation = None
-    if init_from is not None and init_from.is_dir():
-        epoch, checkpoint = checkpoint_for_cap(init_from / "checkpoints", init_cap)
-        foundation = out_dir / f"pretrained_cap{init_cap}.model"
-        export_checkpoint(init_from / MODEL_FILE, checkpoint, foundation)
-        print(f"fine-tuning from {checkpoint} (epoch index {epoch}, cap {init_cap})", flush=True)
-    elif init_from is not None:
-        foundation = init_from
-        print(f"fine-tuning from model {foundation}", flush=True)
-    elements = sorted({int(z) for a in chosen for z in a.numbers})
-    held = model_e0s(foundation, elements) if foundation is not None else {z: 0.0 for z in elements}
 
-    write_structures(out_dir / "train.extxyz", training_frames(targets, fidelity, fit, held))
+def resolve_start(job: TrainingJob, out_dir: Path) -> Path | None:
+    """The model file the run fine-tunes: a pre-training folder's checkpoint at ``init_cap`` epochs, exported
+    into ``out_dir``, or the model file ``init_from``; None for a run from scratch."""
+    init_from = job.path("init_from")
+    if init_from is None:
+        return None
+    if init_from.is_dir():
+        epoch, checkpoint = checkpoint_for_cap(init_from / "checkpoints", job.init_cap)
+        start = out_dir / f"pretrained_cap{job.init_cap}.model"
+        export_checkpoint(init_from / MODEL_FILE, checkpoint, start)
+        print(f"fine-tuning from {checkpoint} (epoch index {epoch}, cap {job.init_cap})", flush=True)
+        return start
+    print(f"fine-tuning from model {init_from}", flush=True)
+    return init_from
+
+
+def write_inputs(
+    job: TrainingJob, out_dir: Path, data: TrainingData, fit: dict[int, float], start: Path | None
+) -> MaceInputs:
+    """Training, validation and replay data in ``out_dir``, referenced to the E0s the model holds (zero unless
+    the model it starts from brought its own), and the ``mace_run_train`` run that trains on them."""
+    elements = sorted({int(z) for a in data.chosen for z in a.numbers})
+    held = model_e0s(start, elements) if start is not None else {z: 0.0 for z in elements}
+    write_structures(out_dir / TRAIN_FILE, training_frames(data.targets, job.fidelity, fit, held))
     valid_path = None
-    if valid_file is not None:
+    if job.valid is not None:
         valid_path = out_dir / "valid.extxyz"
-        valid = _targets(read_structures(valid_file), fidelity, base_by_id(base_valid), base_fidelity)
-        write_structures(valid_path, training_frames(valid, fidelity, fit, held))
-    replay_file = None
-    if replay is not None:
-        if foundation is None:
+        valid = _targets(
+            read_structures(job.valid), job.fidelity, base_by_id(job.path("base_valid")), job.base_fidelity
+        )
+        write_structures(valid_path, training_frames(valid, job.fidelity, fit, held))
+    replay_file, n_replay = None, job.replay_size if job.replay_dataset is not None else None
+    if job.replay is not None:
+        if start is None:
             raise ValueError("multi-head fine-tuning (replay data) needs a foundation model to start from")
         replay_file = Path("replay.extxyz")
-        replayed = read_structures(replay)
-        if replay_size is not None:
-            replayed = [
-                replayed[i] for i in subset(list(range(len(replayed))), replay_size, seed, what=f"replay data {replay}")
-            ]
-        write_structures(out_dir / replay_file, replay_frames(replayed, replay_keys))
-    if replay_dataset is not None and foundation is None:
-        raise ValueError(f"multi-head fine-tuning (replay data set {replay_dataset}) needs a foundation model")
+        replayed = read_structures(job.replay)
+        if job.replay_size is not None:
+            what = f"replay data {job.replay}"
+            replayed = [replayed[i] for i in subset(list(range(len(replayed))), job.replay_size, job.seed, what=what)]
+        write_structures(out_dir / replay_file, replay_frames(replayed, job.replay_keys))
+        n_replay = len(replayed)
+    if job.replay_dataset is not None and start is None:
+        raise ValueError(f"multi-head fine-tuning (replay data set {job.replay_dataset}) needs a foundation model")
     run = MaceRun(
         name=RUN_NAME,
-        train_file=Path("train.extxyz"),
-        seed=seed,
-        max_epochs=max_epochs,
+        train_file=Path(TRAIN_FILE),
+        seed=job.seed,
+        max_epochs=job.max_epochs,
         e0s=held,
-        device=resolve_device(device),
+        device=resolve_device(job.device),
         valid_file=Path("valid.extxyz") if valid_path else None,
-        foundation_model=foundation.resolve() if foundation else None,
+        foundation_model=start.resolve() if start else None,
         replay_file=replay_file,
-        replay_dataset=replay_dataset,
-        replay_samples=replay_size if replay_dataset is not None else None,
-        keep_checkpoints=keep_checkpoints or bool(serve_caps),
-        hyperparameters=hyperparameters,
+        replay_dataset=job.replay_dataset,
+        replay_samples=job.replay_size if job.replay_dataset is not None else None,
+        keep_checkpoints=job.keep_checkpoints or bool(job.serve_caps),
+        hyperparameters=job.hyperparameters,
     )
-    fingerprint = run_fingerprint(
-        run.command(),
-        {
-            "train": out_dir / "train.extxyz",
-            "valid": valid_path,
-            "replay": out_dir / replay_file if replay_file else None,
-            **_starting_model_files(init_from, init_cap),
-        },
-        {
-            "fidelity": fidelity,
-            "base_fidelity": base_fidelity,
-            "size": size,
-            "seed": seed,
-            "max_epochs": max_epochs,
-            "init_cap": init_cap,
-            "keep_checkpoints": keep_checkpoints,
-            "serve_caps": serve_caps,
-            "replay_size": replay_size,
-            "replay_keys": replay_keys,
-            "replay_dataset": replay_dataset,
-        },
-    )
+    files = {
+        "train": out_dir / TRAIN_FILE,
+        "valid": valid_path,
+        "replay": out_dir / replay_file if replay_file else None,
+        **_starting_model_files(job.path("init_from"), job.init_cap),
+    }
+    return MaceInputs(run, held, files, n_replay)
+
+
+def run_training(job: TrainingJob, out_dir: Path, inputs: MaceInputs, threads: int) -> tuple[bool, str]:
+    """Run mace in ``out_dir``, resuming only the same unfinished run (the fingerprint: mace's command, the
+    files it trains on and the job itself, :mod:`mftl.resume`); (stopped early, mace's log)."""
+    run = inputs.run
+    fingerprint = run_fingerprint(run.command(), inputs.files, dataclasses.asdict(job))
     # model.model is written once mace has finished; Snakemake deletes training.json before a rerun
     start_or_resume(out_dir, fingerprint, RUN_NAME, (MODEL_FILE, E0S_FILE, INFO_FILE), finished=MODEL_FILE)
     stopped_early = run_mace(run.command(), out_dir, threads)
@@ -267,40 +280,51 @@ def train(
         best_epoch = max(checkpoints_by_epoch(run.checkpoint_dir(out_dir)))
         print(f"patience exceeded: the model is the checkpoint of epoch index {best_epoch}", flush=True)
         run_mace(dataclasses.replace(run, max_epochs=best_epoch).command(), out_dir, threads)
-    log_text = "".join(p.read_text() for p in (out_dir / "logs").glob(f"{RUN_NAME}_run-{seed}*.log"))
+    log_text = "".join(p.read_text() for p in (out_dir / "logs").glob(f"{RUN_NAME}_run-{job.seed}*.log"))
+    return stopped_early, log_text
+
+
+def record(job: TrainingJob, out_dir: Path, data: TrainingData, reference_fit, inputs: MaceInputs, outcome) -> None:
+    """Check the heads of a fine-tuned model, move it into place, drop the checkpoints no cap is served from,
+    and write ``e0s.json`` (``fit``: the target's least-squares E0s, ``model``: the E0s the model holds, the
+    prior, rank and condition number of the fit) and, last, ``training.json``. ``outcome``: (stopped early,
+    mace's log, wall seconds)."""
+    stopped_early, log_text, wall_s = outcome
+    run = inputs.run
+    multihead = job.replay is not None or job.replay_dataset is not None
     heads = None  # a model trained from scratch has mace's one default head; fine-tuned ones are checked
-    multihead = replay_file is not None or replay_dataset is not None
     if multihead:
         heads = check_multihead(run.model_path(out_dir), log_text)
-    elif foundation is not None:
+    elif job.init_from is not None:
         heads = model_heads(run.model_path(out_dir))
     with atomic_path(out_dir / MODEL_FILE) as tmp:
         shutil.copyfile(run.model_path(out_dir), tmp)
-    if serve_caps:
-        for path in checkpoints_to_drop(run.checkpoint_dir(out_dir), serve_caps):
+    if job.serve_caps:
+        for path in checkpoints_to_drop(run.checkpoint_dir(out_dir), list(job.serve_caps)):
             path.unlink()
-    e0s = {"fit": e0s_to_json(fit), "model": e0s_to_json(held), **reference_fit.as_json()}
+    e0s = {"fit": e0s_to_json(reference_fit.e0s), "model": e0s_to_json(inputs.held), **reference_fit.as_json()}
     write_text_atomic(out_dir / E0S_FILE, json.dumps(e0s, indent=2) + "\n")
+    init_from = job.path("init_from")
     info = {
-        "fidelity": fidelity,
-        "base_fidelity": base_fidelity,
-        "size": size,
-        "seed": seed,
-        "max_epochs": max_epochs,
+        "fidelity": job.fidelity,
+        "base_fidelity": job.base_fidelity,
+        "size": job.size,
+        "seed": job.seed,
+        "max_epochs": job.max_epochs,
         "epochs_run": epochs_run(log_text),
         "stopped_early": stopped_early,
         "device": run.device,
-        "wall_s": time.perf_counter() - start,
+        "wall_s": wall_s,
         "command": run.command(),
-        "init_cap": init_cap,
-        "n_without_base_labels": len(by_id) - len(eligible),
-        "n_trained": len(chosen),
-        "default_dtype": hyperparameters.get("default_dtype", "float64"),
+        "init_cap": job.init_cap,
+        "n_without_base_labels": data.n_without_base_labels,
+        "n_trained": len(data.chosen),
+        "default_dtype": job.hyperparameters.get("default_dtype", "float64"),
         "foundation": str(init_from) if init_from is not None and not init_from.is_dir() else None,
         "heads": heads,
         "multihead": multihead,
-        "replay_dataset": replay_dataset,
-        "n_replay": len(replayed) if replay_file is not None else replay_size if multihead else None,
+        "replay_dataset": job.replay_dataset,
+        "n_replay": inputs.n_replay if multihead else None,
         "multihead_lr_forced": "To use a different learning rate, set --force_mh_ft_lr" in log_text,
     }
     write_text_atomic(out_dir / INFO_FILE, json.dumps(info, indent=2) + "\n")
@@ -330,13 +354,11 @@ def draw(eligible: list[int], size: int, seed: int, pool: Path, base_pool: Path 
     return subset(eligible, size, seed, what=f"pool {pool}")
 
 
-def refuse_undetermined(
-    fit, test_file: Path, valid_file: Path | None, size: int, seed: int, dataset, fidelity: str, base_fidelity
-) -> None:
-    """Raise ValueError (the planning check's message) when the E0 fit ``fit`` leaves test or validation
-    configurations outside the span of the training compositions."""
+def refuse_undetermined(fit, job: TrainingJob) -> None:
+    """Raise ValueError (the planning check's message) when the E0 fit ``fit`` leaves test (``e0_span_test``)
+    or validation configurations of ``job`` outside the span of the training compositions."""
     found = {}
-    for part, path in (("test", test_file), ("validation", valid_file)):
+    for part, path in (("test", job.e0_span_test), ("validation", job.valid)):
         frames = read_structures(path) if path is not None and Path(path).stat().st_size else []
         found[part] = [
             int(frames[i].info.get("config_id", i)) for i in outside_span(frames, fit.elements, fit.row_space)
@@ -344,6 +366,6 @@ def refuse_undetermined(
         found[f"n_{part}"] = len(frames)
     if found["test"] or found["validation"]:
         elements = sorted({chemical_symbols[z] for z in fit.elements})
-        fidelities = [fidelity] if base_fidelity is None else [fidelity, base_fidelity]
-        problem = {"size": size, "seed": seed, **found}
-        raise ValueError(undetermined_message(dataset or "?", fidelities, [problem], [], elements))
+        fidelities = [job.fidelity] if job.base_fidelity is None else [job.fidelity, job.base_fidelity]
+        problem = {"size": job.size, "seed": job.seed, **found}
+        raise ValueError(undetermined_message(job.dataset or "?", fidelities, [problem], [], elements))

@@ -1,10 +1,10 @@
 # MACE training: low-fidelity pre-training, high-fidelity fine-tuning (mftl), from scratch, Delta,
 # foundation models (naive and multi-head) and fidelity chains.
 #
-# Every training has one shape, the rule `scratch`: `mftl train` with the rule's arguments
-# (params.args: its data, the campaign's options of its stage, the model it starts from), in its
-# output's folder, with a training's threads, memory and time (a GPU and CPUs on a cluster:
-# profiles/slurm). The other trainings are `scratch` with their own inputs, arguments and paths.
+# Every training has one shape, the rule `scratch`: `mftl train` of the rule's training job
+# (params.job: the campaign's TrainingJob as JSON: its data, the model it starts from, the options of
+# its stage), in its output's folder, with a training's threads, memory and time (a GPU and CPUs on a
+# cluster: profiles/slurm). The other trainings are `scratch` with their own inputs, job and paths.
 
 
 include: "inputs/train.smk"
@@ -27,9 +27,9 @@ rule scratch:
         runtime=training_runtime,
     params:
         mftl=MFTL,
-        args=scratch_args,
+        job=training_job("scratch"),
     shell:
-        "{params.mftl} train {params.args} --threads {threads} --out-dir $(dirname {output:q}) > {log:q} 2>&1"
+        "{params.mftl} train --job {params.job:q} --threads {threads} --out-dir $(dirname {output:q}) > {log:q} 2>&1"
 
 
 use rule scratch as pretrain with:
@@ -42,7 +42,7 @@ use rule scratch as pretrain with:
     benchmark:
         paths.benchmark("{dataset}", "pretrain", paths.pretrain_tag())
     params:
-        args=pretrain_args,
+        job=training_job("pretrain"),
 
 
 use rule scratch as mftl with:
@@ -56,7 +56,7 @@ use rule scratch as mftl with:
     benchmark:
         paths.benchmark("{dataset}", "mftl", paths.mftl_tag())
     params:
-        args=mftl_args,
+        job=training_job("mftl"),
 
 
 use rule scratch as delta with:
@@ -70,7 +70,7 @@ use rule scratch as delta with:
     benchmark:
         paths.benchmark("{dataset}", "delta", paths.run_tag())
     params:
-        args=delta_args,
+        job=training_job("delta"),
 
 
 # ---- foundation models ----------------------------------------------------------------
@@ -103,10 +103,14 @@ use rule scratch as foundation with:
     benchmark:
         paths.benchmark("{dataset}", "foundation", paths.foundation_tag())
     params:
-        args=foundation_args,
+        job=training_job("foundation"),
 
 
 use rule foundation as foundation_multihead with:
+    input:
+        unpack(hf_train_inputs),
+        unpack(replay_inputs),
+        foundation=foundation_needs,
     output:
         paths.training_json(method="foundation_multihead", tag=paths.foundation_tag()),
     log:
@@ -114,7 +118,7 @@ use rule foundation as foundation_multihead with:
     benchmark:
         paths.benchmark("{dataset}", "foundation_multihead", paths.foundation_tag())
     params:
-        args=multihead_args,
+        job=training_job("foundation_multihead"),
 
 
 # ---- fidelity chains (named: chain_<name>): each stage fine-tunes the previous stage's model ----
@@ -130,7 +134,7 @@ use rule scratch as chain_stage with:
     benchmark:
         paths.benchmark("{dataset}", chains.chain_method("{chain}"), paths.stage_tag())
     params:
-        args=chain_stage_args,
+        job=training_job("chain_stage"),
 
 
 use rule scratch as chain with:
@@ -144,4 +148,4 @@ use rule scratch as chain with:
     benchmark:
         paths.benchmark("{dataset}", chains.chain_method("{chain}"), paths.run_tag())
     params:
-        args=chain_args,
+        job=training_job("chain"),

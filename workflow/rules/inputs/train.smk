@@ -1,7 +1,13 @@
-# Input and argument functions of the rules in train.smk (every MACE training).
-# The *_args functions take the wildcards only, never the job's input: Snakemake leaves params derived
-# from input out of its params rerun trigger, so a changed setting would not retrain. They read the
-# paths from the rule's own input function instead.
+# Input and job functions of the rules in train.smk (every MACE training).
+# A training's job (params.job) is the campaign's TrainingJob of the rule's wildcards (mftl.campaign: one
+# method per kind of training), as JSON: Snakemake retrains when it changes. It takes the wildcards only,
+# never the job's input: Snakemake leaves params derived from input out of its params rerun trigger. The
+# input functions name the files the job reads (tests/test_campaign checks that each is an input).
+
+
+def training_job(rule):
+    """params.job of a training rule: the campaign's training job for the rule's wildcards, as JSON."""
+    return lambda wildcards: campaign.training_job(rule, wildcards).to_json()
 
 
 def prior_files(dataset, fidelity):
@@ -21,20 +27,6 @@ def hf_train_inputs(wildcards):
     }
 
 
-def train_data(inputs, size, seed):
-    """A run's data: ``size`` configurations of its training pool drawn with ``seed``, and its validation set."""
-    valid = f" --valid {shlex.quote(inputs['valid'])}" if "valid" in inputs else ""
-    return f"--train-pool {shlex.quote(inputs['pool'])}{valid} --size {size} --seed {seed}"
-
-
-def hf_train_data(wildcards):
-    return train_data(hf_train_inputs(wildcards), wildcards.size, wildcards.seed)
-
-
-def scratch_args(wildcards):
-    return f"{hf_train_data(wildcards)} {campaign.training_options(wildcards.dataset, 'scratch')}"
-
-
 def pretrain_inputs(wildcards):
     """The low fidelity's pre-training pool and E0 prior."""
     return {
@@ -43,20 +35,8 @@ def pretrain_inputs(wildcards):
     }
 
 
-def pretrain_args(wildcards):
-    """Pre-training runs to the largest cap; smaller caps are served from its checkpoints."""
-    data = train_data(pretrain_inputs(wildcards), wildcards.pretrain, wildcards.seed)
-    return f"{data} {campaign.training_options(wildcards.dataset, 'pretrain')}"
-
-
 def pretraining_run(wildcards):
     return campaign.pretraining_run(wildcards.dataset, wildcards.pretrain, wildcards.seed)
-
-
-def mftl_args(wildcards):
-    """Fine-tuning of the pre-training run's model at epoch ``cap``."""
-    init = f"--init-from {shlex.quote(os.path.dirname(pretraining_run(wildcards)))} --init-cap {wildcards.cap}"
-    return f"{hf_train_data(wildcards)} {campaign.training_options(wildcards.dataset, 'finetune')} {init}"
 
 
 def delta_base_inputs(wildcards):
@@ -69,15 +49,6 @@ def delta_base_inputs(wildcards):
     }
 
 
-def delta_args(wildcards):
-    lf = low_fidelity(wildcards)
-    base_inputs = delta_base_inputs(wildcards)
-    base_prior = "".join(f" --base-prior {p}" for p in base_inputs["base_prior"])
-    base = f"--base-pool {shlex.quote(base_inputs['base_pool'])} --base-valid {shlex.quote(base_inputs['base_valid'])}"
-    options = campaign.training_options(wildcards.dataset, "scratch", delta=True)
-    return f"{hf_train_data(wildcards)} {options} --base-fidelity {lf}{base_prior} {base}"
-
-
 # ---- foundation models: one run per listed foundation, tagged <foundation>_n<size>_s<seed> ----
 
 
@@ -85,42 +56,19 @@ def foundation_download_name(wildcards):
     return config["foundations"][wildcards.foundation]["name"]
 
 
-def foundation_init(wildcards):
-    return quoted_option("--init-from", campaign.foundation_model(wildcards.dataset, wildcards.foundation))
-
-
-def foundation_args(wildcards):
-    options = campaign.training_options(wildcards.dataset, "finetune")
-    return f"{hf_train_data(wildcards)} {options} {foundation_init(wildcards)}"
-
-
-def multihead_args(wildcards):
-    """Multi-head fine-tuning: the foundation's own training data (trained_by), a replay file, or
-    mace's own replay data set (``replay: mp``, downloaded by mace on the training node)."""
+def replay_inputs(wildcards):
+    """Multi-head fine-tuning's replay file when the config names one (a trained_by foundation replays its own
+    training data, which comes with its run: input foundation; mace downloads its own data sets itself)."""
     spec = campaign.foundation_spec(wildcards.dataset, wildcards.foundation)
-    options = campaign.training_options(wildcards.dataset, "multihead")
-    args = f"{hf_train_data(wildcards)} {options} {foundation_init(wildcards)}"
-    if "replay_size" in spec:
-        args += f" --replay-size {spec['replay_size']}"
-    trained = campaign.trained_by_run(wildcards.foundation)
-    if trained:
-        return f"{args} --replay {trained[0]}/train.extxyz"
-    replay = spec["replay"]
-    if isinstance(replay, str):
-        return f"{args} --replay-dataset {replay}"
-    keys = " ".join(shlex.quote(replay[key]) for key in ("energy_key", "forces_key"))
-    return f"{args} {quoted_option('--replay', replay['file'])} --replay-keys {keys}"
+    replay = spec.get("replay")
+    return {"replay": replay["file"]} if isinstance(replay, dict) and "trained_by" not in spec else {}
 
 
 # ---- fidelity chains: stage k fine-tunes stage k-1's model (mftl/chains.py) ----
 
 
-def chain_stage(wildcards):
-    return campaign.chain_stages(wildcards.dataset, wildcards.chain)[int(wildcards.stage)]
-
-
 def chain_stage_inputs(wildcards):
-    stage = chain_stage(wildcards)
+    stage = campaign.chain_stages(wildcards.dataset, wildcards.chain)[int(wildcards.stage)]
     start = campaign.chain_start(wildcards.dataset, wildcards.chain, int(wildcards.stage), wildcards.seed)
     return {
         "pool": paths.labelled(stage["dataset"], "train_pool", stage["fidelity"]),
@@ -130,28 +78,7 @@ def chain_stage_inputs(wildcards):
     }
 
 
-def chain_stage_args(wildcards):
-    stage = chain_stage(wildcards)
-    flags = quoted_option("--hyperparameters", campaign.hyperparameters("finetune", stage["dataset"]))
-    start = campaign.chain_start(wildcards.dataset, wildcards.chain, int(wildcards.stage), wildcards.seed)[1]
-    prior = "".join(f" --prior {p}" for p in prior_files(stage["dataset"], stage["fidelity"]))
-    return (
-        f"{train_data(chain_stage_inputs(wildcards), stage['size'], wildcards.seed)}"
-        f" --fidelity {stage['fidelity']} --max-epochs {campaign.max_epochs(stage['dataset'], 'finetune')}"
-        f" {flags} --device {config['device']} {start}{prior}"
-    )
-
-
-def chain_last(wildcards):
-    """(training.json, --init-from options) of the last stage, which the dataset's own fine-tuning starts from."""
-    stages = campaign.chain_stages(wildcards.dataset, wildcards.chain)
-    return campaign.chain_start(wildcards.dataset, wildcards.chain, len(stages), wildcards.seed)
-
-
 def chain_previous(wildcards):
-    return chain_last(wildcards)[0]
-
-
-def chain_args(wildcards):
-    options = campaign.training_options(wildcards.dataset, "finetune")
-    return f"{hf_train_data(wildcards)} {options} {chain_last(wildcards)[1]}"
+    """The training.json of the last stage, which the dataset's own fine-tuning starts from."""
+    stages = campaign.chain_stages(wildcards.dataset, wildcards.chain)
+    return campaign.chain_start(wildcards.dataset, wildcards.chain, len(stages), wildcards.seed)[0]
