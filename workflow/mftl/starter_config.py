@@ -21,6 +21,7 @@ import yaml
 
 from mftl.config import ConfigError, check_config
 from mftl.datasets import load_source
+from mftl.runtime_estimate import campaign_seconds, wall_minutes
 
 #: keys ASE's extxyz reader turns into calculator results (not kept in ``info``/``arrays``)
 ASE_CALCULATOR_KEYS = ("energy", "free_energy", "forces", "stress", "virial", "dipole", "charges", "magmom")
@@ -191,6 +192,8 @@ class Starter:
     e0s_source: str | None
     cost_key: str | None
     notes: list[str]
+    #: mean number of atoms of the file's configurations (the runtime estimate scales with it)
+    atoms_per_config: float = 0.0
 
 
 def build_starter(
@@ -272,7 +275,8 @@ def build_starter(
         '\'{"method": "dft", "xc": "<functional>", "basis": "<basis>"}\' '
         f"--elements {' '.join(summary.elements)} --out {high}_atoms.json"
     )
-    return Starter(config, summary, len(labelled), high, atoms_command, e0s_source, cost_key, notes)
+    atoms = float(np.mean([len(a) for a in frames]))
+    return Starter(config, summary, len(labelled), high, atoms_command, e0s_source, cost_key, notes, atoms)
 
 
 def _fit_to_checks(config: dict, name: str, check_dataset) -> list[str]:
@@ -380,6 +384,29 @@ def render(starter: Starter, command: str) -> str:
     lines += [f"    # {note}" for note in starter.notes]
     lines += ["", "# a small MACE for a first run; raise num_channels, max_L and r_max for production", "model:"]
     lines += [f"  {k}: {_flow(v)}" for k, v in config["model"].items()]
-    lines += ["", "training:   # mace_run_train flags per stage; patience stops a run early"]
+    lines += [
+        "",
+        "# mace_run_train flags per stage. Fine-tuning and scratch train to convergence: the learning rate halves",
+        "# after scheduler_patience epochs without a better validation loss, and a run ends after `patience`",
+        "# validations without one; max_epochs is a safety net (config/README.md, 'Training to convergence').",
+        "training:",
+    ]
     lines += [f"  {stage}: {_flow(flags)}" for stage, flags in config["training"].items()]
+    lines += ["", *runtime_lines(checked_dataset(config, name), starter.atoms_per_config)]
     return "\n".join(lines) + "\n"
+
+
+def checked_dataset(config: dict, name: str) -> dict:
+    """The dataset entry with the schema's defaults filled in."""
+    return check_config(copy.deepcopy(config), SCHEMA)["datasets"][name]
+
+
+def runtime_lines(dataset: dict, atoms_per_config: float, cores: int = 2) -> list[str]:
+    """The starter's expected runtime, as comment lines (:mod:`mftl.runtime_estimate`)."""
+    parts = campaign_seconds(dataset, atoms_per_config)
+    detail = ", ".join(f"{part} {seconds / 60:.0f} min" for part, seconds in parts.items() if seconds)
+    return [
+        f"# Expected runtime on {cores} CPU cores: about {wall_minutes(parts, cores):.0f} min ({detail} of CPU;",
+        f"# {atoms_per_config:.1f} atoms per configuration). Rates measured on the demo (docs/performance.md); a rough",
+        "# guide within a factor of two: converged runs stop when their validation loss plateaus, not at a set epoch.",
+    ]
