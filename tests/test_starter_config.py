@@ -157,3 +157,44 @@ def test_init_refuses_too_few_labelled_configurations(tmp_path):
     rc, _, err = init(tmp_path / "few.extxyz")
     assert rc == 1
     assert "6 labelled configurations: too few" in err
+
+
+def test_the_starter_states_its_runtime_from_the_measured_rates_and_its_trainings_converge(tmp_path):
+    """The runtime comment adds up, by hand here, one term per training and evaluation the starter plans."""
+    from mftl import runtime_estimate as rates
+
+    source = made_file(tmp_path / "mine.extxyz")
+    rc, text, _ = init(source)
+    assert rc == 0
+    config = yaml.safe_load(text)
+    ds = next(iter(config["datasets"].values()))
+    assert ds["seeds"] == [0, 1, 2]
+    for stage in ("scratch", "finetune"):  # converging settings: the rate halves well before patience ends it
+        flags = config["training"][stage]
+        assert flags["scheduler_patience"] < flags["patience"] and flags["max_epochs"] >= 1000
+    atoms = np.mean([len(a) for a in ase.io.read(source, ":")])
+    valid, caps = ds["split"]["validation"], ds["epoch_caps"]
+    per_run = {
+        stage: [
+            rates.TRAINING_FIXED_S
+            + rates.EPOCHS_TO_PLATEAU[stage]
+            * atoms
+            * (n * rates.TRAIN_S_PER_ATOM_EPOCH + valid * rates.VALID_S_PER_ATOM)
+            for n in ds["train_sizes"]
+        ]
+        for stage in ("scratch", "finetune")
+    }
+    seeds = len(ds["seeds"])
+    trainings = seeds * (2 * sum(per_run["scratch"]) + len(caps) * sum(per_run["finetune"]))  # scratch, delta, mftl
+    pool = ds["pretrain_sizes"][0]
+    pretraining = seeds * (
+        rates.TRAINING_FIXED_S
+        + max(caps)
+        * atoms
+        * (int(0.9 * pool) * rates.TRAIN_S_PER_ATOM_EPOCH + int(0.1 * pool) * rates.VALID_S_PER_ATOM)
+    )
+    labelling = (pool + ds["split"]["test"] + valid + max(ds["train_sizes"])) * atoms * rates.GFN1_S_PER_ATOM
+    evaluations = 3 * seeds * len(ds["train_sizes"]) * rates.EVALUATION_S
+    minutes = (trainings + pretraining + labelling + evaluations) / 2 / 60
+    assert f"# Expected runtime on 2 CPU cores: about {minutes:.0f} min (" in text
+    assert f"trainings {trainings / 60:.0f} min" in text
