@@ -8,8 +8,9 @@
   pre-training pool) after ``epoch_cap`` epochs, from mace's results file of the pre-training run: a
   pre-training that has not learnt the low fidelity transfers little.
 * ``pretrain_still_falling`` / ``pretrain_falling_pct`` (mftl, mftl_auto): whether the row's epoch cap lies on
-  the steep part of the pre-training's validation curve. With L(k) the validation loss (mace's ``loss`` of the
-  ``mode: eval`` line) after k epochs (k = 0: mace's evaluation before training) and a window of
+  the steep part of the pre-training's validation curve. With L(k) the lowest validation loss (mace's ``loss``
+  of the ``mode: eval`` lines) within the first k epochs (k = 0: mace's evaluation before training) -- the
+  best model so far, so that one noisy validation does not count as a fall -- and a window of
   w = max(3, ceil(20% of the cap)) epochs, ``pretrain_falling_pct`` = 100 (L(cap - w) - L(cap)) / L(cap - w),
   the relative drop over the last w epochs before the cap (from the earliest evaluation when the cap is shorter
   than the window; the latest evaluated epoch at or before cap - w when mace did not evaluate every epoch), and
@@ -89,7 +90,8 @@ def falling_pct(curve: pd.DataFrame, cap: int) -> float:
     """Percent by which the validation loss fell over the :func:`falling_window` epochs before ``cap``
     (``curve``: :func:`pretrain_validation_curve`): from the latest evaluation at or before cap - window (the
     earliest one when the cap is shorter than the window) to the evaluation at the cap; NaN without both."""
-    known = curve.dropna(subset=["valid_loss"])
+    known = curve.dropna(subset=["valid_loss"]).copy()
+    known["valid_loss"] = known["valid_loss"].cummin()  # the best model so far (curve is sorted by epoch)
     at_cap = known[known["epoch"] == cap]
     before = known[known["epoch"] < cap]
     if at_cap.empty or before.empty:
