@@ -94,7 +94,8 @@ def tiny_config(source: Path, **overrides) -> dict:
         "training": {
             "pretrain": {"batch_size": 10},
             "finetune": {"max_epochs": 2, "batch_size": 5},
-            "scratch": {"max_epochs": 2, "batch_size": 5},
+            # step patiences: mace's patience from the steps per epoch (tests/test_training_job.py checks them)
+            "scratch": {"max_epochs": 2, "batch_size": 5, "patience_steps": 40, "scheduler_patience_steps": 12},
             "multihead": {"max_epochs": 2, "batch_size": 5, "force_mh_ft_lr": True, "lr": 0.01},
         },
     }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import math
 
 import pytest
 
@@ -75,3 +76,36 @@ def test_the_job_is_the_arguments_of_the_run_fingerprint(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError, match="stop before mace"):
         training.run_training(job, tmp_path, training.MaceInputs(run, {1: 0.0}, {"train": None}, None), threads=1)
     assert written["arguments"] == json.loads(job.to_json()) == json.loads(json.dumps(dataclasses.asdict(job)))
+
+
+def test_step_patiences_become_maces_patience_for_the_runs_steps_per_epoch(tmp_path):
+    """patience_steps / scheduler_patience_steps: written out here, ceil(steps / ceil(n / batch_size)) (per
+    validation, every eval_interval epochs), never below the stage's own patience."""
+    from mftl.training import patience_flags, steps_per_epoch
+
+    job = TrainingJob(
+        train_pool="pool.extxyz", fidelity="f", size=15, seed=0, max_epochs=100, patience_steps=180,
+        scheduler_patience_steps=60, hyperparameters={"batch_size": 5, "patience": 15, "scheduler_patience": 5},
+    )  # fmt: skip
+    for n, patience, scheduler in ((15, 60, 20), (30, 30, 10), (60, 15, 5), (200, 15, 5)):
+        steps = steps_per_epoch(n, job.hyperparameters)
+        assert steps == math.ceil(n / 5)
+        assert patience_flags(job, steps) == {"patience": patience, "scheduler_patience": scheduler}
+    every_third = dataclasses.replace(job, hyperparameters={"batch_size": 5, "eval_interval": 3})
+    assert patience_flags(every_third, 3)["patience"] == math.ceil(180 / 9)
+    assert patience_flags(dataclasses.replace(job, patience_steps=None), 3) == {"scheduler_patience": 20}
+
+
+@pytest.mark.slow
+def test_the_tiny_campaigns_scratch_runs_gave_mace_the_patience_of_their_steps(tiny_campaign):
+    """The tiny campaign's scratch stage sets patience_steps 40 and scheduler_patience_steps 12 (conftest):
+    each run's training.json and the mace command it ran hold the patiences of its own steps per epoch."""
+    runs = sorted((tiny_campaign / "results/tiny/models/scratch").glob("*/training.json"))
+    assert runs
+    for path in runs:
+        info = json.loads(path.read_text())
+        steps = math.ceil(info["n_trained"] / 5)
+        assert info["steps_per_epoch"] == steps
+        assert info["patience"] == math.ceil(40 / steps) and info["scheduler_patience"] == math.ceil(12 / steps)
+        assert f"--patience={info['patience']}" in info["command"]
+        assert f"--scheduler_patience={info['scheduler_patience']}" in info["command"]

@@ -161,9 +161,16 @@ MODEL = {
 }
 TINY_MODEL = {**MODEL, "num_channels": 8, "r_max": 4.0}
 #: the settings that let a run end on a validation plateau (config/README.md, "Training to convergence"):
-#: the learning rate halves after 5 epochs without a better validation loss, early stopping after 15
-#: validations without one; max_epochs is a safety net a converged run does not reach
-CONVERGENCE = {"max_epochs": 1000, "scheduler_patience": 5, "lr_factor": 0.5, "patience": 15}
+#: the learning rate halves after 60 optimiser steps without a better validation loss, early stopping after
+#: 180 (at least 5 and 15 epochs); max_epochs is a safety net a converged run does not reach
+CONVERGENCE = {
+    "max_epochs": 1000,
+    "scheduler_patience_steps": 60,
+    "patience_steps": 180,
+    "scheduler_patience": 5,
+    "lr_factor": 0.5,
+    "patience": 15,
+}
 TRAINING = {
     "first": {
         "pretrain": {"batch_size": 10, "lr": 0.01, "patience": 1000, "energy_weight": 1.0, "forces_weight": 10.0},

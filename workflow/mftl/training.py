@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import shutil
 import time
 from pathlib import Path
@@ -127,6 +128,8 @@ class MaceInputs:
     held: dict[int, float]
     files: dict[str, Path | None]
     n_replay: int | None
+    #: optimiser steps of one epoch (training and replay configurations over the batch size)
+    steps_per_epoch: int = 1
 
 
 def train(job: TrainingJob, out_dir: Path, threads: int = 1) -> None:
@@ -244,6 +247,7 @@ def write_inputs(
         n_replay = len(replayed)
     if job.replay_dataset is not None and start is None:
         raise ValueError(f"multi-head fine-tuning (replay data set {job.replay_dataset}) needs a foundation model")
+    steps = steps_per_epoch(len(data.chosen) + (n_replay or 0), job.hyperparameters)
     run = MaceRun(
         name=RUN_NAME,
         train_file=Path(TRAIN_FILE),
@@ -257,7 +261,7 @@ def write_inputs(
         replay_dataset=job.replay_dataset,
         replay_samples=job.replay_size if job.replay_dataset is not None else None,
         keep_checkpoints=job.keep_checkpoints or bool(job.serve_caps),
-        hyperparameters=job.hyperparameters,
+        hyperparameters={**job.hyperparameters, **patience_flags(job, steps)},
     )
     files = {
         "train": out_dir / TRAIN_FILE,
@@ -265,7 +269,29 @@ def write_inputs(
         "replay": out_dir / replay_file if replay_file else None,
         **_starting_model_files(job.path("init_from"), job.init_cap),
     }
-    return MaceInputs(run, held, files, n_replay)
+    return MaceInputs(run, held, files, n_replay, steps)
+
+
+def steps_per_epoch(n_configs: int, hyperparameters: dict) -> int:
+    """Optimiser steps of one epoch over ``n_configs`` configurations: batches of mace's ``batch_size`` (its
+    default 10)."""
+    return max(1, math.ceil(n_configs / int(hyperparameters.get("batch_size", 10))))
+
+
+def patience_flags(job: TrainingJob, steps: int) -> dict[str, int]:
+    """mace's ``patience`` (validations, every ``eval_interval`` epochs) and ``scheduler_patience`` (epochs) for
+    the job's step patiences at ``steps`` optimiser steps per epoch, never below the stage's own flags: a
+    training set of 15 configurations (3 steps per epoch) waits four times as many epochs as one of 60."""
+    flags = job.hyperparameters
+    out = {}
+    if job.patience_steps is not None:
+        per_validation = steps * int(flags.get("eval_interval", 1))
+        out["patience"] = max(int(flags.get("patience", 0)), math.ceil(job.patience_steps / per_validation))
+    if job.scheduler_patience_steps is not None:
+        out["scheduler_patience"] = max(
+            int(flags.get("scheduler_patience", 0)), math.ceil(job.scheduler_patience_steps / steps)
+        )
+    return out
 
 
 def run_training(job: TrainingJob, out_dir: Path, inputs: MaceInputs, threads: int) -> tuple[bool, str]:
@@ -311,6 +337,9 @@ def record(job: TrainingJob, out_dir: Path, data: TrainingData, reference_fit, i
         "size": job.size,
         "seed": job.seed,
         "max_epochs": job.max_epochs,
+        "steps_per_epoch": inputs.steps_per_epoch,
+        "patience": inputs.run.hyperparameters.get("patience"),
+        "scheduler_patience": inputs.run.hyperparameters.get("scheduler_patience"),
         "epochs_run": epochs_run(log_text),
         "stopped_early": stopped_early,
         "device": run.device,

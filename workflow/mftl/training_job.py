@@ -71,6 +71,12 @@ class TrainingJob:
     e0_span_test: FilePath | None = None
     #: the dataset, for messages
     dataset: str | None = None
+    #: early stopping after this many optimiser steps without a better validation loss: mace's ``--patience``
+    #: (in validations) from the run's steps per epoch, at least the stage's own ``patience``
+    patience_steps: int | None = None
+    #: the learning rate halves after this many optimiser steps without a better validation loss: mace's
+    #: ``--scheduler_patience`` (in epochs), at least the stage's own ``scheduler_patience``
+    scheduler_patience_steps: int | None = None
 
     def __post_init__(self):
         for item in dataclasses.fields(self):  # JSON lists back to tuples, paths to strings
