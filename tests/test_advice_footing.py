@@ -12,12 +12,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mftl.advice import advice_text
+from mftl.analysis.advice import advice_text
+from mftl.analysis.cost_to_target import cost_to_target_table
+from mftl.analysis.data_efficiency import data_efficiency_table
+from mftl.analysis.fidelity_statistics import COLUMNS as STATISTICS_COLUMNS
+from mftl.analysis.learning_curve_fits import BOOTSTRAP, TWO_SEEDS, fits_table
 from mftl.cli import main as mftl_main
-from mftl.cost_to_target import cost_to_target_table
-from mftl.data_efficiency import data_efficiency_table
-from mftl.fidelity_statistics import COLUMNS as STATISTICS_COLUMNS
-from mftl.learning_curve_fits import BOOTSTRAP, TWO_SEEDS, fits_table
 from test_decisions import TEST, VALIDATION, costs_rows, curves
 
 ENERGY, FORCES = "energy_rmse_meV_atom", "forces_rmse_meV_A"
