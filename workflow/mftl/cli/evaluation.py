@@ -9,15 +9,13 @@ import argparse
 import json
 from pathlib import Path
 
-from mftl.cli.output import write_json
+from mftl.cli.output import write_csv, write_json
 
 
 def cmd_campaign_curves(args: argparse.Namespace) -> None:
     from mftl.analysis.curves import campaign_curves
-    from mftl.atomic import atomic_path
 
-    with atomic_path(args.out) as tmp:
-        campaign_curves(args.inputs).to_csv(tmp, index=False)
+    write_csv(campaign_curves(args.inputs), args.out)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
@@ -65,14 +63,10 @@ def cmd_select_cap(args: argparse.Namespace) -> None:
 def cmd_curves(args: argparse.Namespace) -> None:
     from mftl.analysis.curves import curves_table, read_records
     from mftl.analysis.quality import with_quality_columns
-    from mftl.atomic import atomic_path
 
     records = read_records(args.inputs)
-    table = with_quality_columns(curves_table(records))
-    with atomic_path(args.out) as tmp:
-        table.to_csv(tmp, index=False)
+    write_csv(with_quality_columns(curves_table(records)), args.out)
     if args.by_molecule:
         from mftl.evaluation.molecules import molecule_table
 
-        with atomic_path(args.by_molecule) as tmp:
-            molecule_table(records).to_csv(tmp, index=False)
+        write_csv(molecule_table(records), args.by_molecule)
