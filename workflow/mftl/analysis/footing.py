@@ -131,7 +131,8 @@ def with_footing(
     notes = {}
     for values, rows in with_series_keys(curves).groupby(ROUTE_KEYS, dropna=False, sort=True):
         key = tuple(None if pd.isna(v) else v for v in values)
-        notes[key] = under_trained_note(rows, Path(results) if results is not None else None)
+        # the route's rows as curves.csv has them: mftl_auto's series blanks its epoch cap, its run folder has one
+        notes[key] = under_trained_note(curves.loc[rows.index], Path(results) if results is not None else None)
     columns = {c: [] for c in COLUMNS}
     for fit in fits:
         final = float(fit.means[-1]) if len(fit.sizes) else math.nan
