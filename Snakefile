@@ -6,12 +6,12 @@ from snakemake.utils import min_version
 
 sys.path.insert(0, f"{workflow.basedir}/workflow")
 from mftl import paths
-from mftl.campaigns import check_campaign_files, warn_campaign_files
-from mftl.cluster_checks import print_slurm_warnings
-from mftl.quality import print_warnings
-from mftl.config import check_config, load_config_file
+from mftl.planning.results_folder import check_campaign_files, warn_campaign_files
+from mftl.planning.cluster_checks import print_slurm_warnings
+from mftl.analysis.quality import print_warnings
+from mftl.planning.config import check_config, load_config_file
 from mftl.methods import method_wildcard
-from mftl.source_checks import check_sources
+from mftl.planning.source_checks import check_sources
 
 min_version("9.0")
 
@@ -64,7 +64,7 @@ include: "workflow/rules/figures.smk"
 
 
 onsuccess:
-    print_warnings()  # the quality warnings (mftl.quality) of results/warnings.txt, last on the screen
+    print_warnings()  # the quality warnings (mftl.analysis.quality) of results/warnings.txt, last on the screen
 
 
 rule all:

@@ -106,7 +106,7 @@ def raw_loop(labeller: str, path: Path, out: Path, scratch: Path) -> None:
 
 
 def plain_3ob() -> Path:
-    from mftl.labellers.skf import plain_skf_dir
+    from mftl.data.labellers.skf import plain_skf_dir
 
     return plain_skf_dir(SHIPPED_3OB)
 
@@ -159,7 +159,7 @@ def dftb_costs(repeats: int) -> None:
     structures the size of the paper's datasets'."""
     from ase.build import bulk, molecule
 
-    from mftl.labellers import label_frames
+    from mftl.data.labellers import label_frames
 
     ptbp = Path(os.environ.get("MFTL_PTBP_SKF_DIR", REPO.parent / "shared/skf/ptbp-recipe"))
     tungsten = bulk("W", "bcc", a=3.165, cubic=True).repeat((3, 3, 3))
@@ -196,7 +196,7 @@ def main() -> None:
     if args.dftb_costs:
         dftb_costs(args.repeats)
         return
-    from mftl.structures import read_structures, write_structures
+    from mftl.data.structures import read_structures, write_structures
 
     demo = read_structures(REPO / "resources/demo/demo.extxyz")
     frames = [demo[i % len(demo)] for i in range(args.n)]

@@ -1,11 +1,11 @@
 """Indexing a QM7-X-sized extxyz file: mftl's own scan vs libAtoms' extxyz C reader vs ASE's reader.
 
-Planning reads each dataset's source into an index (:mod:`mftl.source_index`: per configuration its
+Planning reads each dataset's source into an index (:mod:`mftl.planning.source_index`: per configuration its
 id, elements, composition, the values of the keys ``select`` reads and which info keys and arrays it
 has). This script builds a file of ``--copies`` times the demo source (100 copies: 300,000
 configurations, 197 MB, in a temporary folder) and times, alternating, ``--repeats`` times:
 
-* ``mftl``: :func:`mftl.source_index.scan`, the hand-written reader planning uses;
+* ``mftl``: :func:`mftl.planning.source_index.scan`, the hand-written reader planning uses;
 * ``extxyz``: libAtoms' ``extxyz`` package (PyPI ``extxyz``, the format's reference implementation),
   its C reader frame by frame (``extxyz.cextxyz.read_frame_dicts``: count line, comment line parsed by
   the format's grammar, atom lines into arrays), without building ``Atoms``;
@@ -14,7 +14,7 @@ configurations, 197 MB, in a temporary folder) and times, alternating, ``--repea
 and, as the floor of any index built on the extxyz package, its C function alone (``extxyz_read_ll``
 through the package's ctypes handles; frames counted, nothing converted to Python).
 
-Each builds the same index (``scan``'s own row builder, :class:`mftl.source_index.IndexBuilder`,
+Each builds the same index (``scan``'s own row builder, :class:`mftl.planning.source_index.IndexBuilder`,
 turns each frame's info, arrays and species into an index row); the script checks that the three indexes agree row by row (ASE renames
 the file's ``pos`` and ``species`` columns and moves ``pbc`` out of ``info``: mapped back here) and
 prints wall and CPU seconds (medians) and microseconds per configuration. Then it feeds the odd
@@ -39,7 +39,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "workflow"))
 
-from mftl.source_index import IndexBuilder, SourceIndex, scan  # noqa: E402
+from mftl.planning.source_index import IndexBuilder, SourceIndex, scan  # noqa: E402
 
 DEMO = REPO / "resources/demo/demo.extxyz"
 #: the key config/config.yaml's ``select`` reads

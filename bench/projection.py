@@ -69,7 +69,7 @@ def gfn1_seconds_per_config(frames) -> float:
     """The raw tblite loop of bench/labelling.py (reading, labelling, writing; one thread), per configuration."""
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from labelling import raw_loop
-    from mftl.structures import write_structures
+    from mftl.data.structures import write_structures
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -81,8 +81,8 @@ def gfn1_seconds_per_config(frames) -> float:
 
 def mace_seconds_per_atom_epoch(frames, model: dict, epochs: int) -> float:
     """Median epoch time (from mace's log timestamps, epochs after the first) per atom."""
-    from mftl.mace_commands import ENERGY_KEY, FORCES_KEY, MaceRun
-    from mftl.structures import write_structures
+    from mftl.data.structures import write_structures
+    from mftl.training.mace_commands import ENERGY_KEY, FORCES_KEY, MaceRun
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -144,8 +144,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--gpu-s-per-atom-epoch", type=float, help="measured on your GPU: projects GPU hours")
     args = parser.parse_args()
-    from mftl.config import check_config
-    from mftl.structures import read_structures
+    from mftl.data.structures import read_structures
+    from mftl.planning.config import check_config
 
     config = check_config(
         yaml.safe_load(Path(args.configfile).read_text()), REPO / "workflow/schemas/config.schema.yaml"

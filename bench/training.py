@@ -47,8 +47,8 @@ def timed(cmd, cwd) -> float:
 
 
 def workflow_train(pool: Path, n: int, epochs: int, out: Path) -> float:
-    from mftl.cli import train_command
-    from mftl.training_job import TrainingJob
+    from mftl.cli.training import train_command
+    from mftl.training.training_job import TrainingJob
 
     job = TrainingJob(pool, "gfn1", n, 0, epochs, hyperparameters=ARCH, keep_checkpoints=True, device="cpu")
     command = train_command(job, out, threads=2)
@@ -62,8 +62,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--caps", type=int, nargs="+", default=[1, 2, 4, 6])
     args = parser.parse_args()
-    from mftl.labellers import label_frames
-    from mftl.structures import read_structures, write_structures
+    from mftl.data.labellers import label_frames
+    from mftl.data.structures import read_structures, write_structures
 
     frames = read_structures(REPO / "resources/demo/demo.extxyz")[::3][: args.n]
     labelled, _ = label_frames(frames, "gfn1", "tblite", {"method": "GFN1-xTB"})

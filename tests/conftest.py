@@ -41,7 +41,7 @@ def ref_atom_energies() -> dict[str, float]:
     """GFN2-xTB (tblite) isolated-atom energies (eV) of H, C, N, O: the ref fidelity's ``e0s``. Without
     them its E0 fit on five configurations of three molecules leaves test energies undetermined, which
     planning refuses (tests/test_undetermined_e0s.py)."""
-    from mftl.labellers import isolated_atom_energies
+    from mftl.data.labellers import isolated_atom_energies
 
     return isolated_atom_energies("tblite", ["H", "C", "N", "O"], {"method": "GFN2-xTB"})
 
@@ -152,9 +152,9 @@ def job_counts(output: str) -> dict[str, int]:
 @pytest.fixture(scope="session")
 def tiny_source(tmp_path_factory) -> Path:
     """80 sampled geometries of four molecules; 60 carry GFN2-xTB labels as ref_energy/ref_forces."""
-    from mftl.demo import generate_geometries
-    from mftl.labellers import label_frames
-    from mftl.structures import by_config_id, write_structures
+    from mftl.data.demo import generate_geometries
+    from mftl.data.labellers import label_frames
+    from mftl.data.structures import by_config_id, write_structures
 
     frames = generate_geometries(seed=1, n_per_molecule=20, molecules=TINY_MOLECULES + FOUNDATION_MOLECULES)
     with_ref = [f for f in frames if f.info["config_id"] % 20 < 15]

@@ -12,12 +12,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mftl.advice import advice_text
+from mftl.analysis.advice import advice_text
+from mftl.analysis.cost_to_target import cost_to_target_table
+from mftl.analysis.data_efficiency import data_efficiency_table
+from mftl.analysis.fidelity_statistics import COLUMNS as STATISTICS_COLUMNS
+from mftl.analysis.learning_curve_fits import BOOTSTRAP, TWO_SEEDS, fits_table
 from mftl.cli import main as mftl_main
-from mftl.cost_to_target import cost_to_target_table
-from mftl.data_efficiency import data_efficiency_table
-from mftl.fidelity_statistics import COLUMNS as STATISTICS_COLUMNS
-from mftl.learning_curve_fits import BOOTSTRAP, TWO_SEEDS, fits_table
 from test_decisions import TEST, VALIDATION, costs_rows, curves
 
 ENERGY, FORCES = "energy_rmse_meV_atom", "forces_rmse_meV_A"
@@ -135,6 +135,23 @@ def test_under_trained_routes_are_named_with_their_falling_validation_loss_and_n
     assert f"{first}: {note}" in advice
     target = advice.split("Target energy RMSE")[1]
     assert f"  cheapest: {second}:" in target and f"  not ranked, under-trained: {first}" in target
+
+
+def test_an_under_trained_mftl_auto_route_reads_the_run_folder_of_its_chosen_cap(tmp_path):
+    """mftl_auto's series has no epoch cap (one series over sizes), its rows do: the note reads mftl's run folder
+    at each row's cap instead of failing on the blank cap (the tiny workflow's decision-tables did)."""
+    table = curves(sizes=(10, 30, 100, 300), seeds=(0, 1, 2), routes=("scratch", "mftl"))
+    auto = table[table["method"] == "mftl"].assign(method="mftl_auto")
+    table = pd.concat([table, auto], ignore_index=True)
+    table["reached_max_epochs"] = (table["method"] == "mftl_auto") & (table["train_size"] == 30) & (table["seed"] == 1)
+    run = tmp_path / "results/d/models/mftl/p1000_e5_n30_s1/results"
+    run.mkdir(parents=True)
+    loss = [1.0 / (epoch + 1) for epoch in range(20)]
+    lines = [{"mode": "eval", "epoch": e, "loss": value, "head": "Default"} for e, value in enumerate(loss)]
+    (run / "mace_run-1_train.txt").write_text("\n".join(map(json.dumps, lines)) + "\n")
+    _, advice = campaign_files(tmp_path, table, None)
+    drop = (loss[17] - loss[19]) / loss[17]
+    assert f"1 of 12 models ended at max_epochs, validation loss still falling by up to {drop:.1%}" in advice
 
 
 def test_pretrain_still_falling_counts_as_under_trained_and_every_route_under_trained_still_ranks(tmp_path):

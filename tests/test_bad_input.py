@@ -8,12 +8,11 @@ import pytest
 from ase.build import molecule
 
 from conftest import REPO, tiny_config
-from mftl.config import ConfigError, check_config
-from mftl.datasets import LabelFailureError, collect_labels, load_source
-from mftl.labellers import LabellerError, label_frames
-from mftl.sources.download import ChecksumError, fetch
-from mftl.splits import SplitError, make_split, subset
-from mftl.structures import (
+from mftl.data.datasets import LabelFailureError, collect_labels, load_source
+from mftl.data.labellers import LabellerError, label_frames
+from mftl.data.sources.download import ChecksumError, fetch
+from mftl.data.splits import SplitError, make_split, subset
+from mftl.data.structures import (
     StructureError,
     by_config_id,
     geometry_only,
@@ -21,6 +20,7 @@ from mftl.structures import (
     set_labels,
     write_structures,
 )
+from mftl.planning.config import ConfigError, check_config
 
 SCHEMA = REPO / "workflow/schemas/config.schema.yaml"
 
@@ -92,7 +92,7 @@ def test_non_finite_labels(tmp_path, bad):
 
 def test_element_the_labeller_does_not_support():
     """check_elements refuses; label_frames counts it per configuration (tests/test_source_checks.py)."""
-    from mftl.labellers import check_elements
+    from mftl.data.labellers import check_elements
 
     atoms = molecule("CH3OH")
     atoms.symbols[0] = "U"
@@ -116,7 +116,7 @@ def test_split_larger_than_labelled_data():
 
 
 def test_split_that_would_overlap_the_test_set_is_refused():
-    from mftl.splits import Split
+    from mftl.data.splits import Split
 
     overlapping = Split(test=(1, 2, 3), validation=(4,), train_pool=(3, 5), pretrain_pool=(6,))
     with pytest.raises(SplitError, match="'test' and 'train_pool' overlap in 1 configurations"):
@@ -195,7 +195,7 @@ def test_same_config_and_seeds_give_the_same_splits_and_labels():
 
 
 def test_select_with_a_misspelled_value_or_a_missing_key_is_refused():
-    from mftl.datasets import select_frames
+    from mftl.data.datasets import select_frames
 
     frames = []
     for i, name in enumerate(["CH3OH", "CH3OH", "H2O"]):

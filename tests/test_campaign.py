@@ -1,4 +1,4 @@
-"""mftl.campaign: the runs a config asks for, called without Snakemake, and checked against Snakemake's
+"""mftl.planning.campaign: the runs a config asks for, called without Snakemake, and checked against Snakemake's
 own plan of the same config (bench/compare_dryruns.py records every job of a real dry run)."""
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ import yaml
 
 from conftest import PLACEHOLDER_E0S, REPO, env_with_venv, full_tiny_config, tiny_config
 from mftl import paths
-from mftl.campaign import Campaign
-from mftl.config import check_config
-from mftl.training_job import TrainingJob
+from mftl.planning.campaign import Campaign
+from mftl.planning.config import check_config
+from mftl.training.training_job import TrainingJob
 
 SCHEMA = REPO / "workflow/schemas/config.schema.yaml"
 #: training rule -> the stage whose options it passes (Delta: scratch's, with its own prior)
@@ -210,7 +210,7 @@ def test_method_seeds_run_a_route_with_fewer_seeds_and_pre_train_for_every_mftl_
 
 def test_planning_imports_no_analysis_code():
     """The campaign (what planning imports) loads neither pandas nor the tables, plots or cost code."""
-    code = "import sys, mftl.campaign; print(' '.join(sorted(sys.modules)))"
+    code = "import sys, mftl.planning.campaign; print(' '.join(sorted(sys.modules)))"
     out = subprocess.run(
         [sys.executable, "-c", code],
         env={**env_with_venv(), "PYTHONPATH": str(REPO / "workflow")},
@@ -218,5 +218,12 @@ def test_planning_imports_no_analysis_code():
         text=True,
         check=True,
     ).stdout.split()
-    analysis = {"pandas", "matplotlib", "mftl.tables", "mftl.plots", "mftl.costs", "mftl.paper_comparison"}
-    assert "mftl.campaign" in out and not analysis & set(out)
+    analysis = {
+        "pandas",
+        "matplotlib",
+        "mftl.analysis.tables",
+        "mftl.report.plots",
+        "mftl.analysis.costs",
+        "mftl.analysis.paper_comparison",
+    }
+    assert "mftl.planning.campaign" in out and not analysis & set(out)

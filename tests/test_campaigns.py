@@ -7,8 +7,8 @@ import pytest
 import yaml
 
 from conftest import run_snakemake, tiny_config
-from mftl.campaigns import check_campaign_files
-from mftl.config import ConfigError
+from mftl.planning.config import ConfigError
+from mftl.planning.results_folder import check_campaign_files
 
 
 def _made_by(folder, datasets) -> None:

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from conftest import REPO, full_tiny_config, run_snakemake, tiny_config
-from mftl.config import ConfigError, check_config
+from mftl.planning.config import ConfigError, check_config
 
 SCHEMA = REPO / "workflow/schemas/config.schema.yaml"
 

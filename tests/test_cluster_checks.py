@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from conftest import REPO, run_snakemake, tiny_config
-from mftl.cluster_checks import TRAINING_RULES, safe_set_resources
+from mftl.planning.cluster_checks import TRAINING_RULES, safe_set_resources
 from test_slurm import training_rules
 
 PROFILE = str(REPO / "profiles" / "slurm")

@@ -9,8 +9,8 @@ import yaml
 from snakemake.utils import update_config
 
 from conftest import BIN, REPO, env_with_venv, run_snakemake, tiny_config
-from mftl.config import ConfigError, check_config
 from mftl.methods import FOUNDATION_METHODS, METHODS, PRETRAINED_METHODS, RUN_FOLDER_METHODS
+from mftl.planning.config import ConfigError, check_config
 
 SCHEMA = REPO / "workflow/schemas/config.schema.yaml"
 

@@ -10,9 +10,9 @@ import pytest
 from ase import Atoms
 from PIL import Image
 
+from mftl.analysis.costs import costs_table
 from mftl.cli import main as mftl_main
-from mftl.costs import costs_table
-from mftl.structures import write_structures
+from mftl.data.structures import write_structures
 
 CONFIG = {
     "labelling": {"chunk_size": 2},
@@ -210,7 +210,7 @@ def test_unknown_costs_are_plotted_as_known_parts_and_named(results, tmp_path):
 
     # each point sits at the sum of its known parts: scratch 50 s training + 5 s evaluation; in minutes,
     # the largest point (127 s) being over 2 min
-    from mftl.plots import cost
+    from mftl.report.plots import cost
 
     figure = cost(table)
     energy_axis = figure.axes[0]

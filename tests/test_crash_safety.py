@@ -1,7 +1,7 @@
 """A killed workflow reruns to completion with the same command; nothing half-written, nothing redone.
 
 A rerun resumes a training only when it is the same interrupted run (same command,
-data and arguments: ``mftl.resume``); a changed config or label retrains from zero.
+data and arguments: ``mftl.training.resume``); a changed config or label retrains from zero.
 """
 
 import copy
@@ -20,10 +20,10 @@ import torch
 import yaml
 
 from conftest import BIN, REPO, env_with_venv, run_snakemake, tiny_config
-from mftl.checkpoints import checkpoints_by_epoch
-from mftl.curves import METRICS
-from mftl.resume import shift_latest_checkpoint
-from mftl.structures import read_structures
+from mftl.analysis.curves import METRICS
+from mftl.data.structures import read_structures
+from mftl.training.checkpoints import checkpoints_by_epoch
+from mftl.training.resume import shift_latest_checkpoint
 
 
 def _outputs(workdir):
@@ -58,7 +58,7 @@ def _readable_epoch(checkpoints) -> int:
 def test_sigkill_mid_training_then_the_same_command_completes(tiny_source, tmp_path):
     """Killed at epoch index >= 3 of 25, the rerun resumes and ends where an uninterrupted run ends.
 
-    What mace-torch 0.3.16 does not restore on resume (see mftl.resume) cannot matter here:
+    What mace-torch 0.3.16 does not restore on resume (see mftl.training.resume) cannot matter here:
     one batch per epoch (10 configurations, batch size 10) makes the shuffling generator
     change only the summation order within the batch; the validation loss improves at every
     epoch (learning rate 0.002, checked), so the reset lowest loss saves what an uninterrupted

@@ -13,14 +13,14 @@ import pandas as pd
 import pytest
 
 from conftest import tiny_config
-from mftl import plots
+from mftl.analysis.cost_to_target import cost_to_target_table
+from mftl.analysis.costs import COMPONENTS
+from mftl.analysis.curves import COLUMNS
+from mftl.analysis.data_efficiency import data_efficiency_table
+from mftl.analysis.learning_curve_fits import BOOTSTRAP_DRAWS, EXACT, fits_table
 from mftl.cli import main as mftl_main
-from mftl.config import ConfigError, check_config
-from mftl.cost_to_target import cost_to_target_table
-from mftl.costs import COMPONENTS
-from mftl.curves import COLUMNS
-from mftl.data_efficiency import data_efficiency_table
-from mftl.learning_curve_fits import BOOTSTRAP_DRAWS, EXACT, fits_table
+from mftl.planning.config import ConfigError, check_config
+from mftl.report import plots
 
 SCHEMA = Path(__file__).resolve().parents[1] / "workflow/schemas/config.schema.yaml"
 VALIDATION, TEST = 10, 20

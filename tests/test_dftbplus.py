@@ -15,10 +15,10 @@ from ase import Atoms
 from ase.build import bulk, molecule
 from ase.units import Bohr, Hartree
 
-from mftl.config import ConfigError, check_config
-from mftl.labellers import LabellerError, backend, dftbplus, label_frames
-from mftl.labellers.dftbplus import force_consistent_energy, make_calculator, supported_elements, write_input
-from mftl.labellers.skf import max_angular_momentum, plain_skf_dir, skf_elements
+from mftl.data.labellers import LabellerError, backend, dftbplus, label_frames
+from mftl.data.labellers.dftbplus import force_consistent_energy, make_calculator, supported_elements, write_input
+from mftl.data.labellers.skf import max_angular_momentum, plain_skf_dir, skf_elements
+from mftl.planning.config import ConfigError, check_config
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -357,7 +357,7 @@ def test_planned_labelling_jobs_use_their_labellers_conda_environment(tiny_sourc
 def test_the_demo_overlay_compares_two_pretraining_fidelities_of_the_same_configurations():
     from snakemake.utils import update_config
 
-    from mftl.figure_catalogue import pretraining_fidelity_groups
+    from mftl.planning.figure_catalogue import pretraining_fidelity_groups
 
     config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     update_config(config, yaml.safe_load((REPO / "config" / "demo_dftb.yaml").read_text()))
@@ -376,7 +376,7 @@ def test_the_demo_overlay_compares_two_pretraining_fidelities_of_the_same_config
 def test_the_pretraining_fidelity_figure_needs_two_low_fidelities():
     import pandas as pd
 
-    from mftl import plots
+    from mftl.report import plots
 
     rows = [
         {

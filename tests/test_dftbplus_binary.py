@@ -20,8 +20,8 @@ from ase import Atoms
 from ase.build import bulk, molecule
 from ase.calculators.dftb import Dftb
 
-from mftl.labellers import label_frames, make_calculator
-from mftl.structures import read_structures
+from mftl.data.labellers import label_frames, make_calculator
+from mftl.data.structures import read_structures
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED_3OB = REPO / "resources" / "skf" / "3ob-3-1"
@@ -221,7 +221,7 @@ def test_pretraining_fidelity_comparison_on_tiny_data(tiny_source, tmp_path):
     import yaml
 
     from conftest import run_snakemake, tiny_config
-    from mftl import plots
+    from mftl.report import plots
 
     config = tiny_config(tiny_source, methods=["mftl"], epoch_caps=[1], train_sizes=[5])
     dftb = {**config["datasets"]["tiny"], "low_fidelity": "dftb3"}

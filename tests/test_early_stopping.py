@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from conftest import TINY_MODEL, env_with_venv
-from mftl.checkpoints import checkpoints_by_epoch
-from mftl.cli import train_command
-from mftl.training_job import TrainingJob
+from mftl.cli.training import train_command
+from mftl.training.checkpoints import checkpoints_by_epoch
+from mftl.training.training_job import TrainingJob
 
 pytestmark = pytest.mark.slow  # trains MACE on the tiny campaign's data
 

@@ -7,10 +7,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mftl import plots
-from mftl.costs import COMPONENTS, KEYS
-from mftl.fidelity_statistics import fidelity_statistics
-from mftl.tables import FORCE, RELATIVE_ENERGY
+from mftl.analysis.costs import COMPONENTS, KEYS
+from mftl.analysis.fidelity_statistics import fidelity_statistics
+from mftl.evaluation.fidelity_comparison import FORCE, RELATIVE_ENERGY
+from mftl.report import plots
 
 
 @pytest.mark.parametrize("seconds, unit", [([5, 30, np.nan], "s"), ([30, 600], "min"), ([600, 20_000], "h"), ([], "s")])
@@ -152,7 +152,7 @@ def test_outlier_ids_next_to_each_other_do_not_overlap():
 
 
 def test_learning_curves_ring_the_points_whose_runs_ended_at_max_epochs():
-    """curves.csv's reached_max_epochs (mftl.quality): one seed of delta at n=30 used all its epochs; the
+    """curves.csv's reached_max_epochs (mftl.analysis.quality): one seed of delta at n=30 used all its epochs; the
     figure rings delta's mean there, in both panels, and nothing else; unknown flags (NA) ring nothing."""
     table = curves([0, 1])
     flags = [

@@ -10,11 +10,12 @@ import pandas as pd
 import pytest
 from ase import Atoms
 
-from mftl import plots
+from mftl.analysis.curves import COLUMNS, METRICS
+from mftl.analysis.tables import summary_table
 from mftl.cli import main as mftl_main
-from mftl.curves import COLUMNS, METRICS
-from mftl.figure_catalogue import available_figures, figure_availability, skipped_figures
-from mftl.tables import fidelity_comparison_table, summary_table
+from mftl.evaluation.fidelity_comparison import fidelity_comparison_table
+from mftl.planning.figure_catalogue import available_figures, figure_availability, skipped_figures
+from mftl.report import plots
 
 TRAIN_SIZES = (10, 100, 1000)
 PRETRAIN_SIZES = (500, 2000)
@@ -198,7 +199,7 @@ def test_the_cli_reports_a_skipped_figure_and_writes_png_and_pdf(tmp_path, capsy
 
 
 def test_the_cli_draws_learning_curves_and_refuses_a_figure_it_does_not_have(tmp_path, capsys):
-    """What the learning_curves rule runs; a misspelt kind names the figures there are (mftl.figure_catalogue.FIGURE_KINDS)."""
+    """What the learning_curves rule runs; a misspelt kind names the figures there are (mftl.planning.figure_catalogue.FIGURE_KINDS)."""
     curves = tmp_path / "curves.csv"
     synthetic_curves().to_csv(curves, index=False)
     out = tmp_path / "lc.png"
@@ -344,7 +345,7 @@ def test_fidelity_comparison_shows_parity_and_force_error_histogram_with_rmses()
 def statistics_table(tmp_path) -> tuple[str, float, float]:
     """tables/fidelity_statistics.csv of a synthetic low (lo) vs high (hi) fidelity comparison, as the rule
     fidelity_comparison_table writes it; returns its path and the row (lo, all)'s energy and force RMSDs."""
-    from mftl.fidelity_statistics import fidelity_statistics
+    from mftl.analysis.fidelity_statistics import fidelity_statistics
 
     high = labelled_molecules("hi", [-30.0, -30.3, -30.6, -30.2], 1.0, [0, 1, 2, 3])
     low = labelled_molecules("lo", [-10.3, -10.0, -10.6, -10.1], 1.1, [0, 1, 2, 3])
@@ -395,7 +396,7 @@ def test_every_learning_curve_figure_draws_the_low_fidelity_alone_from_the_stati
 
 
 def test_the_pretraining_fidelity_figure_draws_each_low_fidelity_alone(tmp_path):
-    from mftl.fidelity_statistics import low_fidelity_level
+    from mftl.analysis.fidelity_statistics import low_fidelity_level
 
     statistics, energy, forces = statistics_table(tmp_path)
     assert low_fidelity_level(pd.read_csv(statistics), "lo") == pytest.approx((energy, forces))
@@ -410,7 +411,7 @@ def test_the_pretraining_fidelity_figure_draws_each_low_fidelity_alone(tmp_path)
 
 
 def test_method_name_is_the_labellers_method_else_the_fidelity_key():
-    from mftl.fidelity_names import method_name
+    from mftl.analysis.fidelity_names import method_name
 
     assert method_name({"labeller": "tblite", "options": {"method": "GFN1-xTB"}}, "gfn1") == "GFN1-xTB"
     assert method_name({"labeller": "dftbplus", "options": {"skf_dir": "x"}}, "dftb") == "dftb"

@@ -14,8 +14,9 @@ import pytest
 import yaml
 
 from conftest import REPO, full_tiny_config, run_snakemake
-from mftl.mace_commands import MaceRun, _mace_arg_parser
-from mftl.structures import by_config_id, read_structures
+from mftl.data.structures import by_config_id, read_structures
+from mftl.training.mace_commands import MaceRun
+from mftl.training.mace_options import mace_arg_parser as _mace_arg_parser
 
 
 def _relative_energy_per_atom(frames, energies):
@@ -159,7 +160,7 @@ def test_mp_replay_command_is_what_mace_reads_as_materials_project_replay():
     ],
 )
 def test_bad_foundation_lists_and_replay_name_the_key(tiny_source, tmp_path, mutate, message):
-    from mftl.config import ConfigError, check_config
+    from mftl.planning.config import ConfigError, check_config
 
     config = copy.deepcopy(_two_foundations(tiny_source, tmp_path))
     mutate(config)

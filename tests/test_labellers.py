@@ -5,8 +5,8 @@ import pytest
 from ase.build import molecule
 from ase.units import Hartree
 
-from mftl.labellers import LabellerError, label_frames
-from mftl.structures import labels
+from mftl.data.labellers import LabellerError, label_frames
+from mftl.data.structures import labels
 
 
 def test_tblite_labels_match_a_direct_tblite_call():

@@ -13,9 +13,9 @@ import yaml
 from ase.build import molecule
 
 from conftest import REPO, run_snakemake, tiny_config
-from mftl.config import ConfigError, check_config
-from mftl.source_checks import check_dataset
-from mftl.structures import set_labels, write_structures
+from mftl.data.structures import set_labels, write_structures
+from mftl.planning.config import ConfigError, check_config
+from mftl.planning.source_checks import check_dataset
 
 SCHEMA = REPO / "workflow/schemas/config.schema.yaml"
 
@@ -173,8 +173,8 @@ def test_a_pretraining_size_equal_to_the_pool_trains_on_what_labelled_within_the
     """labelling.max_failure_fraction > 0 lets labels fail; a size equal to the pool then trains on every
     labelled configuration and says so, instead of failing after all labelling ('size 10 is larger than
     the pool (9 configurations)'). A shortfall the report does not explain is still refused."""
-    from mftl.splits import SplitError, subset
-    from mftl.training import draw
+    from mftl.data.splits import SplitError, subset
+    from mftl.training.steps import draw
 
     pool = tmp_path / "pretrain_pool.gfn1.extxyz"
     labelled = [0, 1, 2, 3, 5, 6, 7, 8, 9]  # config 4 failed

@@ -7,10 +7,10 @@ import pandas as pd
 import pytest
 import torch
 
-from mftl.foundations import FoundationUnavailable, check_multihead, fetch_named, mace_cache_path, model_heads
-from mftl.mace_commands import MaceRun
+from mftl.data.structures import read_structures
 from mftl.methods import METHODS as ALL_METHODS
-from mftl.structures import read_structures
+from mftl.training.foundations import FoundationUnavailable, check_multihead, fetch_named, mace_cache_path, model_heads
+from mftl.training.mace_commands import MaceRun
 
 #: the curve methods of the tiny campaign: every method, method chain as its two named chains
 METHODS = {*ALL_METHODS} - {"chain"} | {"chain_triple", "chain_double"}
@@ -163,7 +163,8 @@ def test_flags_are_checked_against_maces_own_parser_without_importing_torch():
 
     from mace.tools import build_default_arg_parser
 
-    from mftl.mace_commands import _mace_arg_parser, mace_flags
+    from mftl.training.mace_options import mace_arg_parser as _mace_arg_parser
+    from mftl.training.mace_options import mace_flags
 
     ours = {(a.dest, type(a).__name__, repr(a.default)) for a in _mace_arg_parser()._actions}
     assert ours == {(a.dest, type(a).__name__, repr(a.default)) for a in build_default_arg_parser()._actions}
@@ -171,9 +172,7 @@ def test_flags_are_checked_against_maces_own_parser_without_importing_torch():
     with pytest.raises(ValueError, match="mace_run_train has no option '--learning_rate'"):
         mace_flags({"learning_rate": 0.01})
     # a training job's wrapper checks its flags without the ~4 s torch/e3nn import
-    probe = (
-        "import sys; from mftl.mace_commands import mace_flags; mace_flags({'lr': 1}); print('torch' in sys.modules)"
-    )
+    probe = "import sys; from mftl.training.mace_commands import MaceRun; from mftl.training.mace_options import mace_flags; mace_flags({'lr': 1}); print('torch' in sys.modules)"
     out = subprocess.run(
         [sys.executable, "-c", probe],
         capture_output=True,

@@ -7,9 +7,9 @@ import pytest
 from ase.build import molecule
 
 from mftl.cli import main
-from mftl.error_statistics import errors
-from mftl.molecules import errors_by_molecule, molecule_table
-from mftl.structures import set_labels
+from mftl.data.structures import set_labels
+from mftl.evaluation.error_statistics import errors
+from mftl.evaluation.molecules import errors_by_molecule, molecule_table
 
 
 def frames(with_key=True):

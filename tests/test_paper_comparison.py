@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from conftest import BIN, REPO, env_with_venv, job_counts, run_snakemake
-from mftl.paper_comparison import PAPER_COLUMNS, PaperResultsError, planned_paper_results, read_paper_results
+from mftl.planning.paper_results import PAPER_COLUMNS, PaperResultsError, planned_paper_results, read_paper_results
 
 ROWS = [  # figure, dataset, method, train_size, pretrain_size, epoch_cap, metric, value, unit, relative_to, qualifier,
     # source

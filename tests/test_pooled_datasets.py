@@ -16,10 +16,10 @@ import yaml
 from ase import units
 
 from conftest import BIN, REPO, env_with_venv, run_snakemake
-from mftl.config import ConfigError, check_config
-from mftl.sources import SourceFormatError, convert_sgdml
-from mftl.splits import subset
-from mftl.structures import read_structures
+from mftl.data.sources import SourceFormatError, convert_sgdml
+from mftl.data.splits import subset
+from mftl.data.structures import read_structures
+from mftl.planning.config import ConfigError, check_config
 from test_sources import _npz_bytes
 
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
@@ -166,7 +166,7 @@ def test_paper_ccsdt_split_of_three_pooled_molecules(tmp_path):
         assert {molecule[i] for i in split[part]} == set(MOLECULES), part
         written = read_structures(tmp_path / f"results/ccsdt/splits/{part}.extxyz")
         assert [f.info["config_id"] for f in written] == split[part]
-    # training sets as the training job draws them (mftl.training.draw: subset of the pool's sorted ids), per seed
+    # training sets as the training job draws them (mftl.training.steps.draw: subset of the pool's sorted ids), per seed
     for seed in dataset["seeds"]:
         drawn = {n: subset(sorted(split["train_pool"]), n, seed) for n in dataset["train_sizes"]}
         for small, large in itertools.pairwise(sorted(drawn)):

@@ -9,10 +9,11 @@ import pandas as pd
 import pytest
 
 from mftl import paths
-from mftl.curves import curves_table
-from mftl.quality import pretrain_validation_error, quality_warnings, run_flags, with_quality_columns
-from mftl.report_page import report_page
-from mftl.tables import summary_table
+from mftl.analysis.curves import curves_table
+from mftl.analysis.quality import pretrain_validation_error, quality_warnings, with_quality_columns
+from mftl.analysis.tables import summary_table
+from mftl.report.report_page import report_page
+from mftl.training.steps import run_flags
 
 
 def training_json(folder, max_epochs, epochs_run, stopped_early):

@@ -16,9 +16,9 @@ from ase import Atoms
 from ase.data import atomic_numbers
 
 from conftest import BIN, env_with_venv, run_snakemake, tiny_config
-from mftl import reference_energies
-from mftl.reference_energies import composition_matrix, fit_reference, outside_span, reference_energy
-from mftl.structures import read_structures, set_labels, write_structures
+from mftl.data import reference_energies
+from mftl.data.reference_energies import composition_matrix, fit_reference, outside_span, reference_energy
+from mftl.data.structures import read_structures, set_labels, write_structures
 
 #: compositions (C, H, N, O): 2 5 1 1, 1 4 0 1, 1 5 1 0, 2 4 0 1 -- linearly independent
 MOLECULES = ("CH3CONH2", "CH3OH", "H3CNH2", "CH3CHO")
@@ -46,7 +46,7 @@ def gfn2_label(frames, fidelity="ref"):
 @pytest.fixture(scope="module")
 def two_molecules():
     """Five GFN2-labelled geometries each of methanol and acetaldehyde (H, C, O: rank 2 of 3)."""
-    from mftl.demo import generate_geometries
+    from mftl.data.demo import generate_geometries
 
     return gfn2_label(generate_geometries(seed=3, n_per_molecule=5, molecules=("CH3OH", "CH3CHO")))
 
@@ -191,7 +191,7 @@ SPLIT_SEED = 2
 @pytest.fixture(scope="module")
 def small_span_source(tmp_path_factory):
     """8 geometries per molecule; the first 5 of each carry GFN2 labels (ref), the rest pre-train."""
-    from mftl.demo import generate_geometries
+    from mftl.data.demo import generate_geometries
 
     frames = generate_geometries(seed=5, n_per_molecule=8, molecules=MOLECULES)
     gfn2_label([f for f in frames if f.info["config_id"] % 8 < 5])  # ref_energy, ref_forces

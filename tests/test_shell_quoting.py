@@ -21,10 +21,10 @@ import yaml
 
 from conftest import FOUNDATION_MOLECULES, REPO, env_with_venv, full_tiny_config, run_snakemake, tiny_config
 from mftl.cli import build_parser
-from mftl.config import ConfigError, check_config
-from mftl.figure_catalogue import available_figures
-from mftl.structures import read_structures, write_structures
-from mftl.training_job import TrainingJob
+from mftl.data.structures import read_structures, write_structures
+from mftl.planning.config import ConfigError, check_config
+from mftl.planning.figure_catalogue import available_figures
+from mftl.training.training_job import TrainingJob
 
 #: runs a command if bash ever evaluates it; every canary starts with PWNED (relative to the job's folder)
 HOSTILE = 'it\'s "q" $(touch PWNED1) `touch PWNED2`; touch PWNED3 #'

@@ -25,8 +25,8 @@ import pytest
 import yaml
 
 from conftest import BIN, REPO, env_with_venv, full_tiny_config, run_snakemake, tiny_config
-from mftl.reference_energies import e0s_from_json, reference_energy
-from mftl.structures import labels, read_structures
+from mftl.data.reference_energies import e0s_from_json, reference_energy
+from mftl.data.structures import labels, read_structures
 from slurm.cluster import ClusterUnavailable, SlurmCluster
 
 PROFILE = REPO / "profiles" / "slurm"
@@ -487,7 +487,7 @@ def test_cancelled_training_is_retried_and_resumes_from_its_checkpoint(slurm_clu
     loaded = re.search(r"Loading checkpoint: (\S+_epoch-(\d+)\.pt)", log)
     assert loaded, log[-5000:]
     resumed_epoch = int(loaded.group(2))
-    # mftl.resume hands mace the checkpoint saved after epoch index N as that of N + 1, so that
+    # mftl.training.resume hands mace the checkpoint saved after epoch index N as that of N + 1, so that
     # mace's restart trains on from N + 1 instead of repeating N
     shifted = re.search(r"resuming after epoch index (\d+)", log)
     saved_epoch = int(shifted.group(1)) if shifted else resumed_epoch

@@ -13,12 +13,12 @@ import yaml
 from ase.build import molecule
 
 from conftest import env_with_venv, run_snakemake, tiny_config
-from mftl.elements import ElementCoverageError
-from mftl.labellers import label_frames
-from mftl.source_index import scan, source_index
-from mftl.splits import subset
-from mftl.structures import read_structures, set_labels, write_structures
-from mftl.training_job import TrainingJob
+from mftl.data.elements import ElementCoverageError
+from mftl.data.labellers import label_frames
+from mftl.data.splits import subset
+from mftl.data.structures import read_structures, set_labels, write_structures
+from mftl.planning.source_index import scan, source_index
+from mftl.training.training_job import TrainingJob
 
 
 def _split_job(source: Path, config: dict, out_dir: Path) -> subprocess.CompletedProcess:
@@ -188,7 +188,7 @@ def _labelled(names, fidelity="ref"):
 
 def test_the_training_job_refuses_a_validation_element_its_training_set_lacks(tmp_path):
     """Before any training: nothing of mace runs, no model folder content but the inputs."""
-    from mftl.training import train
+    from mftl.training.steps import train
 
     write_structures(tmp_path / "pool.extxyz", _labelled(["CH4", "C2H6", "CH3OH", "H2O"]))
     valid = _labelled(["HF", "CH4"])
@@ -213,7 +213,7 @@ def test_the_training_job_refuses_a_validation_element_its_training_set_lacks(tm
 
 def test_evaluation_refuses_a_test_element_the_model_never_trained_on(tmp_path):
     """Instead of mace_eval_configs' '9 is not in list' after the predictions."""
-    from mftl.evaluation import evaluate
+    from mftl.evaluation.jobs import evaluate
 
     model_dir = tmp_path / "model"
     model_dir.mkdir()

@@ -17,12 +17,12 @@ from ase import units
 
 from conftest import REPO
 from mftl.cli import main
-from mftl.sources import CONVERTERS, EmptyResultError, MissingKeyError, NonFiniteError, SourceFormatError
-from mftl.sources.download import ChecksumError, fetch, verify
-from mftl.sources.qm7x import convert_qm7x, read_duplicate_conformers
-from mftl.sources.sgdml import convert_sgdml
-from mftl.sources.tungsten import convert_tungsten
-from mftl.structures import StructureError, read_structures
+from mftl.data.sources import CONVERTERS, EmptyResultError, MissingKeyError, NonFiniteError, SourceFormatError
+from mftl.data.sources.download import ChecksumError, fetch, verify
+from mftl.data.sources.qm7x import convert_qm7x, read_duplicate_conformers
+from mftl.data.sources.sgdml import convert_sgdml
+from mftl.data.sources.tungsten import convert_tungsten
+from mftl.data.structures import StructureError, read_structures
 
 KCAL_MOL = 0.0433641  # eV, the value quoted by the sGDML documentation
 

@@ -4,10 +4,11 @@ import numpy as np
 import pytest
 from ase import Atoms
 
-from mftl.mace_commands import ENERGY_KEY, training_frames
-from mftl.reference_energies import fit_e0s, reference_energy
-from mftl.splits import SplitError, make_split, subset
-from mftl.structures import set_labels
+from mftl.data.reference_energies import fit_e0s, reference_energy
+from mftl.data.splits import SplitError, make_split, subset
+from mftl.data.structures import set_labels
+from mftl.training.e0_scale import training_frames
+from mftl.training.mace_commands import ENERGY_KEY
 
 
 def test_split_is_disjoint_seeded_and_pretraining_avoids_held_out_sets():
@@ -75,7 +76,7 @@ def test_comparison_sample_is_a_seeded_draw_from_the_parts_labelled_with_both_fi
     import subprocess
 
     from conftest import BIN, REPO, env_with_venv
-    from mftl.structures import by_config_id, labels, read_structures, write_structures
+    from mftl.data.structures import by_config_id, labels, read_structures, write_structures
 
     frames = [a for a in read_structures(REPO / "resources/demo/demo.extxyz") if "pbe0_energy" in a.info][:40]
     low = []
@@ -110,7 +111,7 @@ def test_comparison_sample_is_a_seeded_draw_from_the_parts_labelled_with_both_fi
     assert ids == [int(a.info["config_id"]) for a in low_drawn] and len(set(ids)) == 30
     both = {int(a.info["config_id"]) for a in frames[1:]}
     assert set(ids) <= both and int(frames[0].info["config_id"]) not in ids
-    assert ids == sorted(subset(sorted(both), 30, 0))  # mftl.splits.subset: the seeded draw of every split
+    assert ids == sorted(subset(sorted(both), 30, 0))  # mftl.data.splits.subset: the seeded draw of every split
     source = by_config_id(frames)
     for h, lo in zip(high, low_drawn, strict=True):
         energy = labels(source[int(h.info["config_id"])], "pbe0")[0]

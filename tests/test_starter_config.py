@@ -161,7 +161,7 @@ def test_init_refuses_too_few_labelled_configurations(tmp_path):
 
 def test_the_starter_states_its_runtime_from_the_measured_rates_and_its_trainings_converge(tmp_path):
     """The runtime comment adds up, by hand here, one term per training and evaluation the starter plans."""
-    from mftl import runtime_estimate as rates
+    from mftl.planning import runtime_estimate as rates
 
     source = made_file(tmp_path / "mine.extxyz")
     rc, text, _ = init(source)

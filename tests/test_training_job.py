@@ -10,9 +10,10 @@ import math
 import pytest
 
 from conftest import tiny_config
-from mftl.campaign import Campaign
-from mftl.cli import build_parser, train_command
-from mftl.training_job import TrainingJob
+from mftl.cli import build_parser
+from mftl.cli.training import train_command
+from mftl.planning.campaign import Campaign
+from mftl.training.training_job import TrainingJob
 
 
 def test_a_job_survives_its_json_and_the_command_line(tmp_path):
@@ -61,8 +62,8 @@ def test_a_stage_key_that_names_a_job_field_reaches_the_job_not_mace(tmp_path):
 
 def test_the_job_is_the_arguments_of_the_run_fingerprint(tmp_path, monkeypatch):
     """What decides whether a run resumes: mace's command, the files and the job's dictionary, nothing besides."""
-    from mftl import training
-    from mftl.mace_commands import MaceRun
+    from mftl.training import steps as training
+    from mftl.training.mace_commands import MaceRun
 
     job = TrainingJob("pool.extxyz", "ref", 10, 0, 5, serve_caps=(1, 3), hyperparameters={"lr": 0.01}, device="cpu")
     run = MaceRun(name="mace", train_file="train.extxyz", seed=0, max_epochs=5, e0s={1: 0.0}, device="cpu")

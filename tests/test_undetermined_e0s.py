@@ -21,11 +21,11 @@ from ase import Atoms
 from ase.build import molecule
 
 from conftest import PLACEHOLDER_E0S, REPO, run_snakemake, tiny_config
-from mftl.config import ConfigError, check_config
-from mftl.source_checks import check_dataset
-from mftl.splits import make_split, subset
-from mftl.structures import read_structures, set_labels, write_structures
-from mftl.training_job import TrainingJob
+from mftl.data.splits import make_split, subset
+from mftl.data.structures import read_structures, set_labels, write_structures
+from mftl.planning.config import ConfigError, check_config
+from mftl.planning.source_checks import check_dataset
+from mftl.training.training_job import TrainingJob
 
 SCHEMA = REPO / "workflow/schemas/config.schema.yaml"
 #: six compositions, each of all four elements H, C, N, O (so that every training set holds every element
@@ -176,7 +176,7 @@ def _pool_and_test(tmp_path: Path, pool_molecules, test_atoms) -> tuple[Path, Pa
 @pytest.mark.parametrize("method", ["scratch", "mftl", "delta"])
 def test_the_training_job_refuses_a_lone_atom_test_frame_before_training(tmp_path, method):
     """Where planning cannot read the source: the same refusal, before anything of mace runs."""
-    from mftl.training import train
+    from mftl.training.steps import train
 
     test_atoms = [molecule("H2O"), Atoms("O"), molecule("CH3OH"), molecule("CH4")]
     pool, test, valid = _pool_and_test(tmp_path, ["H2O", "CH4", "H2O"], test_atoms)
@@ -199,10 +199,10 @@ def test_the_training_job_refuses_a_lone_atom_test_frame_before_training(tmp_pat
 def test_undetermined_points_carry_no_energy_error(tmp_path):
     """Evaluation leaves the energy errors empty and counts the configurations; curves.csv, summary.csv
     and the learning-curve panels skip them; forces stay."""
-    from mftl.curves import curves_table
-    from mftl.evaluation import undetermined_energies
-    from mftl.plots import _seed_band
-    from mftl.tables import summary_table
+    from mftl.analysis.curves import curves_table
+    from mftl.analysis.tables import summary_table
+    from mftl.evaluation.jobs import undetermined_energies
+    from mftl.report.plots import _seed_band
 
     errors = {"energy_rmse_meV_atom": 80873.0, "energy_mae_meV_atom": 5e4, "forces_rmse_meV_A": 300.0}
     errors.update(forces_mae_meV_A=200.0, n_test=100, n_test_outside_span=17)

@@ -62,7 +62,7 @@ def test_own_data_path_of_the_readme_init_check_plan_run_report(tiny_source, tmp
 
     import pandas as pd
 
-    from mftl.structures import read_structures
+    from mftl.data.structures import read_structures
 
     shutil.copy(tiny_source, tmp_path / "my.extxyz")
     start = time.perf_counter()
@@ -125,8 +125,8 @@ def test_report_page_holds_each_datasets_summary_as_docutils_renders_it(tmp_path
     import pandas as pd
     from docutils.core import publish_parts
 
-    from mftl.report_page import report_page
-    from mftl.tables import summary_table
+    from mftl.analysis.tables import summary_table
+    from mftl.report.report_page import report_page
 
     rng = np.random.default_rng(0)
     rows = []

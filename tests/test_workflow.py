@@ -9,13 +9,13 @@ import pytest
 import torch
 
 from conftest import BIN, REPO, TINY_MODEL, env_with_venv, job_counts, run_snakemake
-from mftl.campaign import Campaign
-from mftl.checkpoints import checkpoint_for_cap, export_checkpoint
-from mftl.cli import train_command
-from mftl.figure_catalogue import available_figures
-from mftl.reference_energies import e0s_from_json, reference_energy
-from mftl.structures import by_config_id, labels, read_structures
-from mftl.training_job import TrainingJob
+from mftl.cli.training import train_command
+from mftl.data.reference_energies import e0s_from_json, reference_energy
+from mftl.data.structures import by_config_id, labels, read_structures
+from mftl.planning.campaign import Campaign
+from mftl.planning.figure_catalogue import available_figures
+from mftl.training.checkpoints import checkpoint_for_cap, export_checkpoint
+from mftl.training.training_job import TrainingJob
 
 
 def test_curves_have_a_row_for_every_model_and_the_figure_exists(tiny_campaign):

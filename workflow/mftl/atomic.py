@@ -1,6 +1,6 @@
 """Writing files atomically: a job that fails or is killed never leaves a half-written output.
 
-No third-party imports, so planning (mftl.source_index, mftl.source_checks) uses it too.
+No third-party imports, so planning (mftl.planning.source_index, mftl.planning.source_checks) uses it too.
 """
 
 from __future__ import annotations

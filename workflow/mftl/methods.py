@@ -7,8 +7,10 @@ import them at planning. The config schema's ``methods`` enum cannot import Pyth
 
 from __future__ import annotations
 
-from mftl.chains import CHAIN_PREFIX, NAME_PATTERN
-
+#: method name of a named chain's runs: chain_<name> (mftl.training.chains: where each stage trains)
+CHAIN_PREFIX = "chain_"
+#: a chain's name (no underscore or dash, so run folders and method names parse one way)
+NAME_PATTERN = r"[A-Za-z0-9]+"
 #: every method a dataset's ``methods`` may list (config key ``datasets.<name>.methods``)
 METHODS = (
     "scratch",

@@ -1,4 +1,4 @@
-# Config access for every stage: the campaign object (mftl.campaign: which runs each dataset needs,
+# Config access for every stage: the campaign object (mftl.planning.campaign: which runs each dataset needs,
 # their folders and inputs), the mftl command, and the resources of the job families. The input and
 # argument functions of one stage's rules live in that stage's file (data, label, train, evaluate,
 # figures); they turn the wildcards into questions to `campaign`.
@@ -7,8 +7,8 @@ import os
 import shlex
 import sys
 
-from mftl import chains
-from mftl.campaign import Campaign, quoted_option
+from mftl.training import chains
+from mftl.planning.campaign import Campaign, quoted_option
 
 # Rules run the library as `{params.mftl} <subcommand>`, that is with the interpreter that runs
 # Snakemake (mftl installed in it), or, with --sdm conda, the job environment's python

@@ -1,5 +1,5 @@
 # Input and argument functions of the rules in data.smk (download, convert, split).
-from mftl.config import conversion_downloads
+from mftl.planning.config import conversion_downloads
 
 
 def download_entry(wildcards):

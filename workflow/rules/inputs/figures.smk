@@ -1,6 +1,6 @@
 # Input and argument functions of the rules in figures.smk (figures, tables, costs, report).
-from mftl.fidelity_names import method_name
-from mftl.figure_catalogue import FIGURES, LEARNING_CURVE_FIGURES
+from mftl.analysis.fidelity_names import method_name
+from mftl.planning.figure_catalogue import FIGURES, LEARNING_CURVE_FIGURES
 
 #: the per-dataset figures (rule figure) drawn from another table than the dataset's curves.csv
 FIGURE_TABLES = {
@@ -17,7 +17,7 @@ def figure_table(wildcards):
 
 def figure_validation(wildcards):
     """valid_curves.csv where the figure shows mftl at one of several (pre-training size, epoch cap): validation
-    chooses which (mftl.plots.best_mftl_series), never the test set."""
+    chooses which (mftl.report.plots.best_mftl_series), never the test set."""
     return campaign.choosing_validation(wildcards.dataset, wildcards.figure)
 
 

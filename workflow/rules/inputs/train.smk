@@ -1,5 +1,5 @@
 # Input and job functions of the rules in train.smk (every MACE training).
-# A training's job (params.job) is the campaign's TrainingJob of the rule's wildcards (mftl.campaign: one
+# A training's job (params.job) is the campaign's TrainingJob of the rule's wildcards (mftl.planning.campaign: one
 # method per kind of training), as JSON: Snakemake retrains when it changes. It takes the wildcards only,
 # never the job's input: Snakemake leaves params derived from input out of its params rerun trigger. The
 # input functions name the files the job reads (tests/test_campaign checks that each is an input).
@@ -64,7 +64,7 @@ def replay_inputs(wildcards):
     return {"replay": replay["file"]} if isinstance(replay, dict) and "trained_by" not in spec else {}
 
 
-# ---- fidelity chains: stage k fine-tunes stage k-1's model (mftl/chains.py) ----
+# ---- fidelity chains: stage k fine-tunes stage k-1's model (mftl/training/chains.py) ----
 
 
 def chain_stage_inputs(wildcards):

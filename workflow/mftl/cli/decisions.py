@@ -1,0 +1,76 @@
+"""``mftl`` subcommands from curves to decisions: ``decision-tables`` (learning-curve fits, data efficiency,
+cost to target) and ``advice``. :func:`register` adds them to the ``mftl`` parser; the computing lives in
+:mod:`mftl.analysis.decision_tables` and :mod:`mftl.analysis.advice`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from mftl.cli.output import write_csv
+from mftl.paths import DECISION_TABLES
+
+
+def _cmd_decision_tables(args: argparse.Namespace) -> None:
+    import pandas as pd
+
+    from mftl.analysis.decision_tables import decision_tables
+
+    statistics = pd.read_csv(args.fidelity_statistics) if args.fidelity_statistics else None
+    results = Path(args.curves).resolve().parent.parent  # results/<dataset>/curves.csv: the run folders' root
+    curves, costs, spec = pd.read_csv(args.curves), pd.read_csv(args.costs), json.loads(args.dataset_config)
+    tables, no_efficiency = decision_tables(curves, costs, statistics, spec, results)
+    for name, table in tables.items():
+        write_csv(table, getattr(args, name))
+    skipped = int(tables["fits"]["n_nan_skipped"].sum())
+    print(f"decision-tables: {len(tables['fits'])} fits ({skipped} points with NaN errors left out) -> {args.fits}")
+    for dataset, note in no_efficiency.items():
+        print(f"decision-tables: {dataset}: no data efficiency ({note})")
+    print(f"decision-tables: {len(tables['cost_to_target'])} route-target rows -> {args.cost_to_target}")
+
+
+def _cmd_advice(args: argparse.Namespace) -> None:
+    import pandas as pd
+
+    from mftl.analysis.advice import advice_text
+    from mftl.atomic import write_text_atomic
+
+    folder = Path(args.folder)
+    files = {name: folder / "tables" / f"{name}.csv" for name in DECISION_TABLES}
+    missing = [f"tables/{path.name}" for path in files.values() if not path.is_file()]
+    if missing:
+        raise FileNotFoundError(f"{folder}: missing {', '.join(missing)}; make them with snakemake {folder}/advice.txt")
+    tables = {name: pd.read_csv(path) for name, path in files.items()}
+    text = advice_text(folder.name, tables["learning_curve_fits"], tables["data_efficiency"], tables["cost_to_target"])
+    print(text, end="")
+    if args.out:
+        write_text_atomic(args.out, text)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the decision subcommands to the ``mftl`` subparsers."""
+    p = sub.add_parser(
+        "decision-tables", help="power-law fits, data efficiency and cost to target of a dataset's curves and costs"
+    )
+    p.add_argument("--curves", required=True, help="results/<dataset>/curves.csv")
+    p.add_argument("--costs", required=True, help="results/<dataset>/costs.csv")
+    p.add_argument(
+        "--dataset-config",
+        required=True,
+        help="the dataset's config as JSON (split, targets; high_fidelity, low_fidelity and their fidelities entries)",
+    )
+    p.add_argument(
+        "--fidelity-statistics",
+        help="tables/fidelity_statistics.csv: the low fidelity's own error, the baseline (none: no baseline)",
+    )
+    p.add_argument("--fits", required=True, help="out: tables/learning_curve_fits.csv")
+    p.add_argument("--efficiency", required=True, help="out: tables/data_efficiency.csv")
+    p.add_argument("--cost-to-target", required=True, help="out: tables/cost_to_target.csv")
+    p.set_defaults(func=_cmd_decision_tables)
+
+    p = sub.add_parser("advice", help="which route to take: the cheapest way to each target, from a dataset's tables")
+    p.add_argument("folder", help="results/<dataset> (reads its tables/learning_curve_fits.csv, ...)")
+    p.add_argument("--out", help="also write the advice to this file (results/<dataset>/advice.txt)")
+    p.set_defaults(func=_cmd_advice)

@@ -1,0 +1,340 @@
+"""Checking a campaign config before any job starts; errors name the offending key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from mftl.methods import FOUNDATION_METHODS
+
+#: the config's JSON schema (workflow/schemas/config.schema.yaml)
+SCHEMA = Path(__file__).resolve().parents[2] / "schemas" / "config.schema.yaml"
+
+
+class ConfigError(ValueError):
+    """A config that cannot describe a campaign."""
+
+
+def load_config_file(path: str | Path) -> dict:
+    """A YAML (or JSON) config file as a dict; a malformed one is refused with its line and column.
+
+    Snakemake 9 reads ``--configfile`` before the workflow and reports a parse error
+    as "Config file is not valid JSON or YAML" without the line (it shows only with
+    ``--verbose``); ``mftl check-config`` and the Snakefile's default config use this.
+    """
+    try:
+        data = yaml.safe_load(Path(path).read_text())
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown line"
+        what = "; ".join(str(part) for part in (err.context, err.problem) if part)
+        raise ConfigError(f"{path}: {where}: malformed YAML ({what})") from None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: malformed YAML ({err})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"{path}: a config is a mapping of keys (datasets, model, training, ...), not {type(data).__name__}"
+        )
+    return data
+
+
+def merge_configs(base: dict, overlay: dict) -> dict:
+    """``overlay`` merged into ``base`` key by key, as Snakemake merges several config files."""
+    for key, value in overlay.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            merge_configs(base[key], value)
+        else:
+            base[key] = value
+    return base
+
+
+def _key(path) -> str:
+    return ".".join(str(p) for p in path) or "<top level>"
+
+
+def _fill_defaults(schema: dict, instance: Any, root: dict) -> None:
+    """Fill ``default`` values of the schema into ``instance`` in place."""
+    if "$ref" in schema:
+        schema = root["definitions"][schema["$ref"].rsplit("/", 1)[-1]]
+    if not isinstance(instance, dict):
+        return
+    for name, sub in schema.get("properties", {}).items():
+        if name not in instance and "default" in sub:
+            instance[name] = sub["default"] if not isinstance(sub["default"], (dict, list)) else type(sub["default"])()
+        if name in instance:
+            _fill_defaults(sub, instance[name], root)
+    extra = schema.get("additionalProperties")
+    if isinstance(extra, dict):
+        for name, value in instance.items():
+            if name not in schema.get("properties", {}):
+                _fill_defaults(extra, value, root)
+
+
+def check_config(config: dict, schema_path: str | Path) -> dict:
+    """Validate ``config`` against the JSON schema and the campaign's own rules; fill defaults."""
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    _check_replaced_keys(config)
+    validator = jsonschema.Draft7Validator(schema)
+    problems = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
+    if problems:
+        first = problems[0]
+        if first.validator == "additionalProperties":
+            unknown = sorted(set(first.instance) - set(first.schema.get("properties", {})))
+            where = _key(list(first.absolute_path) + unknown[:1])
+            raise ConfigError(
+                f"config key '{where}': unknown key (allowed: {', '.join(sorted(first.schema.get('properties', {})))})"
+            )
+        raise ConfigError(f"config key '{_key(first.absolute_path)}': {first.message}")
+    _fill_defaults(schema, config, schema)
+    _check_file_paths(config)
+    _check_mace_options(config, set(schema["definitions"]["stage"]["properties"]))
+    downloads = config.get("downloads", {})
+    for name, ds in config["datasets"].items():
+        where = f"datasets.{name}"
+        if "convert" in ds:
+            _check_convert(ds["convert"], downloads, f"{where}.convert")
+            ds.setdefault("source", f"resources/datasets/{name}.extxyz")
+        elif "source" not in ds:
+            raise ConfigError(f"config key '{where}.source': required (or 'convert' to build it from downloads)")
+        for fidelity, spec in ds["fidelities"].items():
+            _check_labeller_options(f"{where}.fidelities.{fidelity}", spec)
+            if "parameters" in spec and spec["parameters"] not in downloads:
+                raise ConfigError(
+                    f"config key '{where}.fidelities.{fidelity}.parameters': "
+                    f"'{spec['parameters']}' is not an entry of 'downloads'"
+                )
+        for role in ("high_fidelity", "low_fidelity"):
+            if ds[role] not in ds["fidelities"]:
+                raise ConfigError(
+                    f"config key '{where}.{role}': '{ds[role]}' is not one of the fidelities {sorted(ds['fidelities'])}"
+                )
+        if ds["high_fidelity"] == ds["low_fidelity"]:
+            raise ConfigError(f"config key '{where}.low_fidelity': must differ from high_fidelity")
+        needs_pretraining = {"mftl", "mftl_auto"} & set(ds["methods"])
+        for key in ("pretrain_sizes", "epoch_caps"):
+            if needs_pretraining and not ds[key]:
+                raise ConfigError(f"config key '{where}.{key}': needed by method(s) {sorted(needs_pretraining)}")
+        too_big = [n for n in ds["pretrain_sizes"] if n > ds["split"]["pretrain_pool"]]
+        if too_big:
+            raise ConfigError(
+                f"config key '{where}.pretrain_sizes': {too_big} larger than "
+                f"split.pretrain_pool ({ds['split']['pretrain_pool']})"
+            )
+        split = ds["split"]
+        parts = split["test"] + split["validation"] + max(ds["train_sizes"]) + split["pretrain_pool"]
+        if ds.get("comparison_sample", 0) > parts:
+            raise ConfigError(
+                f"config key '{where}.comparison_sample': {ds['comparison_sample']} larger than the split's "
+                f"parts together ({parts}: test, validation, training pool, pre-training pool)"
+            )
+        _check_method_seeds(ds, where)
+        _check_foundation(config, name, ds)
+        _check_chains(config, name, ds)
+    return config
+
+
+def _check_method_seeds(ds: dict, where: str) -> None:
+    """``method_seeds`` names methods the dataset runs, each with a subset of its ``seeds``."""
+    for method, seeds in ds.get("method_seeds", {}).items():
+        key = f"config key '{where}.method_seeds.{method}'"
+        if method not in ds["methods"]:
+            raise ConfigError(f"{key}: '{method}' is not among the dataset's methods {ds['methods']}")
+        extra = sorted(set(seeds) - set(ds["seeds"]))
+        if extra:
+            raise ConfigError(f"{key}: seed(s) {extra} not among the dataset's seeds {ds['seeds']}")
+
+
+def _check_labeller_options(key: str, spec: dict) -> None:
+    """A labeller's options its backend checks itself (tblite's and pyscf's ``method``), refused when planning."""
+    if "labeller" not in spec:
+        return
+    from mftl.data.labellers import options_problem
+
+    problem = options_problem(spec["labeller"], spec.get("options"))
+    if problem:
+        field, _, message = problem.partition(": ")
+        raise ConfigError(f"config key '{key}.{field}': {message}")
+
+
+def conversion_downloads(convert: dict) -> list[str]:
+    """The ``downloads`` entries a dataset's ``convert`` pools, in order (one name or a list)."""
+    names = convert["download"]
+    return [names] if isinstance(names, str) else list(names)
+
+
+def _check_convert(convert: dict, downloads: dict, where: str) -> None:
+    """Every pooled download exists; a single-file converter gets one file; sgdml gets zip archives."""
+    from mftl.data.sources import SINGLE_FILE_CONVERTERS
+
+    names = conversion_downloads(convert)
+    for i, download in enumerate(names):
+        key = f"{where}.download" if isinstance(convert["download"], str) else f"{where}.download[{i}]"
+        if download not in downloads:
+            raise ConfigError(f"config key '{key}': '{download}' is not an entry of 'downloads' {sorted(downloads)}")
+    files = [item["name"] for download in names for item in downloads[download]["files"]]
+    if convert["converter"] in SINGLE_FILE_CONVERTERS and len(files) != 1:
+        raise ConfigError(
+            f"config key '{where}.download': converter {convert['converter']} reads one file, "
+            f"the download(s) {names} hold {len(files)}: {files}"
+        )
+    not_zip = [f for f in files if not f.endswith(".zip")]
+    if convert["converter"] == "sgdml" and not_zip:
+        raise ConfigError(
+            f"config key '{where}.download': converter sgdml pools '<molecule>_ccsd_t.zip' archives, not {not_zip}"
+        )
+
+
+def _check_mace_options(config: dict, own: set[str]) -> None:
+    """mace_run_train flags of ``model``, ``datasets.<d>.model`` and ``training.<stage>``, by mace's parser;
+    ``own``: a stage's keys that are mftl's own (the schema's ``stage`` properties, training job fields)."""
+    from mftl.training.mace_options import option_problem
+
+    sections = {
+        "model": config["model"],
+        **{f"training.{stage}": flags for stage, flags in config["training"].items()},
+        **{f"datasets.{name}.model": ds.get("model", {}) for name, ds in config["datasets"].items()},
+    }
+    for where, flags in sections.items():
+        for key, value in flags.items():
+            problem = None if where.startswith("training.") and key in own else option_problem(key, value)
+            if problem:
+                raise ConfigError(f"config key '{where}.{key}': {problem}")
+
+
+def _check_file_paths(config: dict) -> None:
+    """Files Snakemake reads or writes may be named with any character but braces, which it
+    takes for wildcards (spaces, quotes, ``$`` and ``;`` reach the shell quoted)."""
+    paths = {f"datasets.{name}.source": ds.get("source") for name, ds in config["datasets"].items()}
+    paths.update({f"foundations.{name}.file": spec.get("file") for name, spec in config["foundations"].items()})
+    paths["paper_results"] = config.get("paper_results")
+    paths.update(
+        {
+            f"downloads.{name}.files[{i}].name": item["name"]
+            for name, entry in config["downloads"].items()
+            for i, item in enumerate(entry["files"])
+        }
+    )
+    for key, path in paths.items():
+        if path is not None and ("{" in path or "}" in path):
+            raise ConfigError(
+                f"config key '{key}': '{path}' holds a brace, which Snakemake reads as a wildcard "
+                "in a file path; rename (or link) the file without '{' and '}'"
+            )
+
+
+def _check_foundation(config: dict, name: str, ds: dict) -> None:
+    where = f"datasets.{name}"
+    needs = sorted(set(FOUNDATION_METHODS) & set(ds["methods"]))
+    if not needs:
+        return
+    foundations = config.get("foundations", {})
+    if "foundation" not in ds:
+        raise ConfigError(f"config key '{where}.foundation': needed by method(s) {needs}")
+    listed = [ds["foundation"]] if isinstance(ds["foundation"], str) else ds["foundation"]
+    for i, foundation in enumerate(listed):
+        at = f"{where}.foundation" + ("" if isinstance(ds["foundation"], str) else f"[{i}]")
+        if foundation not in foundations:
+            raise ConfigError(
+                f"config key '{at}': '{foundation}' is not an entry of 'foundations' {sorted(foundations)}"
+            )
+        _check_foundation_entry(config, name, ds, foundation, foundations[foundation])
+
+
+def _check_foundation_entry(config: dict, name: str, ds: dict, foundation: str, spec: dict) -> None:
+    key = f"foundations.{foundation}"
+    if "trained_by" in spec:
+        by = spec["trained_by"]
+        source = config["datasets"].get(by["dataset"])
+        if source is None:
+            raise ConfigError(f"config key '{key}.trained_by.dataset': '{by['dataset']}' is not a dataset")
+        if by["dataset"] == name:
+            raise ConfigError(
+                f"config key '{key}.trained_by.dataset': a foundation for '{name}' must come "
+                "from another dataset (another configuration space)"
+            )
+        for field, values in (
+            ("method", source["methods"]),
+            ("train_size", source["train_sizes"]),
+            ("seed", source["seeds"]),
+        ):
+            if by[field] not in values:
+                raise ConfigError(
+                    f"config key '{key}.trained_by.{field}': {by[field]!r} is not among "
+                    f"datasets.{by['dataset']}.{field}s {values}"
+                )
+    if "foundation_multihead" in ds["methods"] and "trained_by" not in spec and "replay" not in spec:
+        raise ConfigError(
+            f"config key '{key}.replay': multi-head fine-tuning needs replay data "
+            "(mace otherwise falls back to naive fine-tuning for a foundation that is "
+            "not a Materials Project model, and downloads MP data for one that is): "
+            "a file, or 'mp' for mace's own Materials Project replay (network needed)"
+        )
+
+
+def _check_replaced_keys(config: dict) -> None:
+    """Keys an older config may still hold, refused with how to write them now (before the schema,
+    whose message would only call them unknown)."""
+    for name, ds in (config.get("datasets") or {}).items():
+        if isinstance(ds, dict) and "chain" in ds:
+            raise ConfigError(
+                f"config key 'datasets.{name}.chain': replaced by named chains, "
+                f"'datasets.{name}.chains: {{<name>: [<stages>]}}' (e.g. chains: {{triple: [...]}}); "
+                "method chain runs each of them as method chain_<name>"
+            )
+
+
+def _check_chains(config: dict, name: str, ds: dict) -> None:
+    where = f"datasets.{name}.chains"
+    if "chain" not in ds["methods"]:
+        return
+    if not ds.get("chains"):
+        raise ConfigError(f"config key '{where}': needed by method chain (named chains: {{<name>: [<stages>]}})")
+    for chain, stages in ds["chains"].items():
+        for k, stage in enumerate(stages):
+            _check_chain_stage(config, f"{where}.{chain}[{k}]", k, stage)
+
+
+def _check_chain_stage(config: dict, key: str, k: int, stage: dict) -> None:
+    """Stage 0: a pre-training run (with epoch_cap) or a scratch model (without); later stages fine-tune."""
+    source = config["datasets"].get(stage["dataset"])
+    if source is None:
+        raise ConfigError(f"config key '{key}.dataset': '{stage['dataset']}' is not a dataset")
+    if stage["fidelity"] not in source["fidelities"]:
+        raise ConfigError(
+            f"config key '{key}.fidelity': '{stage['fidelity']}' is not a fidelity of "
+            f"datasets.{stage['dataset']} {sorted(source['fidelities'])}"
+        )
+    pool = max(source["train_sizes"])
+    if k == 0 and "epoch_cap" in stage:
+        if stage["fidelity"] != source["low_fidelity"]:
+            raise ConfigError(
+                f"config key '{key}.fidelity': a first stage with an epoch_cap pre-trains on the "
+                f"low fidelity of datasets.{stage['dataset']} ('{source['low_fidelity']}'); "
+                "without epoch_cap it is a model trained from scratch on the high fidelity"
+            )
+        if stage["size"] not in source["pretrain_sizes"] or stage["epoch_cap"] not in source["epoch_caps"]:
+            raise ConfigError(
+                f"config key '{key}': size {stage['size']} / epoch_cap {stage['epoch_cap']} "
+                f"must be among datasets.{stage['dataset']}.pretrain_sizes "
+                f"{source['pretrain_sizes']} / epoch_caps {source['epoch_caps']}"
+            )
+        return
+    if k == 0:
+        # a model trained from scratch: the campaign's own scratch run of that dataset
+        if stage["fidelity"] != source["high_fidelity"]:
+            raise ConfigError(
+                f"config key '{key}.fidelity': a first stage without epoch_cap is a model trained "
+                f"from scratch on the high fidelity of datasets.{stage['dataset']} "
+                f"('{source['high_fidelity']}'); a pre-training on '{stage['fidelity']}' needs "
+                "an epoch_cap"
+            )
+    elif "epoch_cap" in stage:
+        raise ConfigError(f"config key '{key}.epoch_cap': only the first stage has an epoch cap")
+    if stage["size"] > pool:
+        raise ConfigError(
+            f"config key '{key}.size': {stage['size']} is larger than the training pool "
+            f"of datasets.{stage['dataset']} (max of its train_sizes, {pool})"
+        )
