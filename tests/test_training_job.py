@@ -82,7 +82,7 @@ def test_the_job_is_the_arguments_of_the_run_fingerprint(tmp_path, monkeypatch):
 def test_step_patiences_become_maces_patience_for_the_runs_steps_per_epoch(tmp_path):
     """patience_steps / scheduler_patience_steps: written out here, ceil(steps / ceil(n / batch_size)) (per
     validation, every eval_interval epochs), never below the stage's own patience."""
-    from mftl.training import patience_flags, steps_per_epoch
+    from mftl.training.steps import patience_flags, steps_per_epoch
 
     job = TrainingJob(
         train_pool="pool.extxyz", fidelity="f", size=15, seed=0, max_epochs=100, patience_steps=180,
