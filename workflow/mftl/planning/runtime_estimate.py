@@ -21,8 +21,9 @@ TRAINING_FIXED_S = 15.0
 EVALUATION_S = 7.0
 #: seconds of one GFN1-xTB (tblite) calculation per atom, small molecules
 GFN1_S_PER_ATOM = 1.5e-3
-#: epochs a run needs before its early stopping ends it, by stage (the demo's median, docs/performance.md)
-EPOCHS_TO_PLATEAU = {"scratch": 300, "finetune": 200}
+#: epochs a run trains until early stopping ends it, by stage: the medians of the demo's converged runs
+#: (2026-12-06, sizes 15-60: scratch and Delta 160-320 epochs, fine-tuning 40-300; docs/performance.md, 7)
+EPOCHS_TO_PLATEAU = {"scratch": 180, "finetune": 90}
 
 
 def _training_s(size: int, validation: int, atoms: float, epochs: int) -> float:
