@@ -46,7 +46,7 @@ wildcard_constraints:
     pretrain=r"\d+",
     cap=r"\d+",
     seed=r"\d+",
-    method=method_wildcard(),  # scratch|mftl|delta|foundation|foundation_multihead|chain_<name>
+    method=method_wildcard(),  # mftl.methods.RUN_FOLDER_METHODS|chain_<name>
     chain=r"[A-Za-z0-9]+",
     stage=r"\d+",
     foundation=r"[A-Za-z0-9][A-Za-z0-9_-]*",

@@ -9,11 +9,13 @@ import torch
 
 from mftl.data.structures import read_structures
 from mftl.methods import METHODS as ALL_METHODS
+from mftl.methods import STRATEGY_METHODS
 from mftl.training.foundations import FoundationUnavailable, check_multihead, fetch_named, mace_cache_path, model_heads
 from mftl.training.mace_commands import MaceRun
 
-#: the curve methods of the tiny campaign: every method, method chain as its two named chains
-METHODS = {*ALL_METHODS} - {"chain"} | {"chain_triple", "chain_double"}
+#: the curve methods of the tiny campaign: every method but the fine-tuning strategies (their own campaign:
+#: tests/test_strategies.py), method chain as its two named chains
+METHODS = {*ALL_METHODS} - {"chain", *STRATEGY_METHODS} | {"chain_triple", "chain_double"}
 
 
 def _info(results: Path, method: str, tag: str) -> dict:

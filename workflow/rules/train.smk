@@ -121,6 +121,65 @@ use rule foundation as foundation_multihead with:
         job=training_job("foundation_multihead"),
 
 
+# ---- fine-tuning strategies mace ships (mftl.methods.STRATEGY_METHODS): a route's training with the strategy's
+# flags in its job (training.strategies: --freeze, --lora, --pseudolabel_replay)
+
+
+use rule mftl as mftl_freeze with:
+    output:
+        paths.training_json(method="mftl_freeze", tag=paths.mftl_tag()),
+    log:
+        paths.log("{dataset}", "mftl_freeze", paths.mftl_tag()),
+    benchmark:
+        paths.benchmark("{dataset}", "mftl_freeze", paths.mftl_tag())
+    params:
+        job=training_job("mftl_freeze"),
+
+
+use rule mftl as mftl_lora with:
+    output:
+        paths.training_json(method="mftl_lora", tag=paths.mftl_tag()),
+    log:
+        paths.log("{dataset}", "mftl_lora", paths.mftl_tag()),
+    benchmark:
+        paths.benchmark("{dataset}", "mftl_lora", paths.mftl_tag())
+    params:
+        job=training_job("mftl_lora"),
+
+
+use rule foundation as foundation_freeze with:
+    output:
+        paths.training_json(method="foundation_freeze", tag=paths.foundation_tag()),
+    log:
+        paths.log("{dataset}", "foundation_freeze", paths.foundation_tag()),
+    benchmark:
+        paths.benchmark("{dataset}", "foundation_freeze", paths.foundation_tag())
+    params:
+        job=training_job("foundation_freeze"),
+
+
+use rule foundation as foundation_lora with:
+    output:
+        paths.training_json(method="foundation_lora", tag=paths.foundation_tag()),
+    log:
+        paths.log("{dataset}", "foundation_lora", paths.foundation_tag()),
+    benchmark:
+        paths.benchmark("{dataset}", "foundation_lora", paths.foundation_tag())
+    params:
+        job=training_job("foundation_lora"),
+
+
+use rule foundation_multihead as foundation_pseudolabel with:
+    output:
+        paths.training_json(method="foundation_pseudolabel", tag=paths.foundation_tag()),
+    log:
+        paths.log("{dataset}", "foundation_pseudolabel", paths.foundation_tag()),
+    benchmark:
+        paths.benchmark("{dataset}", "foundation_pseudolabel", paths.foundation_tag())
+    params:
+        job=training_job("foundation_pseudolabel"),
+
+
 # ---- fidelity chains (named: chain_<name>): each stage fine-tunes the previous stage's model ----
 
 

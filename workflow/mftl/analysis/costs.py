@@ -35,7 +35,7 @@ import pandas as pd
 
 from mftl import paths
 from mftl.data.structures import read_structures
-from mftl.methods import FOUNDATION_FINETUNINGS, PRETRAINED_METHODS, ZEROSHOT
+from mftl.methods import FOUNDATION_FINETUNINGS, PRETRAINED_FINETUNINGS, PRETRAINED_METHODS, ZEROSHOT
 from mftl.planning.campaign import Campaign
 from mftl.training import chains
 
@@ -172,7 +172,7 @@ def _foundation(row: Mapping) -> str:
 def row_run_tag(row: Mapping, method: str | None = None) -> str:
     method = method or row["method"]
     size, seed = int(row["train_size"]), int(row["seed"])
-    if method == "mftl":
+    if method in PRETRAINED_FINETUNINGS:
         return paths.mftl_tag(int(row["pretrain_size"]), int(row["epoch_cap"]), size, seed)
     if method in FOUNDATION_FINETUNINGS:
         return paths.foundation_tag(_foundation(row), size, seed)

@@ -19,6 +19,7 @@ The pre-training epoch cap, for example: ``datasets.<d>.epoch_caps`` -> :meth:`C
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import shlex
@@ -26,7 +27,14 @@ from collections.abc import Mapping
 from typing import NamedTuple
 
 from mftl import paths
-from mftl.methods import FOUNDATION_FINETUNINGS, PRETRAINED_METHODS, ZEROSHOT
+from mftl.methods import (
+    FOUNDATION_FINETUNINGS,
+    PRETRAINED_FINETUNINGS,
+    PRETRAINED_METHODS,
+    STRATEGY_FLAGS,
+    ZEROSHOT,
+    strategy,
+)
 from mftl.planning.figure_catalogue import (
     CHOOSING_FIGURES,
     available_figures,
@@ -35,6 +43,7 @@ from mftl.planning.figure_catalogue import (
 )
 from mftl.planning.source_checks import checks_e0_span
 from mftl.training import chains
+from mftl.training.mace_options import mace_flags
 from mftl.training.training_job import TrainingJob, job_fields
 
 
@@ -160,6 +169,15 @@ class Campaign:
     def _job(self, dataset: str, stage: str, data: Mapping, **fields) -> TrainingJob:
         return TrainingJob(**self.stage_options(dataset, stage), **data, **fields)
 
+    def strategy_fields(self, method: str) -> dict:
+        """The TrainingJob fields of a fine-tuning strategy's method (``mftl_lora``): the strategy and its
+        mace_run_train flags (``training.strategies.<strategy>`` over :data:`mftl.methods.STRATEGY_FLAGS`)."""
+        name = strategy(method)
+        if name is None:
+            return {}
+        settings = {**STRATEGY_FLAGS[name], **self.config["training"].get("strategies", {}).get(name, {})}
+        return {"strategy": name, "strategy_flags": tuple(mace_flags(settings))}
+
     def _hf_data(self, dataset: str, size, seed, delta: bool = False) -> dict:
         """A high-fidelity training's data: ``size`` of the training pool drawn with ``seed``, the validation set,
         the E0 prior (``delta``: the high fidelity's isolated atoms alone) and the test split its E0 fit must span."""
@@ -186,10 +204,11 @@ class Campaign:
         data |= {"size": int(pretrain), "seed": int(seed), "prior": self.e0_prior(dataset, lf)}
         return self._job(dataset, "pretrain", data)
 
-    def mftl_job(self, dataset: str, pretrain, cap, size, seed) -> TrainingJob:
-        """Fine-tuning of the pre-training run's model at epoch ``cap``."""
+    def mftl_job(self, dataset: str, pretrain, cap, size, seed, method: str = "mftl") -> TrainingJob:
+        """Fine-tuning of the pre-training run's model at epoch ``cap`` (with ``method``'s strategy)."""
         init = os.path.dirname(self.pretraining_run(dataset, pretrain, seed))
-        return self._job(dataset, "finetune", self._hf_data(dataset, size, seed), init_from=init, init_cap=int(cap))
+        start = {"init_from": init, "init_cap": int(cap), **self.strategy_fields(method)}
+        return self._job(dataset, "finetune", self._hf_data(dataset, size, seed), **start)
 
     def delta_job(self, dataset: str, size, seed) -> TrainingJob:
         """A Delta model: the high fidelity minus the low fidelity's labels of the same configurations."""
@@ -204,12 +223,12 @@ class Campaign:
             base_prior=self.atom_energies_file(dataset, lf),
         )
 
-    def foundation_job(self, dataset: str, foundation, size, seed) -> TrainingJob:
-        """Naive fine-tuning of foundation ``foundation``."""
-        init = self.foundation_model(dataset, foundation)
-        return self._job(dataset, "finetune", self._hf_data(dataset, size, seed), init_from=init)
+    def foundation_job(self, dataset: str, foundation, size, seed, method: str = "foundation") -> TrainingJob:
+        """Naive fine-tuning of foundation ``foundation`` (with ``method``'s strategy)."""
+        start = {"init_from": self.foundation_model(dataset, foundation), **self.strategy_fields(method)}
+        return self._job(dataset, "finetune", self._hf_data(dataset, size, seed), **start)
 
-    def multihead_job(self, dataset: str, foundation, size, seed) -> TrainingJob:
+    def multihead_job(self, dataset: str, foundation, size, seed, method: str = "foundation_multihead") -> TrainingJob:
         """Multi-head fine-tuning: replaying the foundation's own training data (trained_by), a replay file, or
         mace's own replay data set (``replay: mp``, downloaded by mace on the training node)."""
         spec = self.foundation_spec(dataset, foundation)
@@ -222,8 +241,8 @@ class Campaign:
         else:
             keys = (spec["replay"]["energy_key"], spec["replay"]["forces_key"])
             replay |= {"replay": spec["replay"]["file"], "replay_keys": keys}
-        init = self.foundation_model(dataset, foundation)
-        return self._job(dataset, "multihead", self._hf_data(dataset, size, seed), init_from=init, **replay)
+        replay |= {"init_from": self.foundation_model(dataset, foundation), **self.strategy_fields(method)}
+        return self._job(dataset, "multihead", self._hf_data(dataset, size, seed), **replay)
 
     def chain_stage_job(self, dataset: str, chain, stage, seed) -> TrainingJob:
         """Stage ``stage`` (>= 1) of chain ``chain``: fine-tuning the previous stage's model on the stage's data."""
@@ -254,6 +273,13 @@ class Campaign:
             "foundation_multihead": self.multihead_job,
         }
         kinds |= {"chain_stage": self.chain_stage_job, "chain": self.chain_job}
+        kinds |= {
+            "mftl_freeze": functools.partial(self.mftl_job, method="mftl_freeze"),
+            "mftl_lora": functools.partial(self.mftl_job, method="mftl_lora"),
+            "foundation_freeze": functools.partial(self.foundation_job, method="foundation_freeze"),
+            "foundation_lora": functools.partial(self.foundation_job, method="foundation_lora"),
+            "foundation_pseudolabel": functools.partial(self.multihead_job, method="foundation_pseudolabel"),
+        }
         return kinds[rule](**dict(wildcards.items()))
 
     def pretraining_run(self, dataset: str, pretrain, seed) -> str:
@@ -416,17 +442,19 @@ class Campaign:
                 yield from self.foundation_runs(dataset, size, seed)
                 if "chain" in methods and seed in self.seeds(dataset, "chain"):
                     yield from self.chain_runs(dataset, size, seed)
-                if self.pretrains(dataset) and seed in self.seeds(dataset, "mftl"):
+                for method in self.pretrained_finetunings(dataset):
+                    if seed not in self.seeds(dataset, method):
+                        continue
                     for pre in ds["pretrain_sizes"]:
                         for cap in ds["epoch_caps"]:
                             meta = {
                                 **base,
-                                "method": "mftl",
+                                "method": method,
                                 "fidelities": f"{lf}->{hf}",
                                 "pretrain_size": pre,
                                 "epoch_cap": cap,
                             }
-                            yield Run("mftl", paths.mftl_tag(pre, cap, size, seed), meta)
+                            yield Run(method, paths.mftl_tag(pre, cap, size, seed), meta)
 
     def run_metadata(self, dataset: str, method: str, tag: str) -> dict:
         """The curves.csv metadata of one trained model; an unknown one is refused."""
@@ -464,6 +492,13 @@ class Campaign:
         """The mftl tags of every cap an mftl_auto point chooses among (by validation error)."""
         return [paths.mftl_tag(pretrain, cap, size, seed) for cap in self.datasets[dataset]["epoch_caps"]]
 
+    def pretrained_finetunings(self, dataset: str) -> list[str]:
+        """The methods whose runs fine-tune a dataset's pre-trained models (mftl's runs serve mftl_auto too)."""
+        methods = set(self.datasets[dataset]["methods"]) | (
+            {"mftl"} if "mftl_auto" in self.datasets[dataset]["methods"] else set()
+        )
+        return [m for m in PRETRAINED_FINETUNINGS if m in methods]
+
     def pretrains(self, dataset: str) -> bool:
         """Whether a dataset pre-trains on its low fidelity (runs mftl or mftl_auto)."""
         return bool(set(PRETRAINED_METHODS) & set(self.datasets[dataset]["methods"]))
@@ -474,7 +509,7 @@ class Campaign:
         spec = self.datasets[dataset]
         if not self.pretrains(dataset):
             return []
-        seeds = self.seeds(dataset, "mftl")
+        seeds = sorted({s for method in self.pretrained_finetunings(dataset) for s in self.seeds(dataset, method)})
         return [(p, c, s) for p in spec["pretrain_sizes"] for c in spec["epoch_caps"] for s in seeds]
 
     def pretrained_metadata(self, dataset: str, pretrain, cap, seed) -> dict:
@@ -556,7 +591,7 @@ class Campaign:
         for method, tag, meta in self.model_runs(dataset):
             runs.add(paths.training_json(dataset, method, tag))
             benchmarks |= {paths.benchmark(dataset, method, tag), paths.benchmark(dataset, "eval", method, tag)}
-            if method == "mftl":
+            if method in PRETRAINED_FINETUNINGS:
                 pre = paths.pretrain_tag(meta["pretrain_size"], meta["seed"])
                 runs.add(paths.run_json(paths.pretrain_dir(dataset, pre)))
                 benchmarks.add(paths.benchmark(dataset, "pretrain", pre))

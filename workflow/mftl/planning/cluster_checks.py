@@ -26,6 +26,11 @@ TRAINING_RULES = (
     "delta",
     "foundation",
     "foundation_multihead",
+    "mftl_freeze",
+    "mftl_lora",
+    "foundation_freeze",
+    "foundation_lora",
+    "foundation_pseudolabel",
     "chain_stage",
     "chain",
 )

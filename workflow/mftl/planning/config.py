@@ -8,7 +8,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-from mftl.methods import FOUNDATION_METHODS
+from mftl.methods import FOUNDATION_METHODS, MULTIHEAD_FINETUNINGS, PRETRAINED_METHODS
 
 #: the config's JSON schema (workflow/schemas/config.schema.yaml)
 SCHEMA = Path(__file__).resolve().parents[2] / "schemas" / "config.schema.yaml"
@@ -113,7 +113,7 @@ def check_config(config: dict, schema_path: str | Path) -> dict:
                 )
         if ds["high_fidelity"] == ds["low_fidelity"]:
             raise ConfigError(f"config key '{where}.low_fidelity': must differ from high_fidelity")
-        needs_pretraining = {"mftl", "mftl_auto"} & set(ds["methods"])
+        needs_pretraining = set(PRETRAINED_METHODS) & set(ds["methods"])
         for key in ("pretrain_sizes", "epoch_caps"):
             if needs_pretraining and not ds[key]:
                 raise ConfigError(f"config key '{where}.{key}': needed by method(s) {sorted(needs_pretraining)}")
@@ -265,7 +265,7 @@ def _check_foundation_entry(config: dict, name: str, ds: dict, foundation: str, 
                     f"config key '{key}.trained_by.{field}': {by[field]!r} is not among "
                     f"datasets.{by['dataset']}.{field}s {values}"
                 )
-    if "foundation_multihead" in ds["methods"] and "trained_by" not in spec and "replay" not in spec:
+    if set(MULTIHEAD_FINETUNINGS) & set(ds["methods"]) and "trained_by" not in spec and "replay" not in spec:
         raise ConfigError(
             f"config key '{key}.replay': multi-head fine-tuning needs replay data "
             "(mace otherwise falls back to naive fine-tuning for a foundation that is "

@@ -35,6 +35,7 @@ from pathlib import Path
 from mftl.data.elements import coverage_problem, describe_ids, element_union, split_problem
 from mftl.data.reference_energies import undetermined_compositions, undetermined_message
 from mftl.data.splits import SplitError, make_split, subset
+from mftl.methods import FOUNDATION_FINETUNINGS, PRETRAINED_METHODS
 from mftl.planning.config import ConfigError
 from mftl.planning.source_index import SourceFormatError, file_stamp, source_index, write_cache
 
@@ -45,7 +46,7 @@ CHECKS_VERSION = 2
 
 #: methods whose model is trained on a seeded subset of the dataset's high-fidelity training pool,
 #: with the E0 fit of that subset (Delta-learning fits the difference of two fidelities)
-POOL_TRAINED = ("scratch", "mftl", "mftl_auto", "foundation", "foundation_multihead", "chain")
+POOL_TRAINED = ("scratch", *PRETRAINED_METHODS, *FOUNDATION_FINETUNINGS, "chain")
 
 
 def check_sources(config: dict) -> None:

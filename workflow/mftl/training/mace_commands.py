@@ -43,11 +43,14 @@ class MaceRun:
     restart_latest: bool = True
     keep_checkpoints: bool = False
     hyperparameters: dict[str, Any] = field(default_factory=dict)
+    #: flags written last, so that they override the stage's (a fine-tuning strategy's, ``--freeze=5``)
+    extra_flags: tuple[str, ...] = ()
 
     def command(self) -> list[str]:
-        clash = RESERVED_FLAGS & set(self.hyperparameters)
+        extra = {flag.removeprefix("--").split("=")[0] for flag in self.extra_flags}
+        clash = RESERVED_FLAGS & (set(self.hyperparameters) | extra)
         if clash:
-            raise ValueError(f"model/training options may not set {sorted(clash)}: mftl sets them")
+            raise ValueError(f"model/training/strategy options may not set {sorted(clash)}: mftl sets them")
         e0s = "{" + ", ".join(f"{int(z)}: {e!r}" for z, e in sorted(self.e0s.items())) + "}"
         cmd = [
             "mace_run_train",
@@ -89,8 +92,7 @@ class MaceRun:
             cmd.append("--restart_latest")
         if self.keep_checkpoints:
             cmd.append("--keep_checkpoints")
-        cmd += mace_flags(self.hyperparameters)
-        return cmd
+        return cmd + mace_flags(self.hyperparameters) + list(self.extra_flags)
 
     def model_path(self, work_dir: Path) -> Path:
         return work_dir / f"{self.name}.model"

@@ -52,6 +52,12 @@ from mftl.training.foundations import check_multihead, model_heads
 from mftl.training.mace_commands import ENERGY_KEY, FORCES_KEY, MaceRun
 from mftl.training.mace_runner import resolve_device, run_mace
 from mftl.training.resume import run_fingerprint, start_or_resume
+from mftl.training.strategies import (
+    PSEUDOLABELS_FILE,
+    check_pseudolabels,
+    recording_pseudolabels,
+    trainable_parameters,
+)
 from mftl.training.training_job import TrainingJob
 
 RUN_NAME = "mace"
@@ -264,6 +270,7 @@ def write_inputs(
         replay_samples=job.replay_size if job.replay_dataset is not None else None,
         keep_checkpoints=job.keep_checkpoints or bool(job.serve_caps),
         hyperparameters={**job.hyperparameters, **patience_flags(job, steps)},
+        extra_flags=job.strategy_flags,
     )
     files = {
         "train": out_dir / TRAIN_FILE,
@@ -300,16 +307,27 @@ def run_training(job: TrainingJob, out_dir: Path, inputs: MaceInputs, threads: i
     """Run mace in ``out_dir``, resuming only the same unfinished run (the fingerprint: mace's command, the
     files it trains on and the job itself, :mod:`mftl.training.resume`); (stopped early, mace's log)."""
     run = inputs.run
-    fingerprint = run_fingerprint(run.command(), inputs.files, dataclasses.asdict(job))
+    fingerprint = run_fingerprint(run.command(), inputs.files, json.loads(job.to_json()))
     # model.model is written once mace has finished; Snakemake deletes training.json before a rerun
-    start_or_resume(out_dir, fingerprint, RUN_NAME, (MODEL_FILE, E0S_FILE, INFO_FILE), finished=MODEL_FILE)
-    stopped_early = run_mace(run.command(), out_dir, threads)
+    start_or_resume(
+        out_dir, fingerprint, RUN_NAME, (MODEL_FILE, E0S_FILE, INFO_FILE, PSEUDOLABELS_FILE), finished=MODEL_FILE
+    )
+    stopped_early = _run_mace(job, run.command(), out_dir, threads)
     if stopped_early:  # mace restarts from its best (latest) checkpoint, trains no epoch, writes the model
         best_epoch = max(checkpoints_by_epoch(run.checkpoint_dir(out_dir)))
         print(f"patience exceeded: the model is the checkpoint of epoch index {best_epoch}", flush=True)
-        run_mace(dataclasses.replace(run, max_epochs=best_epoch).command(), out_dir, threads)
+        _run_mace(job, dataclasses.replace(run, max_epochs=best_epoch).command(), out_dir, threads)
     log_text = "".join(p.read_text() for p in (out_dir / "logs").glob(f"{RUN_NAME}_run-{job.seed}*.log"))
     return stopped_early, log_text
+
+
+def _run_mace(job: TrainingJob, command: list[str], out_dir: Path, threads: int) -> bool:
+    """:func:`mftl.training.mace_runner.run_mace`; a pseudolabelled replay writes the labels mace gave the replay
+    data into the run folder."""
+    if job.strategy != "pseudolabel":
+        return run_mace(command, out_dir, threads)
+    with recording_pseudolabels(out_dir / PSEUDOLABELS_FILE):
+        return run_mace(command, out_dir, threads)
 
 
 def record(job: TrainingJob, out_dir: Path, data: TrainingData, reference_fit, inputs: MaceInputs, outcome) -> None:
@@ -323,6 +341,8 @@ def record(job: TrainingJob, out_dir: Path, data: TrainingData, reference_fit, i
     heads = None  # a model trained from scratch has mace's one default head; fine-tuned ones are checked
     if multihead:
         heads = check_multihead(run.model_path(out_dir), log_text)
+    if job.strategy == "pseudolabel":
+        check_pseudolabels(log_text)
     elif job.init_from is not None:
         heads = model_heads(run.model_path(out_dir))
     with atomic_path(out_dir / MODEL_FILE) as tmp:
@@ -357,6 +377,8 @@ def record(job: TrainingJob, out_dir: Path, data: TrainingData, reference_fit, i
         "replay_dataset": job.replay_dataset,
         "n_replay": inputs.n_replay if multihead else None,
         "multihead_lr_forced": "To use a different learning rate, set --force_mh_ft_lr" in log_text,
+        "strategy": job.strategy,
+        "trainable_parameters": trainable_parameters(run.foundation_model, out_dir / MODEL_FILE, log_text),
     }
     write_text_atomic(out_dir / INFO_FILE, json.dumps(info, indent=2) + "\n")
 

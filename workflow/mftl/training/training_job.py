@@ -57,6 +57,10 @@ class TrainingJob:
     replay_keys: tuple[str, str] | None = None
     replay_size: int | None = None
     replay_dataset: str | None = None
+    # ---- a fine-tuning strategy mace ships (mftl.methods.STRATEGY_METHODS): its name and its mace_run_train
+    # flags (``--freeze=5``, ``--lora=True``, ``--pseudolabel_replay=True``, ...), after the stage's flags
+    strategy: str | None = None
+    strategy_flags: tuple[str, ...] = ()
     # ---- the E0 prior the fit starts from (mftl atom-energies / e0-prior), None: no prior
     prior: FilePath | None = None
     # ---- options of the stage
@@ -89,8 +93,11 @@ class TrainingJob:
             raise ValueError(f"training job: device {self.device!r} is none of {', '.join(DEVICES)}")
 
     def to_json(self) -> str:
-        """The job as one line of JSON (keys sorted): what the rule passes and ``mftl train --job`` reads."""
-        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+        """The job as one line of JSON (keys sorted): what the rule passes and ``mftl train --job`` reads. Fields at
+        their defaults are left out, so that a new option does not change (and retrain) the jobs that leave it."""
+        data = dataclasses.asdict(self)
+        defaults = {item.name: _default(item) for item in dataclasses.fields(self)}
+        return json.dumps({k: v for k, v in data.items() if v != defaults[k]}, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> TrainingJob:
@@ -120,6 +127,18 @@ class TrainingJob:
         """The file of field ``name`` as a Path, None when the job has none."""
         value = getattr(self, name)
         return None if value is None else Path(value)
+
+
+def _default(item: dataclasses.Field):
+    """A field's default; a marker that equals no value for a field without one."""
+    if item.default is not dataclasses.MISSING:
+        return item.default
+    if item.default_factory is not dataclasses.MISSING:
+        return item.default_factory()
+    return _NO_DEFAULT
+
+
+_NO_DEFAULT = object()
 
 
 def job_fields() -> frozenset[str]:
