@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +77,7 @@ def _fill_defaults(schema: dict, instance: Any, root: dict) -> None:
 def check_config(config: dict, schema_path: str | Path) -> dict:
     """Validate ``config`` against the JSON schema and the campaign's own rules; fill defaults."""
     schema = yaml.safe_load(Path(schema_path).read_text())
+    _check_finite(config)
     _check_replaced_keys(config)
     validator = jsonschema.Draft7Validator(schema)
     problems = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
@@ -89,6 +91,7 @@ def check_config(config: dict, schema_path: str | Path) -> dict:
             )
         raise ConfigError(f"config key '{_key(first.absolute_path)}': {first.message}")
     _fill_defaults(schema, config, schema)
+    _check_pretrain_stage(config["training"]["pretrain"])
     _check_file_paths(config)
     _check_mace_options(config, set(schema["definitions"]["stage"]["properties"]))
     downloads = config.get("downloads", {})
@@ -134,6 +137,32 @@ def check_config(config: dict, schema_path: str | Path) -> dict:
         _check_foundation(config, name, ds)
         _check_chains(config, name, ds)
     return config
+
+
+def _check_finite(value: Any, path: tuple = ()) -> None:
+    """Every number of the config is finite: YAML's ``.nan`` and ``.inf`` pass the schema's bounds (a NaN
+    compares false with any of them) and mean nothing as an error target, a fraction, an energy or a
+    cost; a NaN target made a route vanish from the advice, a NaN ``max_failure_fraction`` switched the
+    failure check off."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"config key '{_key(path)}': {value} is not a finite number")
+    if isinstance(value, dict):
+        for name, item in value.items():
+            _check_finite(item, (*path, name))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _check_finite(item, (*path[:-1], f"{path[-1]}[{i}]") if path else (f"[{i}]",))
+
+
+def _check_pretrain_stage(stage: dict) -> None:
+    """A pre-training runs to the largest of each dataset's ``epoch_caps`` (checkpoints at every cap), so a
+    ``max_epochs`` of ``training.pretrain`` would be silently dropped: refused."""
+    if "max_epochs" in stage:
+        raise ConfigError(
+            "config key 'training.pretrain.max_epochs': a pre-training's length is set by each dataset's "
+            "epoch_caps (it runs to the largest cap and keeps a checkpoint at every cap); remove max_epochs "
+            "here and list the caps in datasets.<name>.epoch_caps"
+        )
 
 
 def _check_method_seeds(ds: dict, where: str) -> None:
