@@ -103,3 +103,31 @@ def test_a_pretraining_max_epochs_is_refused_pointing_at_epoch_caps():
         _checked(config)
     del config["training"]["pretrain"]["max_epochs"]
     _checked(config)
+
+
+# ---- 3. a dataset name too long for the file names built from it ---------------------------------
+
+
+def _renamed(name: str) -> dict:
+    config = _config()
+    config["datasets"] = {name: config["datasets"]["tiny"]}
+    return config
+
+
+def test_a_dataset_name_too_long_for_its_file_names_is_refused_stating_the_limit(tmp_path):
+    """The longest file name built from a dataset's name is the temporary file of its conversion summary,
+    .<name>.summary.json.<8 random characters>.tmp: 27 bytes beside the name, of a file name's 255."""
+    with pytest.raises(
+        ConfigError, match=f"config key 'datasets.{'a' * 40}...': a dataset name of 300 characters .* 228"
+    ):
+        _checked(_renamed("a" * 300))
+    with pytest.raises(ConfigError, match="a dataset name of 229 characters is longer than 228"):
+        _checked(_renamed("b" * 229))
+    _checked(_renamed("c" * 228))
+    # the name that passes fits: every file the convert job writes, beside its temporary file
+    from mftl.atomic import write_text_atomic
+
+    folder = tmp_path / "resources" / "datasets"
+    write_text_atomic(folder / f"{'c' * 228}.summary.json", "{}")
+    with pytest.raises(OSError, match="File name too long"):
+        write_text_atomic(folder / f"{'c' * 229}.summary.json", "{}")

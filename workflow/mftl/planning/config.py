@@ -9,10 +9,16 @@ from typing import Any
 import jsonschema
 import yaml
 
+from mftl import paths
+from mftl.atomic import temporary_name
 from mftl.methods import FOUNDATION_METHODS
 
 #: the config's JSON schema (workflow/schemas/config.schema.yaml)
 SCHEMA = Path(__file__).resolve().parents[2] / "schemas" / "config.schema.yaml"
+
+
+#: bytes one file name (path component) may hold: NAME_MAX of ext4, XFS, Btrfs, Lustre, GPFS and NFS
+NAME_MAX = 255
 
 
 class ConfigError(ValueError):
@@ -96,10 +102,11 @@ def check_config(config: dict, schema_path: str | Path) -> dict:
     _check_mace_options(config, set(schema["definitions"]["stage"]["properties"]))
     downloads = config.get("downloads", {})
     for name, ds in config["datasets"].items():
+        _check_dataset_name(name)
         where = f"datasets.{name}"
         if "convert" in ds:
             _check_convert(ds["convert"], downloads, f"{where}.convert")
-            ds.setdefault("source", f"resources/datasets/{name}.extxyz")
+            ds.setdefault("source", paths.converted_source(name))
         elif "source" not in ds:
             raise ConfigError(f"config key '{where}.source': required (or 'convert' to build it from downloads)")
         for fidelity, spec in ds["fidelities"].items():
@@ -137,6 +144,30 @@ def check_config(config: dict, schema_path: str | Path) -> dict:
         _check_foundation(config, name, ds)
         _check_chains(config, name, ds)
     return config
+
+
+def longest_file_name(dataset: str) -> str:
+    """The longest file name the workflow builds from a dataset's name (the name itself is ``results/<name>``):
+    the temporary file of its conversion summary (:func:`mftl.atomic.atomic_path`), its random part as X."""
+    names = [dataset, Path(paths.converted_source(dataset)).name, Path(paths.conversion_summary(dataset)).name]
+    return temporary_name(max(names, key=len))
+
+
+def dataset_name_limit() -> int:
+    """The longest dataset name whose file names fit :data:`NAME_MAX` bytes (names are ASCII: the schema)."""
+    return NAME_MAX - (len(longest_file_name("")))
+
+
+def _check_dataset_name(name: str) -> None:
+    limit = dataset_name_limit()
+    if len(name.encode()) > limit:
+        shown = name if len(name) <= 40 else f"{name[:40]}..."
+        raise ConfigError(
+            f"config key 'datasets.{shown}': a dataset name of {len(name.encode())} characters is longer than "
+            f"{limit}, the most that fits the file names built from it: the longest, "
+            f"{longest_file_name('<name>')}, adds {NAME_MAX - limit} to the name, and a file name holds at most "
+            f"{NAME_MAX} bytes"
+        )
 
 
 def _check_finite(value: Any, path: tuple = ()) -> None:
