@@ -131,3 +131,128 @@ def test_a_dataset_name_too_long_for_its_file_names_is_refused_stating_the_limit
     write_text_atomic(folder / f"{'c' * 228}.summary.json", "{}")
     with pytest.raises(OSError, match="File name too long"):
         write_text_atomic(folder / f"{'c' * 229}.summary.json", "{}")
+
+
+# ---- 2 and 4. the source: a frame of no atoms, an id twice, a geometry twice ----------------------
+
+
+def _source_with(tmp_path: Path, frames) -> Path:
+    from mftl.data.structures import write_structures
+
+    path = tmp_path / "source.extxyz"
+    write_structures(path, frames)
+    return path
+
+
+def _check(source: Path) -> list[str]:
+    from mftl.planning.source_checks import check_dataset
+
+    return check_dataset("tiny", _checked(tiny_config(source))["datasets"]["tiny"])
+
+
+def test_a_frame_of_no_atoms_is_refused_naming_the_frame_and_its_id(tiny_source, tmp_path):
+    """It passed planning and splitting, was 'labelled' with no failure, then every evaluation failed
+    (zero-size array)."""
+    from ase import Atoms
+
+    from mftl.data.structures import read_structures
+
+    frames = read_structures(tiny_source)
+    cid = frames[7].info["config_id"]
+    frames[7] = Atoms(info={"config_id": cid, "molecule": frames[7].info["molecule"]})
+    source = _source_with(tmp_path, frames)
+    with pytest.raises(
+        ConfigError,
+        match=re.escape(
+            f"config key 'datasets.tiny.source': {source} has configuration(s) of no atoms: frame 7 (config_id {cid})"
+        ),
+    ):
+        _check(source)
+
+
+def test_a_config_id_twice_is_refused_naming_the_id(tiny_source, tmp_path):
+    from mftl.data.structures import read_structures
+
+    frames = read_structures(tiny_source)
+    frames[5].info["config_id"] = frames[4].info["config_id"]
+    source = _source_with(tmp_path, frames)
+    with pytest.raises(ConfigError, match=f"{source} has duplicate config_id values: {frames[4].info['config_id']} "):
+        _check(source)
+
+
+def _split_job_parts(source: Path) -> dict[str, list[int]]:
+    """The config ids of each part as the split job (mftl.data.splits.split_source) draws them."""
+    from mftl.data.splits import split_source
+
+    ds = tiny_config(source)["datasets"]["tiny"]
+    sizes = {**ds["split"], "train_pool": max(ds["train_sizes"])}
+    _, record = split_source(source, ("ref_energy", "ref_forces"), ds["select"], sizes, ds["split"]["seed"])
+    return {part: record[part] for part in ("test", "validation", "train_pool", "pretrain_pool")}
+
+
+def _with_copy(tiny_source: Path, tmp_path: Path, original_part: str, copy_part: str):
+    """The tiny source with the geometry of a configuration of ``original_part`` copied onto one of the same
+    molecule in ``copy_part`` (its own id and labels kept): the two ids."""
+    from mftl.data.structures import read_structures
+
+    parts = _split_job_parts(tiny_source)
+    frames = read_structures(tiny_source)
+    by_id = {a.info["config_id"]: a for a in frames}
+    original = by_id[parts[original_part][0]]
+    copy_id = next(
+        i
+        for i in parts[copy_part]
+        if by_id[i].info["molecule"] == original.info["molecule"] and i != original.info["config_id"]
+    )
+    by_id[copy_id].positions = original.positions.copy()
+    return _source_with(tmp_path, frames), original.info["config_id"], copy_id
+
+
+def test_the_tiny_source_holds_no_geometry_twice(tiny_source):
+    assert _check(tiny_source) == []
+
+
+def test_a_test_geometry_copied_into_the_training_pool_is_refused_naming_both_ids(tiny_source, tmp_path):
+    source, test_id, copy_id = _with_copy(tiny_source, tmp_path, "test", "train_pool")
+    with pytest.raises(ConfigError) as refused:
+        _check(source)
+    message = str(refused.value)
+    assert message.startswith(f"config key 'datasets.tiny.source': {source} holds the same geometry"), message
+    assert "fall on different sides of the split" in message
+    assert f"{test_id} (test)" in message and f"{copy_id} (train_pool" in message, message
+
+
+def test_copies_on_one_side_of_the_split_are_a_warning_at_every_plan(tiny_source, tmp_path):
+    """Two training-pool configurations of one geometry: no leak, a warning naming both ids, also when
+    planning reuses the dataset's earlier pass."""
+    source, first, second = _with_copy(tiny_source, tmp_path, "train_pool", "train_pool")
+    for _ in range(2):
+        result, output = _plan(tmp_path, tiny_config(source))
+        assert result.returncode == 0, output[-2000:]
+        assert f"WARNING: datasets.tiny: {source} holds the same geometry" in output, output[-2000:]
+        assert f"{first} (train_pool" in output and f"{second} (train_pool" in output
+
+
+def test_copies_are_found_to_1e_6_angstrom_and_species_order_counts(tmp_path):
+    """geometry_key, through the index planning reads: positions equal after rounding to 1e-6 A are copies;
+    a move of 1e-4 A, other species order or another lattice is another geometry."""
+    from mftl.planning.source_index import scan
+
+    def frame(cid, atoms, lattice=None):
+        cell = f' Lattice="{lattice}" pbc="T T T"' if lattice else ""
+        lines = [f"{s} {x} 0.0 0.0" for s, x in atoms]
+        return "\n".join([str(len(atoms)), f"Properties=species:S:1:pos:R:3 config_id={cid}{cell}", *lines])
+
+    water = [("O", "0.00000000"), ("H", "0.95700000"), ("H", "-0.23990000")]
+    frames = [
+        frame(0, water),
+        frame(1, [("O", "0.000000001"), ("H", "0.957"), ("H", "-0.2399")]),  # the same, written otherwise
+        frame(2, [("O", "0.0001"), *water[1:]]),
+        frame(3, [water[1], water[0], water[2]]),
+        frame(4, water, "5 0 0 0 5 0 0 0 5"),
+        frame(5, water, "6 0 0 0 6 0 0 0 6"),
+    ]
+    (tmp_path / "f.extxyz").write_text("\n".join(frames) + "\n")
+    keys = list(scan(tmp_path / "f.extxyz").geometries)
+    assert keys[0] == keys[1]
+    assert len(set(keys[1:])) == 5
