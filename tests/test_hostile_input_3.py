@@ -256,3 +256,38 @@ def test_copies_are_found_to_1e_6_angstrom_and_species_order_counts(tmp_path):
     keys = list(scan(tmp_path / "f.extxyz").geometries)
     assert keys[0] == keys[1]
     assert len(set(keys[1:])) == 5
+
+
+# ---- 6. a tab in a --configfile -------------------------------------------------------------------
+
+
+def _check_yaml(cwd: Path, *snakemake_args: str):
+    import subprocess
+
+    from conftest import BIN, env_with_venv
+
+    command = [str(BIN / "python"), "-m", "mftl", "check-yaml", "--", *snakemake_args]
+    return subprocess.run(command, cwd=cwd, env=env_with_venv(), capture_output=True, text=True, timeout=120)
+
+
+def test_make_run_names_the_line_of_a_tab_in_a_configfile(tmp_path):
+    """Snakemake parses --configfile before the Snakefile runs (the workflow cannot step in) and says only
+    'Config file is not valid JSON or YAML'; make run, dryrun and report first run mftl check-yaml on
+    their ARGS."""
+    (tmp_path / "base.yaml").write_text("device: cpu\n")
+    (tmp_path / "tab.yaml").write_text("device: cpu\ntraining:\n\tscratch: {max_epochs: 2}\n")
+    bad = _check_yaml(tmp_path, "--cores", "2", "--configfile", "base.yaml", "tab.yaml", "-n")
+    assert bad.returncode == 1
+    assert "mftl check-yaml: error: tab.yaml: line 3, column 1: malformed YAML" in bad.stderr, bad.stderr
+    assert "found character '\\t' that cannot start any token" in bad.stderr
+    for args in (["--configfile=base.yaml"], ["--configfiles", "base.yaml", "--cores", "1"], ["-n"], []):
+        assert _check_yaml(tmp_path, *args).returncode == 0, args
+    assert _check_yaml(tmp_path, "--configfile=tab.yaml").returncode == 1
+
+    import subprocess
+
+    for target in ("run", "dryrun", "report"):
+        plan = subprocess.run(
+            ["make", "-n", "-C", str(REPO), target, "ARGS=--configfile tab.yaml"], capture_output=True, text=True
+        ).stdout
+        assert "-m mftl check-yaml -- --configfile tab.yaml" in plan.split("snakemake")[0], (target, plan)
