@@ -291,3 +291,10 @@ def test_make_run_names_the_line_of_a_tab_in_a_configfile(tmp_path):
             ["make", "-n", "-C", str(REPO), target, "ARGS=--configfile tab.yaml"], capture_output=True, text=True
         ).stdout
         assert "-m mftl check-yaml -- --configfile tab.yaml" in plan.split("snakemake")[0], (target, plan)
+
+
+def test_mftl_init_cuts_a_long_file_name_to_a_dataset_name_planning_accepts():
+    from mftl.planning.starter_config import dataset_name
+
+    assert dataset_name(f"{'a' * 250}.extxyz") == "a" * 228
+    _checked(_renamed(dataset_name(f"{'a' * 250}.extxyz")))
