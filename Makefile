@@ -24,9 +24,12 @@ install: $(STAMP)
 # but only when no Snakemake runs in that directory (mftl.locks): a second run beside
 # a running one keeps its lock and stops with LockException; mftl jobs left running by a
 # killed Snakemake make it refuse, naming their pids.
+# Snakemake reads --configfile before the workflow and says only "Config file is not valid JSON or
+# YAML": `mftl check-yaml` reads each config file of ARGS first and names a syntax error's line.
 # After the run, results/report.html: the campaign's summary first (results/report.rst), then every
 # figure and table. `make report ARGS="--configfile config/x.yaml"` writes it again for that campaign.
 run: install
+	$(BIN)/python -m mftl check-yaml -- $(ARGS)
 	PATH="$(BIN):$$PATH" $(BIN)/python -m mftl.locks $(ARGS)
 	PATH="$(BIN):$$PATH" $(BIN)/snakemake --cores $(CORES) $(ARGS)
 	PATH="$(BIN):$$PATH" $(BIN)/snakemake $(ARGS) --report results/report.html
@@ -34,9 +37,11 @@ run: install
 demo: run
 
 report: install
+	$(BIN)/python -m mftl check-yaml -- $(ARGS)
 	PATH="$(BIN):$$PATH" $(BIN)/snakemake $(ARGS) --report results/report.html
 
 dryrun: install
+	$(BIN)/python -m mftl check-yaml -- $(ARGS)
 	PATH="$(BIN):$$PATH" $(BIN)/snakemake -n $(ARGS)
 
 # `make dftbplus` builds a serial (OpenMP) DFTB+ into $(VENV)/bin/dftb+ (tools/build_dftbplus.sh):

@@ -12,6 +12,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 
+def temporary_name(name: str, random: str = "X" * 8) -> str:
+    """The name of :func:`atomic_path`'s temporary file for a file called ``name`` (``random``: mkstemp's
+    8 random characters)."""
+    return f".{name}.{random}.tmp"
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; rename it onto ``path`` on success.
@@ -20,7 +26,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)  # temporary_name(path.name)
     os.close(fd)
     umask = os.umask(0)
     os.umask(umask)

@@ -184,7 +184,17 @@ def decision_files(dataset="{dataset}") -> list[str]:
     return [*tables, *figure_files(dataset, "cost_to_target"), dataset_file(dataset, "advice.txt")]
 
 
-# ---- resources: downloads and foundation models, shared by campaigns -----------------
+# ---- resources: downloads, converted sources and foundation models, shared by campaigns -----
+
+
+def converted_source(dataset="{dataset}") -> str:
+    """A dataset's source built by its ``convert`` job from downloads (its ``source`` by default)."""
+    return f"resources/datasets/{dataset}.extxyz"
+
+
+def conversion_summary(dataset="{dataset}") -> str:
+    """What the ``convert`` job read and wrote (counts, fidelity), beside the converted source."""
+    return f"resources/datasets/{dataset}.summary.json"
 
 
 def download_dir(download="{download}") -> str:

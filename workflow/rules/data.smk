@@ -24,8 +24,8 @@ rule convert:
     input:
         conversion_inputs,
     output:
-        frames="resources/datasets/{dataset}.extxyz",
-        summary="resources/datasets/{dataset}.summary.json",
+        frames=paths.converted_source(),
+        summary=paths.conversion_summary(),
     log:
         "resources/datasets/logs/{dataset}.log",
     benchmark:

@@ -1,4 +1,5 @@
-"""``mftl`` subcommands of the data and planning steps: ``demo-data``, ``check-config``, ``init``, ``fetch``,
+"""``mftl`` subcommands of the data and planning steps: ``demo-data``, ``check-config``, ``check-yaml``, ``init``,
+``fetch``,
 ``convert``, ``split``, ``label``, ``comparison-sample``, ``atom-energies``, ``e0-prior`` and ``collect``.
 
 Each reads its arguments and writes files; the computing lives in :mod:`mftl.data` and :mod:`mftl.planning`.
@@ -44,6 +45,33 @@ def cmd_check_config(args: argparse.Namespace) -> None:
     check_sources(config)
     warn_campaign_files(config)
     print(f"{' + '.join(args.configfiles)}: a valid campaign ({', '.join(config['datasets'])})")
+
+
+def configfiles_of(snakemake_args: list[str]) -> list[str]:
+    """The files a Snakemake command line passes with ``--configfile``/``--configfiles`` (each followed by one
+    or more files, up to the next option) or ``--configfile=<file>``, in order."""
+    files, taking = [], False
+    for arg in snakemake_args:
+        if arg.startswith("-"):
+            name, _, value = arg.partition("=")
+            taking = name in ("--configfile", "--configfiles")
+            if taking and value:
+                files.append(value)
+                taking = False
+        elif taking:
+            files.append(arg)
+    return files
+
+
+def cmd_check_yaml(args: argparse.Namespace) -> None:
+    """Snakemake reads ``--configfile`` before the workflow runs and says only "Config file is not valid
+    JSON or YAML": ``make run`` reads each file first, so that a syntax error (a tab, an indentation)
+    is named with its line and column."""
+    from mftl.planning.config import load_config_file
+
+    for path in configfiles_of(args.snakemake_args):
+        if Path(path).is_file():  # a missing file: Snakemake's own message names it
+            load_config_file(path)
 
 
 def cmd_init(args: argparse.Namespace) -> None:

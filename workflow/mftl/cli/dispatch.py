@@ -42,6 +42,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=data.cmd_check_config)
 
     p = sub.add_parser(
+        "check-yaml",
+        help="the YAML syntax of each --configfile of a snakemake command line (make run's ARGS, after --), "
+        "an error named with its line and column (Snakemake's own message has neither)",
+    )
+    p.add_argument("snakemake_args", nargs="*", help="the arguments snakemake will get")
+    p.set_defaults(func=data.cmd_check_yaml)
+
+    p = sub.add_parser(
         "init",
         help="write a commented starter campaign for an extxyz file to stdout (mftl init my.extxyz > my.yaml)",
     )

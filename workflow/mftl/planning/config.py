@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import yaml
 
+from mftl import paths
+from mftl.atomic import temporary_name
 from mftl.methods import FOUNDATION_METHODS, MULTIHEAD_FINETUNINGS, PRETRAINED_METHODS
 
 #: the config's JSON schema (workflow/schemas/config.schema.yaml)
 SCHEMA = Path(__file__).resolve().parents[2] / "schemas" / "config.schema.yaml"
+
+
+#: bytes one file name (path component) may hold: NAME_MAX of ext4, XFS, Btrfs, Lustre, GPFS and NFS
+NAME_MAX = 255
 
 
 class ConfigError(ValueError):
@@ -76,6 +83,7 @@ def _fill_defaults(schema: dict, instance: Any, root: dict) -> None:
 def check_config(config: dict, schema_path: str | Path) -> dict:
     """Validate ``config`` against the JSON schema and the campaign's own rules; fill defaults."""
     schema = yaml.safe_load(Path(schema_path).read_text())
+    _check_finite(config)
     _check_replaced_keys(config)
     validator = jsonschema.Draft7Validator(schema)
     problems = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
@@ -89,14 +97,16 @@ def check_config(config: dict, schema_path: str | Path) -> dict:
             )
         raise ConfigError(f"config key '{_key(first.absolute_path)}': {first.message}")
     _fill_defaults(schema, config, schema)
+    _check_pretrain_stage(config["training"]["pretrain"])
     _check_file_paths(config)
     _check_mace_options(config, set(schema["definitions"]["stage"]["properties"]))
     downloads = config.get("downloads", {})
     for name, ds in config["datasets"].items():
+        _check_dataset_name(name)
         where = f"datasets.{name}"
         if "convert" in ds:
             _check_convert(ds["convert"], downloads, f"{where}.convert")
-            ds.setdefault("source", f"resources/datasets/{name}.extxyz")
+            ds.setdefault("source", paths.converted_source(name))
         elif "source" not in ds:
             raise ConfigError(f"config key '{where}.source': required (or 'convert' to build it from downloads)")
         for fidelity, spec in ds["fidelities"].items():
@@ -134,6 +144,56 @@ def check_config(config: dict, schema_path: str | Path) -> dict:
         _check_foundation(config, name, ds)
         _check_chains(config, name, ds)
     return config
+
+
+def longest_file_name(dataset: str) -> str:
+    """The longest file name the workflow builds from a dataset's name (the name itself is ``results/<name>``):
+    the temporary file of its conversion summary (:func:`mftl.atomic.atomic_path`), its random part as X."""
+    names = [dataset, Path(paths.converted_source(dataset)).name, Path(paths.conversion_summary(dataset)).name]
+    return temporary_name(max(names, key=len))
+
+
+def dataset_name_limit() -> int:
+    """The longest dataset name whose file names fit :data:`NAME_MAX` bytes (names are ASCII: the schema)."""
+    return NAME_MAX - (len(longest_file_name("")))
+
+
+def _check_dataset_name(name: str) -> None:
+    limit = dataset_name_limit()
+    if len(name.encode()) > limit:
+        shown = name if len(name) <= 40 else f"{name[:40]}..."
+        raise ConfigError(
+            f"config key 'datasets.{shown}': a dataset name of {len(name.encode())} characters is longer than "
+            f"{limit}, the most that fits the file names built from it: the longest, "
+            f"{longest_file_name('<name>')}, adds {NAME_MAX - limit} to the name, and a file name holds at most "
+            f"{NAME_MAX} bytes"
+        )
+
+
+def _check_finite(value: Any, path: tuple = ()) -> None:
+    """Every number of the config is finite: YAML's ``.nan`` and ``.inf`` pass the schema's bounds (a NaN
+    compares false with any of them) and mean nothing as an error target, a fraction, an energy or a
+    cost; a NaN target made a route vanish from the advice, a NaN ``max_failure_fraction`` switched the
+    failure check off."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"config key '{_key(path)}': {value} is not a finite number")
+    if isinstance(value, dict):
+        for name, item in value.items():
+            _check_finite(item, (*path, name))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _check_finite(item, (*path[:-1], f"{path[-1]}[{i}]") if path else (f"[{i}]",))
+
+
+def _check_pretrain_stage(stage: dict) -> None:
+    """A pre-training runs to the largest of each dataset's ``epoch_caps`` (checkpoints at every cap), so a
+    ``max_epochs`` of ``training.pretrain`` would be silently dropped: refused."""
+    if "max_epochs" in stage:
+        raise ConfigError(
+            "config key 'training.pretrain.max_epochs': a pre-training's length is set by each dataset's "
+            "epoch_caps (it runs to the largest cap and keeps a checkpoint at every cap); remove max_epochs "
+            "here and list the caps in datasets.<name>.epoch_caps"
+        )
 
 
 def _check_method_seeds(ds: dict, where: str) -> None:

@@ -13,8 +13,13 @@ refused, naming the config key, the file and example configuration ids, when
   labeller computes may fail and change which configurations are drawn (as
   failed base labels do for Delta-learning), so that case is left to the
   training job;
-* the file is not extxyz, ends inside a configuration, or the high fidelity's
-  ``energy_key``/``forces_key`` is absent or present without the other;
+* the file is not extxyz, ends inside a configuration, has a configuration of no
+  atoms or a ``config_id`` twice, or the high fidelity's ``energy_key``/``forces_key``
+  is absent or present without the other;
+* one geometry (same species in the same order, positions equal to 1e-6 A) is in the
+  file under several ids and its copies fall on different sides of the split (test,
+  validation, training: the training and pre-training pools): a model would be tested
+  or validated on a geometry it trained on. Copies on one side are a warning;
 * a training set's E0 fit has no prior (no ``e0s``, no labeller) and its
   compositions do not determine the reference energies of test or validation
   configurations (unless ``allow_undetermined_e0s``); the training job checks
@@ -30,9 +35,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
+from collections import Counter
 from pathlib import Path
 
-from mftl.data.elements import coverage_problem, describe_ids, element_union, split_problem
+from mftl.data.elements import EXAMPLES, coverage_problem, describe_ids, element_union, split_problem
 from mftl.data.reference_energies import undetermined_compositions, undetermined_message
 from mftl.data.splits import SplitError, make_split, subset
 from mftl.methods import FOUNDATION_FINETUNINGS, PRETRAINED_METHODS
@@ -42,19 +49,26 @@ from mftl.planning.source_index import SourceFormatError, file_stamp, source_ind
 #: a dataset passed these checks with these inputs: one empty file per digest (see :func:`_digest`)
 PASSED_DIR = Path(".snakemake/mftl/checked")
 #: bump when the checks change, so that earlier passes are not trusted
-CHECKS_VERSION = 2
+CHECKS_VERSION = 3
 
 #: methods whose model is trained on a seeded subset of the dataset's high-fidelity training pool,
 #: with the E0 fit of that subset (Delta-learning fits the difference of two fidelities)
 POOL_TRAINED = ("scratch", *PRETRAINED_METHODS, *FOUNDATION_FINETUNINGS, "chain")
 
 
+#: the sides of a split a geometry may be on once: a copy in the test set and one in a training pool
+#: tests a model on its own training data (the pre-training pool may hold training-pool configurations)
+SIDES = {"test": "test", "validation": "validation", "train_pool": "training", "pretrain_pool": "training"}
+
+
 def check_sources(config: dict) -> None:
-    """Raise ConfigError for the first problem found in a dataset whose source file exists.
+    """Raise ConfigError for the first problem found in a dataset whose source file exists; print its
+    warnings (duplicate geometries on one side of the split) on stderr.
 
     A dataset that passed with the same config entry, source file (path, modification
-    time, size) and labeller parameter folders is not checked again: for a source of
-    millions of configurations the checks take seconds even with the index cached.
+    time, size) and labeller parameter folders is not checked again (its warnings are
+    kept with the pass): for a source of millions of configurations the checks take
+    seconds even with the index cached.
     """
     for name, ds in config["datasets"].items():
         if not Path(ds["source"]).is_file():
@@ -63,9 +77,11 @@ def check_sources(config: dict) -> None:
             continue
         passed = PASSED_DIR / _digest(name, ds)
         if passed.exists():
-            continue
-        check_dataset(name, ds)
-        write_cache(passed, b"")
+            warnings = passed.read_text()
+        else:
+            warnings = "".join(f"WARNING: {warning}\n" for warning in check_dataset(name, ds))
+            write_cache(passed, warnings.encode())
+        sys.stderr.write(warnings)
 
 
 def missing_source(name: str, source: str) -> str:
@@ -85,8 +101,9 @@ def _digest(name: str, ds: dict) -> str:
     return hashlib.sha1(json.dumps(inputs, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def check_dataset(name: str, ds: dict) -> None:
-    """The checks of the module docstring for dataset ``name`` (config entry ``ds``), its source read."""
+def check_dataset(name: str, ds: dict) -> list[str]:
+    """The checks of the module docstring for dataset ``name`` (config entry ``ds``), its source read;
+    returns the warnings."""
     where = f"datasets.{name}"
     source = ds["source"]
     hf = ds["fidelities"][ds["high_fidelity"]]
@@ -99,9 +116,9 @@ def check_dataset(name: str, ds: dict) -> None:
         raise ConfigError(f"config key '{where}.source': {err}") from None
     if not index.ids:
         raise ConfigError(f"config key '{where}.source': {source} contains no structures")
-    if len(set(index.ids)) != len(index.ids):
-        raise ConfigError(f"config key '{where}.source': {source} has duplicate config_id values")
+    _check_ids(where, source, index.ids)
     rows = _selected(index, select, f"{where}.select", source)
+    _check_atoms(where, source, index, rows)
     if "energy_key" in hf:
         _check_label_keys(f"{where}.fidelities.{ds['high_fidelity']}", hf, index, rows, source)
     symbols = {index.ids[i]: index.symbols[i] for i in rows}
@@ -119,6 +136,7 @@ def check_dataset(name: str, ds: dict) -> None:
     except SplitError as err:
         raise ConfigError(f"config key '{where}.split': {err} (source {source})") from None
     parts = split.as_dict()
+    warnings = _check_geometries(where, source, duplicate_geometries(index, rows), parts)
     _check_labellers(where, ds, source, {i: symbols[i] for ids in parts.values() for i in ids})
     problem = split_problem(parts, symbols, source)
     if problem:
@@ -129,6 +147,69 @@ def check_dataset(name: str, ds: dict) -> None:
         _check_training_sets(where, ds, parts, symbols, source)
         compositions = {index.ids[i]: dict(index.compositions[i]) for i in rows}
         _check_reference_energies(name, ds, parts, compositions)
+    return warnings
+
+
+def _check_ids(where: str, source: str, ids) -> None:
+    """Every configuration has its own ``config_id`` (the split, labels and tables are keyed by it)."""
+    repeated = [i for i, n in Counter(ids).items() if n > 1]
+    if repeated:
+        raise ConfigError(
+            f"config key '{where}.source': {source} has duplicate config_id values: {describe_ids(repeated)} "
+            "(each on more than one configuration); give every configuration its own config_id"
+        )
+
+
+def _check_atoms(where: str, source: str, index, rows: list[int]) -> None:
+    """No configuration the campaign reads (``rows``) is empty: it would be labelled without failure and
+    then fail every evaluation."""
+    empty = [i for i in rows if not index.compositions[i]]
+    if empty:
+        frames = ", ".join(f"frame {i} (config_id {index.ids[i]})" for i in empty[:EXAMPLES])
+        more = f", ... ({len(empty)} in all)" if len(empty) > EXAMPLES else ""
+        raise ConfigError(
+            f"config key '{where}.source': {source} has configuration(s) of no atoms: {frames}{more} "
+            "(frames counted from 0); remove them from the file or drop them with select"
+        )
+
+
+def duplicate_geometries(index, rows: list[int]) -> list[list[int]]:
+    """The config ids of each geometry (:func:`mftl.planning.source_index.geometry_key`) that two or more
+    configurations of ``rows`` share, in file order."""
+    by_geometry: dict[int, list[int]] = {}
+    for i in rows:
+        by_geometry.setdefault(index.geometries[i], []).append(index.ids[i])
+    return [ids for ids in by_geometry.values() if len(ids) > 1]
+
+
+def _check_geometries(where: str, source: str, copies: list[list[int]], parts: dict) -> list[str]:
+    """Refuse copies of one geometry on different sides of the split (:data:`SIDES`); the warning for the
+    others, naming the ids."""
+    part_of: dict[int, list[str]] = {}
+    for part, ids in parts.items():
+        for i in ids:
+            part_of.setdefault(i, []).append(part)
+    crossing = [ids for ids in copies if len({SIDES[p] for i in ids for p in part_of.get(i, ())}) > 1]
+    what = "the same geometry (species in the same order, positions equal to 1e-6 A)"
+    if crossing:
+        raise ConfigError(
+            f"config key '{where}.source': {source} holds {what} under several config_ids that fall on different "
+            f"sides of the split, so a model would be tested or validated on a geometry it trained on: "
+            f"{_placed(crossing, part_of)}; remove the copies from the file or drop them with select"
+        )
+    if not copies:
+        return []
+    return [f"{where}: {source} holds {what} under several config_ids: {_placed(copies, part_of)}"]
+
+
+def _placed(copies: list[list[int]], part_of: dict) -> str:
+    """``config_ids 3 (test), 57 (train_pool, pretrain_pool); ...`` for the first few groups of copies."""
+    shown = [
+        "config_ids " + ", ".join(f"{i} ({', '.join(part_of.get(i, ['not drawn']))})" for i in ids)
+        for ids in copies[:EXAMPLES]
+    ]
+    more = f"; ... ({len(copies)} geometries in all)" if len(copies) > EXAMPLES else ""
+    return "; ".join(shown) + more
 
 
 def has_prior(ds: dict, fidelity: str) -> bool:

@@ -20,7 +20,7 @@ import numpy as np
 import yaml
 
 from mftl.data.datasets import load_source
-from mftl.planning.config import SCHEMA, ConfigError, check_config
+from mftl.planning.config import SCHEMA, ConfigError, check_config, dataset_name_limit
 from mftl.planning.runtime_estimate import campaign_seconds, wall_minutes
 
 #: keys ASE's extxyz reader turns into calculator results (not kept in ``info``/``arrays``)
@@ -128,7 +128,9 @@ def fidelity_name(energy_key: str) -> str:
 
 
 def dataset_name(path: str | Path) -> str:
-    name = re.sub(r"[^A-Za-z0-9_-]", "_", Path(path).name.split(".")[0]).strip("_-")
+    """The file's name as a dataset name: its characters outside letters, digits, _ and - as _, cut to the
+    longest name planning accepts (:func:`mftl.planning.config.dataset_name_limit`)."""
+    name = re.sub(r"[^A-Za-z0-9_-]", "_", Path(path).name.split(".")[0])[: dataset_name_limit()].strip("_-")
     return name if name and name[0].isalnum() else "mydata"
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import math
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +71,8 @@ def option_problem(key: str, value: Any) -> str | None:
         except (TypeError, ValueError, argparse.ArgumentTypeError) as err:
             kind = getattr(action.type, "__name__", "the option's type")
             return f"'--{key}' expects {kind}, got {value!r} ({err})"
+    if isinstance(converted, float) and not math.isfinite(converted):  # 'nan' and 'inf' parse as floats
+        return f"'--{key}' expects a finite number, got {value!r}"
     choices = action.choices if action.choices is not None else LATE_CHOICES.get(key)
     if choices is not None and converted not in choices:
         return f"'--{key}' must be one of {list(choices)}, got {value!r}"
