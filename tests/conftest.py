@@ -11,8 +11,10 @@ import copy
 import functools
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -133,9 +135,55 @@ def env_with_venv() -> dict:
     return {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "OMP_NUM_THREADS": "1"}
 
 
-def run_snakemake(args: list[str], workdir: Path, timeout: int = 900) -> subprocess.CompletedProcess:
+#: what a Snakemake run of a test may take on an idle machine (s), scaled by the load (:func:`scaled_timeout`). The
+#: longest, the tiny campaign (fixture tiny_campaign), took 10.9 min on 2 cores at load 5.6-6.9 (three campaigns
+#: side by side, 2026-12-06): scaled to 3,600 s there, 3.3 times that; on an idle machine 900 s, about 3 times
+#: the 1 + 6/2 = 4 times shorter run expected there
+SNAKEMAKE_TIMEOUT_S = 900
+
+
+def scaled_timeout(base_s: float, load: float | None = None, cores: int | None = None) -> float:
+    """``base_s`` (an idle machine's budget) times the slowdown a busy machine brings: 1 + load / cores, the load
+    average of the last minute when the run starts (other processes that want a core: a job needing all ``cores``
+    gets about cores / (load + cores) of them). ``MFTL_TEST_TIMEOUT_S`` replaces it."""
+    if os.environ.get("MFTL_TEST_TIMEOUT_S"):
+        return float(os.environ["MFTL_TEST_TIMEOUT_S"])
+    load = os.getloadavg()[0] if load is None else load
+    cores = (os.cpu_count() or 1) if cores is None else cores
+    return base_s * (1.0 + load / cores)
+
+
+def run_timed(cmd: list[str], cwd: Path, base_s: float, what: str) -> subprocess.CompletedProcess:
+    """``cmd`` run to its end within :func:`scaled_timeout` of ``base_s``; past it, the command and everything it
+    started are killed and the test fails naming ``what``, the time it ran and the machine's load."""
+    timeout, load = scaled_timeout(base_s), os.getloadavg()[0]
+    start = time.monotonic()
+    proc = subprocess.Popen(
+        cmd, cwd=cwd, env=env_with_venv(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)  # snakemake and the jobs it started
+        stdout, stderr = proc.communicate()
+        pytest.fail(
+            f"{what} did not finish within {timeout:.0f} s: killed after {time.monotonic() - start:.0f} s (the idle "
+            f"machine's {base_s:.0f} s times 1 + load/cores: load {load:.1f} at its start, {os.getloadavg()[0]:.1f} "
+            f"now, {os.cpu_count()} cores); on a machine this busy set MFTL_TEST_TIMEOUT_S (seconds). Its last "
+            f"output:\n{stderr[-3000:]}",
+            pytrace=False,
+        )
+    return subprocess.CompletedProcess(cmd, proc.returncode, stdout, stderr)
+
+
+def run_snakemake(
+    args: list[str], workdir: Path, timeout: float = SNAKEMAKE_TIMEOUT_S, what: str | None = None
+) -> subprocess.CompletedProcess:
+    """Snakemake on ``workdir`` with the repository's Snakefile; ``timeout``: an idle machine's budget
+    (:func:`run_timed`), ``what``: the run's name in the failure past it."""
     cmd = [str(BIN / "snakemake"), "-s", str(REPO / "Snakefile"), "--directory", str(workdir), *args]
-    return subprocess.run(cmd, cwd=workdir, env=env_with_venv(), capture_output=True, text=True, timeout=timeout)
+    return run_timed(cmd, workdir, timeout, what or f"snakemake {' '.join(args)} in {workdir}")
 
 
 def job_counts(output: str) -> dict[str, int]:
@@ -173,7 +221,8 @@ def tiny_campaign(tiny_source, tmp_path_factory) -> Path:
     workdir = tmp_path_factory.mktemp("campaign")
     config = workdir / "config.yaml"
     config.write_text(yaml.safe_dump(full_tiny_config(tiny_source)))
-    result = run_snakemake(["--configfile", str(config), "--cores", "2"], workdir)
+    what = "the tiny campaign (fixture tiny_campaign, tests/conftest.py)"
+    result = run_snakemake(["--configfile", str(config), "--cores", "2"], workdir, what=what)
     if result.returncode != 0:
         logs = "\n".join(p.read_text()[-3000:] for p in (workdir / "results").rglob("*.log"))
         pytest.fail(f"workflow failed:\n{result.stderr[-5000:]}\n{logs[-8000:]}")

@@ -117,6 +117,16 @@ def test_sigkill_mid_training_then_the_same_command_completes(tiny_source, tmp_p
     for name in ("killed", "uninterrupted"):
         info = json.loads((tmp_path / name / "results/tiny/models/scratch/n10_s0/training.json").read_text())
         assert info["epochs_run"] == 25
+        # the resumed run says so in its outputs (a resume is exact only under this test's premises)
+        if name == "killed":
+            assert info["resumed"] is True and epoch + 1 <= info["resumed_at_epoch"] < 25
+            assert f"resuming after epoch index {info['resumed_at_epoch'] - 1}:" in log
+        else:
+            assert info["resumed"] is False and info["resumed_at_epoch"] is None
+    assert curves["resumed"].tolist() == [True] and reference["resumed"].tolist() == [False]
+    warnings = {name: (tmp_path / name / "results/warnings.txt").read_text() for name in ("killed", "uninterrupted")}
+    assert "tiny: 1 models were resumed from a checkpoint after an interruption" in warnings["killed"]
+    assert "scratch n=10 seed 0" in warnings["killed"] and "resumed" not in warnings["uninterrupted"]
     np.testing.assert_allclose(curves[METRICS].to_numpy(), reference[METRICS].to_numpy(), rtol=1e-7)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import itertools
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -349,11 +350,9 @@ def test_the_cost_to_target_figure_has_a_bar_per_route_reaching_a_target_hatched
 # ---- the commands and the config ---------------------------------------------------------
 
 
-def test_decision_tables_and_advise_from_files(tmp_path, capsys):
-    """What the rules decision_tables and advice run; two sizes: an exact line, so no route is
-    distinguishable from another."""
+def _decision_tables(folder: Path) -> dict[str, str]:
+    """results/<dataset> with curves.csv, costs.csv and the decision tables mftl decision-tables makes of them."""
     table = curves(sizes=(20, 60), noise=0.2)
-    folder = tmp_path / "results" / "d"
     (folder / "tables").mkdir(parents=True)
     table.to_csv(folder / "curves.csv", index=False)
     costs_rows(table).to_csv(folder / "costs.csv", index=False)
@@ -363,12 +362,20 @@ def test_decision_tables_and_advise_from_files(tmp_path, capsys):
     args += ["--dataset-config", '{"split": {"validation": 10, "test": 20}, "targets": {"forces_meV_A": [50, 80]}}']
     args += ["--fits", out["fits"], "--efficiency", out["efficiency"], "--cost-to-target", out["cost"]]
     assert mftl_main(args) == 0
+    return out
+
+
+def test_decision_tables_and_advise_from_files(tmp_path, capsys):
+    """What the rules decision_tables and advice run; two sizes: an exact line, so no route is
+    distinguishable from another."""
+    folder = tmp_path / "results" / "d"
+    out = _decision_tables(folder)
     capsys.readouterr()
     cost = pd.read_csv(out["cost"])
     assert sorted(cost.groupby("metric")["target"].unique().map(list).loc["forces_rmse_meV_A"]) == [50, 80]
     assert mftl_main(["advice", str(folder), "--out", str(folder / "advice.txt")]) == 0
-    printed = capsys.readouterr().out
-    assert (folder / "advice.txt").read_text() == printed
+    printed, err = capsys.readouterr()
+    assert (folder / "advice.txt").read_text() == printed and "WARNING" not in err
     energy = cost[cost["metric"] == "energy_rmse_meV_atom"].sort_values("total_s")
     assert f"  cheapest: {energy['route'].iloc[0]}: {int(energy['size'].iloc[0])} training configurations" in printed
     assert f"  runner-up: {energy['route'].iloc[1]}:" in printed
@@ -383,7 +390,41 @@ def test_advise_names_the_missing_tables(tmp_path, capsys):
     assert mftl_main(["advice", str(tmp_path)]) == 1
     err = capsys.readouterr().err
     assert f"{tmp_path}: missing tables/learning_curve_fits.csv, tables/data_efficiency.csv" in err
-    assert f"snakemake {tmp_path}/advice.txt" in err
+    assert f"snakemake --cores 1 {tmp_path}/advice.txt (with the campaign's --configfile" in err
+
+
+def test_advice_from_tables_older_than_the_curves_says_it_is_stale_and_how_to_refresh(tmp_path, capsys):
+    """Curves or costs rewritten after the tables (a rerun that stopped before them, a hand edit): the advice
+    printed is the earlier results', and says so, with the command that remakes it."""
+    folder = tmp_path / "results" / "d"
+    _decision_tables(folder)
+    capsys.readouterr()
+    assert mftl_main(["advice", str(folder)]) == 0
+    fresh = capsys.readouterr()
+    assert "WARNING" not in fresh.err
+    later = (folder / "tables/cost_to_target.csv").stat().st_mtime + 60
+    os.utime(folder / "curves.csv", (later, later))
+    assert mftl_main(["advice", str(folder)]) == 0
+    stale = capsys.readouterr()
+    assert stale.out == fresh.out  # the advice itself, to stdout (advice.txt) as before
+    assert f"WARNING: {folder}: curves.csv changed after the decision tables were made" in stale.err
+    assert f"refresh it with snakemake --cores 1 {folder}/advice.txt" in stale.err
+    os.utime(folder / "costs.csv", (later, later))
+    assert mftl_main(["advice", str(folder)]) == 0
+    assert "curves.csv, costs.csv changed after" in capsys.readouterr().err
+
+
+def test_advice_on_the_campaigns_results_folder_names_its_datasets(tmp_path, capsys):
+    """results/ holds results/curves.csv of all datasets but no tables: the advice is per dataset folder."""
+    for name in ("d", "e"):
+        _decision_tables(tmp_path / "results" / name)
+    (tmp_path / "results/curves.csv").write_text((tmp_path / "results/d/curves.csv").read_text())
+    capsys.readouterr()
+    assert mftl_main(["advice", str(tmp_path / "results")]) == 1
+    err = capsys.readouterr().err
+    assert f"{tmp_path / 'results'} is the campaign's folder of datasets d, e; the advice is per dataset" in err
+    assert f"mftl advice {tmp_path / 'results/d'} or mftl advice {tmp_path / 'results/e'}" in err
+    assert "advice.txt" not in err  # no target under results/ itself
 
 
 @pytest.mark.parametrize(

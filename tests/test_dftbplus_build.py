@@ -26,13 +26,18 @@ def _path_without_dftbplus() -> str:
     return os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep) if not (Path(p) / "dftb+").exists())
 
 
-def test_missing_build_tools_are_named_and_nothing_is_built(tmp_path):
-    tools = tmp_path / "bin"  # a PATH with a shell and coreutils but no compilers or cmake
+def _path_without_build_tools(tmp_path: Path) -> str:
+    """A PATH with a shell and coreutils but no compilers or cmake (a fresh machine)."""
+    tools = tmp_path / "bin"
     tools.mkdir()
     for name in ("bash", "env", "sha256sum", "cut", "mkdir", "tar", "make"):
         if shutil.which(name):
             (tools / name).symlink_to(shutil.which(name))
-    result = _run([str(VENDORED), "", str(tmp_path / "venv")], str(tools), tmp_path / "cache")
+    return str(tools)
+
+
+def test_missing_build_tools_are_named_and_nothing_is_built(tmp_path):
+    result = _run([str(VENDORED), "", str(tmp_path / "venv")], _path_without_build_tools(tmp_path), tmp_path / "cache")
     assert result.returncode == 1
     assert "missing build tools: gfortran cc cmake" in result.stderr
     assert "apt-get install gfortran" in result.stderr and "conda install" in result.stderr
@@ -54,12 +59,17 @@ def test_a_dftb_on_path_is_used_and_nothing_is_built(tmp_path):
     assert not (tmp_path / "cache").exists() and not (tmp_path / "venv").exists()
 
 
-def test_a_wrong_checksum_stops_before_building(tmp_path):
+@pytest.mark.parametrize("tools", ["with build tools", "without build tools"])
+def test_a_wrong_checksum_stops_before_building(tmp_path, tools):
+    """A wrong archive is refused before anything else, also on a machine without gfortran or cmake, where
+    it once reported the missing tools instead (and `make test` failed on a fresh machine)."""
     if not VENDORED.is_file():
         pytest.skip(f"{VENDORED} is not here")
-    result = _run([str(VENDORED), "0" * 64, str(tmp_path / "venv")], _path_without_dftbplus(), tmp_path / "cache")
+    path = _path_without_dftbplus() if tools == "with build tools" else _path_without_build_tools(tmp_path)
+    result = _run([str(VENDORED), "0" * 64, str(tmp_path / "venv")], path, tmp_path / "cache")
     assert result.returncode == 1
     assert f"has sha256 {VENDORED_SHA256}, expected {'0' * 64} (DFTBPLUS_SHA256)" in result.stderr
+    assert "missing build tools" not in result.stderr
     assert not list((tmp_path / "cache" / "mftl").glob("dftbplus-*"))
 
 

@@ -48,9 +48,24 @@ check_build_tools() {
     fi
 }
 
+refuse_wrong_archive() { # ARCHIVE SHA256: a wrong archive stops here, whatever else is missing
+    if [ -n "$expected_sha" ] && [ "$2" != "$expected_sha" ]; then
+        echo "dftbplus: $1 has sha256 $2, expected $expected_sha (DFTBPLUS_SHA256)" >&2
+        exit 1
+    fi
+}
+
 cache=${XDG_CACHE_HOME:-$HOME/.cache}/mftl
 cached_sha=$expected_sha
-case "$src" in http://* | https://*) ;; *) [ -f "$src" ] && cached_sha=$(sha256sum "$src" | cut -d' ' -f1) ;; esac
+case "$src" in
+    http://* | https://*) ;;
+    *)
+        if [ -f "$src" ]; then # checked first: a wrong local archive is refused before the build tools are asked for
+            cached_sha=$(sha256sum "$src" | cut -d' ' -f1)
+            refuse_wrong_archive "$src" "$cached_sha"
+        fi
+        ;;
+esac
 if [ -z "$cached_sha" ] || [ ! -f "$cache/dftbplus-$cached_sha/.complete" ]; then
     check_build_tools
 fi
@@ -76,10 +91,7 @@ case "$src" in
 esac
 
 sha=$(sha256sum "$archive" | cut -d' ' -f1)
-if [ -n "$expected_sha" ] && [ "$sha" != "$expected_sha" ]; then
-    echo "dftbplus: $archive has sha256 $sha, expected $expected_sha (DFTBPLUS_SHA256)" >&2
-    exit 1
-fi
+refuse_wrong_archive "$archive" "$sha" # a download: checked once it is here
 if [ -z "$expected_sha" ] && [ "$archive" != "$src" ]; then
     echo "dftbplus: WARNING: $src is not checked against a known sha256; it has $sha:" >&2
     echo "  compare it with the release page and pin it with DFTBPLUS_SHA256=$sha" >&2

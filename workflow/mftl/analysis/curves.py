@@ -26,8 +26,28 @@ COLUMNS = [
     "n_test",
     "n_test_undetermined",
 ]
-#: every column of curves.csv: the required ones and the quality flags (mftl.analysis.quality), empty where unknown
-TABLE_COLUMNS = [*COLUMNS, *FLAG_COLUMNS]
+#: what an evaluation record says beside the plan, empty where it does not (zero-shot, records of older runs): the
+#: sizes as trained (fewer than planned when labelling failures left fewer, mftl.training.steps.draw), test
+#: configurations outside the span of the training compositions and the energy RMSE without them, and whether
+#: a run was resumed from a checkpoint after an interruption (mftl.training.steps.trained_as)
+TRAINED_COLUMNS = [
+    "pretrain_size_trained",
+    "train_size_trained",
+    "n_test_outside_span",
+    "energy_rmse_in_span_meV_atom",
+    "resumed",
+]
+#: every column of curves.csv: the required ones, what was trained and the quality flags (mftl.analysis.quality),
+#: each size as trained beside its planned one
+TABLE_COLUMNS = [
+    *COLUMNS[: COLUMNS.index("epoch_cap")],
+    "pretrain_size_trained",
+    *COLUMNS[COLUMNS.index("epoch_cap") : COLUMNS.index("seed")],
+    "train_size_trained",
+    *COLUMNS[COLUMNS.index("seed") :],
+    *TRAINED_COLUMNS[2:],
+    *FLAG_COLUMNS,
+]
 
 METRICS = ["energy_rmse_meV_atom", "forces_rmse_meV_A", "energy_mae_meV_atom", "forces_mae_meV_A"]
 
@@ -35,9 +55,11 @@ METRICS = ["energy_rmse_meV_atom", "forces_rmse_meV_A", "energy_mae_meV_atom", "
 def curves_table(records: Iterable[dict]) -> pd.DataFrame:
     """Tidy table of evaluation records, sorted; pre-training columns are empty for scratch."""
     frame = pd.DataFrame(list(records))
-    for optional in ("pretrain_size", "epoch_cap", *FLAG_COLUMNS):  # absent when no method pre-trains; flags
-        if optional not in frame.columns:
+    for optional in ("pretrain_size", "epoch_cap", *TRAINED_COLUMNS, *FLAG_COLUMNS):  # absent when no method
+        if optional not in frame.columns:  # pre-trains; flags
             frame[optional] = pd.NA
+    frame.loc[frame["pretrain_size"].isna(), "pretrain_size_trained"] = pd.NA  # a chain starting from scratch
+    frame["energy_rmse_in_span_meV_atom"] = pd.to_numeric(frame["energy_rmse_in_span_meV_atom"])  # None, NA: NaN
     # test configurations whose reference energy the model's E0 fit left undetermined: the energy
     # errors are then empty (NaN), never a number (zero-shot results and older records: 0)
     frame["n_test_undetermined"] = frame.get("n_test_undetermined", pd.Series(0, index=frame.index)).fillna(0)
@@ -51,6 +73,11 @@ def curves_table(records: Iterable[dict]) -> pd.DataFrame:
             "train_size": int,
             "seed": int,
             "n_test_undetermined": int,
+            "pretrain_size_trained": "Int64",
+            "train_size_trained": "Int64",
+            "n_test_outside_span": "Int64",
+            "energy_rmse_in_span_meV_atom": float,
+            "resumed": "boolean",
             **dict.fromkeys(METRICS, float),
         }
     )

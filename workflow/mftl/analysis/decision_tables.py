@@ -28,3 +28,19 @@ def decision_tables(
         "cost_to_target": cost_to_target_table(curves, costs, spec, fits),
     }
     return tables, missing_scratch(fits)
+
+
+#: what a dataset's decision tables are made from, relative to its folder (rule decision_tables)
+TABLE_INPUTS = ("curves.csv", "costs.csv", "tables/fidelity_statistics.csv")
+
+
+def newer_inputs(folder: Path, tables: list[Path]) -> list[str]:
+    """The inputs of ``folder``'s decision ``tables`` (:data:`TABLE_INPUTS`, those it has) written after the
+    oldest table: tables made from older curves or costs, whose advice is stale."""
+    oldest = min(path.stat().st_mtime_ns for path in tables)
+    return [name for name in TABLE_INPUTS if (folder / name).is_file() and (folder / name).stat().st_mtime_ns > oldest]
+
+
+def dataset_folders(folder: Path) -> list[str]:
+    """The dataset folders directly under ``folder`` (those with a ``curves.csv``): ``results/``'s datasets."""
+    return sorted(path.parent.name for path in Path(folder).glob("*/curves.csv"))

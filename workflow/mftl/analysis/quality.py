@@ -21,6 +21,10 @@
   never shows where the curve flattens (fig. S1 draws the curve).
 * ``n_test_undetermined`` (when curves.csv has it): test configurations whose reference energies the
   training data cannot determine; their energy errors mean nothing.
+* ``n_test_outside_span`` with a prior: test configurations whose reference energies are the prior's guess;
+  the warning sets the energy RMSE without them (``energy_rmse_in_span_meV_atom``) beside the one with them.
+* ``pretrain_size_trained`` / ``train_size_trained`` below the planned size (labelling failures) and
+  ``resumed`` (a run continued from a checkpoint after an interruption) are warned about too.
 """
 
 from __future__ import annotations
@@ -147,6 +151,77 @@ def steep_caps_warning(dataset: str, rows: pd.DataFrame) -> str | None:
     )
 
 
+def _numbers(rows: pd.DataFrame, column: str) -> pd.Series:
+    """``column`` of ``rows`` as numbers (NaN where empty or absent)."""
+    return pd.to_numeric(rows[column], errors="coerce") if column in rows.columns else pd.Series(np.nan, rows.index)
+
+
+def _models(rows: pd.DataFrame) -> str:
+    return ", ".join(
+        sorted({f"{series_label(r)} n={int(r['train_size'])} seed {int(r['seed'])}" for _, r in rows.iterrows()})
+    )
+
+
+def _span(values: pd.Series) -> str:
+    low, high = float(values.min()), float(values.max())
+    return f"{low:.1f}" if f"{low:.1f}" == f"{high:.1f}" else f"{low:.1f}-{high:.1f}"
+
+
+def outside_span_warning(dataset: str, rows: pd.DataFrame) -> str | None:
+    """The warning when models report energy errors over test configurations outside the span of their training
+    compositions (``n_test_outside_span``; their reference energies are the prior's, not fitted), with the energy
+    RMSE without them (``energy_rmse_in_span_meV_atom``) beside the one with them; None otherwise. Rows whose
+    energies are undetermined (no prior) have their own warning."""
+    outside = _numbers(rows, "n_test_outside_span").fillna(0)
+    flagged = rows[(outside > 0) & (_numbers(rows, "n_test_undetermined").fillna(0) == 0)]
+    if flagged.empty:
+        return None
+    return (
+        f"{dataset}: {len(flagged)} models have test configurations outside the span of their training compositions "
+        f"(up to {int(outside[flagged.index].max())} of {int(rows['n_test'].max())}, n_test_outside_span), whose "
+        f"reference energies are the E0 prior's, not fitted: energy RMSE {_span(flagged['energy_rmse_meV_atom'])} "
+        f"meV/atom with them, {_span(_numbers(flagged, 'energy_rmse_in_span_meV_atom'))} without them "
+        f"(energy_rmse_in_span_meV_atom in curves.csv): {_models(flagged)}"
+    )
+
+
+def fewer_trained_warning(dataset: str, rows: pd.DataFrame) -> str | None:
+    """The warning when models trained on fewer configurations than planned (``train_size_trained`` /
+    ``pretrain_size_trained`` below ``train_size`` / ``pretrain_size``: labelling failures within
+    ``labelling.max_failure_fraction``); None otherwise."""
+    parts = []
+    sizes = (
+        ("pretrain_size", "pretrain_size_trained", "pre-training"),
+        ("train_size", "train_size_trained", "training"),
+    )
+    for planned, trained, what in sizes:
+        short = rows[_numbers(rows, trained) < _numbers(rows, planned)]
+        for (size, actual), _ in short.groupby([short[planned].astype(int), short[trained].astype(int)]):
+            parts.append(f"{what} size {size} trained on {actual} ({_models(short[short[planned] == size])})")
+    if not parts:
+        return None
+    return (
+        f"{dataset}: models trained on fewer configurations than planned (labels failed within "
+        f"labelling.max_failure_fraction; curves.csv pretrain_size_trained, train_size_trained): {'; '.join(parts)}"
+    )
+
+
+def resumed_warning(dataset: str, rows: pd.DataFrame) -> str | None:
+    """The warning when models were resumed from a checkpoint after an interruption (``resumed``): valid runs,
+    but not an uninterrupted run's numbers (mftl.training.resume); None otherwise."""
+    if "resumed" not in rows.columns:
+        return None
+    flagged = rows[rows["resumed"].astype("boolean").fillna(False)]
+    if flagged.empty:
+        return None
+    return (
+        f"{dataset}: {len(flagged)} models were resumed from a checkpoint after an interruption (curves.csv resumed): "
+        "valid runs, but their errors differ slightly from an uninterrupted run's (mace does not restore the data "
+        "order, the lowest validation loss or the EMA); for exact numbers delete their run folders and rerun: "
+        f"{_models(flagged)}"
+    )
+
+
 def quality_warnings(curves: pd.DataFrame) -> list[str]:
     """One line per dataset and problem, for the end of the run and the report (empty: nothing to flag)."""
     warnings = []
@@ -169,9 +244,10 @@ def quality_warnings(curves: pd.DataFrame) -> list[str]:
                     f"training data cannot determine (up to {worst} of {int(rows['n_test'].max())}): give the high "
                     "fidelity e0s (mftl atom-energies)"
                 )
-        steep = steep_caps_warning(str(dataset), rows)
-        if steep:
-            warnings.append(steep)
+        for warning in (steep_caps_warning, outside_span_warning, fewer_trained_warning, resumed_warning):
+            found = warning(str(dataset), rows)
+            if found:
+                warnings.append(found)
     return warnings
 
 

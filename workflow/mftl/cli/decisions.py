@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from mftl.cli.output import write_csv
@@ -35,13 +36,28 @@ def _cmd_advice(args: argparse.Namespace) -> None:
     import pandas as pd
 
     from mftl.analysis.advice import advice_text
+    from mftl.analysis.decision_tables import dataset_folders, newer_inputs
     from mftl.atomic import write_text_atomic
 
     folder = Path(args.folder)
+    refresh = f"snakemake --cores 1 {folder}/advice.txt (with the campaign's --configfile; it trains nothing)"
+    datasets = dataset_folders(folder)
+    if datasets:
+        raise FileNotFoundError(
+            f"{folder} is the campaign's folder of datasets {', '.join(datasets)}; the advice is per dataset: "
+            + " or ".join(f"mftl advice {folder / name}" for name in datasets)
+        )
     files = {name: folder / "tables" / f"{name}.csv" for name in DECISION_TABLES}
     missing = [f"tables/{path.name}" for path in files.values() if not path.is_file()]
     if missing:
-        raise FileNotFoundError(f"{folder}: missing {', '.join(missing)}; make them with snakemake {folder}/advice.txt")
+        raise FileNotFoundError(f"{folder}: missing {', '.join(missing)}; make them with {refresh}")
+    newer = newer_inputs(folder, list(files.values()))
+    if newer:
+        print(
+            f"WARNING: {folder}: {', '.join(newer)} changed after the decision tables were made: this advice is from "
+            f"the earlier results; refresh it with {refresh}",
+            file=sys.stderr,
+        )
     tables = {name: pd.read_csv(path) for name, path in files.items()}
     text = advice_text(folder.name, tables["learning_curve_fits"], tables["data_efficiency"], tables["cost_to_target"])
     print(text, end="")
@@ -71,6 +87,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_decision_tables)
 
     p = sub.add_parser("advice", help="which route to take: the cheapest way to each target, from a dataset's tables")
-    p.add_argument("folder", help="results/<dataset> (reads its tables/learning_curve_fits.csv, ...)")
+    p.add_argument(
+        "folder",
+        help="results/<dataset> (reads its tables/learning_curve_fits.csv, ...; warns when they are older "
+        "than its curves.csv or costs.csv)",
+    )
     p.add_argument("--out", help="also write the advice to this file (results/<dataset>/advice.txt)")
     p.set_defaults(func=_cmd_advice)

@@ -288,16 +288,24 @@ def training_prior(
     return {z: high[z] - low[z] for z in common}, f"({high_source}) minus ({low_source})"
 
 
+def outside_record_span(frames: Sequence[Atoms], e0s_record: dict) -> list[int] | None:
+    """Indices of ``frames`` outside the span of the training compositions of a model's ``e0s.json`` record
+    (:func:`outside_span`); None for a record without its row space (written before it was recorded)."""
+    if "row_space" not in e0s_record:
+        return None
+    space = e0s_record["row_space"]
+    return outside_span(frames, space["elements"], np.array(space["basis"]).reshape(-1, len(space["elements"])))
+
+
 def span_report(frames: Sequence[Atoms], e0s_record: dict, where: str | os.PathLike, max_ids: int = 10) -> dict:
     """``n_test_outside_span`` of ``frames`` against a model's ``e0s.json`` record, with a log line.
 
     Outside the span of the training compositions the reference energy is the prior
     (informational) or, without one, undetermined (a loud warning).
     """
-    if "row_space" not in e0s_record:
+    outside = outside_record_span(frames, e0s_record)
+    if outside is None:
         return {}
-    space = e0s_record["row_space"]
-    outside = outside_span(frames, space["elements"], np.array(space["basis"]).reshape(-1, len(space["elements"])))
     ids = [int(frames[i].info.get("config_id", i)) for i in outside[:max_ids]]
     if outside and e0s_record.get("prior") is None:
         print(

@@ -32,6 +32,33 @@ def errors(
     return error_statistics(de, df)
 
 
+def in_span_errors(
+    reference: Sequence[Atoms],
+    fidelity: str,
+    pred_energy_eV: np.ndarray,
+    pred_forces_eV_A: Sequence[np.ndarray],
+    outside: Sequence[int] | None,
+) -> dict:
+    """The energy RMSE and MAE (meV/atom) without the configurations ``outside`` (indices) the span of the training
+    compositions, and how many are left (``n_test_in_span``): beside the errors of all, what the model learnt where
+    its reference energies are fitted, not the prior's guess (one lone atom can dominate the RMSE of all). Inside
+    the span these energies are determined with or without a prior. {} for ``outside`` None (no span recorded);
+    the errors are None when no configuration is inside."""
+    if outside is None:
+        return {}
+    inside = sorted(set(range(len(reference))) - {int(i) for i in outside})
+    found = dict.fromkeys(IN_SPAN_METRICS)
+    if inside:
+        energies, forces = np.asarray(pred_energy_eV)[inside], [pred_forces_eV_A[i] for i in inside]
+        kept = errors([reference[i] for i in inside], fidelity, energies, forces)
+        found = {f"energy_{stat}_in_span_meV_atom": kept[f"energy_{stat}_meV_atom"] for stat in ("rmse", "mae")}
+    return {**found, "n_test_in_span": len(inside)}
+
+
+#: the energy errors of the test configurations inside the span of the training compositions
+IN_SPAN_METRICS = ("energy_rmse_in_span_meV_atom", "energy_mae_in_span_meV_atom")
+
+
 def error_statistics(energy_meV_atom: np.ndarray, forces_meV_A: np.ndarray) -> dict[str, float]:
     """RMSE and MAE of per-configuration energy errors (meV/atom) and force-component errors (meV/A)."""
     energy, forces = np.asarray(energy_meV_atom, dtype=float), np.asarray(forces_meV_A, dtype=float)

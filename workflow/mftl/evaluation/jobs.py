@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 
 from mftl.data.elements import check_covered, element_union, symbols_by_id
-from mftl.data.reference_energies import e0s_from_json, span_report
+from mftl.data.reference_energies import e0s_from_json, outside_record_span, span_report
 from mftl.data.structures import geometry_only, labels, read_structures, set_labels, write_structures
-from mftl.evaluation.error_statistics import error_statistics, errors
+from mftl.evaluation.error_statistics import error_statistics, errors, in_span_errors
 from mftl.evaluation.molecules import errors_by_molecule
 from mftl.planning.source_index import scan
 from mftl.training.checkpoints import checkpoint_for_cap, export_checkpoint
@@ -27,7 +27,7 @@ from mftl.training.e0_scale import predictions
 from mftl.training.foundations import model_dtype
 from mftl.training.mace_commands import PRED_ENERGY_KEY, PRED_FORCES_KEY, eval_command
 from mftl.training.mace_runner import resolve_device, run_mace
-from mftl.training.steps import E0S_FILE, INFO_FILE, MODEL_FILE, TRAIN_FILE, base_by_id, run_flags
+from mftl.training.steps import E0S_FILE, INFO_FILE, MODEL_FILE, TRAIN_FILE, base_by_id, run_flags, trained_as
 
 
 def _predict(model: Path, frames, device: str, dtype: str, threads: int, work_parent: Path) -> list:
@@ -145,7 +145,9 @@ def evaluate(
     result = {
         **errors(reference, fidelity, energies, forces),
         **span,
+        **in_span_errors(reference, fidelity, energies, forces, outside_record_span(reference, e0s)),
         **run_flags(model_dir),
+        **trained_as(model_dir, served_cap=cap is not None),
         **({"by_molecule": by_molecule} if by_molecule else {}),
     }
     return undetermined_energies(result, e0s)

@@ -181,7 +181,8 @@ def warnings_section(warnings: list[str]) -> list[str]:
     if not warnings:
         return [
             *lines,
-            "None: every model stopped early or before its max_epochs and every test energy is determined.",
+            "None: every model stopped early or before its max_epochs, trained on its planned sizes without "
+            "resuming, and every test energy rests on reference energies fitted on its training compositions.",
             "",
         ]
     return lines + [f"* {warning}" for warning in warnings] + [""]

@@ -171,8 +171,9 @@ def train(job: TrainingJob, out_dir: Path, threads: int = 1) -> None:
     reference_fit = fit_e0s(job, data)
     start = resolve_start(job, out_dir)
     inputs = write_inputs(job, out_dir, data, reference_fit.e0s, start)
-    stopped_early, log_text = run_training(job, out_dir, inputs, threads)
-    record(job, out_dir, data, reference_fit, inputs, (stopped_early, log_text, time.perf_counter() - started))
+    stopped_early, log_text, resumed_at = run_training(job, out_dir, inputs, threads)
+    outcome = (stopped_early, log_text, time.perf_counter() - started, resumed_at)
+    record(job, out_dir, data, reference_fit, inputs, outcome)
 
 
 def draw_data(job: TrainingJob) -> TrainingData:
@@ -303,22 +304,24 @@ def patience_flags(job: TrainingJob, steps: int) -> dict[str, int]:
     return out
 
 
-def run_training(job: TrainingJob, out_dir: Path, inputs: MaceInputs, threads: int) -> tuple[bool, str]:
+def run_training(job: TrainingJob, out_dir: Path, inputs: MaceInputs, threads: int) -> tuple[bool, str, int | None]:
     """Run mace in ``out_dir``, resuming only the same unfinished run (the fingerprint: mace's command, the
-    files it trains on and the job itself, :mod:`mftl.training.resume`); (stopped early, mace's log)."""
+    files it trains on and the job itself, :mod:`mftl.training.resume`); (stopped early, mace's log, the epoch
+    index mace resumed at from a checkpoint of an interrupted run, None when it trained from its start)."""
     run = inputs.run
     fingerprint = run_fingerprint(run.command(), inputs.files, json.loads(job.to_json()))
     # model.model is written once mace has finished; Snakemake deletes training.json before a rerun
-    start_or_resume(
-        out_dir, fingerprint, RUN_NAME, (MODEL_FILE, E0S_FILE, INFO_FILE, PSEUDOLABELS_FILE), finished=MODEL_FILE
-    )
+    outputs = (MODEL_FILE, E0S_FILE, INFO_FILE, PSEUDOLABELS_FILE)
+    may_resume = start_or_resume(out_dir, fingerprint, RUN_NAME, outputs, finished=MODEL_FILE)
+    # killed before its first checkpoint, a run starts afresh: only a checkpoint makes it a resumed run
+    resumed_at = max(checkpoints_by_epoch(run.checkpoint_dir(out_dir)), default=None) if may_resume else None
     stopped_early = _run_mace(job, run.command(), out_dir, threads)
     if stopped_early:  # mace restarts from its best (latest) checkpoint, trains no epoch, writes the model
         best_epoch = max(checkpoints_by_epoch(run.checkpoint_dir(out_dir)))
         print(f"patience exceeded: the model is the checkpoint of epoch index {best_epoch}", flush=True)
         _run_mace(job, dataclasses.replace(run, max_epochs=best_epoch).command(), out_dir, threads)
     log_text = "".join(p.read_text() for p in (out_dir / "logs").glob(f"{RUN_NAME}_run-{job.seed}*.log"))
-    return stopped_early, log_text
+    return stopped_early, log_text, resumed_at
 
 
 def _run_mace(job: TrainingJob, command: list[str], out_dir: Path, threads: int) -> bool:
@@ -334,8 +337,14 @@ def record(job: TrainingJob, out_dir: Path, data: TrainingData, reference_fit, i
     """Check the heads of a fine-tuned model, move it into place, drop the checkpoints no cap is served from,
     and write ``e0s.json`` (``fit``: the target's least-squares E0s, ``model``: the E0s the model holds, the
     prior, rank and condition number of the fit) and, last, ``training.json``. ``outcome``: (stopped early,
-    mace's log, wall seconds)."""
-    stopped_early, log_text, wall_s = outcome
+    mace's log, wall seconds, the epoch index a resumed run continued at or None).
+
+    ``training.json`` says what was trained where it may differ from the plan: ``n_trained`` (fewer than
+    ``size`` when labelling failures left fewer, :func:`draw`), ``resumed`` (continued from a checkpoint of
+    an interrupted run: a valid run, but not the uninterrupted one's numbers, :mod:`mftl.training.resume`)
+    and, for a run that starts from other runs (a pre-training, chain stages), theirs under ``pretraining``
+    (:func:`pretraining`)."""
+    stopped_early, log_text, wall_s, resumed_at = outcome
     run = inputs.run
     multihead = job.replay is not None or job.replay_dataset is not None
     heads = None  # a model trained from scratch has mace's one default head; fine-tuned ones are checked
@@ -370,6 +379,9 @@ def record(job: TrainingJob, out_dir: Path, data: TrainingData, reference_fit, i
         "init_cap": job.init_cap,
         "n_without_base_labels": data.n_without_base_labels,
         "n_trained": len(data.chosen),
+        "resumed": resumed_at is not None,
+        "resumed_at_epoch": resumed_at,
+        "pretraining": pretraining(init_from),
         "default_dtype": job.hyperparameters.get("default_dtype", "float64"),
         "foundation": str(init_from) if init_from is not None and not init_from.is_dir() else None,
         "heads": heads,
@@ -381,6 +393,20 @@ def record(job: TrainingJob, out_dir: Path, data: TrainingData, reference_fit, i
         "trainable_parameters": trainable_parameters(run.foundation_model, out_dir / MODEL_FILE, log_text),
     }
     write_text_atomic(out_dir / INFO_FILE, json.dumps(info, indent=2) + "\n")
+
+
+def pretraining(init_from: Path | None) -> dict | None:
+    """What the runs a training starts from trained, from their ``training.json``: ``n_trained`` of the first
+    of them (the pre-training; a chain's first stage: what curves.csv's ``pretrain_size`` plans) and whether
+    any of them was ``resumed``; None when it starts from no run folder (from scratch, a model file)."""
+    if init_from is None or not init_from.is_dir():
+        return None
+    info = json.loads((init_from / INFO_FILE).read_text())
+    earlier = info.get("pretraining")
+    return {
+        "n_trained": earlier["n_trained"] if earlier else info.get("n_trained"),
+        "resumed": bool(info.get("resumed") or (earlier or {}).get("resumed")),
+    }
 
 
 def labelling_failures(pool: Path | None) -> int:
@@ -433,3 +459,24 @@ def run_flags(model_dir: Path) -> dict:
     if info.get("max_epochs") is None or info.get("epochs_run") is None:
         return {}
     return {"reached_max_epochs": bool(not info.get("stopped_early") and info["epochs_run"] >= info["max_epochs"])}
+
+
+def trained_as(model_dir: Path, served_cap: bool = False) -> dict:
+    """How a model was trained where it may differ from the plan, for its evaluation record (curves.csv):
+    ``train_size_trained`` (its ``n_trained``), ``pretrain_size_trained`` (its pre-training's; with
+    ``served_cap`` the model is a pre-training's, served at an epoch cap, and this is its own ``n_trained``)
+    and ``resumed`` (it or a run it started from continued from a checkpoint of an interrupted run). {}
+    without ``training.json``; a key is left out where an older ``training.json`` lacks what it needs."""
+    info_file = Path(model_dir) / INFO_FILE
+    if not info_file.is_file():
+        return {}
+    info = json.loads(info_file.read_text())
+    earlier = info.get("pretraining") or {}
+    if served_cap:
+        sizes = {"pretrain_size_trained": info.get("n_trained")}
+    else:
+        sizes = {"train_size_trained": info.get("n_trained"), "pretrain_size_trained": earlier.get("n_trained")}
+    found = {key: value for key, value in sizes.items() if value is not None}
+    if "resumed" in info:
+        found["resumed"] = bool(info["resumed"] or earlier.get("resumed"))
+    return found
