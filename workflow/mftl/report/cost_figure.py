@@ -6,14 +6,21 @@ from __future__ import annotations
 import textwrap
 from collections.abc import Iterable
 
-import matplotlib.axis
-import matplotlib.ticker
 import numpy as np
 import pandas as pd
 
 from mftl.analysis.curves import series_label
 from mftl.analysis.tables import with_series_keys
-from mftl.report.figure_parts import PANELS, FigureSkipped, tiny_note
+from mftl.report.colours import COST_PART_COLOURS, route_colours
+from mftl.report.figure_parts import (
+    MISSING_ENERGIES,
+    PANELS,
+    FigureSkipped,
+    empty_panel,
+    has_values,
+    plain_log_axis,
+    tiny_note,
+)
 from mftl.report.matplotlib_agg import plt
 
 COST_PARTS = (
@@ -87,21 +94,21 @@ def cost_unit(seconds: Iterable[float]) -> tuple[str, float]:
     raise AssertionError("unreachable")
 
 
-def _readable_log_axis(axis: matplotlib.axis.Axis) -> None:
-    """Log-axis ticks at 1, 2 and 5 per decade, plain numbers, no minor labels (they ran together)."""
-    axis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
-    axis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
-    axis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-
-
-def _draw_cost_panel(ax: plt.Axes, table: pd.DataFrame, metric: str, label: str, unit: tuple[str, float]) -> None:
-    """RMSE against cost per series: filled markers where the cost is complete, open where part is unknown;
-    each point labelled with its training size (n=...)."""
+def _draw_cost_panel(
+    ax: plt.Axes, table: pd.DataFrame, metric: str, label: str, unit: tuple[str, float], colours: dict[str, str]
+) -> None:
+    """RMSE against cost per series (in its route's ``colours``): filled markers where the cost is complete, open
+    where part is unknown; each point labelled with its training size (n=...); log axes with plain-number ticks.
+    Without any value of ``metric`` (energies with allow_undetermined_e0s) the panel says so."""
     name_unit, scale = unit
+    xlabel = f"total cost per point ({name_unit} of the jobs' resources)"
+    if not has_values(table[metric]):
+        empty_panel(ax, MISSING_ENERGIES if metric.startswith("energy") else f"no {label}", xlabel, label)
+        return
     for name, rows in table.groupby("series", sort=True):
         means = _known_cost_means(rows, metric)
         cost_in_unit = means["known_s"] / scale
-        (line,) = ax.plot(cost_in_unit, means[metric], label=name)
+        (line,) = ax.plot(cost_in_unit, means[metric], label=name, color=colours[name])
         complete = means["complete"].to_numpy()
         ax.plot(cost_in_unit[complete], means[metric][complete], "o", color=line.get_color(), label="_filled")
         ax.plot(
@@ -117,9 +124,9 @@ def _draw_cost_panel(ax: plt.Axes, table: pd.DataFrame, metric: str, label: str,
     ax.set_xscale("log")
     ax.set_yscale("log")
     for axis in (ax.xaxis, ax.yaxis):
-        _readable_log_axis(axis)
-    ax.tick_params(axis="x", labelrotation=30, labelsize="small")
-    ax.set_xlabel(f"total cost per point ({name_unit} of the jobs' resources)")
+        plain_log_axis(axis)
+    ax.tick_params(axis="x", labelsize="small")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel(label)
     ax.grid(True, which="both", alpha=0.3)
 
@@ -136,8 +143,8 @@ def _draw_cost_split(ax: plt.Axes, table: pd.DataFrame, unit: tuple[str, float])
         / unit[1]
     )
     bottom = np.zeros(len(split))
-    for part in split.columns:
-        ax.barh(split.index, split[part], left=bottom, label=part)
+    for part, colour in zip(split.columns, COST_PART_COLOURS, strict=True):
+        ax.barh(split.index, split[part], left=bottom, label=part, color=colour, edgecolor="black", linewidth=0.5)
         bottom += split[part].to_numpy()
     for row, (series, end) in enumerate(zip(split.index, bottom)):
         unknown = _unknown_parts(largest[largest["series"] == series])
@@ -163,9 +170,10 @@ def cost(costs: pd.DataFrame, title: str = "") -> plt.Figure:
     fig, axes = plt.subplots(1, 3, figsize=(14, 4.2), constrained_layout=True)
     known = table[list(COMPONENT_NAMES)].sum(axis=1, skipna=True)
     unit = cost_unit(known.groupby([table["series"], table["train_size"]]).mean())
+    colours = route_colours(costs)
     for ax, (metric, label) in zip(axes[:2], PANELS):
-        _draw_cost_panel(ax, table, metric, label, unit)
-    axes[0].legend(fontsize="x-small")
+        _draw_cost_panel(ax, table, metric, label, unit, colours)
+    next(ax for ax in axes if ax.get_lines()).legend(fontsize="x-small")
     _draw_cost_split(axes[2], table, unit)
     caption = unknown_cost_caption(costs)
     if caption:

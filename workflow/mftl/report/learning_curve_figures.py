@@ -14,29 +14,33 @@ from mftl.analysis.curves import series_label
 from mftl.analysis.learning_curve_fits import power_law
 from mftl.analysis.tables import with_series_keys
 from mftl.methods import CHAIN_PREFIX, ZEROSHOT
+from mftl.report.colours import route_colours, size_colours
 from mftl.report.figure_parts import (
     LINESTYLES,
+    MISSING_ENERGIES,
     PANELS,
     TRAIN_SIZE_LABEL,
     Baseline,
     FigureSkipped,
     draw_band,
     draw_baselines,
+    empty_panel,
+    has_values,
     log_axis_with_ticks,
     seed_band,
 )
 from mftl.report.matplotlib_agg import plt
 
 
-def _draw_fit(ax: plt.Axes, band: pd.DataFrame) -> None:
-    """The power-law fit of a series' seed means (mftl.analysis.learning_curve_fits), dashed in the colour of its
-    last line, over the measured sizes only; nothing for fewer than two finite sizes."""
+def _draw_fit(ax: plt.Axes, band: pd.DataFrame, colour: str) -> None:
+    """The power-law fit of a series' seed means (mftl.analysis.learning_curve_fits), dashed in its ``colour``,
+    over the measured sizes only; nothing for fewer than two finite sizes."""
     finite = band[np.isfinite(band["mean"])]
     if len(finite) < 2:
         return
     a, b, _ = power_law(finite.index, finite["mean"])
     sizes = np.geomspace(finite.index.min(), finite.index.max(), 50)
-    ax.plot(sizes, a * sizes ** (-b), linestyle="--", linewidth=1, color=ax.get_lines()[-1].get_color(), label="_fit")
+    ax.plot(sizes, a * sizes ** (-b), linestyle="--", linewidth=1, color=colour, label="_fit")
 
 
 #: legend entry of the ring around a point one of whose runs used all its max_epochs (curves.csv reached_max_epochs)
@@ -62,31 +66,56 @@ def _ring_undertrained(ax: plt.Axes, band: pd.DataFrame, sizes: list[int], label
             markeredgecolor=color, markeredgewidth=1.2, label=label)  # fmt: skip
 
 
+def route_of(rows: pd.DataFrame) -> str:
+    """The route (series label, :func:`mftl.analysis.series.series_label`) of one series' rows: its colour's key."""
+    return series_label(with_series_keys(rows.head(1)).iloc[0])
+
+
 def _learning_curve_figure(
-    series: Mapping[str, pd.DataFrame], title: str, fits: bool = False, baselines: Sequence[Baseline] = ()
+    series: Mapping[str, pd.DataFrame],
+    title: str,
+    styles: Mapping[str, Mapping],
+    fits: bool = False,
+    baselines: Sequence[Baseline] = (),
 ) -> plt.Figure:
-    """Energy and force RMSE vs training size, one line (mean, band min..max over seeds) per series; with
-    ``fits`` the power law of each series dashed beside it; a ring marks a point one of whose runs ended at
-    max_epochs (under-trained, ``reached_max_epochs`` in curves.csv); each of ``baselines`` a black level."""
+    """Energy and force RMSE vs training size, one line (mean, band min..max over seeds) per series in its
+    ``styles`` (colour, line style); with ``fits`` the power law of each series dashed beside it; a ring marks a
+    point one of whose runs ended at max_epochs (under-trained, ``reached_max_epochs`` in curves.csv); each of
+    ``baselines`` a black level. A panel whose metric has no value in any series (energies with
+    allow_undetermined_e0s) says so (:data:`MISSING_ENERGIES`)."""
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.8), constrained_layout=True)
     sizes = set().union(*(rows["train_size"] for rows in series.values()))
     for ax, (metric, label) in zip(axes, PANELS):
+        if not has_values(v for rows in series.values() for v in rows[metric]):
+            empty_panel(ax, MISSING_ENERGIES if metric.startswith("energy") else f"no {label}", TRAIN_SIZE_LABEL, label)
+            continue
         ringed = False
         for name, rows in series.items():
             band = seed_band(rows, "train_size", metric)
-            draw_band(ax, band, name)
+            draw_band(ax, band, name, **styles[name])
             if fits:
-                _draw_fit(ax, band)
+                _draw_fit(ax, band, styles[name]["color"])
             flagged = undertrained_sizes(rows)
             if flagged:
                 _ring_undertrained(ax, band, flagged, "_undertrained" if ringed else UNDERTRAINED_LABEL)
                 ringed = True
         draw_baselines(ax, baselines, metric)
         log_axis_with_ticks(ax, sizes, TRAIN_SIZE_LABEL, label)
-    axes[0].legend(fontsize="small")
+    _drawn_panel(fig).legend(fontsize="small")
     if title:
         fig.suptitle(title)
     return fig
+
+
+def _drawn_panel(fig: plt.Figure) -> plt.Axes:
+    """The first panel with lines (the legend's place: the energy panel, or the force panel without energies)."""
+    return next((ax for ax in fig.axes if ax.get_lines()), fig.axes[0])
+
+
+def _route_styles(series: Mapping[str, pd.DataFrame], curves: pd.DataFrame) -> dict[str, dict]:
+    """Each series' colour: its route's in the routes of ``curves`` (:func:`mftl.report.colours.route_colours`)."""
+    colours = route_colours(curves)
+    return {name: {"color": colours[route_of(rows)]} for name, rows in series.items()}
 
 
 def _series_by_label(curves: pd.DataFrame) -> dict[str, pd.DataFrame]:
@@ -154,10 +183,15 @@ def error_vs_epoch_cap(curves: pd.DataFrame, title: str = "") -> plt.Figure:
         raise FigureSkipped(f"mftl rows hold a single epoch cap ({caps})")
     sizes = sorted(mftl["train_size"].unique())
     pretrain = sorted(mftl["pretrain_size"].astype(int).unique())
-    colours = plt.get_cmap("viridis")(np.linspace(0, 0.9, len(sizes)))
+    colours = size_colours(sizes)
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), constrained_layout=True)
     for ax, (metric, label) in zip(axes, PANELS):
-        for colour, size in zip(colours, sizes):
+        if not has_values(mftl[metric]):
+            empty_panel(
+                ax, MISSING_ENERGIES if metric.startswith("energy") else f"no {label}", "pre-training epoch cap", label
+            )
+            continue
+        for size, colour in colours.items():
             for style, pre in zip(LINESTYLES * len(pretrain), pretrain):
                 rows = mftl[(mftl["train_size"] == size) & (mftl["pretrain_size"] == pre)]
                 if rows.empty:
@@ -187,12 +221,16 @@ def learning_curves(curves: pd.DataFrame, title: str = "", baselines: Sequence[B
     the energy panel leaves them out and a note below the figure says so (:data:`ZEROSHOT_ENERGY_NOTE`)."""
     if curves.empty:
         raise FigureSkipped("the curves table is empty")
-    fig = _learning_curve_figure(_series_by_label(curves), title, fits=True, baselines=baselines)
+    series = _series_by_label(curves)
+    fig = _learning_curve_figure(series, title, _route_styles(series, curves), fits=True, baselines=baselines)
     zeroshot = curves[curves["method"] == ZEROSHOT]
     by_foundation = list(zeroshot.groupby(zeroshot.apply(series_label, axis=1), sort=True)) if len(zeroshot) else []
     energy_ax, forces_ax = fig.axes[:2]
+    colours = route_colours(curves)
     levels = [  # a foundation as it is
-        forces_ax.axhline(rows["forces_rmse_meV_A"].mean(), color="grey", linestyle=style, linewidth=1, label=label)
+        forces_ax.axhline(
+            rows["forces_rmse_meV_A"].mean(), color=colours[label], linestyle=style, linewidth=1, label=label
+        )  # fmt: skip
         for style, (label, rows) in zip(LINESTYLES * len(by_foundation), by_foundation)
     ]
     if by_foundation:
@@ -202,7 +240,9 @@ def learning_curves(curves: pd.DataFrame, title: str = "", baselines: Sequence[B
         )
         fig.supxlabel("\n".join(textwrap.wrap(note, 150)), fontsize="small")
         forces_ax.legend(handles=levels, fontsize="small")
-    energy_ax.legend(fontsize="small", title=band_note(curves), title_fontsize="small")
+    legend_ax = _drawn_panel(fig)
+    handles = legend_ax.get_legend_handles_labels()[0] + (levels if legend_ax is forces_ax else [])
+    legend_ax.legend(handles=handles, fontsize="small", title=band_note(curves), title_fontsize="small")
     return fig
 
 
@@ -232,7 +272,7 @@ def delta_vs_single_fidelity(
         f"delta ({delta['fidelities'].iloc[0]})": delta,
         **_mftl_at_best_cap(curves, validation),
     }
-    return _learning_curve_figure(series, _title(curves, title), baselines=baselines)
+    return _learning_curve_figure(series, _title(curves, title), _route_styles(series, curves), baselines=baselines)
 
 
 def fidelity_chain(
@@ -245,11 +285,14 @@ def fidelity_chain(
     chain = curves[curves["method"].astype(str).str.startswith(CHAIN_PREFIX)]
     if chain.empty:
         raise FigureSkipped("no rows of a chain method (chain_<name>)")
-    series = _series_by_label(chain.assign(method=chain["method"] + ": " + chain["fidelities"].astype(str)))
+    series = {  # each chain's route named with its fidelities
+        label.replace(str(rows["method"].iloc[0]), f"{rows['method'].iloc[0]}: {rows['fidelities'].iloc[0]}", 1): rows
+        for label, rows in _series_by_label(chain).items()
+    }
     if not _method_rows(curves, "scratch").empty:
         series["scratch"] = _method_rows(curves, "scratch")
     series.update(_mftl_at_best_cap(curves, validation))
-    return _learning_curve_figure(series, _title(curves, title), baselines=baselines)
+    return _learning_curve_figure(series, _title(curves, title), _route_styles(series, curves), baselines=baselines)
 
 
 def pretraining_fidelity(
@@ -259,19 +302,26 @@ def pretraining_fidelity(
     (low) fidelity: each dataset's mftl series at its best (pre-training size, epoch cap) on its own
     ``validation`` rows; the
     first dataset's scratch for reference. ``curves``: the rows of datasets that share their
-    configurations, split and high fidelity and differ in the low fidelity."""
+    configurations, split and high fidelity and differ in the low fidelity.
+
+    Each series in its route's colour among its own dataset's routes (as in that dataset's figures), a line
+    style per dataset."""
     series: dict[str, pd.DataFrame] = {}
-    for _, rows in curves.groupby("dataset", sort=False):
+    styles: dict[str, dict] = {}
+    for style, (_, rows) in zip(LINESTYLES * curves["dataset"].nunique(), curves.groupby("dataset", sort=False)):
         best = best_mftl_series(rows, validation)
         if best is None:
             continue
         pre, cap = best
         mftl = rows[(rows["method"] == "mftl") & (rows["pretrain_size"] == pre) & (rows["epoch_cap"] == cap)]
         low = str(mftl["fidelities"].iloc[0]).split("->")[0]
-        series[f"pre-trained on {low} (pre {pre}, best cap {cap})"] = mftl
+        name = f"pre-trained on {low} (pre {pre}, best cap {cap})"
+        series[name] = mftl
+        styles[name] = {"color": route_colours(rows)[route_of(mftl)], "linestyle": style}
     if len(series) < 2:
         raise FigureSkipped(f"{len(series)} pre-training fidelity in the curves; the figure compares two or more")
     scratch = _method_rows(curves, "scratch")
     if not scratch.empty:
         series["scratch"] = scratch[scratch["dataset"] == scratch["dataset"].iloc[0]]
-    return _learning_curve_figure(series, _title(curves, title), baselines=baselines)
+        styles["scratch"] = {"color": route_colours(curves[curves["dataset"] == scratch["dataset"].iloc[0]])["scratch"]}
+    return _learning_curve_figure(series, _title(curves, title), styles, baselines=baselines)
