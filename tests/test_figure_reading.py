@@ -3,6 +3,8 @@ the clipped force histogram, and the fidelity statistics table; checked on the d
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -170,3 +172,226 @@ def test_learning_curves_ring_the_points_whose_runs_ended_at_max_epochs():
     assert plots.UNDERTRAINED_LABEL in [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     plain = plots.learning_curves(curves([0, 1]))
     assert plots.UNDERTRAINED_LABEL not in [t.get_text() for t in plain.axes[0].get_legend().get_texts()]
+
+
+# ---- one campaign's figures: colours, scales, tick labels, missing energies (issue 34) ----------------------------
+
+#: a small campaign's routes: (method, fidelities, pre-training size, epoch cap, error scale); mftl at two caps
+ROUTES = (
+    ("scratch", "hi", None, None, 1.0),
+    ("delta", "hi-lo", None, None, 0.5),
+    ("mftl", "lo->hi", 20, 2, 0.7),
+    ("mftl", "lo->hi", 20, 8, 0.6),
+    ("chain_triple", "lo->mid->hi", 20, 2, 0.65),
+)
+SIZES = (10, 30, 90)
+
+
+def campaign_tables(tmp_path, energies: bool = True, caps=(2, 8)) -> dict[str, pd.DataFrame]:
+    """curves.csv, valid_curves.csv, costs.csv, tables/negative_transfer.csv and tables/cost_to_target.csv of a small
+    campaign, each written as the campaign writes it (mftl.analysis) and read back; without ``energies`` the energy
+    columns are empty, as with allow_undetermined_e0s."""
+    from mftl.analysis.cost_to_target import cost_to_target_table
+    from mftl.analysis.costs import COLUMNS as COST_COLUMNS
+    from mftl.analysis.curves import TABLE_COLUMNS, curves_table
+    from mftl.analysis.negative_transfer import negative_transfer_table
+
+    records, pretrained = [], []
+    for (method, fidelities, pre, cap, scale), size, seed in itertools.product(ROUTES, SIZES, (0, 1, 2)):
+        if cap is not None and cap not in caps:
+            continue
+        energy = scale * 300.0 * size**-0.5 * (1 + 0.05 * seed) if energies else None
+        record = {"dataset": "d", "method": method, "fidelities": fidelities, "train_size": size, "seed": seed}
+        record.update(pretrain_size=pre, epoch_cap=cap, n_test=20, n_test_undetermined=0 if energies else 20)
+        record.update(energy_rmse_meV_atom=energy, energy_mae_meV_atom=energy and 0.8 * energy)
+        record.update(forces_rmse_meV_A=scale * 900.0 * size**-0.5, forces_mae_meV_A=scale * 700.0 * size**-0.5)
+        records.append(record)
+    for cap, seed in itertools.product(caps, (0, 1, 2)):
+        pretrained.append({**records[0], "method": "pretrain", "fidelities": "lo", "pretrain_size": 20})
+        pretrained[-1].update(epoch_cap=cap, train_size=0, seed=seed, forces_rmse_meV_A=400.0 / cap)
+        pretrained[-1].update(energy_rmse_meV_atom=336.0 / cap if energies else None)
+    curves = curves_table(records)[TABLE_COLUMNS]
+    costs = curves.assign(**dict.fromkeys(COMPONENTS, 0.0)).assign(training_s=curves["train_size"] * 3.0)
+    costs = costs.assign(labels_s=0.0, compute_s=0.0, total_s=0.0, device="cpu", pretrain_shared_by=1, unknown="")
+    tables = {
+        "curves": curves,
+        "validation": curves,
+        "costs": costs[COST_COLUMNS],
+        "negative_transfer": negative_transfer_table(pretrained, curves),
+    }
+    if energies:
+        spec = {"split": {"validation": 5, "test": 20}}
+        tables["cost_to_target"] = cost_to_target_table(curves, tables["costs"], spec)
+    for name, table in tables.items():
+        table.to_csv(tmp_path / f"{name}.csv", index=False)
+    return {name: pd.read_csv(tmp_path / f"{name}.csv") for name in tables}
+
+
+#: the figures of a campaign and the table each is drawn from (plots.FIGURE_FUNCTIONS)
+CAMPAIGN_FIGURES = {
+    "learning_curves": "curves",
+    "delta_vs_single_fidelity": "curves",
+    "fidelity_chain": "curves",
+    "error_vs_epoch_cap": "curves",
+    "cost": "costs",
+    "negative_transfer": "negative_transfer",
+    "cost_to_target": "cost_to_target",
+}
+
+
+def drawn(kind: str, tables: dict[str, pd.DataFrame]):
+    options = {"validation": tables["validation"]} if kind in plots.CHOOSING_FIGURES else {}
+    return plots.FIGURE_FUNCTIONS[kind](tables[CAMPAIGN_FIGURES[kind]], **options)
+
+
+def route_of(label: str) -> str | None:
+    """The route a legend entry or bar of any figure names (series_label), None for other entries: the figures
+    name routes as curves.csv's series, the chosen mftl series 'best cap', scratch and delta with their
+    fidelities in the delta figure, chains with theirs in the chain figure, cost_to_target bars ': n=<size>'."""
+    import re
+
+    label = label.split(": n=")[0].replace("best cap", "cap")
+    label = re.sub(r"^(chain_[a-z]+): \S+", r"\1", label)
+    label = re.sub(r"^(scratch|delta) \(.*\)$", r"\1", label)
+    return label if label.split(" ")[0] in {r[0] for r in ROUTES} else None
+
+
+def drawn_colours(fig, bars: bool) -> list[tuple[str, str]]:
+    """(label, colour) of every labelled line of a figure, as drawn; with ``bars`` also of every horizontal bar,
+    named by its y tick (cost_to_target)."""
+    from matplotlib.colors import to_hex
+
+    pairs = []
+    for ax in fig.axes:
+        pairs += [(line.get_label(), to_hex(line.get_color())) for line in ax.get_lines()]
+        if bars:
+            ticks = [t.get_text() for t in ax.get_yticklabels()]
+            pairs += [(label, to_hex(bar.get_facecolor())) for label, bar in zip(ticks, ax.patches, strict=True)]
+    return pairs
+
+
+def test_every_figure_of_a_campaign_draws_each_route_and_each_training_size_in_one_colour(tmp_path):
+    """The colours the figures actually drew, read from their lines and bars: one colour per route across all
+    figures of the campaign, different routes in different colours; the training sizes of error_vs_epoch_cap and
+    negative_transfer in one colour each."""
+    import re
+
+    tables = campaign_tables(tmp_path)
+    by_route, by_size, figures_of = {}, {}, {}
+    for kind in CAMPAIGN_FIGURES:
+        for label, colour in drawn_colours(drawn(kind, tables), bars=kind == "cost_to_target"):
+            route = route_of(label)
+            if route is not None:
+                by_route.setdefault(route, set()).add(colour)
+                figures_of.setdefault(route, set()).add(kind)
+            size = re.search(r"train (\d+)$", label)
+            if size and kind in ("error_vs_epoch_cap", "negative_transfer"):
+                by_size.setdefault(int(size[1]), set()).add(colour)
+    routes = {"scratch", "delta", "mftl (pre 20, cap 2)", "mftl (pre 20, cap 8)", "chain_triple (pre 20, cap 2)"}
+    assert set(by_route) == routes
+    assert {kind for kinds in figures_of.values() for kind in kinds} == set(CAMPAIGN_FIGURES) - {
+        "error_vs_epoch_cap",
+        "negative_transfer",
+    }
+    assert len(figures_of["scratch"]) >= 4 and len(figures_of["mftl (pre 20, cap 8)"]) >= 3
+    for route, colours in by_route.items():
+        assert len(colours) == 1, f"{route}: drawn in {sorted(colours)} ({sorted(figures_of[route])})"
+    assert len({c for (c,) in by_route.values()}) == len(by_route), f"two routes share a colour: {by_route}"
+    assert set(by_size) == set(SIZES) and all(len(c) == 1 for c in by_size.values()), by_size
+
+
+def paper_comparison_rows() -> pd.DataFrame:
+    """Two rows of the paper comparison (mftl.analysis.paper_comparison's columns the figure reads)."""
+    rows = [["4", "d", "scratch", 90, None, None, "energy_rmse", "meV/atom", None, None, 60.0, 30.0, 2.0]]
+    rows.append(["7", "d", "delta", 90, None, None, "forces_rmse", "meV/A", None, None, 50.0, 100.0, 0.5])
+    columns = ["figure", "dataset", "method", "train_size", "pretrain_size", "epoch_cap", "metric", "campaign_unit"]
+    columns += ["qualifier", "relative_to", "reproduced", "paper_value", "ratio"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def log_tick_labels(fig) -> list[tuple[str, float]]:
+    """(text, rotation) of every tick label shown on a log axis of the drawn figure."""
+    fig.canvas.draw()
+    labels = []
+    for ax in fig.axes:
+        for axis, scale in ((ax.xaxis, ax.get_xscale()), (ax.yaxis, ax.get_yscale())):
+            if scale == "log":
+                ticks = [*axis.get_ticklabels(), *axis.get_ticklabels(minor=True)]
+                labels += [(t.get_text(), t.get_rotation()) for t in ticks if t.get_text() and t.get_visible()]
+    return labels
+
+
+@pytest.mark.parametrize("kind", [*(k for k in CAMPAIGN_FIGURES if k != "cost_to_target"), "paper_comparison"])
+def test_log_axes_label_their_ticks_with_plain_numbers_unrotated(tmp_path, kind):
+    """A chemist reads 60 and 0.5, not 6x10^1 or 10^0: every tick label of a log axis is a plain number."""
+    from mftl.report.paper_figure import comparison_figure
+
+    tables = campaign_tables(tmp_path)
+    fig = comparison_figure(paper_comparison_rows()) if kind == "paper_comparison" else drawn(kind, tables)
+    labels = log_tick_labels(fig)
+    assert labels, f"{kind}: no labelled tick on a log axis"
+    for text, rotation in labels:
+        assert "$" not in text and "10^" not in text and "e+" not in text, f"{kind}: tick label {text!r}"
+        float(text.replace("\N{MINUS SIGN}", "-").replace(",", ""))
+        assert rotation == 0, f"{kind}: tick label {text!r} rotated {rotation}"
+
+
+def test_the_cost_axis_has_at_least_three_labelled_ticks(tmp_path):
+    fig = drawn("cost", campaign_tables(tmp_path))
+    fig.canvas.draw()
+    low, high = fig.axes[0].get_xlim()
+    inside = [t for t in fig.axes[0].get_xticklabels() if t.get_text() and low <= t.get_position()[0] <= high]
+    assert len(inside) >= 3, [t.get_text() for t in inside]
+
+
+@pytest.mark.parametrize("caps", [(2, 8), (8,)])
+def test_negative_transfer_draws_pre_trained_and_fine_tuned_errors_on_one_scale(tmp_path, caps):
+    """fig. S1: the pre-trained model's low-fidelity error (336/cap meV/atom here) and the fine-tuned models' lie on
+    one y axis per panel (no twin axis with its own range); with one cap the values are written beside the points;
+    the title says in words what it shows and the caption cites the paper's figure."""
+    tables = campaign_tables(tmp_path, caps=caps)
+    table = tables["negative_transfer"]
+    fig = plots.negative_transfer(table)
+    panels = [ax for ax in fig.axes if ax.get_lines()]
+    assert len(panels) == 2, "one axes per panel: no twin axes"
+    for ax, metric in zip(panels, ("energy_rmse_meV_atom", "forces_rmse_meV_A"), strict=True):
+        pretrained = [line for line in ax.get_lines() if line.get_label().startswith("pre-trained")]
+        fine_tuned = [line for line in ax.get_lines() if line.get_label().startswith("fine-tuned")]
+        assert len(pretrained) == 1 and len(fine_tuned) == len(SIZES)
+        low, high = ax.get_ylim()
+        values = [*pretrained[0].get_ydata(), *(y for line in fine_tuned for y in line.get_ydata())]
+        assert all(low <= v <= high for v in values)
+        np.testing.assert_allclose(sorted(pretrained[0].get_ydata()), sorted(table[f"lf_{metric}"].unique()))
+        if len(caps) == 1:
+            written = {t.get_text() for t in ax.texts}
+            assert all(f"{v:.3g}" in written for v in values), (written, values)
+    assert "S1" not in fig.get_suptitle() and "pre-trained" in fig.get_suptitle()
+    assert "fig. S1 of Cui, Reuter, Margraf 2025" in fig.description
+
+
+MISSING_ENERGIES = "energies not determined: allow_undetermined_e0s"
+
+
+@pytest.mark.parametrize("kind", ["learning_curves", "error_vs_epoch_cap", "negative_transfer", "cost"])
+def test_figures_without_energies_draw_the_forces_and_say_the_energies_are_missing(tmp_path, kind):
+    """With allow_undetermined_e0s every energy column is empty: the figure is written, its force panel drawn, its
+    energy panel says why it is empty."""
+    tables = campaign_tables(tmp_path, energies=False)
+    assert tables["curves"]["energy_rmse_meV_atom"].isna().all()
+    fig = drawn(kind, tables)
+    plots.save(fig, [str(tmp_path / f"{kind}.png")])
+    assert (tmp_path / f"{kind}.png").stat().st_size > 5000
+    energy, forces = fig.axes[:2]
+    assert MISSING_ENERGIES in " ".join(" ".join(t.get_text() for t in energy.texts).split())
+    assert not any(MISSING_ENERGIES in t.get_text() for t in forces.texts)
+    assert [line for line in forces.get_lines() if not line.get_label().startswith("_")]
+
+
+def test_every_method_has_a_colour_family_and_an_unknown_method_is_named():
+    from mftl.methods import METHODS
+    from mftl.report.colours import METHOD_COLOURMAPS, method_family
+
+    assert set(METHOD_COLOURMAPS) == set(METHODS)
+    assert method_family("chain_triple") == "chain"
+    with pytest.raises(ValueError, match="method 'scratchy': no colour"):
+        method_family("scratchy")

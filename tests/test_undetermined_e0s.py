@@ -202,7 +202,7 @@ def test_undetermined_points_carry_no_energy_error(tmp_path):
     from mftl.analysis.curves import curves_table
     from mftl.analysis.tables import summary_table
     from mftl.evaluation.jobs import undetermined_energies
-    from mftl.report.plots import _seed_band
+    from mftl.report.figure_parts import seed_band
 
     errors = {"energy_rmse_meV_atom": 80873.0, "energy_mae_meV_atom": 5e4, "forces_rmse_meV_A": 300.0}
     errors.update(forces_mae_meV_A=200.0, n_test=100, n_test_outside_span=17)
@@ -230,7 +230,7 @@ def test_undetermined_points_carry_no_energy_error(tmp_path):
     assert summary.loc[10, "energy_rmse_meV_atom_mean"] == 40.0  # the seed with an energy error only
     assert np.isnan(summary.loc[20, "energy_rmse_meV_atom_mean"])
     assert summary.loc[10, "forces_rmse_meV_A_mean"] == 300.0
-    band = _seed_band(read, "train_size", "energy_rmse_meV_atom")
+    band = seed_band(read, "train_size", "energy_rmse_meV_atom")
     assert band.index.tolist() == [10] and band.loc[10, "max"] == 40.0  # size 20 is not drawn
 
 

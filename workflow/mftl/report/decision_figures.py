@@ -12,6 +12,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from mftl.analysis.advice import UNITS  # noqa: E402
+from mftl.report.colours import route_colours  # noqa: E402
 
 
 def _panel(ax: plt.Axes, rows: pd.DataFrame) -> list[str]:
@@ -22,7 +23,8 @@ def _panel(ax: plt.Axes, rows: pd.DataFrame) -> list[str]:
     known = reached["total_s"].notna().to_numpy()
     extrapolated = reached["extrapolated"].astype("boolean").fillna(False).to_numpy()
     labels = [f"{r['route']}: n={int(r['size'])}" for _, r in reached.iterrows()]
-    bars = ax.barh(labels, hours, color=["C0" if k else "white" for k in known], edgecolor="C0")
+    colours = [route_colours(rows)[route] for route in reached["route"]]
+    bars = ax.barh(labels, hours, color=[c if k else "white" for c, k in zip(colours, known)], edgecolor=colours)
     for bar, extra in zip(bars, extrapolated):
         if extra:
             bar.set_hatch("//")
@@ -60,7 +62,8 @@ def _panel(ax: plt.Axes, rows: pd.DataFrame) -> list[str]:
 
 
 def cost_to_target(table: pd.DataFrame, title: str = "") -> plt.Figure:
-    """One panel per target, one bar per route that reaches it: its total cost (hours) at the training size
+    """One panel per target, one bar per route that reaches it, in the route's colour
+    (:func:`mftl.report.colours.route_colours`): its total cost (hours) at the training size
     its fit needs, black whiskers the bootstrap interval, hatched where the size is extrapolated, open (the
     known part, a lower bound) where part of the cost is unknown; routes that do not reach it are named
     below the figure."""

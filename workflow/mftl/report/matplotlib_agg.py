@@ -1,5 +1,5 @@
-"""matplotlib's pyplot on the Agg backend (files only, no display), for a module that draws without
-importing the figures module (:mod:`mftl.report.plots` sets the same backend)."""
+"""matplotlib's pyplot on the Agg backend (files only, no display): every module of the report that draws
+imports pyplot from here."""
 
 from __future__ import annotations
 

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from mftl.report.figure_parts import plain_log_axis
 from mftl.report.matplotlib_agg import plt
 
 
@@ -55,6 +56,7 @@ def comparison_figure(table: pd.DataFrame, title: str = "") -> Figure:
             why = "no campaign point" if pd.isna(row["reproduced"]) else f"reproduced {row['reproduced']:.3g}"
             ax.text(low * 1.1, y, f"{why} (paper {row['paper_value']:.3g})", va="center", fontsize=7, color="0.4")
     ax.set_xscale("log")
+    plain_log_axis(ax.xaxis)
     ax.set_xlim(low, high)
     ax.set_ylim(-0.7, len(table) - 0.3)
     ax.set_yticks(positions, [_row_label(row) for _, row in table.iterrows()], fontsize=7)
