@@ -11,7 +11,7 @@ import yaml
 
 from mftl import paths
 from mftl.atomic import temporary_name
-from mftl.methods import FOUNDATION_METHODS, MULTIHEAD_FINETUNINGS, PRETRAINED_METHODS
+from mftl.methods import FOUNDATION_METHODS, MULTIHEAD_FINETUNINGS, PRETRAINED_METHODS, STRATEGY_FLAGS
 
 #: the config's JSON schema (workflow/schemas/config.schema.yaml)
 SCHEMA = Path(__file__).resolve().parents[2] / "schemas" / "config.schema.yaml"
@@ -252,16 +252,25 @@ def _check_mace_options(config: dict, own: set[str]) -> None:
     ``own``: a stage's keys that are mftl's own (the schema's ``stage`` properties, training job fields)."""
     from mftl.training.mace_options import option_problem
 
+    stages = {stage: flags for stage, flags in config["training"].items() if stage != "strategies"}
+    strategies = config["training"].get("strategies", {})
     sections = {
         "model": config["model"],
-        **{f"training.{stage}": flags for stage, flags in config["training"].items()},
+        **{f"training.{stage}": flags for stage, flags in stages.items()},
+        **{f"training.strategies.{name}": flags for name, flags in strategies.items()},
         **{f"datasets.{name}.model": ds.get("model", {}) for name, ds in config["datasets"].items()},
     }
     for where, flags in sections.items():
         for key, value in flags.items():
-            problem = None if where.startswith("training.") and key in own else option_problem(key, value)
+            problem = None if where in stages and key in own else option_problem(key, value)
             if problem:
                 raise ConfigError(f"config key '{where}.{key}': {problem}")
+    for name, flags in strategies.items():  # the flag that makes the strategy what it is stays on
+        for key, default in STRATEGY_FLAGS[name].items():
+            if isinstance(default, bool) and key in flags and flags[key] is not True:
+                raise ConfigError(f"config key 'training.strategies.{name}.{key}': the {name} strategy needs it true")
+        if name == "freeze" and not int(flags.get("freeze", 1)) >= 1:
+            raise ConfigError("config key 'training.strategies.freeze.freeze': freezes nothing below 1 (mace-torch 0.3.16)")
 
 
 def _check_file_paths(config: dict) -> None:

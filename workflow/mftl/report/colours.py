@@ -31,6 +31,12 @@ METHOD_COLOURMAPS = {
     "foundation_multihead": ("RdPu", 0.55, 0.9),
     "foundation_zeroshot": ("Greys", 0.45, 0.75),
     "chain": ("YlOrBr", 0.75, 0.95),
+    # fine-tuning strategies: near their route's family, told apart from it
+    "mftl_freeze": ("YlGn", 0.6, 0.95),
+    "mftl_lora": ("GnBu", 0.6, 0.95),
+    "foundation_freeze": ("BuPu", 0.6, 0.95),
+    "foundation_lora": ("magma", 0.25, 0.45),
+    "foundation_pseudolabel": ("PuRd", 0.6, 0.95),
 }
 #: the parts of a cost (mftl.report.cost_figure.COST_PARTS), in greys: no part reads as a route's colour
 COST_PART_COLOURS = ("0.15", "0.35", "0.55", "0.75", "0.9")
