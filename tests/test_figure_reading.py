@@ -372,10 +372,14 @@ def test_negative_transfer_draws_pre_trained_and_fine_tuned_errors_on_one_scale(
 MISSING_ENERGIES = "energies not determined: allow_undetermined_e0s"
 
 
-@pytest.mark.parametrize("kind", ["learning_curves", "error_vs_epoch_cap", "negative_transfer", "cost"])
+@pytest.mark.parametrize(
+    "kind",
+    ["learning_curves", "error_vs_epoch_cap", "negative_transfer", "cost", "delta_vs_single_fidelity", "fidelity_chain"],
+)
 def test_figures_without_energies_draw_the_forces_and_say_the_energies_are_missing(tmp_path, kind):
     """With allow_undetermined_e0s every energy column is empty: the figure is written, its force panel drawn, its
-    energy panel says why it is empty."""
+    energy panel says why it is empty. The delta and chain figures show the mftl series the validation errors
+    choose among two caps: the force errors alone choose, as for mftl_auto."""
     tables = campaign_tables(tmp_path, energies=False)
     assert tables["curves"]["energy_rmse_meV_atom"].isna().all()
     fig = drawn(kind, tables)

@@ -168,14 +168,16 @@ def _up_to(curves, validation, row, column) -> dict:
 def validation_choice(rows: pd.DataFrame) -> tuple[tuple, dict[tuple, float], list[str]] | None:
     """The candidate (pre-training size, epoch cap) that validation rows of one method choose: per training
     size, the validation score of :func:`mftl.evaluation.error_statistics.validation_scores` (mean over seeds), summed over
-    the training sizes where every candidate has one; lowest wins. (the candidate, every candidate's summed
-    score, the best cap per training size) or None without validation errors. Never reads a test error."""
+    the training sizes where every candidate has one; lowest wins. Where validation energies are undetermined
+    (``allow_undetermined_e0s``), the force RMSE alone scores, as for mftl_auto. (the candidate, every
+    candidate's summed score, the best cap per training size) or None without validation errors. Never reads
+    a test error."""
     from mftl.evaluation.error_statistics import validation_scores
 
     columns = [METRICS["energy_rmse"][0], METRICS["forces_rmse"][0]]
     scored = {}  # training size -> {candidate: score}
     for size, group in rows.groupby("train_size"):
-        means = {k: v for k, v in _means(group, columns).items() if all(np.isfinite(v[c]) for c in columns)}
+        means = {k: v for k, v in _means(group, columns).items() if np.isfinite(v[columns[1]])}
         if means:
             keys = list(means)
             scores = validation_scores([means[k][columns[0]] for k in keys], [means[k][columns[1]] for k in keys])

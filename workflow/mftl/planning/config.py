@@ -262,7 +262,7 @@ def _check_mace_options(config: dict, own: set[str]) -> None:
     }
     for where, flags in sections.items():
         for key, value in flags.items():
-            problem = None if where in stages and key in own else option_problem(key, value)
+            problem = None if where.removeprefix("training.") in stages and key in own else option_problem(key, value)
             if problem:
                 raise ConfigError(f"config key '{where}.{key}': {problem}")
     for name, flags in strategies.items():  # the flag that makes the strategy what it is stays on
@@ -270,7 +270,9 @@ def _check_mace_options(config: dict, own: set[str]) -> None:
             if isinstance(default, bool) and key in flags and flags[key] is not True:
                 raise ConfigError(f"config key 'training.strategies.{name}.{key}': the {name} strategy needs it true")
         if name == "freeze" and not int(flags.get("freeze", 1)) >= 1:
-            raise ConfigError("config key 'training.strategies.freeze.freeze': freezes nothing below 1 (mace-torch 0.3.16)")
+            raise ConfigError(
+                "config key 'training.strategies.freeze.freeze': freezes nothing below 1 (mace-torch 0.3.16)"
+            )
 
 
 def _check_file_paths(config: dict) -> None:
