@@ -374,7 +374,14 @@ MISSING_ENERGIES = "energies not determined: allow_undetermined_e0s"
 
 @pytest.mark.parametrize(
     "kind",
-    ["learning_curves", "error_vs_epoch_cap", "negative_transfer", "cost", "delta_vs_single_fidelity", "fidelity_chain"],
+    [
+        "learning_curves",
+        "error_vs_epoch_cap",
+        "negative_transfer",
+        "cost",
+        "delta_vs_single_fidelity",
+        "fidelity_chain",
+    ],
 )
 def test_figures_without_energies_draw_the_forces_and_say_the_energies_are_missing(tmp_path, kind):
     """With allow_undetermined_e0s every energy column is empty: the figure is written, its force panel drawn, its

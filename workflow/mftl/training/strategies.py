@@ -32,7 +32,8 @@ def trainable_parameters(start: Path | None, final: Path, log_text: str) -> int:
     final_params = dict(torch.load(final, map_location="cpu", weights_only=False).named_parameters())
     if start is None:
         return int(sum(p.numel() for p in final_params.values()))
-    start_params = dict(torch.load(start, map_location="cpu", weights_only=False).named_parameters())
+    # the starting model's buffers too: a fine-tuned model may train what its start held fixed (mace's bessel weights)
+    start_params = torch.load(start, map_location="cpu", weights_only=False).state_dict()
     changed = 0
     for name, param in final_params.items():
         before = start_params.get(name)
