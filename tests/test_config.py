@@ -16,7 +16,12 @@ SCHEMA = REPO / "workflow/schemas/config.schema.yaml"
 
 
 #: config files that are overlays on another (snakemake --configfile BASE OVERLAY)
-OVERLAYS = {"demo_full.yaml": "config.yaml", "demo_dftb.yaml": "config.yaml", "paper_extras.yaml": "paper.yaml"}
+OVERLAYS = {
+    "demo_full.yaml": "config.yaml",
+    "demo_dftb.yaml": "config.yaml",
+    "demo_strategies.yaml": "config.yaml",
+    "paper_extras.yaml": "paper.yaml",
+}
 
 
 def test_shipped_configs_are_valid():
