@@ -63,7 +63,7 @@ from mftl.methods import ZEROSHOT
 #: config key under ``targets`` -> curves.csv metric
 TARGET_KEYS = {"energy_meV_atom": "energy_rmse_meV_atom", "forces_meV_A": "forces_rmse_meV_A"}
 SCALED = ("hf_labels_s", "training_s")
-SHARED = ("lf_labels_s", "pretrain_s", "foundation_s", "chain_stages_s")
+SHARED = ("lf_labels_s", "sampling_s", "pretrain_s", "foundation_s", "chain_stages_s")
 DELTA = "delta"
 ZEROSHOT_ENERGY = "not compared: zero-shot energies are relative to per-element energies fitted on the test set"
 COLUMNS = [

@@ -10,7 +10,7 @@ config_id), ``md_step``, ``temperature_K``, ``sample_seed``.
 
 Junk is dropped and counted, never kept silently: a snapshot whose bonds (ASE's covalent radii times
 ``bond_factor``) differ from the start's (``bonding_changed``), with two atoms closer than
-``min_distance`` (``close_contact``), with non-finite labels (``non_finite``), or a step at which the
+``min_distance_A`` (``close_contact``), with non-finite labels (``non_finite``), or a step at which the
 calculator raised (``calculator_error``) ends its trajectory; the snapshots kept before it stay, and the
 next trajectory starts from the next start configuration. A chunk whose failed trajectories exceed
 ``max_failure_fraction`` of its planned ones raises :class:`SamplingError` with the reasons.
@@ -64,7 +64,7 @@ class SamplingSettings:
     seed: int = 0
     chunk_trajectories: int = 20
     max_failure_fraction: float = 0.5
-    min_distance: float = 0.5
+    min_distance_A: float = 0.5
     bond_factor: float = 1.2
 
     @classmethod
@@ -137,7 +137,7 @@ def min_distance(atoms: Atoms) -> float:
 
 def snapshot_problem(atoms: Atoms, start_bonds: set, settings: SamplingSettings) -> str | None:
     """Why a snapshot is junk (one of :data:`REASONS`), or None."""
-    if min_distance(atoms) < settings.min_distance:
+    if min_distance(atoms) < settings.min_distance_A:
         return "close_contact"
     if bonds(atoms, settings.bond_factor) != start_bonds:
         return "bonding_changed"
@@ -252,3 +252,19 @@ def _failure_message(report: SamplingReport, planned: int, settings: SamplingSet
         f"more than pretrain_sampling.max_failure_fraction = {settings.max_failure_fraction} of the {planned} planned; "
         f"first: {report.first_failures[0]}"
     )
+
+
+def combined_report(reports: Sequence[dict]) -> dict[str, Any]:
+    """The sampling reports of every chunk as one: totals, snapshots dropped by reason, first failures."""
+    dropped = Counter()
+    for report in reports:
+        dropped.update(report["dropped"])
+    total = {key: sum(r[key] for r in reports) for key in ("n_snapshots", "trajectories", "failed_trajectories")}
+    return {
+        **total,
+        "md_steps": sum(r["md_steps"] for r in reports),
+        "wall_s": sum(r["wall_s"] for r in reports),
+        "dropped": {reason: dropped[reason] for reason in REASONS},
+        "first_failures": [f for r in reports for f in r["first_failures"]][:10],
+        "chunks": len(reports),
+    }

@@ -25,7 +25,7 @@ from mftl.report.matplotlib_agg import plt
 
 COST_PARTS = (
     ("high-fidelity labels", ["hf_labels_s"]),
-    ("low-fidelity labels", ["lf_labels_s"]),
+    ("low-fidelity labels (sampled by MD, too)", ["lf_labels_s", "sampling_s"]),
     (
         "pre-training, foundation, earlier chain stages (with their labels)",
         ["pretrain_s", "foundation_s", "chain_stages_s"],
@@ -39,6 +39,7 @@ COST_PARTS = (
 COMPONENT_NAMES = {
     "hf_labels_s": "high-fidelity labels",
     "lf_labels_s": "low-fidelity labels",
+    "sampling_s": "low-fidelity sampling",
     "pretrain_s": "pre-training",
     "foundation_s": "foundation model",
     "chain_stages_s": "earlier chain stages",
