@@ -217,6 +217,8 @@ def cost_to_target_table(
     bound = float(spec.get("targets", {}).get("max_extrapolation", DEFAULT_BOUND))
     validation, test = int(spec["split"]["validation"]), int(spec["split"]["test"])
     costs = with_series_keys(costs) if len(costs) else costs
+    if len(costs) and "sampling_s" not in costs:  # a costs.csv from before pretrain_sampling: nothing sampled
+        costs = costs.assign(sampling_s=0.0)
     rows = []
     for metric, target, source in targets(spec, fits):
         for fit in (f for f in fits if f.metric == metric):
