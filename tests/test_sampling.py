@@ -213,3 +213,25 @@ def test_the_sampled_size_counts_in_the_pre_training_pool_and_sampling_needs_a_l
     config["datasets"]["tiny"].update(pretrain_sizes=[40], low_fidelity="ref", high_fidelity="gfn1")
     with pytest.raises(ConfigError, match=r"'datasets.tiny.pretrain_sampling': the low fidelity 'ref' has no labeller"):
         check_config(copy.deepcopy(config), SCHEMA)
+
+
+def test_mftl_init_offers_sampling_twenty_times_the_largest_training_size_with_its_md_time(tmp_path):
+    """The starter's commented pretrain_sampling, uncommented with its pretrain_sizes, is a valid campaign; the
+    time it names is the MD's estimate (2.4 ms a GFN1 step of these 6-7 atom molecules, measured)."""
+    import yaml
+
+    from mftl.planning.config import SCHEMA, check_config
+    from mftl.planning.runtime_estimate import sampling_seconds
+    from mftl.planning.starter_config import build_starter, render
+
+    starter = build_starter(user_file(tmp_path / "my.extxyz"), preset="quick")
+    text = render(starter, "mftl init my.extxyz")
+    [line] = [s for s in text.splitlines() if s.startswith("    # pretrain_sampling: ")]
+    config = yaml.safe_load(text)
+    ds = config["datasets"]["my"]
+    ds["pretrain_sampling"] = yaml.safe_load(line.removeprefix("    # pretrain_sampling: "))
+    assert ds["pretrain_sampling"]["size"] == 20 * max(ds["train_sizes"])
+    ds["pretrain_sizes"] = [ds["pretrain_sampling"]["size"]]
+    checked = check_config(config, SCHEMA)["datasets"]["my"]
+    seconds = sampling_seconds(checked["pretrain_sampling"], starter.atoms_per_config)
+    assert f"configurations take about {seconds:.0f} CPU s of MD" in text
