@@ -13,6 +13,7 @@ Layout under ``results/<dataset>/``:
 
 * ``splits/<part>.extxyz``, ``splits/split.json`` -- the seeded split;
 * ``labels/<part>.<fidelity>.extxyz`` (and ``.report.json``), ``labels/chunks/<fidelity>/<part>.<i>.extxyz``,
+  ``labels/sampled/<fidelity>.<i>.extxyz`` (trajectories of ``pretrain_sampling``),
   ``labels/atoms.<fidelity>.json``, ``labels/prior.<fidelity>.json`` -- labels and E0 priors;
 * ``pretrain/<pretrain tag>/``, ``models/<method>/<tag>/``, ``chain_<name>/<stage tag>/`` -- training runs
   (``training.json``, ``model.model``, ``train.extxyz``);
@@ -96,6 +97,12 @@ def labelled(dataset="{dataset}", part="{part}", fidelity="{fidelity}", results=
 def label_chunk(dataset="{dataset}", fidelity="{fidelity}", part="{part}", chunk="{chunk}", suffix="extxyz") -> str:
     """One labelling chunk's frames (``extxyz``) or report (``report.json``)."""
     return f"{dataset_dir(dataset)}/labels/chunks/{fidelity}/{part}.{chunk}.{suffix}"
+
+
+def sample_chunk(dataset="{dataset}", fidelity="{fidelity}", chunk="{chunk}", suffix="extxyz") -> str:
+    """One chunk of trajectories sampled by the low fidelity (rule ``sample``): its frames (``extxyz``) or
+    report (``report.json``); the chunks join the pre-training pool."""
+    return f"{dataset_dir(dataset)}/labels/sampled/{fidelity}.{chunk}.{suffix}"
 
 
 def comparison_sample(dataset="{dataset}", role="{role}") -> str:

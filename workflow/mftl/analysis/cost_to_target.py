@@ -63,7 +63,7 @@ from mftl.methods import ZEROSHOT
 #: config key under ``targets`` -> curves.csv metric
 TARGET_KEYS = {"energy_meV_atom": "energy_rmse_meV_atom", "forces_meV_A": "forces_rmse_meV_A"}
 SCALED = ("hf_labels_s", "training_s")
-SHARED = ("lf_labels_s", "pretrain_s", "foundation_s", "chain_stages_s")
+SHARED = ("lf_labels_s", "sampling_s", "pretrain_s", "foundation_s", "chain_stages_s")
 DELTA = "delta"
 ZEROSHOT_ENERGY = "not compared: zero-shot energies are relative to per-element energies fitted on the test set"
 COLUMNS = [
@@ -217,6 +217,8 @@ def cost_to_target_table(
     bound = float(spec.get("targets", {}).get("max_extrapolation", DEFAULT_BOUND))
     validation, test = int(spec["split"]["validation"]), int(spec["split"]["test"])
     costs = with_series_keys(costs) if len(costs) else costs
+    if len(costs) and "sampling_s" not in costs:  # a costs.csv from before pretrain_sampling: nothing sampled
+        costs = costs.assign(sampling_s=0.0)
     rows = []
     for metric, target, source in targets(spec, fits):
         for fit in (f for f in fits if f.metric == metric):

@@ -8,7 +8,10 @@ high-fidelity label read from the source costs what the config says
 as the demo's PySCF labels do, or a per-configuration estimate with its
 source); without either it is unknown, shown as NaN and named in the
 ``unknown`` column, never invented. A label computed by the workflow costs its
-labelling chunk's wall time divided evenly among the chunk's configurations.
+labelling chunk's wall time divided evenly among the chunk's configurations; a
+configuration sampled by the low fidelity (``pretrain_sampling``) costs its sampling
+chunk's wall time divided evenly among the chunk's snapshots (``sampling_s``: the
+MD that made and labelled it, dropped trajectories included).
 
 Attribution. A point is charged everything it depended on: the labels of the
 configurations it trained and validated on (high and low fidelity, the test set's
@@ -34,6 +37,7 @@ from pathlib import Path
 import pandas as pd
 
 from mftl import paths
+from mftl.data.sampling import SAMPLED_ID_OFFSET
 from mftl.data.structures import read_structures
 from mftl.methods import FOUNDATION_FINETUNINGS, PRETRAINED_FINETUNINGS, PRETRAINED_METHODS, ZEROSHOT
 from mftl.planning.campaign import Campaign
@@ -42,6 +46,7 @@ from mftl.training import chains
 COMPONENTS = [
     "hf_labels_s",
     "lf_labels_s",
+    "sampling_s",
     "pretrain_s",
     "foundation_s",
     "chain_stages_s",
@@ -70,6 +75,7 @@ class CostBook:
         self.results = Path(results)
         self._ids = cache(self._ids_uncached)
         self._label_costs = cache(self._label_costs_uncached)
+        self._sample_costs = cache(self._sample_costs_uncached)
 
     # ---- files -------------------------------------------------------------------
 
@@ -119,6 +125,16 @@ class CostBook:
             return costs
         return None
 
+    def _sample_costs_uncached(self, dataset: str) -> dict[int, float]:
+        """config_id -> seconds of each configuration the low fidelity sampled (rule sample)."""
+        costs: dict[int, float] = {}
+        for chunk, path in enumerate(self.campaign.sample_chunks(dataset)):
+            ids = self.ids(self.planned(path))
+            lf = self.config["datasets"][dataset]["low_fidelity"]
+            seconds = job_seconds(self.bench(dataset, "sample", lf, str(chunk)))
+            costs.update(dict.fromkeys(ids, seconds / len(ids)))
+        return costs
+
     def labels(self, dataset: str, fidelity: str, ids: Iterable[int]) -> float:
         """Seconds of the ``fidelity`` labels of ``ids``; NaN if unknown."""
         costs = self._label_costs(dataset, fidelity)
@@ -139,13 +155,21 @@ class CostBook:
             ids |= set(self.ids(paths.labelled(dataset, "validation", fidelity, results=self.results)))
         return self.labels(dataset, fidelity, ids)
 
-    def pretraining(self, dataset: str, size: int, seed: int) -> tuple[float, float]:
-        """(low-fidelity labels, job) seconds of one pre-training run."""
+    def pretraining(self, dataset: str, size: int, seed: int) -> tuple[float, float, float]:
+        """(low-fidelity labels, sampling, job) seconds of one pre-training run: its configurations drawn from
+        the source were labelled, those sampled by the low fidelity (ids from SAMPLED_ID_OFFSET) sampled."""
         tag = paths.pretrain_tag(size, seed)
         run = self.planned(self.campaign.pretraining_run(dataset, size, seed)).parent
         lf = self.config["datasets"][dataset]["low_fidelity"]
+        ids = set(self.ids(run / "train.extxyz"))
+        sampled = {i for i in ids if i >= SAMPLED_ID_OFFSET}
+        sample_costs = self._sample_costs(dataset) if sampled else {}
+        missing = sorted(sampled - set(sample_costs))
+        if missing:
+            raise ValueError(f"datasets.{dataset}: no sampling cost for configurations {missing[:5]}")
         return (
-            self.run_labels(dataset, run, lf, with_validation=False),
+            self.labels(dataset, lf, ids - sampled),
+            float(sum(sample_costs[i] for i in sampled)),
             job_seconds(self.bench(dataset, "pretrain", tag)),
         )
 
@@ -226,7 +250,9 @@ def point_costs(book: CostBook, row: Mapping) -> dict:
         out["hf_labels_s"] = book.run_labels(dataset, run_dir, hf)
 
     if method in PRETRAINED_METHODS:
-        out["lf_labels_s"], out["pretrain_s"] = book.pretraining(dataset, int(row["pretrain_size"]), seed)
+        out["lf_labels_s"], out["sampling_s"], out["pretrain_s"] = book.pretraining(
+            dataset, int(row["pretrain_size"]), seed
+        )
     elif method in FOUNDATION_FINETUNINGS:
         out["foundation_s"] = foundation_cost(book, _foundation(row))
     elif chains.is_chain_method(method):
@@ -236,7 +262,9 @@ def point_costs(book: CostBook, row: Mapping) -> dict:
         if chains.starts_from_scratch(first):
             later = list(enumerate(stages))  # the scratch model is an earlier stage, with its labels
         else:
-            out["lf_labels_s"], out["pretrain_s"] = book.pretraining(first["dataset"], first["size"], seed)
+            out["lf_labels_s"], out["sampling_s"], out["pretrain_s"] = book.pretraining(
+                first["dataset"], first["size"], seed
+            )
             later = list(enumerate(stages))[1:]
         for k, stage in later:
             folder, bench, _ = chains.stage_run(cfg, dataset, name, k, seed)
@@ -262,7 +290,7 @@ def costs_table(curves: pd.DataFrame, config: Mapping, results: str | Path = "re
         info = pd.read_json(record, typ="series")
         rows.append({**{k: row[k] for k in KEYS}, **parts, "device": info["device"], **{k: row[k] for k in ERRORS}})
     table = pd.DataFrame(rows, columns=[*KEYS, *COMPONENTS, "device", *ERRORS])
-    table["labels_s"] = table["hf_labels_s"] + table["lf_labels_s"]
+    table["labels_s"] = table["hf_labels_s"] + table["lf_labels_s"] + table["sampling_s"]  # sampling labels too
     table["compute_s"] = table[["pretrain_s", "foundation_s", "chain_stages_s", "training_s", "evaluation_s"]].sum(
         axis=1, skipna=False
     )

@@ -1,6 +1,6 @@
 """``mftl`` subcommands of the data and planning steps: ``demo-data``, ``check-config``, ``check-yaml``, ``init``,
 ``fetch``,
-``convert``, ``split``, ``label``, ``comparison-sample``, ``atom-energies``, ``e0-prior`` and ``collect``.
+``convert``, ``split``, ``label``, ``sample``, ``comparison-sample``, ``atom-energies``, ``e0-prior`` and ``collect``.
 
 Each reads its arguments and writes files; the computing lives in :mod:`mftl.data` and :mod:`mftl.planning`.
 """
@@ -194,5 +194,31 @@ def cmd_collect(args: argparse.Namespace) -> None:
         args.reports,
         args.max_failure_fraction,
     )
+    if args.sample_reports:
+        from mftl.data.sampling import combined_report
+
+        report["sampling"] = combined_report([json.loads(Path(p).read_text()) for p in args.sample_reports])
     write_structures(args.out, frames)
     write_json(args.report, report)
+
+
+def cmd_sample(args: argparse.Namespace) -> None:
+    from mftl.data.labellers import check_elements, make_calculator
+    from mftl.data.sampling import SamplingSettings, check_id_space, sample_chunk
+    from mftl.data.structures import read_structures, write_structures
+    from mftl.paths import PARTS
+
+    split = json.loads(Path(args.split_ids).read_text())
+    check_id_space([i for part in PARTS for i in split[part]])  # every configuration the campaign uses
+    starts = read_structures(args.starts)  # the training pool: never test or validation
+    options = json.loads(args.options)
+    check_elements(args.labeller, starts, options)
+    settings = SamplingSettings.from_config(json.loads(args.settings))
+    frames, report = sample_chunk(
+        starts, args.fidelity, settings, args.chunk, lambda: make_calculator(args.labeller, options, args.threads)
+    )
+    for failure in report.first_failures:
+        print(f"dropped: {failure}", file=sys.stderr)
+    write_structures(args.out, frames)
+    write_json(args.report, report.as_dict())
+    print(json.dumps(report.as_dict()))

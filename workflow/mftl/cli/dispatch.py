@@ -110,6 +110,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=data.cmd_label)
 
     p = sub.add_parser(
+        "sample",
+        help="one chunk of the pre-training pool sampled by Langevin MD with the low fidelity (pretrain_sampling)",
+    )
+    p.add_argument("--starts", required=True, help="start configurations: the split's training pool")
+    p.add_argument("--split-ids", required=True, help="the split's split.json (sampled ids must not collide)")
+    p.add_argument("--fidelity", required=True)
+    p.add_argument("--labeller", required=True)
+    p.add_argument("--options", default="{}", help="labeller options as JSON")
+    p.add_argument("--settings", required=True, help="the dataset's pretrain_sampling as JSON")
+    p.add_argument("--chunk", type=int, default=0)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--out", required=True)
+    p.add_argument("--report", required=True)
+    p.set_defaults(func=data.cmd_sample)
+
+    p = sub.add_parser(
         "comparison-sample",
         help="a seeded sample of the split's configurations with both fidelities' labels (zero-shot, fig. 2)",
     )
@@ -151,6 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--forces-key", help="read forces from this array key instead of '<fidelity>_forces'")
     p.add_argument("--reports", nargs="*", default=[], help="labelling reports of the chunks")
     p.add_argument("--max-failure-fraction", type=float, default=0.0)
+    p.add_argument("--sample-reports", nargs="*", default=[], help="reports of sampled chunks (rule sample)")
     p.add_argument("--out", required=True)
     p.add_argument("--report", required=True)
     p.set_defaults(func=data.cmd_collect)

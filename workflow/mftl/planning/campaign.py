@@ -27,6 +27,7 @@ from collections.abc import Mapping
 from typing import NamedTuple
 
 from mftl import paths
+from mftl.data.sampling import SamplingSettings
 from mftl.methods import (
     FOUNDATION_FINETUNINGS,
     PRETRAINED_FINETUNINGS,
@@ -35,6 +36,7 @@ from mftl.methods import (
     ZEROSHOT,
     strategy,
 )
+from mftl.planning.config import pretrain_pool_size
 from mftl.planning.figure_catalogue import (
     CHOOSING_FIGURES,
     available_figures,
@@ -96,6 +98,16 @@ class Campaign:
         """Labelling jobs of a part (``labelling.chunk_size`` configurations each)."""
         return math.ceil(self.part_size(dataset, part) / self.config["labelling"]["chunk_size"])
 
+    def sampling(self, dataset: str) -> SamplingSettings | None:
+        """The dataset's ``pretrain_sampling`` (defaults filled by the schema), or None."""
+        spec = self.datasets[dataset].get("pretrain_sampling")
+        return SamplingSettings.from_config(spec) if spec else None
+
+    def sample_chunks(self, dataset: str, suffix: str = "extxyz") -> list[str]:
+        """The sampled chunks (rule sample) of the dataset's pre-training pool, none without sampling."""
+        settings, lf = self.sampling(dataset), self.datasets[dataset]["low_fidelity"]
+        return [paths.sample_chunk(dataset, lf, c, suffix) for c in range(settings.chunks if settings else 0)]
+
     def downloaded_files(self, name: str) -> list[str]:
         return [paths.download_file(name, item["name"]) for item in self.config["downloads"][name]["files"]]
 
@@ -113,7 +125,7 @@ class Campaign:
         ds = self.datasets[dataset]
         return (
             fidelity == ds["high_fidelity"]
-            and ds["split"]["pretrain_pool"] > 0
+            and pretrain_pool_size(ds) > 0
             and self.atom_energies_file(dataset, fidelity) is not None
             and self.atom_energies_file(dataset, ds["low_fidelity"]) is not None
         )
@@ -616,6 +628,11 @@ class Campaign:
                     paths.benchmark(dataset, "label", fidelity, f"{part}.{i}")
                     for i in range(self.n_chunks(dataset, part))
                 }
+        if self.pretrains(dataset):
+            lf = self.datasets[dataset]["low_fidelity"]
+            benchmarks |= {
+                paths.benchmark(dataset, "sample", lf, str(c)) for c in range(len(self.sample_chunks(dataset)))
+            }
         return {"runs": sorted(runs), "benchmarks": sorted(benchmarks)}
 
     # ---- the files a campaign ends with ----------------------------------------------------------

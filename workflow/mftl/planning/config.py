@@ -127,11 +127,16 @@ def check_config(config: dict, schema_path: str | Path) -> dict:
         for key in ("pretrain_sizes", "epoch_caps"):
             if needs_pretraining and not ds[key]:
                 raise ConfigError(f"config key '{where}.{key}': needed by method(s) {sorted(needs_pretraining)}")
-        too_big = [n for n in ds["pretrain_sizes"] if n > ds["split"]["pretrain_pool"]]
+        _check_sampling(ds, where)
+        pool = pretrain_pool_size(ds)
+        too_big = [n for n in ds["pretrain_sizes"] if n > pool]
         if too_big:
+            sampled = (
+                f" + pretrain_sampling.size ({ds['pretrain_sampling']['size']})" if "pretrain_sampling" in ds else ""
+            )
             raise ConfigError(
-                f"config key '{where}.pretrain_sizes': {too_big} larger than "
-                f"split.pretrain_pool ({ds['split']['pretrain_pool']})"
+                f"config key '{where}.pretrain_sizes': {too_big} larger than the pre-training pool, "
+                f"split.pretrain_pool ({ds['split']['pretrain_pool']}){sampled}"
             )
         split = ds["split"]
         parts = split["test"] + split["validation"] + max(ds["train_sizes"]) + split["pretrain_pool"]
@@ -205,6 +210,21 @@ def _check_method_seeds(ds: dict, where: str) -> None:
         extra = sorted(set(seeds) - set(ds["seeds"]))
         if extra:
             raise ConfigError(f"{key}: seed(s) {extra} not among the dataset's seeds {ds['seeds']}")
+
+
+def pretrain_pool_size(ds: dict) -> int:
+    """Configurations of a dataset's pre-training pool: drawn from the source (``split.pretrain_pool``) plus
+    those sampled by the low fidelity (``pretrain_sampling.size``)."""
+    return ds["split"]["pretrain_pool"] + ds.get("pretrain_sampling", {}).get("size", 0)
+
+
+def _check_sampling(ds: dict, where: str) -> None:
+    """``pretrain_sampling`` runs MD with the low fidelity's labeller: a low fidelity read from keys has none."""
+    if "pretrain_sampling" in ds and "labeller" not in ds["fidelities"][ds["low_fidelity"]]:
+        raise ConfigError(
+            f"config key '{where}.pretrain_sampling': the low fidelity '{ds['low_fidelity']}' has no labeller "
+            "(its labels are read from keys): sampling runs MD with the low fidelity's labeller (tblite, dftbplus)"
+        )
 
 
 def _check_labeller_options(key: str, spec: dict) -> None:

@@ -21,6 +21,9 @@ TRAINING_FIXED_S = 15.0
 EVALUATION_S = 7.0
 #: seconds of one GFN1-xTB (tblite) calculation per atom, small molecules
 GFN1_S_PER_ATOM = 1.5e-3
+#: seconds of one Langevin MD step of GFN1-xTB (tblite) per atom, small molecules: 2.4 ms a step of CH3OH and
+#: H3CNH2 (6-7 atoms) on one core (2026-12-06, tests/test_sampling.py's campaign; the SCF starts from the last step)
+GFN1_MD_STEP_S_PER_ATOM = 3.7e-4
 #: epochs a run trains until early stopping ends it, by stage: the medians of the demo's converged runs
 #: (2026-12-06, sizes 15-60: scratch and Delta 160-320 epochs, fine-tuning 40-300; docs/performance.md, 7)
 EPOCHS_TO_PLATEAU = {"scratch": 180, "finetune": 90}
@@ -29,6 +32,13 @@ EPOCHS_TO_PLATEAU = {"scratch": 180, "finetune": 90}
 def _training_s(size: int, validation: int, atoms: float, epochs: int) -> float:
     per_epoch = atoms * (size * TRAIN_S_PER_ATOM_EPOCH + validation * VALID_S_PER_ATOM)
     return TRAINING_FIXED_S + epochs * per_epoch
+
+
+def sampling_seconds(sampling: Mapping, atoms_per_config: float) -> float:
+    """CPU seconds of a ``pretrain_sampling`` (defaults filled): its trajectories' MD steps with GFN1-xTB."""
+    trajectories = -(-sampling["size"] // sampling["snapshots_per_trajectory"])
+    steps = sampling["equilibration_steps"] + sampling["snapshots_per_trajectory"] * sampling["interval_steps"]
+    return trajectories * steps * atoms_per_config * GFN1_MD_STEP_S_PER_ATOM
 
 
 def campaign_seconds(dataset: Mapping, atoms_per_config: float) -> dict[str, float]:
@@ -43,6 +53,8 @@ def campaign_seconds(dataset: Mapping, atoms_per_config: float) -> dict[str, flo
     pretrained = bool({"mftl", "mftl_auto"} & methods)
     labelled = split["pretrain_pool"] + (split["test"] + validation + max(sizes) if "delta" in methods else 0)
     parts = {"labelling": labelled * atoms_per_config * GFN1_S_PER_ATOM if pretrained or "delta" in methods else 0.0}
+    if pretrained and "pretrain_sampling" in dataset:
+        parts["sampling"] = sampling_seconds(dataset["pretrain_sampling"], atoms_per_config)
     pre = 0.0
     if pretrained:
         # the pre-training holds out mace's 10% validation fraction of its pool

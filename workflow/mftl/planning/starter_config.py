@@ -21,7 +21,7 @@ import yaml
 
 from mftl.data.datasets import load_source
 from mftl.planning.config import SCHEMA, ConfigError, check_config, dataset_name_limit
-from mftl.planning.runtime_estimate import campaign_seconds, wall_minutes
+from mftl.planning.runtime_estimate import campaign_seconds, sampling_seconds, wall_minutes
 
 #: keys ASE's extxyz reader turns into calculator results (not kept in ``info``/``arrays``)
 ASE_CALCULATOR_KEYS = ("energy", "free_energy", "forces", "stress", "virial", "dipole", "charges", "magmom")
@@ -384,6 +384,7 @@ def render(starter: Starter, command: str) -> str:
         f"    train_sizes: {_flow(ds['train_sizes'])}   # nested subsets of the training pool "
         f"({starter.n_labelled - ds['split']['test'] - ds['split']['validation']} configurations)",
         f"    pretrain_sizes: {_flow(ds['pretrain_sizes'])}",
+        *sampling_lines(ds, starter.atoms_per_config),
         f"    epoch_caps: {_flow(ds['epoch_caps'])}   # pre-training epochs; several caps: add method mftl_auto",
         f"    seeds: {_flow(ds['seeds'])}",
         "    # more: mftl_auto, foundation, foundation_multihead, foundation_zeroshot, chain (config/README.md)",
@@ -402,6 +403,26 @@ def render(starter: Starter, command: str) -> str:
     lines += [f"  {stage}: {_flow(flags)}" for stage, flags in config["training"].items()]
     lines += ["", *runtime_lines(checked_dataset(config, name), starter.atoms_per_config)]
     return "\n".join(lines) + "\n"
+
+
+#: a sampled pre-training pool this many times the largest training size (the paper pre-trains on 10-30 times)
+SAMPLING_FACTOR = 20
+
+
+def sampling_lines(ds: dict, atoms_per_config: float) -> list[str]:
+    """A commented ``pretrain_sampling`` of :data:`SAMPLING_FACTOR` times the largest training size, with the
+    CPU time of its MD (:func:`mftl.planning.runtime_estimate.sampling_seconds`)."""
+    size = SAMPLING_FACTOR * max(ds["train_sizes"])
+    spec = {"size": size, "temperature_K": 500}
+    defaults = {"equilibration_steps": 50, "interval_steps": 10, "snapshots_per_trajectory": 10}
+    seconds = sampling_seconds({**spec, **defaults}, atoms_per_config)
+    took = f"{seconds / 60:.0f} CPU min" if seconds >= 60 else f"{seconds:.0f} CPU s"
+    return [
+        "    # a larger pre-training pool, sampled by GFN1-xTB MD from the training pool (never test or validation):",
+        f"    # {size} configurations take about {took} of MD; then set pretrain_sizes: [{size}] (the",
+        "    # pre-training grows with it) and split.pretrain_pool may be 0 (config/README.md, pretrain_sampling)",
+        f"    # pretrain_sampling: {_flow(spec)}",
+    ]
 
 
 def checked_dataset(config: dict, name: str) -> dict:

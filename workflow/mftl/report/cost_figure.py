@@ -25,7 +25,7 @@ from mftl.report.matplotlib_agg import plt
 
 COST_PARTS = (
     ("high-fidelity labels", ["hf_labels_s"]),
-    ("low-fidelity labels", ["lf_labels_s"]),
+    ("low-fidelity labels (sampled by MD, too)", ["lf_labels_s", "sampling_s"]),
     (
         "pre-training, foundation, earlier chain stages (with their labels)",
         ["pretrain_s", "foundation_s", "chain_stages_s"],
@@ -39,6 +39,7 @@ COST_PARTS = (
 COMPONENT_NAMES = {
     "hf_labels_s": "high-fidelity labels",
     "lf_labels_s": "low-fidelity labels",
+    "sampling_s": "low-fidelity sampling",
     "pretrain_s": "pre-training",
     "foundation_s": "foundation model",
     "chain_stages_s": "earlier chain stages",
@@ -166,6 +167,8 @@ def cost(costs: pd.DataFrame, title: str = "") -> plt.Figure:
     named per series below the figure and in the files' metadata (:func:`save`)."""
     if costs.empty:
         raise FigureSkipped("costs.csv has no rows")
+    if "sampling_s" not in costs:  # a costs.csv from before pretrain_sampling: nothing sampled
+        costs = costs.assign(sampling_s=0.0)
     table = with_series_keys(costs).assign(series=lambda t: t.apply(series_label, axis=1))
     fig, axes = plt.subplots(1, 3, figsize=(14, 4.2), constrained_layout=True)
     known = table[list(COMPONENT_NAMES)].sum(axis=1, skipna=True)

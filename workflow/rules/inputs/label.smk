@@ -36,14 +36,25 @@ def labelled_chunks(wildcards):
     chunks = range(campaign.n_chunks(wildcards.dataset, wildcards.part))
     chunk = functools.partial(paths.label_chunk, wildcards.dataset, wildcards.fidelity, wildcards.part)
     return {
-        "frames": [chunk(i) for i in chunks],
+        "frames": [chunk(i) for i in chunks] + sampled_chunks(wildcards),
         "reports": [chunk(i, suffix="report.json") for i in chunks],
+        "sample_reports": sampled_chunks(wildcards, "report.json"),
     }
+
+
+def sampled_chunks(wildcards, suffix="extxyz"):
+    """The low fidelity's sampled chunks (rule sample) that join its pre-training pool, if the dataset samples."""
+    if wildcards.part != "pretrain_pool" or wildcards.fidelity != low_fidelity(wildcards):
+        return []
+    return campaign.sample_chunks(wildcards.dataset, suffix)
 
 
 def collect_args(wildcards):
     spec = fidelity_config(wildcards)
     args = f"--max-failure-fraction {config['labelling']['max_failure_fraction']}"
+    sampled = sampled_chunks(wildcards, "report.json")
+    if sampled:
+        args += " --sample-reports " + " ".join(shlex.quote(report) for report in sampled)
     if "energy_key" in spec:
         args += (
             f" {quoted_option('--energy-key', spec['energy_key'])}"
