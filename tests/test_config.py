@@ -20,6 +20,7 @@ OVERLAYS = {
     "demo_full.yaml": "config.yaml",
     "demo_dftb.yaml": "config.yaml",
     "demo_strategies.yaml": "config.yaml",
+    "demo_sampled.yaml": "config.yaml",
     "paper_extras.yaml": "paper.yaml",
 }
 
