@@ -46,7 +46,7 @@ rule convert:
 
 rule split:
     input:
-        dataset_source,
+        unpack(split_inputs),
     output:
         test=paths.split_file(part="test"),
         validation=paths.split_file(part="validation"),
@@ -62,4 +62,4 @@ rule split:
         mftl=MFTL,
         args=split_args,
     shell:
-        "{params.mftl} split --source {input:q} {params.args} --out-dir $(dirname {output.ids:q}) > {log:q} 2>&1"
+        "{params.mftl} split --source {input.source:q} {params.args} --out-dir $(dirname {output.ids:q}) > {log:q} 2>&1"

@@ -37,7 +37,7 @@ from pathlib import Path
 import pandas as pd
 
 from mftl import paths
-from mftl.data.sampling import SAMPLED_ID_OFFSET
+from mftl.data.sampling import GEOMETRY_ID_OFFSET, SAMPLED_ID_OFFSET
 from mftl.data.structures import read_structures
 from mftl.methods import FOUNDATION_FINETUNINGS, PRETRAINED_FINETUNINGS, PRETRAINED_METHODS, ZEROSHOT
 from mftl.planning.campaign import Campaign
@@ -157,12 +157,13 @@ class CostBook:
 
     def pretraining(self, dataset: str, size: int, seed: int) -> tuple[float, float, float]:
         """(low-fidelity labels, sampling, job) seconds of one pre-training run: its configurations drawn from
-        the source were labelled, those sampled by the low fidelity (ids from SAMPLED_ID_OFFSET) sampled."""
+        the source or given in ``pretrain_geometries`` (ids from GEOMETRY_ID_OFFSET) were labelled, those sampled
+        by the low fidelity (ids from SAMPLED_ID_OFFSET) sampled."""
         tag = paths.pretrain_tag(size, seed)
         run = self.planned(self.campaign.pretraining_run(dataset, size, seed)).parent
         lf = self.config["datasets"][dataset]["low_fidelity"]
         ids = set(self.ids(run / "train.extxyz"))
-        sampled = {i for i in ids if i >= SAMPLED_ID_OFFSET}
+        sampled = {i for i in ids if SAMPLED_ID_OFFSET <= i < GEOMETRY_ID_OFFSET}
         sample_costs = self._sample_costs(dataset) if sampled else {}
         missing = sorted(sampled - set(sample_costs))
         if missing:

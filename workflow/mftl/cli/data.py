@@ -127,6 +127,10 @@ def cmd_split(args: argparse.Namespace) -> None:
         {**sizes, "pretrain_pool": args.pretrain_pool},
         args.seed,
     )
+    if args.pretrain_geometries:
+        from mftl.data.splits import add_given_geometries
+
+        add_given_geometries(parts, record, args.pretrain_geometries)
     out = Path(args.out_dir)
     for part, frames in parts.items():
         write_structures(out / f"{part}.extxyz", frames)

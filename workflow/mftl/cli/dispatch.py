@@ -92,6 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--validation", type=int, required=True)
     p.add_argument("--train-pool", type=int, required=True, help="size of the training pool (largest train size)")
     p.add_argument("--pretrain-pool", type=int, required=True)
+    p.add_argument("--pretrain-geometries", help="a file of geometries that join the pre-training pool (unlabelled)")
     p.add_argument("--select", help='JSON {"key": K, "include"|"exclude": [values]}: configurations to keep')
     p.add_argument("--seed", type=int, required=True)
     p.add_argument("--out-dir", required=True)

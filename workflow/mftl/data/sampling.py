@@ -42,6 +42,8 @@ from mftl.data.structures import set_labels
 
 #: sampled frames' config_ids start here; a source configuration's id must be below it
 SAMPLED_ID_OFFSET = 1_000_000_000
+#: configurations of a dataset's ``pretrain_geometries`` file are numbered from here (above every sampled id)
+GEOMETRY_ID_OFFSET = 2_000_000_000
 
 REASONS = ("bonding_changed", "close_contact", "non_finite", "calculator_error")
 

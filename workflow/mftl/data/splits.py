@@ -166,3 +166,30 @@ def comparison_frames(
         f"({len(high_by_id)} high, {len(low_by_id)} low) drawn with seed {seed}"
     )
     return [high_by_id[i] for i in ids], [low_by_id[i] for i in ids], note
+
+
+def given_geometries(path: str | Path) -> list[Atoms]:
+    """The configurations of a ``pretrain_geometries`` file, geometry only (species, positions, cell, pbc: any
+    labels it carries are dropped, the low fidelity labels them), numbered from
+    :data:`~mftl.data.sampling.GEOMETRY_ID_OFFSET` in file order (``config_id``) with ``given_frame``, their
+    frame in the file."""
+    from ase import Atoms
+
+    from mftl.data.sampling import GEOMETRY_ID_OFFSET
+    from mftl.data.structures import read_structures
+
+    frames = []
+    for i, atoms in enumerate(read_structures(path)):
+        bare = Atoms(atoms.numbers, positions=atoms.positions, cell=atoms.cell, pbc=atoms.pbc)
+        bare.info.update(config_id=GEOMETRY_ID_OFFSET + i, given_frame=i)
+        frames.append(bare)
+    return frames
+
+
+def add_given_geometries(parts: dict[str, list[Atoms]], record: dict, path: str | Path) -> None:
+    """Append the configurations of ``path`` (:func:`given_geometries`) to the split's pre-training pool,
+    after its drawn part, and record the file and their ids in the split's record."""
+    frames = given_geometries(path)
+    parts["pretrain_pool"] = [*parts["pretrain_pool"], *frames]
+    record["pretrain_geometries"] = str(path)
+    record["pretrain_pool"] = [*record["pretrain_pool"], *(int(a.info["config_id"]) for a in frames)]

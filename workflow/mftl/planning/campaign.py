@@ -36,7 +36,7 @@ from mftl.methods import (
     ZEROSHOT,
     strategy,
 )
-from mftl.planning.config import pretrain_pool_size
+from mftl.planning.config import given_geometries_count, pretrain_pool_size
 from mftl.planning.figure_catalogue import (
     CHOOSING_FIGURES,
     available_figures,
@@ -92,6 +92,8 @@ class Campaign:
         ds = self.datasets[dataset]
         if part == "train_pool":
             return max(ds["train_sizes"])
+        if part == "pretrain_pool":  # drawn from the source, then the pretrain_geometries file
+            return ds["split"][part] + given_geometries_count(ds)
         return ds["split"][part]
 
     def n_chunks(self, dataset: str, part: str) -> int:

@@ -128,12 +128,15 @@ def check_config(config: dict, schema_path: str | Path) -> dict:
             if needs_pretraining and not ds[key]:
                 raise ConfigError(f"config key '{where}.{key}': needed by method(s) {sorted(needs_pretraining)}")
         _check_sampling(ds, where)
+        _check_given_geometries(ds, where)
         pool = pretrain_pool_size(ds)
         too_big = [n for n in ds["pretrain_sizes"] if n > pool]
         if too_big:
             sampled = (
                 f" + pretrain_sampling.size ({ds['pretrain_sampling']['size']})" if "pretrain_sampling" in ds else ""
             )
+            if "pretrain_geometries" in ds:
+                sampled += f" + pretrain_geometries ({given_geometries_count(ds)})"
             raise ConfigError(
                 f"config key '{where}.pretrain_sizes': {too_big} larger than the pre-training pool, "
                 f"split.pretrain_pool ({ds['split']['pretrain_pool']}){sampled}"
@@ -214,8 +217,41 @@ def _check_method_seeds(ds: dict, where: str) -> None:
 
 def pretrain_pool_size(ds: dict) -> int:
     """Configurations of a dataset's pre-training pool: drawn from the source (``split.pretrain_pool``) plus
-    those sampled by the low fidelity (``pretrain_sampling.size``)."""
-    return ds["split"]["pretrain_pool"] + ds.get("pretrain_sampling", {}).get("size", 0)
+    those sampled by the low fidelity (``pretrain_sampling.size``) and those given in ``pretrain_geometries``."""
+    return ds["split"]["pretrain_pool"] + ds.get("pretrain_sampling", {}).get("size", 0) + given_geometries_count(ds)
+
+
+def given_geometries_count(ds: dict) -> int:
+    """Configurations of a dataset's ``pretrain_geometries`` file (0 without one), counted from the cached index
+    of the file (:mod:`mftl.planning.source_index`); :func:`_check_given_geometries` refuses a bad file first."""
+    from mftl.planning.source_index import source_index
+
+    return len(source_index(ds["pretrain_geometries"]).ids) if "pretrain_geometries" in ds else 0
+
+
+def _check_given_geometries(ds: dict, where: str) -> None:
+    """A ``pretrain_geometries`` file exists, is extxyz, holds configurations, none of no atoms; the low fidelity
+    has a labeller to label them."""
+    if "pretrain_geometries" not in ds:
+        return
+    from mftl.planning.source_index import SourceFormatError, source_index
+
+    path, key = ds["pretrain_geometries"], f"config key '{where}.pretrain_geometries'"
+    if "labeller" not in ds["fidelities"][ds["low_fidelity"]]:
+        raise ConfigError(
+            f"{key}: the low fidelity '{ds['low_fidelity']}' has no labeller to label the geometries of {path}"
+        )
+    if not Path(path).is_file():
+        raise ConfigError(f"{key}: {path} {'is not a file' if Path(path).exists() else 'does not exist'}")
+    try:
+        index = source_index(path)
+    except (SourceFormatError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{key}: {err}") from None
+    if not index.ids:
+        raise ConfigError(f"{key}: {path} contains no structures")
+    empty = [i for i, composition in enumerate(index.compositions) if not composition]
+    if empty:
+        raise ConfigError(f"{key}: {path} has configuration(s) of no atoms: frame(s) {empty[:5]} (counted from 0)")
 
 
 def _check_sampling(ds: dict, where: str) -> None:

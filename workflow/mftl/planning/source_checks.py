@@ -97,7 +97,8 @@ def _digest(name: str, ds: dict) -> str:
     for spec in ds["fidelities"].values():  # DFTB+'s elements are the files of its skf_dir
         folder = (spec.get("options") or {}).get("skf_dir") or os.environ.get("DFTB_PREFIX")
         folders.append(file_stamp(folder) if folder and Path(folder).is_dir() else None)
-    inputs = [CHECKS_VERSION, name, ds, file_stamp(ds["source"]), folders]
+    given = file_stamp(ds["pretrain_geometries"]) if "pretrain_geometries" in ds else None
+    inputs = [CHECKS_VERSION, name, ds, file_stamp(ds["source"]), folders, given]
     return hashlib.sha1(json.dumps(inputs, sort_keys=True, default=str).encode()).hexdigest()
 
 
@@ -141,6 +142,7 @@ def check_dataset(name: str, ds: dict) -> list[str]:
     problem = split_problem(parts, symbols, source)
     if problem:
         raise ConfigError(f"config key '{where}.split': {problem}")
+    _check_given_elements(where, ds, {symbols[i] for i in parts["test"]})
     lf = ds["fidelities"][ds["low_fidelity"]]
     only_delta_on_computed_base = set(ds["methods"]) <= {"delta"} and "labeller" in lf
     if "energy_key" in hf and not only_delta_on_computed_base:
@@ -348,6 +350,29 @@ def _check_labellers(where: str, ds: dict, source: str, drawn: dict) -> None:
             raise ConfigError(
                 f"config key '{where}.fidelities.{fidelity}.labeller': labeller '{spec['labeller']}' "
                 f"does not support element(s) {', '.join(sorted(unsupported))} of {source}: {listing}"
+            )
+
+
+def _check_given_elements(where: str, ds: dict, test_symbols: set) -> None:
+    """Every element of the ``pretrain_geometries`` file can be labelled by the low fidelity's labeller and is
+    in the test set (an element the campaign never tests is pre-trained for nothing)."""
+    if "pretrain_geometries" not in ds:
+        return
+    from mftl.data.labellers import supported_elements
+
+    path, key = ds["pretrain_geometries"], f"config key '{where}.pretrain_geometries'"
+    index = source_index(path)
+    lf = ds["fidelities"][ds["low_fidelity"]]
+    for lacking, what in (
+        (supported_elements(lf["labeller"], lf.get("options")), f"the low fidelity's labeller '{lf['labeller']}'"),
+        (element_union(test_symbols), "the test set"),
+    ):
+        frames = {i: sorted(set(s) - lacking) for i, s in enumerate(index.symbols) if set(s) - lacking}
+        if frames:
+            missing = sorted({e for elements in frames.values() for e in elements})
+            raise ConfigError(
+                f"{key}: {path} has element(s) {', '.join(missing)} that {what} lacks, in frame(s) "
+                f"{list(frames)[:EXAMPLES]} (counted from 0)"
             )
 
 

@@ -32,8 +32,11 @@ def conversion_args(wildcards):
     return f"--converter {spec['converter']}{fidelity}"
 
 
-def dataset_source(wildcards):
-    return dataset_config(wildcards)["source"]
+def split_inputs(wildcards):
+    """The source and, where the dataset gives one, its pretrain_geometries file (a changed file re-splits)."""
+    ds = dataset_config(wildcards)
+    given = {"geometries": ds["pretrain_geometries"]} if "pretrain_geometries" in ds else {}
+    return {"source": ds["source"], **given}
 
 
 def split_args(wildcards):
@@ -54,4 +57,6 @@ def split_args(wildcards):
         ]
     if "select" in ds:
         args.append(quoted_option("--select", json.dumps(ds["select"])))
+    if "pretrain_geometries" in ds:
+        args.append(quoted_option("--pretrain-geometries", ds["pretrain_geometries"]))
     return " ".join(args)
