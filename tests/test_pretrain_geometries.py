@@ -129,3 +129,38 @@ def test_a_dry_run_plans_label_jobs_for_the_larger_pool_and_refuses_elements_the
     assert result.returncode != 0
     assert "datasets.tiny.pretrain_geometries" in result.stdout + result.stderr
     assert "element(s) Si that the test set lacks" in result.stdout + result.stderr
+
+
+def test_sampling_beside_given_geometries_is_not_refused_as_an_id_clash(tiny_source, geometries, tmp_path):
+    given, _ = geometries
+    assert _split(tiny_source, given, tmp_path / "split").returncode == 0
+    settings = {"size": 1, "temperature_K": 300, "equilibration_steps": 0, "snapshots_per_trajectory": 1}
+    result = _mftl(
+        *("sample", "--starts", str(tmp_path / "split" / "train_pool.extxyz")),
+        *("--split-ids", str(tmp_path / "split" / "split.json"), "--fidelity", "gfn1", "--labeller", "tblite"),
+        *("--options", json.dumps({"method": "GFN1-xTB"}), "--settings", json.dumps(settings)),
+        *("--out", str(tmp_path / "sampled.extxyz"), "--report", str(tmp_path / "report.json")),
+    )
+    assert result.returncode == 0, result.stderr
+    assert [int(a.info["config_id"]) for a in read_structures(tmp_path / "sampled.extxyz")] == [SAMPLED_ID_OFFSET]
+
+
+def test_a_source_id_in_the_reserved_range_is_refused_when_geometries_join(geometries):
+    from mftl.data.sampling import SamplingError
+    from mftl.data.splits import add_given_geometries
+
+    given, _ = geometries
+    record = {"test": [1], "validation": [2], "train_pool": [3], "pretrain_pool": [GEOMETRY_ID_OFFSET]}
+    with pytest.raises(SamplingError, match=str(GEOMETRY_ID_OFFSET)):
+        add_given_geometries({"pretrain_pool": []}, record, given)
+
+
+def test_the_runtime_estimate_labels_the_given_geometries(tiny_source, geometries, tmp_path, monkeypatch):
+    from mftl.planning.runtime_estimate import GFN1_S_PER_ATOM, campaign_seconds
+
+    monkeypatch.chdir(tmp_path)
+    given, _ = geometries
+    ds = check_config(_config(tiny_source, given), SCHEMA)["datasets"]["tiny"]
+    without = {k: v for k, v in ds.items() if k != "pretrain_geometries"}
+    extra = campaign_seconds(ds, 6.0)["labelling"] - campaign_seconds(without, 6.0)["labelling"]
+    assert extra == pytest.approx(3 * 6.0 * GFN1_S_PER_ATOM)

@@ -209,11 +209,11 @@ def cmd_collect(args: argparse.Namespace) -> None:
 def cmd_sample(args: argparse.Namespace) -> None:
     from mftl.data.labellers import check_elements, make_calculator
     from mftl.data.sampling import SamplingSettings, check_id_space, sample_chunk
+    from mftl.data.splits import source_ids
     from mftl.data.structures import read_structures, write_structures
-    from mftl.paths import PARTS
 
     split = json.loads(Path(args.split_ids).read_text())
-    check_id_space([i for part in PARTS for i in split[part]])  # every configuration the campaign uses
+    check_id_space(source_ids(split))  # every source configuration the campaign uses
     starts = read_structures(args.starts)  # the training pool: never test or validation
     options = json.loads(args.options)
     check_elements(args.labeller, starts, options)

@@ -189,7 +189,19 @@ def given_geometries(path: str | Path) -> list[Atoms]:
 def add_given_geometries(parts: dict[str, list[Atoms]], record: dict, path: str | Path) -> None:
     """Append the configurations of ``path`` (:func:`given_geometries`) to the split's pre-training pool,
     after its drawn part, and record the file and their ids in the split's record."""
+    from mftl.data.sampling import check_id_space
+
+    check_id_space(source_ids(record))  # the given and sampled ids lie above the source's
     frames = given_geometries(path)
     parts["pretrain_pool"] = [*parts["pretrain_pool"], *frames]
-    record["pretrain_geometries"] = str(path)
-    record["pretrain_pool"] = [*record["pretrain_pool"], *(int(a.info["config_id"]) for a in frames)]
+    given = [int(a.info["config_id"]) for a in frames]
+    record.update(pretrain_geometries=str(path), given_ids=given, pretrain_pool=[*record["pretrain_pool"], *given])
+
+
+def source_ids(record: dict) -> list[int]:
+    """The ids of a split's record (``split.json``) drawn from its source: those of its parts but the
+    ``pretrain_geometries`` file's."""
+    from mftl.paths import PARTS
+
+    given = set(record.get("given_ids", []))
+    return [i for part in PARTS for i in record[part] if i not in given]

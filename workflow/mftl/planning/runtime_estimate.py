@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from mftl.planning.config import given_geometries_count
+
 #: seconds of training per atom and epoch (forward, forces, backward, optimiser step), one CPU thread
 TRAIN_S_PER_ATOM_EPOCH = 8.0e-4
 #: seconds of one validation pass per atom (one batch)
@@ -51,7 +53,11 @@ def campaign_seconds(dataset: Mapping, atoms_per_config: float) -> dict[str, flo
     validation = split["validation"]
     sizes = dataset["train_sizes"]
     pretrained = bool({"mftl", "mftl_auto"} & methods)
-    labelled = split["pretrain_pool"] + (split["test"] + validation + max(sizes) if "delta" in methods else 0)
+    labelled = (
+        split["pretrain_pool"]
+        + given_geometries_count(dataset)
+        + (split["test"] + validation + max(sizes) if "delta" in methods else 0)
+    )
     parts = {"labelling": labelled * atoms_per_config * GFN1_S_PER_ATOM if pretrained or "delta" in methods else 0.0}
     if pretrained and "pretrain_sampling" in dataset:
         parts["sampling"] = sampling_seconds(dataset["pretrain_sampling"], atoms_per_config)
