@@ -164,3 +164,18 @@ def test_the_runtime_estimate_labels_the_given_geometries(tiny_source, geometrie
     without = {k: v for k, v in ds.items() if k != "pretrain_geometries"}
     extra = campaign_seconds(ds, 6.0)["labelling"] - campaign_seconds(without, 6.0)["labelling"]
     assert extra == pytest.approx(3 * 6.0 * GFN1_S_PER_ATOM)
+
+
+def test_planning_refuses_an_element_the_low_fidelity_labeller_cannot_do(tiny_source, tmp_path, monkeypatch):
+    from ase import Atoms
+
+    from mftl.planning.source_checks import check_dataset
+
+    monkeypatch.chdir(tmp_path)
+    given = tmp_path / "given.extxyz"
+    write_structures(given, [molecule("CH3OH"), Atoms("UH", positions=[[0, 0, 0], [0, 0, 2.0]])])
+    ds = check_config(_config(tiny_source, given), SCHEMA)["datasets"]["tiny"]
+    with pytest.raises(
+        ConfigError, match=r"tiny\.pretrain_geometries'.*element\(s\) U that the low fidelity's labeller"
+    ):
+        check_dataset("tiny", ds)
