@@ -16,6 +16,7 @@ from ase.build import molecule
 from conftest import env_with_venv, run_snakemake, tiny_config
 from mftl.data.sampling import GEOMETRY_ID_OFFSET, SAMPLED_ID_OFFSET
 from mftl.data.structures import read_structures, set_labels, write_structures
+from mftl.paths import split_ids
 from mftl.planning.config import SCHEMA, ConfigError, check_config
 
 
@@ -122,6 +123,11 @@ def test_a_dry_run_plans_label_jobs_for_the_larger_pool_and_refuses_elements_the
     assert result.returncode == 0, result.stdout + result.stderr
     chunks = set(re.findall(r"labels/chunks/gfn1/pretrain_pool\.(\d+)\.extxyz", result.stdout))
     assert chunks == {"0", "1", "2", "3"}, result.stdout
+    # the split job itself, run by Snakemake: the file's 25 configurations after the 40 drawn
+    result = run_snakemake(["--configfile", str(tmp_path / "config.yaml"), "--cores", "1", split_ids("tiny")], tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    record = json.loads((tmp_path / split_ids("tiny")).read_text())
+    assert record["pretrain_pool"][40:] == [GEOMETRY_ID_OFFSET + i for i in range(25)]
     write_structures(given, [molecule("SiH4")])
     config["datasets"]["tiny"]["pretrain_sizes"] = [40]
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
