@@ -185,3 +185,24 @@ def test_planning_refuses_an_element_the_low_fidelity_labeller_cannot_do(tiny_so
         ConfigError, match=r"tiny\.pretrain_geometries'.*element\(s\) U that the low fidelity's labeller"
     ):
         check_dataset("tiny", ds)
+
+
+def test_planning_refuses_a_given_geometry_that_is_a_test_configuration(tiny_source, tmp_path, monkeypatch):
+    from mftl.planning.source_checks import check_dataset
+
+    monkeypatch.chdir(tmp_path)
+    test_id = _test_ids(tiny_source, tmp_path)[0]
+    copy = next(a for a in read_structures(tiny_source) if int(a.info["config_id"]) == test_id)
+    given = tmp_path / "given.extxyz"
+    write_structures(given, [molecule("CH3OH"), copy])
+    ds = check_config(_config(tiny_source, given), SCHEMA)["datasets"]["tiny"]
+    with pytest.raises(ConfigError, match=rf"pretrain_geometries'.*frame 1 = config_id {test_id} \(test\)"):
+        check_dataset("tiny", ds)
+
+
+def _test_ids(source, tmp_path):
+    """The test set's ids as the split job draws them from the tiny source."""
+    empty = tmp_path / "empty_pool.extxyz"
+    write_structures(empty, [molecule("CH4")])
+    assert _split(source, empty, tmp_path / "drawn").returncode == 0
+    return json.loads((tmp_path / "drawn" / "split.json").read_text())["test"]

@@ -20,6 +20,8 @@ refused, naming the config key, the file and example configuration ids, when
   file under several ids and its copies fall on different sides of the split (test,
   validation, training: the training and pre-training pools): a model would be tested
   or validated on a geometry it trained on. Copies on one side are a warning;
+* a ``pretrain_geometries`` file holds an element the low fidelity's labeller cannot do or the
+  test set lacks, or the geometry of a test or validation configuration;
 * a training set's E0 fit has no prior (no ``e0s``, no labeller) and its
   compositions do not determine the reference energies of test or validation
   configurations (unless ``allow_undetermined_e0s``); the training job checks
@@ -143,6 +145,7 @@ def check_dataset(name: str, ds: dict) -> list[str]:
     if problem:
         raise ConfigError(f"config key '{where}.split': {problem}")
     _check_given_elements(where, ds, {symbols[i] for i in parts["test"]})
+    _check_given_copies(where, ds, index, rows, parts)
     lf = ds["fidelities"][ds["low_fidelity"]]
     only_delta_on_computed_base = set(ds["methods"]) <= {"delta"} and "labeller" in lf
     if "energy_key" in hf and not only_delta_on_computed_base:
@@ -374,6 +377,26 @@ def _check_given_elements(where: str, ds: dict, test_symbols: set) -> None:
                 f"{key}: {path} has element(s) {', '.join(missing)} that {what} lacks, in frame(s) "
                 f"{list(frames)[:EXAMPLES]} (counted from 0)"
             )
+
+
+def _check_given_copies(where: str, ds: dict, index, rows: list[int], parts: dict) -> None:
+    """No configuration of the ``pretrain_geometries`` file is a test or validation configuration's geometry
+    (:func:`mftl.planning.source_index.geometry_key`): a model would be tested or validated on a geometry it
+    pre-trained on."""
+    if "pretrain_geometries" not in ds:
+        return
+    held_out = {i: part for part in ("test", "validation") for i in parts[part]}
+    held = {index.geometries[r]: index.ids[r] for r in rows if index.ids[r] in held_out}
+    path = ds["pretrain_geometries"]
+    copies = [(f, held[g]) for f, g in enumerate(source_index(path).geometries) if g in held]
+    if copies:
+        listing = ", ".join(f"frame {f} = config_id {i} ({held_out[i]})" for f, i in copies[:EXAMPLES])
+        raise ConfigError(
+            f"config key '{where}.pretrain_geometries': {path} holds the geometry of test or validation "
+            f"configuration(s) of {ds['source']} (species in the same order, positions equal to 1e-6 A): {listing}"
+            f"{f', ... ({len(copies)} in all)' if len(copies) > EXAMPLES else ''} (frames counted from 0); a model "
+            "would be tested or validated on a geometry it pre-trained on: remove them from the file"
+        )
 
 
 def _check_training_sets(where: str, ds: dict, parts: dict, symbols: dict, source: str) -> None:
