@@ -228,3 +228,18 @@ def test_unknown_costs_are_plotted_as_known_parts_and_named(results, tmp_path):
     markers = [line for line in known.axes[0].get_lines() if line.get_marker() == "o" and len(line.get_xdata())]
     assert sorted(line.get_markerfacecolor() == "white" for line in markers) == [False, False, True]
     assert known.description == "cost unknown: foundation (ext): foundation model"
+
+
+def test_a_given_geometry_of_the_pretraining_pool_costs_its_low_fidelity_label_not_sampling(results):
+    """A ``pretrain_geometries`` configuration (ids from GEOMETRY_ID_OFFSET) was labelled like the drawn pool,
+    not sampled: its cost is its labelling chunk's share."""
+    from mftl.data.sampling import GEOMETRY_ID_OFFSET
+
+    given = GEOMETRY_ID_OFFSET + 3
+    r = results / "d"
+    write_structures(r / "splits" / "pretrain_pool.extxyz", _frames([6, 7, 8, given]))
+    _run(r / "pretrain/p3_s0", [6, 7, given])
+    table = costs_table(pd.DataFrame([_row("mftl", 1, 3)]), CONFIG, results)
+    # configs 6, 7 in chunk pretrain_pool.0 (4 s / 2 each), the given one in chunk .1 with 8 (6 s / 2)
+    assert table.iloc[0].lf_labels_s == pytest.approx(4 / 2 + 4 / 2 + 6 / 2)
+    assert table.iloc[0].sampling_s == 0
