@@ -218,11 +218,16 @@ def tiny_source(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_campaign(tiny_source, tmp_path_factory) -> Path:
     """A real run of the whole Snakefile on the tiny dataset (about a minute on 2 cores)."""
-    workdir = tmp_path_factory.mktemp("campaign")
-    config = workdir / "config.yaml"
-    config.write_text(yaml.safe_dump(full_tiny_config(tiny_source)))
     what = "the tiny campaign (fixture tiny_campaign, tests/conftest.py)"
-    result = run_snakemake(["--configfile", str(config), "--cores", "2"], workdir, what=what)
+    return run_campaign(full_tiny_config(tiny_source), tmp_path_factory.mktemp("campaign"), what)
+
+
+def run_campaign(config: dict, workdir: Path, what: str) -> Path:
+    """Run the whole Snakefile on ``config`` in ``workdir`` (2 cores); the test fails with Snakemake's error and
+    the tails of the jobs' logs when the workflow does."""
+    path = workdir / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    result = run_snakemake(["--configfile", str(path), "--cores", "2"], workdir, what=what)
     if result.returncode != 0:
         logs = "\n".join(p.read_text()[-3000:] for p in (workdir / "results").rglob("*.log"))
         pytest.fail(f"workflow failed:\n{result.stderr[-5000:]}\n{logs[-8000:]}")

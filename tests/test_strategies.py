@@ -13,10 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import yaml
 from ase import Atoms
 
-from conftest import REPO, _tiny_dataset, run_snakemake, tiny_config
+from conftest import REPO, _tiny_dataset, run_campaign, run_snakemake, tiny_config
 from mftl.data.structures import read_structures
 from mftl.methods import STRATEGY_METHODS
 from mftl.training.checkpoints import checkpoints_by_epoch
@@ -53,14 +52,8 @@ def strategy_config(source: Path) -> dict:
 
 @pytest.fixture(scope="module")
 def strategy_campaign(tiny_source, tmp_path_factory) -> Path:
-    workdir = tmp_path_factory.mktemp("strategies")
-    config = workdir / "config.yaml"
-    config.write_text(yaml.safe_dump(strategy_config(tiny_source)))
-    result = run_snakemake(["--configfile", str(config), "--cores", "2"], workdir)
-    if result.returncode != 0:
-        logs = "\n".join(p.read_text()[-3000:] for p in (workdir / "results").rglob("*.log"))
-        pytest.fail(f"workflow failed:\n{result.stderr[-5000:]}\n{logs[-8000:]}")
-    return workdir
+    what = "the strategies campaign (fixture strategy_campaign, tests/test_strategies.py)"
+    return run_campaign(strategy_config(tiny_source), tmp_path_factory.mktemp("strategies"), what)
 
 
 def _run(campaign: Path, method: str) -> Path:
