@@ -211,6 +211,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.set_defaults(func=evaluation.cmd_evaluate)
 
+    p = sub.add_parser(
+        "stability", help="does a trained model run: MD from test molecules, short-range repulsion, forgetting"
+    )
+    p.add_argument("--model-dir", required=True, help="the run folder (model.model, training.json, train.extxyz)")
+    p.add_argument("--test", required=True, help="the test configurations (MD starts, repulsion scans)")
+    p.add_argument("--settings", default="{}", help="JSON: the dataset's stability mapping (defaults fill the rest)")
+    p.add_argument("--metadata", default="{}", help="JSON merged into the record (method, sizes, seed)")
+    p.add_argument("--start-data", help="labels of the starting model's own data (forgetting); none: skipped")
+    p.add_argument("--start-fidelity", help="the fidelity of --start-data's labels")
+    p.add_argument(
+        "--low-labeller", help="the low fidelity's labeller: the repulsion scans' reference, a Delta model's base"
+    )
+    p.add_argument("--low-options", default="{}", help="JSON: the low labeller's options")
+    p.add_argument("--delta", action="store_true", help="a Delta model: it runs on top of --low-labeller")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=evaluation.cmd_stability)
+
     p = sub.add_parser("zeroshot", help="test-set errors of a foundation model as it is (no training)")
     p.add_argument("--model", required=True, help="the foundation model file")
     p.add_argument("--test", required=True)

@@ -1,5 +1,5 @@
 """``mftl`` subcommands of the evaluation step and the learning curves: ``evaluate``, ``zeroshot``,
-``select-cap``, ``curves`` and ``campaign-curves``. The computing lives in :mod:`mftl.evaluation` and
+``select-cap``, ``curves``, ``campaign-curves`` and ``stability``. The computing lives in :mod:`mftl.evaluation` and
 :mod:`mftl.analysis.curves`.
 """
 
@@ -48,6 +48,33 @@ def cmd_zeroshot(args: argparse.Namespace) -> None:
         predictions_out=Path(args.predictions),
     )
     write_json(args.out, {**json.loads(args.metadata), **result})
+
+
+def cmd_stability(args: argparse.Namespace) -> None:
+    import torch
+
+    from mftl.evaluation.stability_job import stability
+    from mftl.evaluation.stability_settings import StabilitySettings
+
+    torch.set_num_threads(args.threads)
+    low = None
+    if args.low_labeller:
+        from mftl.data.labellers import make_calculator
+
+        low = make_calculator(args.low_labeller, json.loads(args.low_options), threads=args.threads)
+    record = stability(
+        Path(args.model_dir),
+        Path(args.test),
+        StabilitySettings.from_config(json.loads(args.settings)),
+        args.device,
+        start_data=args.start_data,
+        start_fidelity=args.start_fidelity,
+        low=low,
+        delta=args.delta,
+    )
+    md = record["md"]
+    print(f"MD: {md.get('n_stable')} of {md.get('n_runs')} runs stable" if "runs" in md else f"MD: {md['skipped']}")
+    write_json(args.out, {**json.loads(args.metadata), **record})
 
 
 def cmd_select_cap(args: argparse.Namespace) -> None:

@@ -25,6 +25,7 @@ class StabilitySettings:
     nve_steps: int = 200
     check_interval_steps: int = 10
     starts_per_molecule: int = 2
+    max_starts: int = 24
     seed: int = 0
     min_distance_A: float = 0.5
     bond_factor: float = 1.2
