@@ -297,7 +297,7 @@ rule advice:
     input:
         unpack(decision_statistics),
         tables=[paths.table(name=name) for name in paths.DECISION_TABLES],
-        stability=stability_table,
+        stability=advice_stability,
     output:
         report(
             paths.dataset_file(name="advice.txt"),

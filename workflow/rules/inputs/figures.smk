@@ -206,6 +206,6 @@ def stability_tables(dataset):
     return [paths.table(dataset, "stability")] if campaign.stability_runs(dataset) else []
 
 
-def stability_table(wildcards):
+def advice_stability(wildcards):
     """The advice reads tables/stability.csv from the dataset's folder where the dataset checks stability."""
     return stability_tables(wildcards.dataset)
