@@ -176,6 +176,8 @@ def test_every_planned_shell_command_passes_hostile_config_strings_intact(tiny_s
     assert costs_config["datasets"]["conv"]["fidelities"]["pbe"]["description"] == HOSTILE
     assert costs_config["foundations"]["analog"]["file"] == str(foundation_file)
     assert all(json.loads(e.metadata)["dataset"] in config["datasets"] for e in called("evaluate"))
+    checks = called("stability")  # --settings and --metadata as JSON, each intact
+    assert checks and all(json.loads(c.settings)["enabled"] and json.loads(c.metadata)["seed"] == 0 for c in checks)
 
 
 @pytest.mark.slow

@@ -11,6 +11,7 @@ install the packages) fails them.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import signal
@@ -27,6 +28,8 @@ import yaml
 from conftest import BIN, REPO, env_with_venv, full_tiny_config, run_snakemake, tiny_config
 from mftl.data.reference_energies import e0s_from_json, reference_energy
 from mftl.data.structures import labels, read_structures
+from mftl.planning.campaign import Campaign
+from mftl.planning.config import check_config
 from slurm.cluster import ClusterUnavailable, SlurmCluster
 
 PROFILE = REPO / "profiles" / "slurm"
@@ -102,14 +105,30 @@ def test_the_cluster_tests_are_opt_in_and_change_nothing_without_it(tmp_path):
 def test_profile_groups_each_model_with_its_evaluations_only(tiny_source, tmp_path):
     """A dry run of every method through the profile: each group job is one training and the evaluations of
     its model; pre-training, chain stages and labelling stay single jobs, and so do the scratch run that
-    trains the foundation analog and the foundation fine-tunes that start from it."""
+    trains the foundation analog and the foundation fine-tunes that start from it. The stability checks
+    (CPU jobs) join no training's group: up to eight of one dataset share a group job of their own."""
     config = tmp_path / "config.yaml"
-    config.write_text(yaml.safe_dump(full_tiny_config(tiny_source)))
+    spec = full_tiny_config(tiny_source)
+    spec["datasets"]["tiny"]["stability"] = {"sizes": "all"}  # 2 sizes x 13 models: more than one group of 8
+    config.write_text(yaml.safe_dump(spec))
     result = run_snakemake(["--profile", str(PROFILE), "--configfile", str(config), "-n"], tmp_path, timeout=300)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     single, groups = printed_jobs(result.stdout)
+    checks = [members for name, members in groups if name.startswith("stability_")]
+    assert {name for name, _ in groups if name.startswith("stability_")} == {
+        "stability_tiny",
+        "stability_tiny_foundation",
+    }
+    assert all({rule for rule, _ in members} == {"stability"} and len(members) <= 8 for members in checks), checks
+    checked = [fields["output"] for members in checks for _, fields in members]
+    campaign = Campaign(check_config(spec, REPO / "workflow/schemas/config.schema.yaml"))
+    expected = [path for dataset in spec["datasets"] for path in campaign.stability_results(dataset)]
+    assert len(expected) > 16 and sorted(checked) == sorted(expected), checked
+    assert len(checks) == math.ceil(len(campaign.stability_results("tiny")) / 8) + 1, checks
     runs = set()
     for name, members in groups:
+        if name.startswith("stability_"):
+            continue
         trainings = [fields["output"] for rule, fields in members if rule in GPU_RULES]
         assert len(trainings) == 1, (name, members)
         run = re.fullmatch(r"results/(\w+)/models/(\w+)/(\w+)/training\.json", trainings[0])
@@ -121,6 +140,7 @@ def test_profile_groups_each_model_with_its_evaluations_only(tiny_source, tmp_pa
         runs.add((dataset, method))
     alone = {rule for jobs in single.values() for rule, _ in jobs}
     assert {"pretrain", "chain_stage", "label"} <= alone and not {"evaluate", "evaluate_validation"} & alone, alone
+    assert "stability" not in alone, alone
     assert not alone & (GPU_RULES - {"pretrain", "chain_stage"}), alone
     methods = {method for dataset, method in runs}
     assert {"mftl", "scratch", "delta", "foundation", "foundation_multihead"} <= methods, runs
@@ -158,6 +178,8 @@ def write_config(workdir: Path, source: Path, pretrain_batch_size: int | None = 
         source, **{"train_sizes": [5], "epoch_caps": [2], "seeds": [0], "methods": ["mftl"], **overrides}
     )
     config["labelling"]["chunk_size"] = 40  # the 40-configuration pre-training pool is one label job
+    # no stability checks: this campaign measures the training's group (the dry run above checks the checks' groups)
+    config["datasets"]["tiny"]["stability"] = {"enabled": False}
     if pretrain_batch_size:
         config["training"]["pretrain"]["batch_size"] = pretrain_batch_size
     path = workdir / "config.yaml"

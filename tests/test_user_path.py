@@ -46,6 +46,7 @@ def test_each_rule_runs_the_mftl_subcommand_of_its_name():
         "all_figures": "figure-notes",
         "pretraining_fidelity": "figure",
         "cost_to_target_figure": "figure",
+        "stability_figure": "figure",
     }
 
 

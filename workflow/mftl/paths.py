@@ -19,6 +19,7 @@ Layout under ``results/<dataset>/``:
   (``training.json``, ``model.model``, ``train.extxyz``);
 * ``zeroshot/<foundation>/test.extxyz`` -- a foundation model's predictions on the test set;
 * ``eval/<method>/<tag>.json``, ``valid/<method>/<tag>.json`` -- test and validation errors;
+  ``stability/<method>/<tag>.json`` -- a model's stability checks (MD, repulsion, forgetting);
   ``eval_lf/pretrain/<pretrain cap tag>.json`` -- a pre-trained model at one cap on the low-fidelity test labels;
 * ``logs/...log``, ``benchmarks/...tsv`` -- one per job, named like the job's output;
 * ``curves.csv``, ``valid_curves.csv``, ``summary.csv``, ``costs.csv``, ``tables/``, ``figures/<figure>.{png,pdf}``.
@@ -146,6 +147,12 @@ def training_json(dataset="{dataset}", method="{method}", tag="{tag}") -> str:
 def evaluation(dataset="{dataset}", method="{method}", tag="{tag}", kind="eval", results=RESULTS) -> str:
     """Errors of one model on the test set (``eval``) or the validation set (``valid``)."""
     return f"{dataset_dir(dataset, results)}/{kind}/{method}/{tag}.json"
+
+
+def stability(dataset="{dataset}", method="{method}", tag="{tag}") -> str:
+    """The stability checks of one model (MD, short-range repulsion, forgetting; rule stability); its log and
+    benchmark are ``log(dataset, "stability", method, tag)`` and ``benchmark(...)`` alike."""
+    return f"{dataset_dir(dataset)}/stability/{method}/{tag}.json"
 
 
 def zeroshot_predictions(dataset="{dataset}", foundation="{foundation}") -> str:

@@ -78,3 +78,6 @@ def training_runtime(wildcards, attempt):
 # Snakemake nothing per job when planning, where a function is inspected for every job.
 EVALUATION_MEMORY_MB = 4000
 EVALUATION_RUNTIME_MIN = 60
+# A stability job (MD, repulsion, forgetting of one model, on one core): MD of a few molecules at 1000 steps takes
+# about 15 ms a step, some minutes in all; an hour leaves room for larger molecules and `sizes: all`.
+STABILITY_RUNTIME_MIN = 60

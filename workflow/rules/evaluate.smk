@@ -155,3 +155,29 @@ rule zeroshot:
     shell:
         "{params.mftl} zeroshot --model {params.model:q} --test {input.test:q} {params.args} --threads {threads}"
         " --predictions {output.predictions:q} --out {output.result:q} > {log:q} 2>&1"
+
+
+# The stability checks of one trained model (mftl.evaluation.stability_job): MD from test configurations,
+# short-range repulsion of element pairs, forgetting of the starting model's data. A CPU job (one core);
+# the SLURM profile packs several into one job (group stability).
+rule stability:
+    input:
+        unpack(stability_inputs),
+    output:
+        paths.stability(),
+    log:
+        paths.log("{dataset}", "stability", "{method}", "{tag}"),
+    benchmark:
+        paths.benchmark("{dataset}", "stability", "{method}", "{tag}")
+    conda:
+        "../../envs/training.yaml"
+    threads: 1
+    resources:
+        mem_mb=EVALUATION_MEMORY_MB,
+        runtime=STABILITY_RUNTIME_MIN,
+    params:
+        mftl=MFTL,
+        args=stability_args,
+    shell:
+        "{params.mftl} stability --model-dir $(dirname {input.model:q}) --test {input.test:q} {params.args}"
+        " --threads {threads} --out {output:q} > {log:q} 2>&1"

@@ -290,12 +290,14 @@ rule cost_to_target_figure:
         " --out {output.png:q} {output.pdf:q} > {log:q} 2>&1"
 
 
+# the advice flags a route unstable in MD from tables/stability.csv (where the dataset checks stability);
 # the advice's first line is the low fidelity alone (tables/fidelity_statistics.csv, where the dataset has one),
 # read through learning_curve_fits.csv, which decision_tables writes from it
 rule advice:
     input:
         unpack(decision_statistics),
         tables=[paths.table(name=name) for name in paths.DECISION_TABLES],
+        stability=advice_stability,
     output:
         report(
             paths.dataset_file(name="advice.txt"),
@@ -313,3 +315,50 @@ rule advice:
         folder=advice_folder,
     shell:
         "{params.mftl} advice {params.folder:q} --out {output:q} > {log:q} 2>&1"
+
+
+# ---- stability of the trained models: MD, short-range repulsion, forgetting (rule stability) -------------
+
+
+rule stability_table:
+    input:
+        stability_results,
+    output:
+        report(
+            paths.table(name="stability"),
+            caption="../report/stability.rst",
+            category="Decisions",
+            subcategory="{dataset}",
+        ),
+    log:
+        paths.log("{dataset}", "stability_table"),
+    localrule: True
+    conda:
+        "../../envs/analysis.yaml"
+    params:
+        mftl=MFTL,
+    shell:
+        "{params.mftl} stability-table {input:q} --out {output:q} > {log:q} 2>&1"
+
+
+rule stability_figure:
+    input:
+        paths.table(name="stability"),
+    output:
+        png=report(
+            paths.figure(name="stability", ext="png"),
+            caption="../report/stability.rst",
+            category="Decisions",
+            subcategory="{dataset}",
+        ),
+        pdf=paths.figure(name="stability", ext="pdf"),
+    log:
+        paths.log("{dataset}", "stability_figure"),
+    localrule: True
+    conda:
+        "../../envs/analysis.yaml"
+    params:
+        mftl=MFTL,
+    shell:
+        "{params.mftl} figure --kind stability --table {input:q} --title {wildcards.dataset}"
+        " --out {output.png:q} {output.pdf:q} > {log:q} 2>&1"

@@ -36,6 +36,7 @@ from mftl.methods import (
     ZEROSHOT,
     strategy,
 )
+from mftl.planning import stability_plan
 from mftl.planning.config import given_geometries_count, pretrain_pool_size
 from mftl.planning.figure_catalogue import (
     CHOOSING_FIGURES,
@@ -574,6 +575,34 @@ class Campaign:
             return {role: paths.comparison_sample(dataset, role) for role in ("high", "low")}
         return {role: paths.labelled(dataset, "test", ds[f"{role}_fidelity"]) for role in ("high", "low")}
 
+    # ---- stability checks (mftl.planning.stability_plan) -------------------------------------------
+
+    def stability_runs(self, dataset: str) -> list[Run]:
+        """The trained models a dataset's stability checks cover (``stability.sizes``; none when disabled)."""
+        return stability_plan.stability_runs(self, dataset)
+
+    def stability_results(self, dataset: str) -> list[str]:
+        """The stability records tables/stability.csv is made of, one per checked model."""
+        return [paths.stability(dataset, run.method, run.tag) for run in self.stability_runs(dataset)]
+
+    def stability_settings(self, dataset: str) -> dict:
+        """The dataset's ``stability`` mapping, as the stability job reads it."""
+        return stability_plan.settings(self.datasets[dataset])
+
+    def stability_start_data(self, dataset: str, method: str, tag: str) -> tuple[str, str] | None:
+        """(test labels, fidelity) of the starting model's own data (forgetting), or None."""
+        return stability_plan.start_data(self, dataset, method, tag)
+
+    def stability_base_labeller(self, dataset: str) -> tuple[str, dict] | None:
+        """(labeller, options) of the low fidelity under a Delta model, or None (labels read from keys)."""
+        return stability_plan.base_labeller(self, dataset)
+
+    def stability_targets(self, dataset: str) -> list[str]:
+        """tables/stability.csv and figures/stability.{png,pdf} where the dataset checks any model, else []."""
+        if not self.stability_runs(dataset):
+            return []
+        return [paths.table(dataset, "stability"), *paths.figure_files(dataset, "stability")]
+
     # ---- costs ---------------------------------------------------------------------------------
 
     def costed_labels(self, dataset: str) -> list[tuple[str, str]]:
@@ -640,12 +669,13 @@ class Campaign:
     # ---- the files a campaign ends with ----------------------------------------------------------
 
     def figure_targets(self) -> list[str]:
-        """Every figure the config allows (which depends on methods, epoch caps), summary.csv, costs.csv and the
-        decision tables, figure and advice.txt, per dataset."""
+        """Every figure the config allows (which depends on methods, epoch caps), summary.csv, costs.csv, the
+        decision tables, figure and advice.txt and the stability table and figure (where checked), per dataset."""
         targets = []
         for dataset, spec in self.datasets.items():
             targets += [paths.dataset_file(dataset, "summary.csv"), paths.dataset_file(dataset, "costs.csv")]
             targets += paths.decision_files(dataset)
+            targets += self.stability_targets(dataset)
             for figure in available_figures(spec):
                 targets += paths.figure_files(dataset, figure)
         for dataset in pretraining_fidelity_groups(self.datasets):

@@ -90,3 +90,29 @@ def zeroshot_args(wildcards):
     return (
         f"--fidelity {high_fidelity(wildcards)} --label {wildcards.foundation} --device {config['device']} {metadata}"
     )
+
+
+def stability_inputs(wildcards):
+    """The model's training.json (its folder holds model.model; a fine-tuning's names the model it started from),
+    the high fidelity's test labels and the starting model's own test labels where the campaign has them."""
+    inputs = {"model": training_record(wildcards), "test": high_fidelity_labels(wildcards, "test")}
+    start = campaign.stability_start_data(wildcards.dataset, wildcards.method, wildcards.tag)
+    if start:
+        inputs["start"] = start[0]
+    return inputs
+
+
+def stability_args(wildcards):
+    """--settings (the dataset's stability mapping), --metadata, the start data and its fidelity (forgetting),
+    a Delta model's low-fidelity labeller, --device; each quoted for the shell."""
+    dataset, method, tag = wildcards.dataset, wildcards.method, wildcards.tag
+    settings = json.dumps(campaign.stability_settings(dataset), sort_keys=True)
+    meta = json.dumps(campaign.run_metadata(dataset, method, tag), sort_keys=True)
+    args = [quoted_option("--settings", settings), quoted_option("--metadata", meta)]
+    start = campaign.stability_start_data(dataset, method, tag)
+    if start:
+        args += [quoted_option("--start-data", start[0]), quoted_option("--start-fidelity", start[1])]
+    base = campaign.stability_base_labeller(dataset) if method == "delta" else None
+    if base:
+        args += [quoted_option("--base-labeller", base[0]), quoted_option("--base-options", json.dumps(base[1]))]
+    return " ".join([*args, quoted_option("--device", config["device"])])

@@ -160,10 +160,11 @@ def paper_comparison_args(wildcards):
 
 
 def report_page_inputs(wildcards):
-    """The tables the report's first page shows: summary.csv, costs.csv and advice.txt of every dataset, and
-    its fidelity statistics where it has a fidelity comparison."""
+    """The tables the report's first page shows: summary.csv, costs.csv and advice.txt of every dataset, its
+    fidelity statistics where it has a fidelity comparison and its stability table where it checks stability."""
     names = ("summary.csv", "costs.csv", "curves.csv", "advice.txt")
     tables = [paths.dataset_file(d, name) for d in config["datasets"] for name in names]
+    tables += [path for d in config["datasets"] for path in stability_tables(d)]
     return tables + [paths.table(d, "fidelity_statistics") for d in campaign.compared_datasets()]
 
 
@@ -193,3 +194,18 @@ def decision_statistics_option(wildcards):
 def advice_folder(wildcards, output):
     """results/<dataset>, the folder `mftl advice` reads, from the advice file's path."""
     return os.path.dirname(output[0])
+
+
+def stability_results(wildcards):
+    """The stability records of every model the dataset checks (rule stability)."""
+    return campaign.stability_results(wildcards.dataset)
+
+
+def stability_tables(dataset):
+    """[tables/stability.csv] where ``dataset`` checks any model's stability, else []."""
+    return [paths.table(dataset, "stability")] if campaign.stability_runs(dataset) else []
+
+
+def advice_stability(wildcards):
+    """The advice reads tables/stability.csv from the dataset's folder where the dataset checks stability."""
+    return stability_tables(wildcards.dataset)
