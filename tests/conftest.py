@@ -72,6 +72,8 @@ def _tiny_dataset(
         "train_sizes": train_sizes,
         "seeds": [0],
         "methods": methods,
+        # stability checks (issue 33) as short as they go: they run, they are not measured here
+        "stability": {"steps": 20, "nve_steps": 10, "starts_per_molecule": 1, "repulsion_points": 4},
         **extra,
     }
 

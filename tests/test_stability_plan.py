@@ -126,7 +126,9 @@ def test_disabled_checks_plan_no_job_table_or_figure(tiny_source):
 
 def test_an_absent_key_is_filled_with_the_settings_defaults(tiny_source):
     """The campaign (and the job's --settings) always see a full mapping, equal to StabilitySettings()."""
-    config = _checked(tiny_config(tiny_source))
+    config = tiny_config(tiny_source)
+    del config["datasets"]["tiny"]["stability"]  # the tiny campaign's own short checks
+    config = _checked(config)
     assert StabilitySettings.from_config(config["datasets"]["tiny"]["stability"]) == StabilitySettings()
     assert set(config["datasets"]["tiny"]["stability"]) == {f.name for f in dataclasses.fields(StabilitySettings)}
     defaults = dataclasses.asdict(StabilitySettings())
@@ -176,7 +178,8 @@ def test_dry_run_of_the_demo_plans_a_check_of_each_route_at_n60_and_the_table_an
     assert "results/demo/labels/test.gfn1.extxyz" in mftl["input"]
     assert "--start-data=results/demo/labels/test.gfn1.extxyz --start-fidelity=gfn1" in mftl["shell"]
     delta = checks[paths.stability("demo", "delta", "n60_s0")]
-    assert '--base-labeller=tblite --base-options=\'{"method": "GFN1-xTB"}\'' in delta["shell"]
+    low = '--low-labeller=tblite --low-options=\'{"method": "GFN1-xTB"}\''
+    assert f"{low} --delta" in delta["shell"] and low in mftl["shell"] and "--delta" not in mftl["shell"]
     assert (
         "--start-data" not in delta["shell"]
         and "--start-data" not in checks[paths.stability("demo", "scratch", "n60_s1")]["shell"]

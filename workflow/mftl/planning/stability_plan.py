@@ -67,7 +67,8 @@ def start_data(campaign, dataset: str, method: str, tag: str) -> tuple[str, str]
 
 
 def base_labeller(campaign, dataset: str) -> tuple[str, dict] | None:
-    """(labeller, options) of the low fidelity a Delta model adds its correction to, None when its labels are
-    read from keys (the Delta model's MD and repulsion are then skipped)."""
+    """(labeller, options) of the low fidelity: the reference of every model's repulsion scans and the base a Delta
+    model adds its correction to; None when its labels are read from keys (a Delta model's MD and repulsion are
+    then skipped, the other models' scans have no reference)."""
     spec = campaign.fidelity(dataset, campaign.dataset(dataset)["low_fidelity"])
     return (spec["labeller"], dict(spec.get("options", {}))) if "labeller" in spec else None

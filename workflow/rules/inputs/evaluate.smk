@@ -104,7 +104,7 @@ def stability_inputs(wildcards):
 
 def stability_args(wildcards):
     """--settings (the dataset's stability mapping), --metadata, the start data and its fidelity (forgetting),
-    a Delta model's low-fidelity labeller, --device; each quoted for the shell."""
+    the low fidelity's labeller (--delta for a Delta model), --device; each quoted for the shell."""
     dataset, method, tag = wildcards.dataset, wildcards.method, wildcards.tag
     settings = json.dumps(campaign.stability_settings(dataset), sort_keys=True)
     meta = json.dumps(campaign.run_metadata(dataset, method, tag), sort_keys=True)
@@ -112,7 +112,9 @@ def stability_args(wildcards):
     start = campaign.stability_start_data(dataset, method, tag)
     if start:
         args += [quoted_option("--start-data", start[0]), quoted_option("--start-fidelity", start[1])]
-    base = campaign.stability_base_labeller(dataset) if method == "delta" else None
-    if base:
-        args += [quoted_option("--base-labeller", base[0]), quoted_option("--base-options", json.dumps(base[1]))]
+    low = campaign.stability_base_labeller(dataset)  # the repulsion scans' reference, a Delta model's base
+    if low:
+        args += [quoted_option("--low-labeller", low[0]), quoted_option("--low-options", json.dumps(low[1]))]
+    if method == "delta":
+        args.append("--delta")
     return " ".join([*args, quoted_option("--device", config["device"])])
