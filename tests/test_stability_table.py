@@ -1,0 +1,182 @@
+"""The stability checks of a dataset's models as one table (issue 33): records written here as ``mftl stability``
+writes them (/work/stability_format.md), aggregated per route and training size by ``mftl stability-table``."""
+
+from __future__ import annotations
+
+import json
+import statistics
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mftl.analysis.learning_curve_fits import fits_table
+from mftl.analysis.stability import COLUMNS, stability_table
+from mftl.cli import main as mftl_main
+from mftl.evaluation.stability_settings import StabilitySettings
+from test_decisions import curves
+
+SETTINGS = StabilitySettings(steps=200, timestep_fs=0.5, max_unstable_fraction=0.25)  # 100 fs runs
+START = "results/d/labels/test.lo.extxyz"
+
+
+def md_run(i: int, failure_fs: float | None, drift: float = 0.2) -> dict:
+    """One MD run: stable (``failure_fs`` None, with an NVE drift) or failed by a close contact at ``failure_fs``."""
+    stable = failure_fs is None
+    return {
+        "config_id": i,
+        "molecule": "water",
+        "n_atoms": 3,
+        "seed": i,
+        "stable": stable,
+        "failure": None if stable else "close_contact",
+        "failure_fs": failure_fs,
+        "detail": "" if stable else "O-H at 0.3 A",
+        "nve_drift_meV_atom_ps": drift if stable else None,
+    }
+
+
+def record(meta: dict, failures=(None, None), non_repulsive=(), forgetting=None, settings=SETTINGS, **skipped) -> dict:
+    """A stability record of one model (curves.csv ``meta``): one MD run per entry of ``failures`` (None: stable,
+    else its failure time), the ``non_repulsive`` notes, ``forgetting`` (before, after) force RMSEs or skipped;
+    ``skipped``: check -> reason."""
+    runs = [md_run(i, fs, drift=0.1 * (i + 1)) for i, fs in enumerate(failures)]
+    failed = [r["failure_fs"] for r in runs if not r["stable"]]
+    drifts = [abs(r["nve_drift_meV_atom_ps"]) for r in runs if r["stable"]]
+    md = {
+        "runs": runs,
+        "n_runs": len(runs),
+        "n_stable": len(runs) - len(failed),
+        "stable_fraction": (len(runs) - len(failed)) / len(runs),
+        "run_fs": settings.run_fs,
+        "median_failure_fs": statistics.median(failed) if failed else None,
+        "median_abs_drift_meV_atom_ps": statistics.median(drifts) if drifts else None,
+    }
+    pairs = [
+        {"pair": note.split()[0], "config_id": 0, "molecule": "water", "d_train_min_A": 0.9, "d_scan_min_A": 0.45,
+         "repulsive": False, "first_drop_A": float(note.split()[2])}
+        for note in non_repulsive
+    ]  # fmt: skip
+    lost = {
+        "data": START,
+        "fidelity": "lo",
+        "n_configs": 20,
+        "start_model": "results/d/pretrain/p1000_s0/model.model",
+        "before": {"energy_rmse_meV_atom": None, "forces_rmse_meV_A": forgetting[0]},
+        "after": {"energy_rmse_meV_atom": None, "forces_rmse_meV_A": forgetting[1]},
+    } if forgetting else {"skipped": "no start data (scratch)"}  # fmt: skip
+    checks = {"md": md, "repulsion": {"pairs": pairs, "non_repulsive": list(non_repulsive)}, "forgetting": lost}
+    checks.update({check: {"skipped": reason} for check, reason in skipped.items()})
+    return {**meta, "model": "results/d/models/x/model.model", "settings": settings.as_dict(), **checks, "wall_s": 9.0}
+
+
+def meta(method: str, size: int, seed: int, fidelities: str = "hi", pre=None, cap=None, **extra) -> dict:
+    out = {"dataset": "d", "method": method, "fidelities": fidelities, "train_size": size, "seed": seed, **extra}
+    return out if pre is None else {**out, "pretrain_size": pre, "epoch_cap": cap}
+
+
+def mftl(size: int, seed: int) -> dict:
+    return meta("mftl", size, seed, "lo->hi", 1000, 5)
+
+
+# ---- the table -----------------------------------------------------------------------------------------------
+
+
+def test_runs_failures_drift_pairs_and_forgetting_are_aggregated_over_a_routes_models():
+    records = [
+        record(mftl(300, 0), (None, 40.0), ["C-H below 0.62 A"], (120.0, 180.0)),
+        record(mftl(300, 1), (None, None, 80.0), ["C-H below 0.55 A", "O-H below 0.5 A"], (100.0, 140.0)),
+        record(mftl(300, 2), (None, None), [], (110.0, 130.0)),
+        record(mftl(60, 0), (None,), [], (150.0, 150.0)),
+        record(meta("scratch", 300, 0), (None, None), repulsion="no pairs below the training data's distances"),
+        record(meta("scratch", 300, 1), (None, 10.0)),
+    ]
+    table = stability_table(records)
+    assert list(table.columns) == COLUMNS
+    assert list(zip(table["route"], table["train_size"], strict=True)) == [
+        ("mftl (pre 1000, cap 5)", 60),
+        ("mftl (pre 1000, cap 5)", 300),
+        ("scratch", 300),
+    ]
+    big = table.iloc[1]
+    assert (big["n_models"], big["md_runs"]) == (3, 7)
+    assert big["md_stable_fraction"] == pytest.approx(5 / 7) and big["md_unstable_fraction"] == pytest.approx(2 / 7)
+    assert big["md_median_failure_fs"] == 60.0  # over the two failed runs, 40 and 80 fs
+    assert big["md_run_fs"] == 100.0 and big["md_temperature_K"] == 300.0
+    # each model's median |drift| of its stable runs: 0.1; 0.15; 0.15 -> their median
+    assert big["nve_drift_meV_atom_ps"] == pytest.approx(0.15)
+    assert big["n_models_non_repulsive"] == 2
+    assert big["non_repulsive_pairs"] == "C-H below 0.55..0.62 A (2 of 3 models); O-H below 0.5 A (1 of 3 models)"
+    assert big["forgetting_data"] == START
+    assert big["forgetting_forces_before_meV_A"] == pytest.approx(110.0)
+    assert big["forgetting_forces_after_meV_A"] == pytest.approx(150.0)
+    assert np.isnan(big["forgetting_energy_before_meV_atom"]) and big["skipped"] == ""
+    scratch = table.iloc[2]
+    assert scratch["md_stable_fraction"] == 0.75 and scratch["md_median_failure_fs"] == 10.0
+    assert scratch["n_models_non_repulsive"] == 0 and scratch["non_repulsive_pairs"] == ""
+    assert np.isnan(scratch["forgetting_forces_after_meV_A"]) and scratch["forgetting_data"] == ""
+    assert scratch["skipped"] == (
+        "repulsion: no pairs below the training data's distances; forgetting: no start data (scratch)"
+    )
+
+
+def test_a_route_is_unstable_only_above_the_records_max_unstable_fraction():
+    """max_unstable_fraction 0.25: 1 of 4 runs failed is not unstable, 2 of 4 is; a route without MD runs is not."""
+    at = [record(meta("scratch", 100, s), (None, 5.0 if s == 0 else None)) for s in (0, 1)]
+    above = [record(meta("delta", 100, s, "hi-lo"), (None, 5.0)) for s in (0, 1)]
+    no_md = [record(meta("scratch", 200, 0), md="delta's low fidelity has no labeller")]
+    table = stability_table(at + above + no_md).set_index(["route", "train_size"])
+    assert table.loc[("scratch", 100), "md_unstable_fraction"] == 0.25
+    assert not table.loc[("scratch", 100), "unstable_in_md"]
+    assert table.loc[("delta", 100), "unstable_in_md"] and table.loc[("delta", 100), "max_unstable_fraction"] == 0.25
+    assert table.loc[("scratch", 200), "md_runs"] == 0 and not table.loc[("scratch", 200), "unstable_in_md"]
+    assert (
+        table.loc[("scratch", 200), "skipped"]
+        == "md: delta's low fidelity has no labeller; forgetting: no start data (scratch)"
+    )
+    looser = StabilitySettings(max_unstable_fraction=0.6)
+    looser = stability_table([record(meta("delta", 100, 0, "hi-lo"), (None, 5.0), settings=looser)])
+    assert looser["md_unstable_fraction"].iloc[0] == 0.5 and not looser["unstable_in_md"].iloc[0]
+
+
+def test_route_labels_are_the_ones_learning_curve_fits_gives_the_same_curves_rows():
+    """curves.csv rows of every kind of series (mftl_auto over its caps, a foundation, a chain, scratch, delta);
+    records with their metadata get the routes learning_curve_fits.csv gives them."""
+    table = curves(sizes=(10, 30), seeds=(0, 1), routes=("scratch", "mftl", "delta"))
+    extra = []
+    for size in (10, 30):
+        for seed in (0, 1):
+            extra.append(meta("mftl_auto", size, seed, "lo->hi", 1000, [2, 5][seed]))
+            extra.append(meta("foundation", size, seed, "mace_mp->hi", foundation="mace_mp"))
+            extra.append(meta("chain_triple", size, seed, "lo->mid->hi", 500, 3))
+    for row in extra:
+        row.update(energy_rmse_meV_atom=10.0 / row["train_size"], forces_rmse_meV_A=30.0 / row["train_size"])
+    table = pd.concat([table, pd.DataFrame(extra)], ignore_index=True)
+    fits = fits_table(table)
+    records = [record({k: v for k, v in row.items() if pd.notna(v)}) for row in table.to_dict("records")]
+    stable = stability_table(records)
+    assert set(stable["route"]) == set(fits["route"])
+    for method, route in zip(fits["method"], fits["route"], strict=True):
+        assert set(stable.loc[stable["method"] == method, "route"]) == {route}
+    assert "mftl_auto (pre 1000)" in set(stable["route"]) and "foundation (mace_mp)" in set(stable["route"])
+    assert stable.loc[stable["method"] == "foundation", "foundation"].eq("mace_mp").all()
+
+
+def test_the_command_writes_the_table_and_names_a_record_without_a_check(tmp_path, capsys):
+    files = []
+    for seed, failures in enumerate([(None, None), (3.0, 4.0)]):
+        files.append(tmp_path / f"n300_s{seed}.json")
+        files[-1].write_text(json.dumps(record(meta("scratch", 300, seed), failures)))
+    out = tmp_path / "tables/stability.csv"
+    assert mftl_main(["stability-table", *map(str, files), "--out", str(out)]) == 0
+    assert "stability-table: 2 models, 1 route-size rows" in capsys.readouterr().out
+    written = pd.read_csv(out)
+    assert list(written.columns) == COLUMNS and written["md_runs"].iloc[0] == 4 and written["unstable_in_md"].iloc[0]
+    broken = record(meta("scratch", 300, 2))
+    del broken["repulsion"]
+    files[0].write_text(json.dumps(broken))
+    assert mftl_main(["stability-table", *map(str, files), "--out", str(out)]) == 1
+    assert f"{files[0]}: stability record without repulsion" in capsys.readouterr().err
+
+
+# ---- the figure ----------------------------------------------------------------------------------------------
