@@ -1,5 +1,6 @@
 """The stability checks of a dataset's models as one table (issue 33): records written here as ``mftl stability``
-writes them (/work/stability_format.md), aggregated per route and training size by ``mftl stability-table``."""
+writes them (/work/stability_format.md), aggregated per route and training size by ``mftl stability-table``, and read by the advice
+from real decision tables."""
 
 from __future__ import annotations
 
@@ -10,11 +11,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from mftl.analysis.cost_to_target import cost_to_target_table
 from mftl.analysis.learning_curve_fits import fits_table
+from mftl.analysis.series import series_label
 from mftl.analysis.stability import COLUMNS, stability_table
 from mftl.cli import main as mftl_main
 from mftl.evaluation.stability_settings import StabilitySettings
-from test_decisions import curves
+from test_advice_footing import SPEC, campaign_files
+from test_decisions import costs_rows, curves
 
 SETTINGS = StabilitySettings(steps=200, timestep_fs=0.5, max_unstable_fraction=0.25)  # 100 fs runs
 START = "results/d/labels/test.lo.extxyz"
@@ -180,3 +184,82 @@ def test_the_command_writes_the_table_and_names_a_record_without_a_check(tmp_pat
 
 
 # ---- the figure ----------------------------------------------------------------------------------------------
+
+
+# ---- the advice ----------------------------------------------------------------------------------------------------------
+
+
+def _routes_by_cost() -> tuple[pd.DataFrame, list[str]]:
+    """test_decisions' curves (scratch, mftl, delta) and their routes by energy-target cost, cheapest first."""
+    table = curves(sizes=(10, 30, 100, 300), seeds=(0, 1, 2))
+    cost = cost_to_target_table(table, costs_rows(table), SPEC)
+    energy = cost[cost["metric"] == "energy_rmse_meV_atom"].dropna(subset=["total_s"])
+    return table, list(energy.sort_values("total_s", kind="stable")["route"])
+
+
+def _write_stability(folder, table: pd.DataFrame, failures_of: dict[str, tuple], non_repulsive=None) -> None:
+    """tables/stability.csv by mftl stability-table from a record per model at the largest size of ``table``: its
+    route's MD ``failures_of``, the ``non_repulsive`` notes of a route, forgetting 120 -> 180 meV/A of mftl."""
+    largest = table[table["train_size"] == table["train_size"].max()]
+    files = []
+    (folder / "stability").mkdir(parents=True)
+    for i, row in enumerate(largest.to_dict("records")):
+        row = {k: v for k, v in row.items() if pd.notna(v)}
+        route = series_label(pd.Series(row))
+        lost = (120.0, 180.0) if row["method"] == "mftl" else None
+        pairs = (non_repulsive or {}).get(route, [])
+        files.append(folder / "stability" / f"record{i}.json")
+        files[-1].write_text(json.dumps(record(row, failures_of[route], pairs, forgetting=lost)))
+    (folder / "tables").mkdir(parents=True, exist_ok=True)
+    assert mftl_main(["stability-table", *map(str, files), "--out", str(folder / "tables/stability.csv")]) == 0
+
+
+def test_the_advice_does_not_rank_a_route_unstable_in_md_and_says_how_stable_its_choice_was(tmp_path):
+    table, (first, second, third) = _routes_by_cost()  # delta, scratch, mftl
+    folder = tmp_path / "results" / "d"
+    failures = {first: (None, 30.0), second: (30.0, 40.0), third: (None, None)}  # 3 and 6 of 6 runs fail
+    _write_stability(folder, table, failures, {second: ["C-H below 0.62 A"]})
+    _, advice = campaign_files(tmp_path, table, None)
+    target = advice.split("Target energy RMSE")[1].split("Target")[0]
+    assert f"  cheapest: {third}:" in target and "runner-up" not in target
+    assert f"  not ranked, unstable in MD: {first} (" in target and f"), {second} (" in target
+    assert "; MD: 6/6 stable" in target.split("\n")[1]
+    lines = advice.splitlines()
+    assert lines[0] == "Stability (tables/stability.csv, 300 K, 100 fs Langevin from test molecules):"
+    assert lines[1] == (
+        f"  {third} (recommended): 6 of 6 runs stable, NVE drift 0.15 meV/atom/ps, repulsive for every pair;"
+        " forgets: forces on lo test labels 120 -> 180 meV/A"
+    )
+    assert f"  {first}: unstable in MD (3 of 6 runs failed within 100 fs)" in lines
+    assert (
+        f"  {second}: unstable in MD (6 of 6 runs failed within 100 fs); not repulsive: C-H below 0.62 A (3 of 3 models)"
+        in lines
+    )
+
+
+def test_a_cheaper_stable_route_is_ranked_before_one_unstable_in_md(tmp_path):
+    table, (first, second, third) = _routes_by_cost()
+    _write_stability(tmp_path / "results/d", table, {first: (None, 30.0), second: (None,), third: (None,)})
+    _, advice = campaign_files(tmp_path, table, None)
+    target = advice.split("Target energy RMSE")[1].split("Target")[0]
+    assert f"  cheapest: {second}:" in target and f"  runner-up: {third}:" in target
+    assert "; MD: 3/3 stable" in target.split("\n")[1]
+    assert f"  not ranked, unstable in MD: {first}" in target
+    assert advice.splitlines()[1].startswith(f"  {second} (recommended): 3 of 3 runs stable")
+
+
+def test_every_route_unstable_still_ranks_and_no_table_leaves_the_advice_as_it_was(tmp_path):
+    table, routes = _routes_by_cost()
+    _, before = campaign_files(tmp_path / "none", table, None)
+    folder = tmp_path / "all" / "results" / "d"
+    _write_stability(folder, table, dict.fromkeys(routes, (1.0, 2.0)))
+    _, advice = campaign_files(tmp_path / "all", table, None)
+    target = advice.split("Target energy RMSE")[1].split("Target")[0]
+    assert f"  cheapest: {routes[0]}:" in target and "not ranked" not in target
+    flag = " -- unstable in MD (6 of 6 runs failed within 100 fs)"
+    assert "; MD: 0/6 stable" + flag in target
+    # the advice without the table: the same but for the stability lines at its top and the notes the table adds
+    lines = advice.splitlines()
+    first = 1 + next(i for i, line in enumerate(lines[1:]) if not line.startswith("  "))
+    assert lines[0].startswith("Stability") and "Stability" not in before and "MD:" not in before
+    assert "\n".join(lines[first:]).replace("; MD: 0/6 stable", "").replace(flag, "") + "\n" == before

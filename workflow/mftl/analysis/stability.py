@@ -179,3 +179,116 @@ def stability_table(records: list[dict]) -> pd.DataFrame:
         rows.append(_row(key, [records[i] for i in group.index]))
     table = pd.DataFrame(rows, columns=COLUMNS).sort_values(["dataset", "route", "train_size"], kind="stable")
     return table.astype({"pretrain_size": "Int64", "epoch_cap": "Int64", "train_size": int}).reset_index(drop=True)
+
+
+# ---- what the advice says of a route's stability -------------------------------------------------------------
+
+LABELS_FILE = re.compile(r"labels/(?P<part>[^/.]+)\.(?P<fidelity>[^/]+)\.extxyz$")
+
+
+def _text(value) -> str:
+    """A text cell as read back from CSV ('' for an empty cell)."""
+    return "" if value is None or (not isinstance(value, str) and pd.isna(value)) else str(value)
+
+
+def _number(value: float) -> str:
+    return np.format_float_positional(float(value), precision=3, fractional=False, trim="-")
+
+
+def _data_name(data: str) -> str:
+    """'gfn1 test labels' of results/<d>/labels/test.gfn1.extxyz, else the file itself."""
+    match = LABELS_FILE.search(data)
+    return f"{match['fidelity']} {match['part']} labels" if match else data
+
+
+class RouteStability:
+    """What ``stability.csv`` says of each route, for the advice (nothing without the table)."""
+
+    def __init__(self, table: pd.DataFrame | None = None):
+        self.table = table if table is not None else pd.DataFrame(columns=COLUMNS)
+
+    def _rows(self, route: str) -> pd.DataFrame:
+        return self.table[self.table["route"] == route].sort_values("train_size")
+
+    def _sizes(self, route: str, rows: pd.DataFrame) -> str:
+        """' at n=300' where the table has the route at several training sizes, else ''."""
+        several = len(self._rows(route)) > 1
+        return f" at n={', '.join(str(int(n)) for n in rows['train_size'])}" if several else ""
+
+    def unstable(self, route: str) -> str:
+        """'unstable in MD (3 of 4 runs failed within 500 fs)' where a row of the route is ``unstable_in_md``."""
+        rows = self._rows(route)
+        rows = rows[rows["unstable_in_md"].astype("boolean").fillna(False).astype(bool)]
+        if rows.empty:
+            return ""
+        failed = int(round((rows["md_unstable_fraction"] * rows["md_runs"]).sum()))
+        within = _number(rows["md_run_fs"].max())
+        return f"unstable in MD ({failed} of {int(rows['md_runs'].sum())} runs failed within {within} fs{self._sizes(route, rows)})"
+
+    def _largest(self, route: str) -> pd.Series | None:
+        rows = self._rows(route)
+        return rows.iloc[-1] if len(rows) else None
+
+    def md_note(self, route: str) -> str:
+        """'MD: 7/7 stable' of the route's largest checked size ('' without MD runs there)."""
+        row = self._largest(route)
+        if row is None or not row["md_runs"] > 0:
+            return ""
+        stable = int(round(row["md_stable_fraction"] * row["md_runs"]))
+        return f"MD: {stable}/{int(row['md_runs'])} stable{self._sizes(route, row.to_frame().T)}"
+
+    def summary(self, route: str) -> str:
+        """The route's MD, repulsion and forgetting at its largest checked size, in one line."""
+        row = self._largest(route)
+        if row is None:
+            return "not checked (no rows in tables/stability.csv)"
+        parts = []
+        if row["md_runs"] > 0:
+            stable = int(round(row["md_stable_fraction"] * row["md_runs"]))
+            drift = row["nve_drift_meV_atom_ps"]
+            drift = f", NVE drift {_number(drift)} meV/atom/ps" if pd.notna(drift) else ""
+            parts.append(f"{stable} of {int(row['md_runs'])} runs stable{drift}")
+        pairs = _text(row["non_repulsive_pairs"])
+        skipped = _text(row["skipped"])
+        if pairs:
+            parts.append(f"not repulsive: {pairs}")
+        elif "repulsion:" not in skipped:
+            parts.append("repulsive for every pair")
+        text = ", ".join(parts) + self._sizes(route, row.to_frame().T)
+        forgetting = self._forgetting(row)
+        return "; ".join(p for p in (text, forgetting, f"skipped {skipped}" if skipped else "") if p)
+
+    @staticmethod
+    def _forgetting(row: pd.Series) -> str:
+        before, after = row["forgetting_forces_before_meV_A"], row["forgetting_forces_after_meV_A"]
+        if pd.isna(before) or pd.isna(after):
+            return ""
+        verb = "forgets" if after > before else "does not forget"
+        energy = ""
+        e_before, e_after = row["forgetting_energy_before_meV_atom"], row["forgetting_energy_after_meV_atom"]
+        if pd.notna(e_before) and pd.notna(e_after):
+            energy = f", energy {_number(e_before)} -> {_number(e_after)} meV/atom"
+        data = _data_name(_text(row["forgetting_data"]))
+        return f"{verb}: forces on {data} {_number(before)} -> {_number(after)} meV/A{energy}"
+
+    def header(self) -> str:
+        temperatures = ", ".join(_number(t) for t in sorted(self.table["md_temperature_K"].dropna().unique()))
+        lengths = ", ".join(_number(t) for t in sorted(self.table["md_run_fs"].dropna().unique()))
+        return f"Stability (tables/stability.csv, {temperatures} K, {lengths} fs Langevin from test molecules):"
+
+    def lines(self, recommended: list[str]) -> list[str]:
+        """The advice's first lines: how stable each ``recommended`` route was, then every other route that is
+        unstable in MD or not repulsive; none without the table."""
+        if self.table.empty:
+            return []
+        lines = [self.header()]
+        lines += [f"  {route} (recommended): {self.summary(route)}" for route in recommended]
+        for route in self.table["route"].unique():
+            if route in recommended:
+                continue
+            largest = self._largest(route)
+            pairs = _text(largest["non_repulsive_pairs"])
+            notes = [n for n in (self.unstable(route), f"not repulsive: {pairs}" if pairs else "") if n]
+            if notes:
+                lines.append(f"  {route}: {'; '.join(notes)}")
+        return lines

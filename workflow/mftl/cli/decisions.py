@@ -80,7 +80,11 @@ def _cmd_advice(args: argparse.Namespace) -> None:
             file=sys.stderr,
         )
     tables = {name: pd.read_csv(path) for name, path in files.items()}
-    text = advice_text(folder.name, tables["learning_curve_fits"], tables["data_efficiency"], tables["cost_to_target"])
+    stability = folder / "tables" / "stability.csv"  # made where the dataset's stability checks run
+    stability = pd.read_csv(stability) if stability.is_file() else None
+    text = advice_text(
+        folder.name, tables["learning_curve_fits"], tables["data_efficiency"], tables["cost_to_target"], stability
+    )
     print(text, end="")
     if args.out:
         write_text_atomic(args.out, text)
@@ -117,8 +121,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("advice", help="which route to take: the cheapest way to each target, from a dataset's tables")
     p.add_argument(
         "folder",
-        help="results/<dataset> (reads its tables/learning_curve_fits.csv, ...; warns when they are older "
-        "than its curves.csv or costs.csv)",
+        help="results/<dataset> (reads its tables/learning_curve_fits.csv, ..., tables/stability.csv where made; "
+        "warns when they are older than its curves.csv or costs.csv)",
     )
     p.add_argument("--out", help="also write the advice to this file (results/<dataset>/advice.txt)")
     p.set_defaults(func=_cmd_advice)
