@@ -1,6 +1,6 @@
 """The stability checks of a dataset's models as one table (issue 33): records written here as ``mftl stability``
-writes them (/work/stability_format.md), aggregated per route and training size by ``mftl stability-table``, and read by the advice
-from real decision tables."""
+writes them (/work/stability_format.md), aggregated per route and training size by ``mftl stability-table``, drawn by
+``mftl figure --kind stability``'s function, and read by the advice from real decision tables and the report page."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import statistics
 import numpy as np
 import pandas as pd
 import pytest
+from matplotlib.colors import to_hex
 
 from mftl.analysis.cost_to_target import cost_to_target_table
 from mftl.analysis.learning_curve_fits import fits_table
@@ -17,6 +18,11 @@ from mftl.analysis.series import series_label
 from mftl.analysis.stability import COLUMNS, stability_table
 from mftl.cli import main as mftl_main
 from mftl.evaluation.stability_settings import StabilitySettings
+from mftl.report import plots
+from mftl.report.colours import route_colours
+from mftl.report.matplotlib_agg import plt
+from mftl.report.report_page import stability_section
+from mftl.report.stability_figure import stability
 from test_advice_footing import SPEC, campaign_files
 from test_decisions import costs_rows, curves
 
@@ -186,7 +192,51 @@ def test_the_command_writes_the_table_and_names_a_record_without_a_check(tmp_pat
 # ---- the figure ----------------------------------------------------------------------------------------------
 
 
-# ---- the advice ----------------------------------------------------------------------------------------------------------
+@pytest.fixture(autouse=True)
+def close_figures():
+    yield
+    plt.close("all")
+
+
+def test_the_figure_draws_each_routes_stable_share_in_its_colour_the_threshold_and_the_forgetting(tmp_path):
+    records = [record(mftl(300, s), (None, None, 50.0 if s else None), forgetting=(100.0, 160.0)) for s in (0, 1)]
+    records += [record(meta("scratch", 300, s), (20.0, 30.0)) for s in (0, 1)]
+    table = stability_table(records)
+    table.to_csv(tmp_path / "stability.csv", index=False)
+    table = pd.read_csv(tmp_path / "stability.csv")
+    fig = stability(table, title="d")
+    plots.save(fig, [str(tmp_path / "stability.png")])
+    assert (tmp_path / "stability.png").stat().st_size > 0
+    fig = stability(table, title="d")
+    fig.canvas.draw()
+    md, forgetting = fig.axes
+    colours = route_colours(table)
+    ticks = [t.get_text() for t in md.get_yticklabels()]
+    assert ticks == ["scratch: n=300", "mftl (pre 1000, cap 5): n=300"]  # the first route at the top
+    drawn = {
+        label: (to_hex(bar.get_facecolor()), bar.get_width()) for label, bar in zip(ticks, md.patches, strict=True)
+    }
+    assert drawn["scratch: n=300"] == (colours["scratch"], 0.0)
+    assert drawn["mftl (pre 1000, cap 5): n=300"] == (colours["mftl (pre 1000, cap 5)"], pytest.approx(5 / 6))
+    notes = [t.get_text() for t in md.texts]
+    assert "5/6" in notes and "0/4 unstable" in notes
+    threshold = [line for line in md.get_lines() if line.get_linestyle() == "--"]
+    assert [line.get_xdata()[0] for line in threshold] == [pytest.approx(0.75)]
+    route_lines = [line for line in forgetting.get_lines() if line.get_label() == "mftl (pre 1000, cap 5)"]
+    assert [list(line.get_xdata()) for line in route_lines] == [[100.0, 160.0]]
+    assert to_hex(route_lines[0].get_color()) == colours["mftl (pre 1000, cap 5)"]
+    assert all(t.get_text() == "" or t.get_text()[0].isdigit() for t in forgetting.get_xticklabels())
+
+
+def test_without_forgetting_the_panel_says_why_and_an_empty_table_is_skipped():
+    table = stability_table([record(meta("scratch", 300, 0))])
+    _, forgetting = stability(table).axes
+    assert "no forgetting check: no start data (scratch)" in forgetting.texts[0].get_text().replace("\n", " ")
+    with pytest.raises(plots.FigureSkipped, match="no rows"):
+        stability(stability_table([]))
+
+
+# ---- the advice and the report page --------------------------------------------------------------------------
 
 
 def _routes_by_cost() -> tuple[pd.DataFrame, list[str]]:
@@ -263,3 +313,18 @@ def test_every_route_unstable_still_ranks_and_no_table_leaves_the_advice_as_it_w
     first = 1 + next(i for i, line in enumerate(lines[1:]) if not line.startswith("  "))
     assert lines[0].startswith("Stability") and "Stability" not in before and "MD:" not in before
     assert "\n".join(lines[first:]).replace("; MD: 0/6 stable", "").replace(flag, "") + "\n" == before
+
+
+def test_the_report_page_has_a_stability_section_with_the_run_length(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert stability_section("d") == []
+    folder = tmp_path / "results/d/tables"
+    folder.mkdir(parents=True)
+    records = [record(mftl(300, 0), (None, 12.0), ["C-H below 0.62 A"], (100.0, 160.0))]
+    stability_table(records).to_csv(folder / "stability.csv", index=False)
+    text = "\n".join(stability_section("d"))
+    assert "Langevin MD at 300 K for 100 fs from test molecules" in text
+    assert "What it cannot show at this length: slow drifts and rare events of longer runs" in text
+    assert "   * - mftl (pre 1000, cap 5)\n     - 300\n     - 1\n     - 1 of 2 (unstable)\n     - 12" in text
+    assert "C-H below 0.62 A (1 of 1 model)" in text and "100 -> 160" in text
+    assert "results/d/figures/stability.png" in text

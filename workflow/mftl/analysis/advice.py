@@ -1,9 +1,10 @@
 """The campaign's answer in a few lines a person reads (``mftl advice results/<dataset>``, ``advice.txt``).
 
-Where the dataset checks its models' stability (``tables/stability.csv``, :class:`mftl.analysis.stability.RouteStability`),
-first how stable each recommended route was (MD, NVE drift, repulsion, forgetting) and every route unstable in MD or
-not repulsive; a route unstable in MD is said so on its lines and not ranked cheapest while another route is stable,
-and each cheapest line gives its route's stable MD runs. Then its footing (the columns :mod:`mftl.analysis.footing` adds to ``learning_curve_fits.csv``): the cheap method
+Where the dataset checks its models' stability (``tables/stability.csv``,
+:class:`mftl.analysis.stability.RouteStability`), first how stable each recommended route was (MD, NVE drift,
+repulsion, forgetting) and every route unstable in MD or not repulsive; a route unstable in MD is said so on its
+lines and not ranked cheapest while another route is stable, and each cheapest line gives its route's stable MD
+runs. Then its footing (the columns :mod:`mftl.analysis.footing` adds to ``learning_curve_fits.csv``): the cheap method
 alone, the low fidelity's own error against the high fidelity, with the routes that are worse than it;
 what Delta-learning costs at every prediction; which routes are under-trained. Then per target
 (``cost_to_target.csv``): the cheapest route that is not under-trained (unless every route is) with its
