@@ -1,6 +1,10 @@
 """The campaign's answer in a few lines a person reads (``mftl advice results/<dataset>``, ``advice.txt``).
 
-First its footing (the columns :mod:`mftl.analysis.footing` adds to ``learning_curve_fits.csv``): the cheap method
+Where the dataset checks its models' stability (``tables/stability.csv``,
+:class:`mftl.analysis.stability.RouteStability`), first how stable each recommended route was (MD, NVE drift,
+repulsion, forgetting) and every route unstable in MD or not repulsive; a route unstable in MD is said so on its
+lines and not ranked cheapest while another route is stable, and each cheapest line gives its route's stable MD
+runs. Then its footing (the columns :mod:`mftl.analysis.footing` adds to ``learning_curve_fits.csv``): the cheap method
 alone, the low fidelity's own error against the high fidelity, with the routes that are worse than it;
 what Delta-learning costs at every prediction; which routes are under-trained. Then per target
 (``cost_to_target.csv``): the cheapest route that is not under-trained (unless every route is) with its
@@ -16,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from mftl.analysis.stability import RouteStability
 from mftl.methods import PRETRAINED_METHODS, ZEROSHOT
 
 UNITS = {"energy_rmse_meV_atom": ("energy RMSE", "meV/atom"), "forces_rmse_meV_A": ("force RMSE", "meV/A")}
@@ -39,8 +44,9 @@ def _interval(row: pd.Series) -> str:
 class Footing:
     """What the fits table says about each route (:mod:`mftl.analysis.footing`'s columns; empty for tables without)."""
 
-    def __init__(self, fits: pd.DataFrame):
+    def __init__(self, fits: pd.DataFrame, stability: RouteStability | None = None):
         self.fits = fits
+        self.stability = stability or RouteStability()
         named = fits["baseline"].dropna().astype(str) if "baseline" in fits else pd.Series(dtype=str)
         named = named[named != ""]
         self.baseline = named.iloc[0] if len(named) else ""
@@ -67,11 +73,19 @@ class Footing:
         ]
         return f"worse than {self.method} itself ({'; '.join(parts)} at its largest size)" if parts else ""
 
+    def held_back(self, route: str) -> str:
+        """Why a route is not ranked cheapest while another route is not held back: 'under-trained',
+        'unstable in MD' (tables/stability.csv), or ''."""
+        if self.under_trained(route):
+            return "under-trained"
+        return "unstable in MD" if self.stability.unstable(route) else ""
+
     def flags(self, route: str) -> str:
-        """' -- worse than ...; under-trained (...)' for a route's line, or ''."""
+        """' -- worse than ...; under-trained (...); unstable in MD (...)' for a route's line, or ''."""
         notes = [self.worse(route)]
         under = self.under_trained(route)
         notes.append(f"under-trained ({under})" if under else "")
+        notes.append(self.stability.unstable(route))
         notes = [n for n in notes if n]
         return f" -- {'; '.join(notes)}" if notes else ""
 
@@ -113,14 +127,16 @@ class Footing:
         return lines
 
 
-def _choice(row: pd.Series, footing: Footing) -> str:
+def _choice(row: pd.Series, footing: Footing, md: bool = False) -> str:
     size = "size 0 (as it is)" if row["size"] == 0 else f"{int(row['size'])} training configurations"
     status = row["size_status"]
     status = "interpolated between measured means" if status == "interpolated" else status
     labels = row.get("labels_to_buy", "")
     labels = f"; {labels}" if isinstance(labels, str) and labels else ""
     cost = f"{duration(row['total_s'])}{_interval(row)}"
-    return f"{row['route']}: {size} ({status}), {cost}{labels}{footing.flags(row['route'])}"
+    stable = footing.stability.md_note(row["route"]) if md else ""
+    stable = f"; {stable}" if stable else ""
+    return f"{row['route']}: {size} ({status}), {cost}{labels}{stable}{footing.flags(row['route'])}"
 
 
 def distinguishable(best: pd.Series, second: pd.Series) -> str:
@@ -133,26 +149,38 @@ def distinguishable(best: pd.Series, second: pd.Series) -> str:
     return "distinguishable: the cost intervals do not overlap"
 
 
+def _no_footing() -> Footing:
+    return Footing(pd.DataFrame({"route": [], "method": [], "n_sizes": []}))
+
+
+def ranked_routes(rows: pd.DataFrame, footing: Footing) -> tuple[pd.DataFrame, pd.Series]:
+    """(the cost_to_target.csv ``rows`` of a target with a known cost that are ranked, cheapest first; why each
+    costed route is held back, '' where it is not): under-trained routes and routes unstable in MD are not
+    ranked while another route is neither."""
+    costed = rows[rows["total_s"].notna()].sort_values("total_s", kind="stable")
+    held = costed["route"].map(footing.held_back).astype(str)
+    return (costed[held == ""] if (held == "").any() else costed), held
+
+
 def target_lines(rows: pd.DataFrame, footing: Footing | None = None) -> list[str]:
-    """The advice for one target: ``rows`` are its cost_to_target.csv rows. Under-trained routes are not
-    ranked while another route is not."""
-    footing = footing or Footing(pd.DataFrame({"route": [], "method": [], "n_sizes": []}))
+    """The advice for one target: ``rows`` are its cost_to_target.csv rows. Under-trained routes and routes
+    unstable in MD are not ranked while another route is neither."""
+    footing = footing or _no_footing()
     first = rows.iloc[0]
     name, unit = UNITS[first["metric"]]
     lines = [f"Target {name} <= {first['target']:.3g} {unit} ({first['target_source']}):"]
+    ranked, held = ranked_routes(rows, footing)
     costed = rows[rows["total_s"].notna()].sort_values("total_s", kind="stable")
-    under = costed["route"].map(lambda route: bool(footing.under_trained(route)))
-    ranked = costed[~under] if (~under).any() else costed
     if costed.empty:
         lines.append("  no route reaches it with a known cost")
     else:
-        lines.append(f"  cheapest: {_choice(ranked.iloc[0], footing)}")
+        lines.append(f"  cheapest: {_choice(ranked.iloc[0], footing, md=True)}")
         if len(ranked) > 1:
             lines.append(f"  runner-up: {_choice(ranked.iloc[1], footing)}")
             lines.append(f"  {distinguishable(ranked.iloc[0], ranked.iloc[1])}")
-        if under.any() and (~under).any():
-            names = ", ".join(f"{r['route']} ({duration(r['total_s'])})" for _, r in costed[under].iterrows())
-            lines.append(f"  not ranked, under-trained: {names}")
+        for why in ("under-trained", "unstable in MD") if (held == "").any() else ():
+            names = ", ".join(f"{r['route']} ({duration(r['total_s'])})" for _, r in costed[held == why].iterrows())
+            lines += [f"  not ranked, {why}: {names}"] if names else []
     unknown = rows[rows["total_s"].isna() & rows["size"].notna()]
     for _, row in unknown.iterrows():
         known = "" if pd.isna(row["known_total_s"]) else f"; known part {duration(row['known_total_s'])}"
@@ -217,14 +245,27 @@ def data_factor_lines(efficiency: pd.DataFrame) -> list[str]:
     return lines
 
 
-def advice_text(dataset: str, fits: pd.DataFrame, efficiency: pd.DataFrame, cost: pd.DataFrame) -> str:
-    """The advice of one dataset's tables, as text."""
+def recommended_routes(cost: pd.DataFrame, footing: Footing) -> list[str]:
+    """The routes the advice names cheapest, over every target, in the order of the targets."""
+    cheapest = [ranked_routes(rows, footing)[0]["route"] for _, rows in cost.groupby(["metric", "target"], sort=False)]
+    return list(dict.fromkeys(routes.iloc[0] for routes in cheapest if len(routes)))
+
+
+def advice_text(
+    dataset: str,
+    fits: pd.DataFrame,
+    efficiency: pd.DataFrame,
+    cost: pd.DataFrame,
+    stability: pd.DataFrame | None = None,
+) -> str:
+    """The advice of one dataset's tables, as text (``stability``: its tables/stability.csv, where made)."""
     trained = fits[(fits["n_sizes"] > 0) & (fits["method"] != ZEROSHOT)]
     sizes = sorted({int(n) for n in trained["n_min"].dropna()} | {int(n) for n in trained["n_max"].dropna()})
     seeds = sorted({int(n) for n in trained["n_seeds"]})
     span = f"between {sizes[0]} and {sizes[-1]}" if len(sizes) > 1 else f"at {sizes[0]}" if sizes else "nowhere"
-    footing = Footing(fits)
+    footing = Footing(fits, RouteStability(stability))
     lines = [
+        *footing.stability.lines(recommended_routes(cost, footing)),
         *footing.lines(),
         f"Advice for {dataset}: learning curves of up to {max(trained['n_sizes'], default=0)} training size(s)"
         f" {span}, {' or '.join(map(str, seeds)) or 'no'} seed(s) per size; costs in the jobs' resource time"

@@ -1,6 +1,7 @@
 """``mftl`` subcommands from curves to decisions: ``decision-tables`` (learning-curve fits, data efficiency,
-cost to target) and ``advice``. :func:`register` adds them to the ``mftl`` parser; the computing lives in
-:mod:`mftl.analysis.decision_tables` and :mod:`mftl.analysis.advice`.
+cost to target), ``stability-table`` (the models' stability checks per route) and ``advice``. :func:`register`
+adds them to the ``mftl`` parser; the computing lives in :mod:`mftl.analysis.decision_tables`,
+:mod:`mftl.analysis.stability` and :mod:`mftl.analysis.advice`.
 """
 
 from __future__ import annotations
@@ -32,6 +33,26 @@ def _cmd_decision_tables(args: argparse.Namespace) -> None:
     print(f"decision-tables: {len(tables['cost_to_target'])} route-target rows -> {args.cost_to_target}")
 
 
+def _cmd_stability_table(args: argparse.Namespace) -> None:
+    from mftl.analysis.stability import check_record, stability_table
+
+    records = []
+    for path in args.records:
+        try:
+            record = json.loads(Path(path).read_text())
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{path}: not a stability record ({err})") from None
+        check_record(record, path)
+        records.append(record)
+    table = stability_table(records)
+    write_csv(table, args.out)
+    unstable = table[table["unstable_in_md"].astype(bool)]["route"].unique()
+    print(
+        f"stability-table: {len(records)} models, {len(table)} route-size rows -> {args.out}"
+        + (f"; unstable in MD: {', '.join(unstable)}" if len(unstable) else "")
+    )
+
+
 def _cmd_advice(args: argparse.Namespace) -> None:
     import pandas as pd
 
@@ -59,7 +80,11 @@ def _cmd_advice(args: argparse.Namespace) -> None:
             file=sys.stderr,
         )
     tables = {name: pd.read_csv(path) for name, path in files.items()}
-    text = advice_text(folder.name, tables["learning_curve_fits"], tables["data_efficiency"], tables["cost_to_target"])
+    stability = folder / "tables" / "stability.csv"  # made where the dataset's stability checks run
+    stability = pd.read_csv(stability) if stability.is_file() else None
+    text = advice_text(
+        folder.name, tables["learning_curve_fits"], tables["data_efficiency"], tables["cost_to_target"], stability
+    )
     print(text, end="")
     if args.out:
         write_text_atomic(args.out, text)
@@ -86,11 +111,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cost-to-target", required=True, help="out: tables/cost_to_target.csv")
     p.set_defaults(func=_cmd_decision_tables)
 
+    p = sub.add_parser(
+        "stability-table", help="the stability checks of a dataset's models (MD, repulsion, forgetting) per route"
+    )
+    p.add_argument("records", nargs="+", help="results/<dataset>/stability/<method>/<tag>.json (mftl stability)")
+    p.add_argument("--out", required=True, help="out: results/<dataset>/tables/stability.csv")
+    p.set_defaults(func=_cmd_stability_table)
+
     p = sub.add_parser("advice", help="which route to take: the cheapest way to each target, from a dataset's tables")
     p.add_argument(
         "folder",
-        help="results/<dataset> (reads its tables/learning_curve_fits.csv, ...; warns when they are older "
-        "than its curves.csv or costs.csv)",
+        help="results/<dataset> (reads its tables/learning_curve_fits.csv, ..., tables/stability.csv where made; "
+        "warns when they are older than its curves.csv or costs.csv)",
     )
     p.add_argument("--out", help="also write the advice to this file (results/<dataset>/advice.txt)")
     p.set_defaults(func=_cmd_advice)

@@ -22,7 +22,7 @@ FIGURES = (
 # Every figure `mftl figure --kind` draws, each by the function of its name in mftl.report.plots: the dataset
 # figures, pretraining_fidelity (one per group of datasets, pretraining_fidelity_groups) and cost_to_target
 # (drawn from tables/cost_to_target.csv, mftl.report.decision_figures).
-FIGURE_KINDS = (*FIGURES, "pretraining_fidelity", "cost_to_target")
+FIGURE_KINDS = (*FIGURES, "pretraining_fidelity", "cost_to_target", "stability")
 #: figures that show mftl at one of several (pre-training size, epoch cap): validation errors choose which
 CHOOSING_FIGURES = ("delta_vs_single_fidelity", "fidelity_chain", "pretraining_fidelity")
 #: figures of test error vs training size: they draw the low fidelity alone as a level (tables/fidelity_statistics.csv)

@@ -1,7 +1,8 @@
 """Every figure by its kind (:data:`FIGURE_FUNCTIONS`, what ``mftl figure --kind`` draws) and :func:`save`.
 Figures are drawn from tidy result tables (never from logs), one function per figure of the paper, by family:
 :mod:`~mftl.report.fidelity_figure`, :mod:`~mftl.report.learning_curve_figures`, :mod:`~mftl.report.cost_figure`,
-:mod:`~mftl.report.negative_transfer_figure`, :mod:`~mftl.report.decision_figures`; what they share in
+:mod:`~mftl.report.negative_transfer_figure`, :mod:`~mftl.report.decision_figures`,
+:mod:`~mftl.report.stability_figure`; what they share in
 :mod:`~mftl.report.figure_parts`, their colours in :mod:`~mftl.report.colours`.
 
 Each function takes a table (``curves.csv`` or ``tables/fidelity_comparison.csv`` as a
@@ -46,6 +47,7 @@ from mftl.report.learning_curve_figures import (  # noqa: F401 (figure kinds: FI
 )
 from mftl.report.matplotlib_agg import plt
 from mftl.report.negative_transfer_figure import negative_transfer  # noqa: F401 (a figure kind)
+from mftl.report.stability_figure import stability  # noqa: F401 (a figure kind: tables/stability.csv)
 
 #: ``mftl figure --kind K`` draws ``FIGURE_FUNCTIONS[K](table, title)`` (``validation=`` too for CHOOSING_FIGURES):
 #: the function named K, for each K of

@@ -2,7 +2,7 @@
 
 Rule ``report_page`` writes ``results/report.rst`` from each dataset's ``summary.csv``,
 ``costs.csv``, ``curves.csv`` (the quality warnings, also ``results/warnings.txt``, which the run
-prints at its end) and fidelity statistics; ``workflow/report/workflow.rst`` includes it, so the report opens on the
+prints at its end), fidelity statistics and stability table (where the dataset checks stability); ``workflow/report/workflow.rst`` includes it, so the report opens on the
 datasets, the summary table (test RMSEs, ratios to scratch, costs) and the run's warnings
 instead of Snakemake's generic page. CSV files are offered only as downloads by Snakemake's
 report, so the tables are written inline here.
@@ -126,7 +126,76 @@ def dataset_section(name: str, ds: dict, summary: pd.DataFrame | None, costs: pd
             "",
         ]
         lines += list_table(STATISTICS_HEADER, statistics_rows(pd.read_csv(statistics)))
-    return lines
+    return lines + stability_section(name)
+
+
+STABILITY_HEADER = [
+    "route",
+    "n train",
+    "models",
+    "MD runs stable",
+    "median failure (fs)",
+    "NVE drift (meV/atom/ps)",
+    "not repulsive",
+    "forces on the starting data (meV/A)",
+    "skipped",
+]
+
+
+def _text(value) -> str:
+    return "" if pd.isna(value) else str(value)
+
+
+def stability_rows(table: pd.DataFrame) -> list[list[str]]:
+    rows = []
+    for _, row in table.iterrows():
+        runs = int(row["md_runs"])
+        stable = f"{round(row['md_stable_fraction'] * runs)} of {runs}" if runs else ""
+        before, after = row["forgetting_forces_before_meV_A"], row["forgetting_forces_after_meV_A"]
+        forgetting = "" if pd.isna(before) else f"{_number(before, 0)} -> {_number(after, 0)}"
+        unstable = " (unstable)" if bool(row["unstable_in_md"]) else ""
+        rows.append(
+            [
+                str(row["route"]),
+                str(int(row["train_size"])),
+                str(int(row["n_models"])),
+                stable + unstable,
+                _number(row["md_median_failure_fs"], 0),
+                _number(row["nve_drift_meV_atom_ps"], 2),
+                _text(row["non_repulsive_pairs"]),
+                forgetting,
+                _text(row["skipped"]),
+            ]
+        )
+    return rows
+
+
+def stability_section(name: str) -> list[str]:
+    """The dataset's ``tables/stability.csv`` (``mftl stability-table``), what its checks show and cannot show at
+    their run length, and where its figure is; nothing where the dataset checks no model's stability."""
+    table_file = Path(paths.table(name, "stability"))
+    if not table_file.is_file():
+        return []
+    table = pd.read_csv(table_file)
+    length = ", ".join(f"{v:g}" for v in sorted(table["md_run_fs"].dropna().unique()))
+    temperature = ", ".join(f"{v:g}" for v in sorted(table["md_temperature_K"].dropna().unique()))
+    threshold = ", ".join(f"{v:.0%}" for v in sorted(table["max_unstable_fraction"].dropna().unique()))
+    lines = ["Stability", "~~~~~~~~~", ""]
+    lines += [
+        f"Each checked model ran Langevin MD at {temperature} K for {length} fs from test molecules, with the "
+        "model as the calculator; a run fails when its bonds change, two atoms come too close or its forces turn "
+        "non-finite, and a stable run goes on in NVE for its energy drift. The table also lists element pairs whose "
+        "energy drops as they are pulled below the training data's shortest distance, and the force error on the "
+        f"starting model's own data before and after fine-tuning (``{table_file}``). A route with more than "
+        f"{threshold} of its runs failed is unstable, and the advice does not rank it cheapest while another route "
+        f"is stable. What a stable run shows: the model holds these molecules together for {length} fs at "
+        f"{temperature} K. What it cannot show at this length: slow drifts and rare events of longer runs (ps to "
+        "ns), other temperatures, or molecules and geometries unlike the test set's.",
+        "",
+    ]
+    lines += list_table(STABILITY_HEADER, stability_rows(table))
+    figure = paths.figure(name, "stability", "png")
+    return [*lines, f"The figure ``{figure}`` (among the report's figures of {name}) draws the same per route.", ""]
 
 
 def advice_section(advice: Path) -> list[str]:
