@@ -11,12 +11,13 @@ import subprocess
 import numpy as np
 import pytest
 import torch
+import yaml
 from ase import units
 from ase.constraints import FixCom
 from ase.md.langevin import Langevin
 from ase.md.velocitydistribution import Stationary, thermalize_momenta
 
-from conftest import BIN, TINY_MODEL, env_with_venv
+from conftest import BIN, REPO, TINY_MODEL, env_with_venv
 from mftl.cli.training import train_command
 from mftl.data.labellers import make_calculator
 from mftl.data.structures import read_structures
@@ -26,6 +27,8 @@ from mftl.evaluation.stability_settings import StabilitySettings
 from mftl.training.training_job import TrainingJob
 
 pytestmark = pytest.mark.slow  # trains MACE on the tiny campaign's data
+
+SCHEMA = "workflow/schemas/config.schema.yaml"
 
 SETTINGS = {"temperature_K": 300, "steps": 100, "nve_steps": 40, "starts_per_molecule": 1}
 
@@ -147,3 +150,30 @@ def test_repulsion_scan_is_the_calculator_energy_along_the_line(trained, tiny_ca
     assert atoms.get_potential_energy() == pytest.approx(ch["energies_eV"][0], abs=1e-6)
     assert ch["repulsive"] and np.all(np.diff(ch["energies_eV"]) > 0)
     assert ch["d_scan_min_A"] == pytest.approx(0.5 * d_top)
+
+
+def test_the_campaign_checks_every_route_and_the_advice_speaks_of_it(tiny_campaign):
+    """A real run of the Snakefile: a stability record per trained route at the largest size, stability.csv with a
+    row per route, whose MD runs are the records' (one per test molecule and model), and advice.txt's lines."""
+    import pandas as pd
+
+    from mftl.planning.campaign import Campaign
+    from mftl.planning.config import check_config
+
+    config = check_config(yaml.safe_load((tiny_campaign / "config.yaml").read_text()), REPO / SCHEMA)
+    planned = Campaign(config, REPO).stability_results("tiny")
+    records = [json.loads((tiny_campaign / path).read_text()) for path in planned]
+    table = pd.read_csv(tiny_campaign / "results/tiny/tables/stability.csv")
+    methods = {"scratch", "mftl", "delta", "foundation", "foundation_multihead", "chain_triple", "chain_double"}
+    assert methods <= set(table["method"]) and set(table["train_size"]) == {10}
+    molecules = {a.info["molecule"] for a in read_structures(tiny_campaign / "results/tiny/labels/test.ref.extxyz")}
+    assert all(r["md"]["n_runs"] == len(molecules) for r in records if "runs" in r["md"])
+    assert table["md_runs"].sum() == sum(r["md"].get("n_runs", 0) for r in records)
+    mftl = [r for r in records if r["method"] == "mftl"]
+    assert all(
+        r["forgetting"]["fidelity"] == "gfn1" and r["forgetting"]["after"]["forces_rmse_meV_A"] > 0 for r in mftl
+    )
+    assert "skipped" in next(r for r in records if r["method"] == "scratch")["forgetting"]
+    advice = (tiny_campaign / "results/tiny/advice.txt").read_text()
+    assert "Stability (tables/stability.csv" in advice and "MD:" in advice
+    assert (tiny_campaign / "results/tiny/figures/stability.png").stat().st_size > 0

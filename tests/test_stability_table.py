@@ -209,7 +209,7 @@ def test_the_figure_draws_each_routes_stable_share_in_its_colour_the_threshold_a
     assert (tmp_path / "stability.png").stat().st_size > 0
     fig = stability(table, title="d")
     fig.canvas.draw()
-    md, forgetting = fig.axes
+    md, repulsion, forgetting = fig.axes
     colours = route_colours(table)
     ticks = [t.get_text() for t in md.get_yticklabels()]
     assert ticks == ["scratch: n=300", "mftl (pre 1000, cap 5): n=300"]  # the first route at the top
@@ -226,11 +226,15 @@ def test_the_figure_draws_each_routes_stable_share_in_its_colour_the_threshold_a
     assert [list(line.get_xdata()) for line in route_lines] == [[100.0, 160.0]]
     assert to_hex(route_lines[0].get_color()) == colours["mftl (pre 1000, cap 5)"]
     assert all(t.get_text() == "" or t.get_text()[0].isdigit() for t in forgetting.get_xticklabels())
+    # the share of each route's models with a pair that is not repulsive, the pairs beside it
+    shares = {t.get_text(): bar.get_width() for t, bar in zip(repulsion.get_yticklabels(), repulsion.patches)}
+    expected = table.set_index("route")["n_models_non_repulsive"] / table.set_index("route")["n_models"]
+    assert shares == {f"{route}: n=300": pytest.approx(share) for route, share in expected.items()}
 
 
 def test_without_forgetting_the_panel_says_why_and_an_empty_table_is_skipped():
     table = stability_table([record(meta("scratch", 300, 0))])
-    _, forgetting = stability(table).axes
+    _, _, forgetting = stability(table).axes
     assert "no forgetting check: no start data (scratch)" in forgetting.texts[0].get_text().replace("\n", " ")
     with pytest.raises(plots.FigureSkipped, match="no rows"):
         stability(stability_table([]))
