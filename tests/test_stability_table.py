@@ -227,7 +227,9 @@ def test_the_figure_draws_each_routes_stable_share_in_its_colour_the_threshold_a
     assert to_hex(route_lines[0].get_color()) == colours["mftl (pre 1000, cap 5)"]
     assert all(t.get_text() == "" or t.get_text()[0].isdigit() for t in forgetting.get_xticklabels())
     # the share of each route's models with a pair that is not repulsive, the pairs beside it
-    shares = {t.get_text(): bar.get_width() for t, bar in zip(repulsion.get_yticklabels(), repulsion.patches)}
+    shares = {
+        t.get_text(): bar.get_width() for t, bar in zip(repulsion.get_yticklabels(), repulsion.patches, strict=True)
+    }
     expected = table.set_index("route")["n_models_non_repulsive"] / table.set_index("route")["n_models"]
     assert shares == {f"{route}: n=300": pytest.approx(share) for route, share in expected.items()}
 
