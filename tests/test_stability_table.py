@@ -284,7 +284,7 @@ def test_the_advice_does_not_rank_a_route_unstable_in_md_and_says_how_stable_its
     assert lines[0] == "Stability (tables/stability.csv, 300 K, 100 fs Langevin from test molecules):"
     assert lines[1] == (
         f"  {third} (recommended): 6 of 6 runs stable, NVE drift 0.15 meV/atom/ps, repulsive for every pair;"
-        " forgets: forces on lo test labels 120 -> 180 meV/A"
+        " forgets: forces on lo test labels of d 120 -> 180 meV/A (partly the lo-hi difference it was fine-tuned to learn)"
     )
     assert f"  {first}: unstable in MD (3 of 6 runs failed within 100 fs)" in lines
     assert (

@@ -183,7 +183,7 @@ def stability_table(records: list[dict]) -> pd.DataFrame:
 
 # ---- what the advice says of a route's stability -------------------------------------------------------------
 
-LABELS_FILE = re.compile(r"labels/(?P<part>[^/.]+)\.(?P<fidelity>[^/]+)\.extxyz$")
+LABELS_FILE = re.compile(r"(?:(?P<dataset>[^/]+)/)?labels/(?P<part>[^/.]+)\.(?P<fidelity>[^/]+)\.extxyz$")
 
 
 def _text(value) -> str:
@@ -196,9 +196,11 @@ def _number(value: float) -> str:
 
 
 def _data_name(data: str) -> str:
-    """'gfn1 test labels' of results/<d>/labels/test.gfn1.extxyz, else the file itself."""
+    """'gfn1 test labels of <d>' of results/<d>/labels/test.gfn1.extxyz, else the file itself."""
     match = LABELS_FILE.search(data)
-    return f"{match['fidelity']} {match['part']} labels" if match else data
+    if not match:
+        return data
+    return f"{match['fidelity']} {match['part']} labels" + (f" of {match['dataset']}" if match["dataset"] else "")
 
 
 class RouteStability:
@@ -269,7 +271,11 @@ class RouteStability:
         if pd.notna(e_before) and pd.notna(e_after):
             energy = f", energy {_number(e_before)} -> {_number(e_after)} meV/atom"
         data = _data_name(_text(row["forgetting_data"]))
-        return f"{verb}: forces on {data} {_number(before)} -> {_number(after)} meV/A{energy}"
+        match = LABELS_FILE.search(_text(row["forgetting_data"]))
+        target = _text(row["fidelities"]).split("->")[-1]
+        other = match is not None and match["fidelity"] != target
+        gap = f" (partly the {match['fidelity']}-{target} difference it was fine-tuned to learn)" if other else ""
+        return f"{verb}: forces on {data} {_number(before)} -> {_number(after)} meV/A{energy}{gap}"
 
     def header(self) -> str:
         temperatures = ", ".join(_number(t) for t in sorted(self.table["md_temperature_K"].dropna().unique()))
