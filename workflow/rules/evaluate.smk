@@ -170,7 +170,7 @@ rule stability:
     benchmark:
         paths.benchmark("{dataset}", "stability", "{method}", "{tag}")
     conda:
-        "../../envs/training.yaml"
+        "../../envs/stability.yaml"
     threads: 1
     resources:
         mem_mb=EVALUATION_MEMORY_MB,
