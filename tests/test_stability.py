@@ -90,7 +90,7 @@ def _stability(run, test, tmp_path, name: str) -> dict:
     return json.loads(out.read_text())
 
 
-def test_md_run_is_asis_langevin_with_the_same_seed(trained, tiny_campaign):
+def test_md_run_equals_a_plain_ase_langevin_run_with_the_same_seed(trained, tiny_campaign):
     """The check's MD run from a test molecule ends where a plain ASE Langevin run with the same model, seed and
     protocol (Maxwell-Boltzmann velocities, FixCom, Langevin with its own rng) ends."""
     from mace.calculators import MACECalculator
