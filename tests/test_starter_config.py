@@ -198,3 +198,22 @@ def test_the_starter_states_its_runtime_from_the_measured_rates_and_its_training
     minutes = (trainings + pretraining + labelling + evaluations) / 2 / 60
     assert f"# Expected runtime on 2 CPU cores: about {minutes:.0f} min (" in text
     assert f"trainings {trainings / 60:.0f} min" in text
+
+
+def test_the_quick_preset_writes_short_stability_checks_and_the_first_the_defaults_as_a_comment(tmp_path):
+    """A quick first look should not spend minutes of MD per model: its starter config sets the checks short; the
+    default preset leaves the schema's defaults (a comment shows them)."""
+    from mftl.evaluation.stability_settings import StabilitySettings
+    from mftl.planning.config import check_config as checked
+    from mftl.planning.starter_config import QUICK_STABILITY
+
+    rc, quick, err = init(DEMO, "--preset", "quick")
+    assert rc == 0, err
+    ds = yaml.safe_load(quick)["datasets"]["demo"]
+    assert ds["stability"] == QUICK_STABILITY and QUICK_STABILITY["steps"] < StabilitySettings().steps
+    rc, first, err = init(DEMO)
+    assert rc == 0, err
+    assert "stability" not in yaml.safe_load(first)["datasets"]["demo"]
+    assert "    # stability: {temperature_K: 300, steps: 1000, starts_per_molecule: 2}" in first
+    config = checked(yaml.safe_load(first), REPO / "workflow/schemas/config.schema.yaml")
+    assert StabilitySettings.from_config(config["datasets"]["demo"]["stability"]) == StabilitySettings()

@@ -267,6 +267,8 @@ def build_starter(
         "seeds": [0, 1, 2] if preset == "first" else [0],
         "methods": ["scratch", "mftl", "delta"],
     }
+    if preset == "quick":  # a first look: the stability checks as short as a quick training
+        dataset["stability"] = dict(QUICK_STABILITY)
     name = dataset_name(path)
     config = {
         "device": "auto",
@@ -389,6 +391,7 @@ def render(starter: Starter, command: str) -> str:
         f"    seeds: {_flow(ds['seeds'])}",
         "    # more: mftl_auto, foundation, foundation_multihead, foundation_zeroshot, chain (config/README.md)",
         f"    methods: {_flow(ds['methods'])}",
+        *stability_lines(ds),
     ]
     lines += [f"    # {note}" for note in starter.notes]
     lines += ["", "# a small MACE for a first run; raise num_channels, max_L and r_max for production", "model:"]
@@ -403,6 +406,21 @@ def render(starter: Starter, command: str) -> str:
     lines += [f"  {stage}: {_flow(flags)}" for stage, flags in config["training"].items()]
     lines += ["", *runtime_lines(checked_dataset(config, name), starter.atoms_per_config)]
     return "\n".join(lines) + "\n"
+
+
+#: the stability checks of the quick preset (schema defaults otherwise: 1,000 Langevin steps from two starts per molecule)
+QUICK_STABILITY = {"steps": 100, "nve_steps": 50, "starts_per_molecule": 1}
+
+
+def stability_lines(ds: dict) -> list[str]:
+    """The dataset's ``stability`` (the quick preset's), or the defaults as a comment."""
+    lines = [
+        "    # does each route's potential run: Langevin MD from test molecules, pairs pulled together, forgetting",
+        "    # (tables/stability.csv, advice.txt; config/README.md, stability); on by default",
+    ]
+    if "stability" in ds:
+        return [*lines, f"    stability: {_flow(ds['stability'])}   # short: a first look, not a verdict"]
+    return [*lines, "    # stability: {temperature_K: 300, steps: 1000, starts_per_molecule: 2}   # the defaults"]
 
 
 #: a sampled pre-training pool this many times the largest training size (the paper pre-trains on 10-30 times)
