@@ -110,6 +110,7 @@ def test_profile_groups_each_model_with_its_evaluations_only(tiny_source, tmp_pa
     config = tmp_path / "config.yaml"
     spec = full_tiny_config(tiny_source)
     spec["datasets"]["tiny"]["stability"] = {"sizes": "all"}  # 2 sizes x 13 models: more than one group of 8
+    spec["datasets"]["tiny_foundation"]["stability"] = {}  # the checks' defaults: on
     config.write_text(yaml.safe_dump(spec))
     result = run_snakemake(["--profile", str(PROFILE), "--configfile", str(config), "-n"], tmp_path, timeout=300)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]

@@ -177,3 +177,21 @@ def test_the_campaign_checks_every_route_and_the_advice_speaks_of_it(tiny_campai
     advice = (tiny_campaign / "results/tiny/advice.txt").read_text()
     assert "Stability (tables/stability.csv" in advice and "MD:" in advice
     assert (tiny_campaign / "results/tiny/figures/stability.png").stat().st_size > 0
+
+
+def test_without_a_labeller_the_checks_run_unreferenced_and_a_delta_model_says_why_it_is_skipped(
+    trained, tiny_campaign
+):
+    """Own data, labels from keys, no labeller: a model's scans have no reference; a Delta model, which needs its
+    base fidelity's calculator under it, runs no MD and no scan, and the record says why."""
+    from mftl.evaluation.stability_job import stability
+
+    test = tiny_campaign / "results/tiny/labels/test.gfn1.extxyz"
+    settings = StabilitySettings.from_config({**SETTINGS, "steps": 20, "nve_steps": 10})
+    plain = stability(trained, test, settings, "cpu")
+    assert plain["md"]["n_runs"] == 3 and plain["repulsion"]["reference"] is None
+    assert all("reference_repulsive" not in scan for scan in plain["repulsion"]["pairs"])
+    assert plain["repulsion"]["reference_not_repulsive_either"] == []
+    assert "skipped" in plain["forgetting"]
+    delta = stability(trained, test, settings, "cpu", delta=True)
+    assert "no labeller" in delta["md"]["skipped"] and delta["repulsion"] == delta["md"]

@@ -105,11 +105,11 @@ def test_a_user_config_without_labeller_checks_every_size_and_skips_what_it_lack
 
 
 def test_the_mftl_runs_mftl_auto_chooses_among_are_checked_under_their_own_method(tiny_source):
-    config = tiny_config(tiny_source, methods=["scratch", "mftl_auto"])
+    config = tiny_config(tiny_source, methods=["scratch", "mftl_auto"], stability={})
     campaign = Campaign(_checked(config))
     checked = _checked_runs(campaign, "tiny")
     assert checked == {("scratch", "n10_s0"), ("mftl", "p40_e1_n10_s0"), ("mftl", "p40_e3_n10_s0")}
-    without = Campaign(_checked(tiny_config(tiny_source, methods=["scratch"])))
+    without = Campaign(_checked(tiny_config(tiny_source, methods=["scratch"], stability={})))
     assert _checked_runs(without, "tiny") == {("scratch", "n10_s0")}
 
 
@@ -127,7 +127,7 @@ def test_disabled_checks_plan_no_job_table_or_figure(tiny_source):
 def test_an_absent_key_is_filled_with_the_settings_defaults(tiny_source):
     """The campaign (and the job's --settings) always see a full mapping, equal to StabilitySettings()."""
     config = tiny_config(tiny_source)
-    del config["datasets"]["tiny"]["stability"]  # the tiny campaign's own short checks
+    del config["datasets"]["tiny"]["stability"]  # the tests' tiny datasets turn the checks off
     config = _checked(config)
     assert StabilitySettings.from_config(config["datasets"]["tiny"]["stability"]) == StabilitySettings()
     assert set(config["datasets"]["tiny"]["stability"]) == {f.name for f in dataclasses.fields(StabilitySettings)}
