@@ -45,6 +45,11 @@ SAMPLED_ID_OFFSET = 1_000_000_000
 #: configurations of a dataset's ``pretrain_geometries`` file are numbered from here (above every sampled id)
 GEOMETRY_ID_OFFSET = 2_000_000_000
 
+#: the physical-run checks' defaults (sampled snapshots, stability runs): the closest two atoms may come (A);
+#: a bond is two atoms closer than their covalent radii times BOND_FACTOR
+MIN_DISTANCE_A = 0.5
+BOND_FACTOR = 1.2
+
 REASONS = ("bonding_changed", "close_contact", "non_finite", "calculator_error")
 
 
@@ -66,8 +71,8 @@ class SamplingSettings:
     seed: int = 0
     chunk_trajectories: int = 20
     max_failure_fraction: float = 0.5
-    min_distance_A: float = 0.5
-    bond_factor: float = 1.2
+    min_distance_A: float = MIN_DISTANCE_A
+    bond_factor: float = BOND_FACTOR
 
     @classmethod
     def from_config(cls, spec: dict[str, Any]) -> SamplingSettings:
@@ -155,24 +160,20 @@ def _snapshot(atoms: Atoms, source: Atoms, fidelity: str, energy: float, forces:
     return out
 
 
-def run_trajectory(
-    start: Atoms,
-    calculator: Calculator,
-    fidelity: str,
-    settings: SamplingSettings,
-    seed: int,
-    n_snapshots: int,
-) -> tuple[list[Atoms], str | None, str, int]:
-    """One trajectory: (kept snapshots, the reason it ended early or None, the error text, MD steps run)."""
+def langevin(start: Atoms, calculator: Calculator, settings, rng: np.random.Generator):
+    """(atoms, dynamics): a copy of ``start`` with ``calculator``, its centre of mass fixed (ASE's ``FixCom``, ASE's
+    advice over Langevin's ``fixcm``), Maxwell-Boltzmann velocities at ``settings.temperature_K`` drawn from ``rng``
+    without net momentum, and ASE's Langevin dynamics (``timestep_fs``, ``friction_per_fs``) drawing its noise from
+    the same ``rng``: the MD of the sampler and of the stability checks
+    (:mod:`mftl.evaluation.md_stability`)."""
     from ase.constraints import FixCom
     from ase.md.langevin import Langevin
     from ase.md.velocitydistribution import Stationary, thermalize_momenta
 
-    rng = np.random.default_rng(seed)
     atoms = Atoms(numbers=start.numbers, positions=start.positions, cell=start.cell, pbc=start.pbc)
     atoms.calc = calculator
-    atoms.set_constraint(FixCom())  # no drift of the molecule (ASE's advice over Langevin's fixcm)
-    thermalize_momenta(atoms, settings.temperature_K, rng=rng)  # Maxwell-Boltzmann, seeded
+    atoms.set_constraint(FixCom())
+    thermalize_momenta(atoms, settings.temperature_K, rng=rng)
     Stationary(atoms)
     dyn = Langevin(
         atoms,
@@ -182,6 +183,19 @@ def run_trajectory(
         fixcm=False,
         rng=rng,
     )
+    return atoms, dyn
+
+
+def run_trajectory(
+    start: Atoms,
+    calculator: Calculator,
+    fidelity: str,
+    settings: SamplingSettings,
+    seed: int,
+    n_snapshots: int,
+) -> tuple[list[Atoms], str | None, str, int]:
+    """One trajectory: (kept snapshots, the reason it ended early or None, the error text, MD steps run)."""
+    atoms, dyn = langevin(start, calculator, settings, np.random.default_rng(seed))
     start_bonds = bonds(start, settings.bond_factor)
     meta = {"sampled_from": int(start.info["config_id"]), "temperature_K": settings.temperature_K, "sample_seed": seed}
     kept: list[Atoms] = []

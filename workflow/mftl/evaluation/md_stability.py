@@ -2,8 +2,8 @@
 
 Each run (:func:`md_run`) starts from one test configuration, draws Maxwell-Boltzmann velocities at the
 settings' temperature (seeded by :func:`run_seed`: the settings' seed and the configuration's id), and runs
-``steps`` of ASE's Langevin dynamics (the molecule's centre of mass fixed by ASE's ``FixCom``, as
-:mod:`mftl.data.sampling` does), then ``nve_steps`` of velocity Verlet. Every ``check_interval_steps`` the run
+``steps`` of ASE's Langevin dynamics, set up as the sampler's (:func:`mftl.data.sampling.langevin`: the molecule's
+centre of mass fixed by ASE's ``FixCom``), then ``nve_steps`` of velocity Verlet. Every ``check_interval_steps`` the run
 is checked as the sampler checks its snapshots (:func:`mftl.data.sampling.snapshot_problem`): finite energy and
 forces, no two atoms closer than ``min_distance_A``, the bonds (ASE's covalent radii times ``bond_factor``) those
 of the start (not for periodic cells, where neighbours change legitimately). The first failed check ends the
@@ -25,7 +25,7 @@ import numpy as np
 from ase import Atoms, units
 from ase.calculators.calculator import Calculator
 
-from mftl.data.sampling import bonds, min_distance
+from mftl.data.sampling import bonds, langevin, min_distance
 from mftl.evaluation.stability_settings import StabilitySettings
 
 #: why a run ended early (as :data:`mftl.data.sampling.REASONS`)
@@ -85,39 +85,17 @@ def _checker(atoms: Atoms, start_bonds: set | None, settings: StabilitySettings,
     return check
 
 
-def _start(start: Atoms, calculator: Calculator, settings: StabilitySettings, rng: np.random.Generator) -> Atoms:
-    from ase.constraints import FixCom
-    from ase.md.velocitydistribution import Stationary, thermalize_momenta
-
-    atoms = Atoms(numbers=start.numbers, positions=start.positions, cell=start.cell, pbc=start.pbc)
-    atoms.calc = calculator
-    atoms.set_constraint(FixCom())
-    thermalize_momenta(atoms, settings.temperature_K, rng=rng)
-    Stationary(atoms)
-    return atoms
-
-
 def md_run(start: Atoms, calculator: Calculator, settings: StabilitySettings) -> tuple[dict, Atoms]:
     """One run from ``start``: (its record, the atoms at the end of the Langevin part or at the failure)."""
-    from ase.md.langevin import Langevin
     from ase.md.verlet import VelocityVerlet
 
     config_id = int(start.info.get("config_id", 0))
     seed = run_seed(settings, config_id)
-    rng = np.random.default_rng(seed)
-    atoms = _start(start, calculator, settings, rng)
+    atoms, dyn = langevin(start, calculator, settings, np.random.default_rng(seed))
     periodic = bool(atoms.pbc.any())
     start_bonds = None if periodic else bonds(start, settings.bond_factor)
     record = {"config_id": config_id, "molecule": kind(start), "n_atoms": len(start), "seed": seed}
     record.update(stable=True, failure=None, failure_fs=None, detail="", nve_drift_meV_atom_ps=None)
-    dyn = Langevin(
-        atoms,
-        timestep=settings.timestep_fs * units.fs,
-        temperature_K=settings.temperature_K,
-        friction=settings.friction_per_fs / units.fs,
-        fixcm=False,
-        rng=rng,
-    )
     dyn.attach(_checker(atoms, start_bonds, settings, dyn, 0), interval=settings.check_interval_steps)
     try:
         dyn.run(settings.steps)

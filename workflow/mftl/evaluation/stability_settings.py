@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from mftl.data.sampling import BOND_FACTOR, MIN_DISTANCE_A
+
 
 @dataclass(frozen=True)
 class StabilitySettings:
@@ -27,8 +29,8 @@ class StabilitySettings:
     starts_per_molecule: int = 2
     max_starts: int = 24
     seed: int = 0
-    min_distance_A: float = 0.5
-    bond_factor: float = 1.2
+    min_distance_A: float = MIN_DISTANCE_A  # the sampler's physical-run checks, the same defaults
+    bond_factor: float = BOND_FACTOR
     repulsion_points: int = 12
     repulsion_shrink: float = 0.5
     max_unstable_fraction: float = 0.2
